@@ -1,0 +1,59 @@
+// The documented exit codes, and the one place that turns an error into a line on stderr and a code.
+import { RefusedError, UsageError } from "../errors.ts";
+import { SysError } from "../sys/index.ts";
+
+export const EXIT = {
+  ok: 0,
+  /** The peer or broker refused the request (access denied, no such entry, ...). */
+  refused: 1,
+  /** Bad command line or input. */
+  usage: 2,
+  /** Could not reach the peer or broker, or a wait timed out. */
+  unreachable: 3,
+  /** Any other system error. */
+  system: 4,
+} as const;
+
+export const EXIT_HELP = `Exit status:
+  0  success
+  1  refused by the peer or broker (denied, no such entry, limit reached)
+  2  usage error (bad option, spec or address)
+  3  could not reach the peer or broker, or a wait timed out
+  4  any other system error`;
+
+const UNREACHABLE = new Set(["ECONNREFUSED", "ENOENT", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE", "ENOTSOCK"]);
+
+const HINTS: Record<string, string> = {
+  ECONNREFUSED: "is anything listening?",
+  ENOENT: "no socket at that path; is anything listening?",
+  EADDRINUSE: "the address is taken",
+  EACCES: "permission denied",
+  EMFILE: "out of file descriptors (RLIMIT_NOFILE)",
+};
+
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof UsageError) return EXIT.usage;
+  if (e instanceof RefusedError) return EXIT.refused;
+  if (e instanceof SysError) {
+    if (e.code === "ETIMEDOUT") return EXIT.unreachable;
+    if ((e.syscall === "connect" || e.syscall === "accept4") && UNREACHABLE.has(e.code)) return EXIT.unreachable;
+    return EXIT.system;
+  }
+  return EXIT.system;
+}
+
+export function describeError(e: unknown): string {
+  if (e instanceof SysError) {
+    const hint = e.syscall === "connect" ? HINTS[e.code] : undefined;
+    return hint && !e.message.includes(":", e.message.indexOf(e.code) + e.code.length) ? `${e.message} (${hint})` : e.message;
+  }
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+/** Print one line on stderr and exit with the documented code. */
+export function fail(e: unknown): never {
+  process.stderr.write(`fdbroker: ${describeError(e)}\n`);
+  if (process.env.FDBROKER_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  process.exit(exitCodeFor(e));
+}

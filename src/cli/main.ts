@@ -1,0 +1,54 @@
+// Entry point: finds the subcommand, loads only that module (start-up cost matters for `get -- CMD`), parses, runs.
+import { Command, CommanderError } from "commander";
+import { UsageError } from "../errors.ts";
+import { EXIT, EXIT_HELP, fail } from "./exit.ts";
+import { VERSION } from "../version.ts";
+
+export type CommandModule = { command: () => Command };
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
+  recv: { summary: "receive fds on a socket; describe them or exec a command with them", load: () => import("./recv.ts") },
+  send: { summary: "send fds (own, or freshly opened) to a socket", load: () => import("./send.ts") },
+  inspect: { summary: "describe this process's or another process's fds", load: () => import("./inspect.ts") },
+  serve: { summary: "run a broker that holds named fds", load: () => import("./serve.ts") },
+  put: { summary: "store an fd in the broker", load: () => import("./put.ts") },
+  get: { summary: "retrieve fds from the broker; describe, cat, or exec a command with them", load: () => import("./get.ts") },
+  rm: { summary: "remove entries from the broker", load: () => import("./rm.ts") },
+  ls: { summary: "list the broker's entries", load: () => import("./ls.ts") },
+  status: { summary: "show the broker's state and limits", load: () => import("./status.ts") },
+  exec: { summary: "open listeners, gather fds, exec a command with them (socket activation)", load: () => import("./exec.ts") },
+  run: { summary: "supervise a command holding its listeners; zero-downtime reload", load: () => import("./run.ts") },
+};
+
+function configure(cmd: Command): Command {
+  // commander exits 1 on its own usage errors; ours is 2.
+  cmd.exitOverride((err: CommanderError) => {
+    if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") process.exit(EXIT.ok);
+    process.exit(EXIT.usage);
+  });
+  cmd.configureOutput({ outputError: (s, write) => write(`fdbroker: ${s.replace(/^error: /, "").trimEnd()}\n`) });
+  for (const sub of cmd.commands) configure(sub);
+  return cmd;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = new Command("fdbroker")
+    .description("pass open file descriptors between processes over UNIX sockets (SCM_RIGHTS)")
+    .version(VERSION, "-V, --version")
+    .addHelpText("after", `\n${EXIT_HELP}\n`);
+  const name = argv[2];
+  const entry = name !== undefined ? commands[name] : undefined;
+  if (entry) {
+    program.addCommand((await entry.load()).command());
+  } else {
+    for (const [n, c] of Object.entries(commands)) program.command(n).description(c.summary);
+    if (name !== undefined && !name.startsWith("-")) {
+      process.stderr.write(`fdbroker: unknown command '${name}' (try fdbroker --help)\n`);
+      process.exit(EXIT.usage);
+    }
+  }
+  configure(program);
+  await program.parseAsync(argv);
+}
+
+main(process.argv).catch((e) => fail(e instanceof CommanderError ? new UsageError(e.message) : e));

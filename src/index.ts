@@ -1,0 +1,6 @@
+// fdbroker as a library: pass fds between processes from a Bun program, without the CLI.
+export { parseUnixAddress, type UnixAddress } from "./peer/address.ts";
+export { acceptOne, connectTo as connect, isLive, listen, socketPair, unlinkAddress, type ListenOptions } from "./peer/endpoint.ts";
+export { recvFds, sendFds, type FdMessage, type RecvOptions, type SendOptions } from "./peer/transfer.ts";
+export { close as closeFd, closeAll as closeFds, isSysError, SysError } from "./sys/index.ts";
+export { RefusedError, UsageError } from "./errors.ts";

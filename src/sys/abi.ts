@@ -1,0 +1,137 @@
+// Every ABI fact fdbroker relies on: struct sizes, field offsets and constants, keyed by platform and arch.
+// Nothing else in the tree spells a kernel number. A target missing from this table fails with a named error
+// rather than running on guessed offsets.
+//
+// macOS, when it comes: msghdr is also 56 bytes but msg_iovlen/msg_controllen are int; cmsghdr is 12 bytes with
+// 4-aligned data; SOL_SOCKET is 0xffff; sockaddr_un starts with a length byte; errno is `__error`.
+
+export interface Abi {
+  target: string;
+  ptrSize: 8;
+  // struct msghdr
+  msghdr: { size: number; name: number; namelen: number; iov: number; iovlen: number; control: number; controllen: number; flags: number };
+  iovec: { size: number; base: number; len: number };
+  // struct cmsghdr: len is size_t on Linux; data is aligned to `align`
+  cmsghdr: { size: number; len: number; level: number; type: number; align: number };
+  ucred: { size: number; pid: number; uid: number; gid: number };
+  pollfd: { size: number; fd: number; events: number; revents: number };
+  rlimit: { size: number; cur: number; max: number };
+  stat: { size: number; dev: number; ino: number; mode: number; nlink: number; nlinkSize: 4 | 8; uid: number; gid: number; rdev: number; size_: number };
+  sockaddrUn: { size: number; pathOffset: number; pathMax: number };
+  sockaddrIn: { size: number };
+  sockaddrIn6: { size: number };
+  sigsetBytes: number;
+  errnoSymbol: string;
+  c: typeof linuxConstants;
+}
+
+const linuxConstants = {
+  AF_UNIX: 1, AF_INET: 2, AF_INET6: 10,
+  SOCK_STREAM: 1, SOCK_DGRAM: 2, SOCK_RAW: 3, SOCK_SEQPACKET: 5,
+  SOCK_NONBLOCK: 0o4000, SOCK_CLOEXEC: 0o2000000,
+  SOL_SOCKET: 1, SCM_RIGHTS: 1, SCM_CREDENTIALS: 2,
+  SO_REUSEADDR: 2, SO_TYPE: 3, SO_ERROR: 4, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_PEERCRED: 17, SO_ACCEPTCONN: 30,
+  SO_PROTOCOL: 38, SO_DOMAIN: 39,
+  IPPROTO_IPV6: 41, IPV6_V6ONLY: 26,
+  MSG_CTRUNC: 0x8, MSG_TRUNC: 0x20, MSG_DONTWAIT: 0x40, MSG_NOSIGNAL: 0x4000, MSG_CMSG_CLOEXEC: 0x40000000,
+  SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
+  F_DUPFD: 0, F_GETFD: 1, F_SETFD: 2, F_GETFL: 3, F_SETFL: 4, F_DUPFD_CLOEXEC: 1030,
+  FD_CLOEXEC: 1,
+  O_ACCMODE: 0o3, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_CREAT: 0o100, O_TRUNC: 0o1000, O_APPEND: 0o2000,
+  O_NONBLOCK: 0o4000, O_DIRECT: 0o40000, O_LARGEFILE: 0o100000, O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000,
+  O_NOATIME: 0o1000000, O_CLOEXEC: 0o2000000, O_PATH: 0o10000000, O_SYNC: 0o4010000, O_DSYNC: 0o10000,
+  POLLIN: 0x1, POLLPRI: 0x2, POLLOUT: 0x4, POLLERR: 0x8, POLLHUP: 0x10, POLLNVAL: 0x20, POLLRDHUP: 0x2000,
+  RLIMIT_NOFILE: 7,
+  SIG_BLOCK: 0, SIG_UNBLOCK: 1, SIG_SETMASK: 2,
+  S_IFMT: 0o170000, S_IFSOCK: 0o140000, S_IFLNK: 0o120000, S_IFREG: 0o100000, S_IFBLK: 0o60000,
+  S_IFDIR: 0o40000, S_IFCHR: 0o20000, S_IFIFO: 0o10000,
+  // The kernel refuses more fds than this in one SCM_RIGHTS message (include/net/scm.h).
+  SCM_MAX_FD: 253,
+  NSIG: 65,
+} as const;
+
+const linuxCommon = {
+  ptrSize: 8 as const,
+  msghdr: { size: 56, name: 0, namelen: 8, iov: 16, iovlen: 24, control: 32, controllen: 40, flags: 48 },
+  iovec: { size: 16, base: 0, len: 8 },
+  cmsghdr: { size: 16, len: 0, level: 8, type: 12, align: 8 },
+  ucred: { size: 12, pid: 0, uid: 4, gid: 8 },
+  pollfd: { size: 8, fd: 0, events: 4, revents: 6 },
+  rlimit: { size: 16, cur: 0, max: 8 },
+  sockaddrUn: { size: 110, pathOffset: 2, pathMax: 108 },
+  sockaddrIn: { size: 16 },
+  sockaddrIn6: { size: 28 },
+  // The kernel's sigset_t is 64 bits; glibc's is 1024. pthread_sigmask reads the kernel's part only.
+  sigsetBytes: 128,
+  errnoSymbol: "__errno_location",
+  c: linuxConstants,
+};
+
+const table: Record<string, Abi> = {
+  "linux-x64": {
+    ...linuxCommon,
+    target: "linux-x64",
+    stat: { size: 144, dev: 0, ino: 8, nlink: 16, nlinkSize: 8, mode: 24, uid: 28, gid: 32, rdev: 40, size_: 48 },
+  },
+  // arm64 uses the asm-generic stat layout.
+  "linux-arm64": {
+    ...linuxCommon,
+    target: "linux-arm64",
+    stat: { size: 128, dev: 0, ino: 8, mode: 16, nlink: 20, nlinkSize: 4, uid: 24, gid: 28, rdev: 32, size_: 48 },
+  },
+};
+
+export class UnsupportedTargetError extends Error {
+  constructor(target: string) {
+    super(`unsupported platform ${target}: fdbroker knows the ABI of ${Object.keys(table).join(", ")}`);
+    this.name = "UnsupportedTargetError";
+  }
+}
+
+export function abiFor(platform: string, arch: string): Abi {
+  const target = `${platform}-${arch}`;
+  const abi = table[target];
+  if (!abi) throw new UnsupportedTargetError(target);
+  return abi;
+}
+
+export const abi: Abi = abiFor(process.platform, process.arch);
+export const C = abi.c;
+
+/** CMSG_ALIGN, CMSG_SPACE and CMSG_LEN as <sys/socket.h> defines them. */
+export const cmsgAlign = (n: number) => (n + abi.cmsghdr.align - 1) & ~(abi.cmsghdr.align - 1);
+export const cmsgSpace = (n: number) => abi.cmsghdr.size + cmsgAlign(n);
+export const cmsgLen = (n: number) => abi.cmsghdr.size + n;
+
+// asm-generic errno numbers, shared by x86-64 and arm64 Linux.
+const errnoNames: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 8: "ENOEXEC", 9: "EBADF",
+  10: "ECHILD", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 15: "ENOTBLK", 16: "EBUSY", 17: "EEXIST",
+  18: "EXDEV", 19: "ENODEV", 20: "ENOTDIR", 21: "EISDIR", 22: "EINVAL", 23: "ENFILE", 24: "EMFILE", 25: "ENOTTY",
+  26: "ETXTBSY", 27: "EFBIG", 28: "ENOSPC", 29: "ESPIPE", 30: "EROFS", 31: "EMLINK", 32: "EPIPE", 33: "EDOM",
+  34: "ERANGE", 35: "EDEADLK", 36: "ENAMETOOLONG", 37: "ENOLCK", 38: "ENOSYS", 39: "ENOTEMPTY", 40: "ELOOP",
+  42: "ENOMSG", 61: "ENODATA", 62: "ETIME", 71: "EPROTO", 74: "EBADMSG", 75: "EOVERFLOW", 84: "EILSEQ",
+  88: "ENOTSOCK", 89: "EDESTADDRREQ", 90: "EMSGSIZE", 91: "EPROTOTYPE", 92: "ENOPROTOOPT", 93: "EPROTONOSUPPORT",
+  94: "ESOCKTNOSUPPORT", 95: "EOPNOTSUPP", 96: "EPFNOSUPPORT", 97: "EAFNOSUPPORT", 98: "EADDRINUSE",
+  99: "EADDRNOTAVAIL", 100: "ENETDOWN", 101: "ENETUNREACH", 102: "ENETRESET", 103: "ECONNABORTED",
+  104: "ECONNRESET", 105: "ENOBUFS", 106: "EISCONN", 107: "ENOTCONN", 108: "ESHUTDOWN", 109: "ETOOMANYREFS",
+  110: "ETIMEDOUT", 111: "ECONNREFUSED", 112: "EHOSTDOWN", 113: "EHOSTUNREACH", 114: "EALREADY",
+  115: "EINPROGRESS", 116: "ESTALE", 122: "EDQUOT", 125: "ECANCELED",
+};
+
+export function errnoName(errno: number): string {
+  return errnoNames[errno] ?? `E${errno}`;
+}
+export function errnoNumber(name: string): number | undefined {
+  for (const [n, v] of Object.entries(errnoNames)) if (v === name) return Number(n);
+  return undefined;
+}
+
+const signalNames: Record<number, string> = {
+  1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE",
+  9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM",
+  16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU",
+  23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO",
+  30: "SIGPWR", 31: "SIGSYS",
+};
+export const signalName = (n: number) => signalNames[n] ?? `SIG${n}`;

@@ -1,0 +1,27 @@
+import { errnoName } from "./abi.ts";
+import { lastErrno } from "./libc.ts";
+
+/** A failed system call: which call, the errno name as the kernel spells it, and what it was acting on. */
+export class SysError extends Error {
+  readonly syscall: string;
+  readonly code: string;
+  readonly errno: number;
+  readonly path?: string;
+  constructor(syscall: string, errno: number, path?: string, detail?: string) {
+    const code = errnoName(errno);
+    super(`${syscall}: ${code}${path !== undefined ? ` (${path})` : ""}${detail ? `: ${detail}` : ""}`);
+    this.name = "SysError";
+    this.syscall = syscall;
+    this.code = code;
+    this.errno = errno;
+    this.path = path;
+  }
+}
+
+/** Build the error for the call that just failed; must run before any other libc call. */
+export function sysError(syscall: string, path?: string, detail?: string): SysError {
+  return new SysError(syscall, lastErrno(), path, detail);
+}
+
+export const isSysError = (e: unknown, code?: string): e is SysError =>
+  e instanceof SysError && (code === undefined || e.code === code);

@@ -1,0 +1,196 @@
+// Plain fd syscalls. Each throws a SysError naming the call on failure and retries EINTR where retrying is right.
+import { abi, C } from "./abi.ts";
+import { sysError } from "./errors.ts";
+import { libc, lastErrno } from "./libc.ts";
+import { getU64, putU64, scratch } from "./mem.ts";
+
+const EINTR = 4;
+const EAGAIN = 11;
+
+export function close(fd: number): void {
+  // Never retry close on EINTR: Linux has already released the fd, and retrying could close someone else's.
+  if (libc.close(fd) !== 0) {
+    const e = sysError("close", `fd ${fd}`);
+    if (e.errno !== EINTR) throw e;
+  }
+}
+
+/** Close every fd in the list, best effort; used on error paths where the first error matters more. */
+export function closeAll(fds: Iterable<number>): void {
+  for (const fd of fds) libc.close(fd);
+}
+
+export function fcntl(fd: number, cmd: number, arg = 0, name = "fcntl"): number {
+  const r = libc.fcntl(fd, cmd, arg);
+  if (r < 0) throw sysError(name, `fd ${fd}`);
+  return r;
+}
+
+export const getFdFlags = (fd: number) => fcntl(fd, C.F_GETFD);
+export const getStatusFlags = (fd: number) => fcntl(fd, C.F_GETFL);
+
+export function setCloexec(fd: number, on: boolean): void {
+  const flags = getFdFlags(fd);
+  const next = on ? flags | C.FD_CLOEXEC : flags & ~C.FD_CLOEXEC;
+  if (next !== flags) fcntl(fd, C.F_SETFD, next);
+}
+
+export function setNonBlocking(fd: number, on: boolean): void {
+  const flags = getStatusFlags(fd);
+  const next = on ? flags | C.O_NONBLOCK : flags & ~C.O_NONBLOCK;
+  if (next !== flags) fcntl(fd, C.F_SETFL, next);
+}
+
+/** True when `fd` is open in this process. */
+export function isOpen(fd: number): boolean {
+  return libc.fcntl(fd, C.F_GETFD, 0) >= 0;
+}
+
+/** A CLOEXEC duplicate of `fd` numbered at least `min`. */
+export function dupCloexec(fd: number, min = 0): number {
+  return fcntl(fd, C.F_DUPFD_CLOEXEC, min, "dup");
+}
+
+/** dup3(from, to, flags); `to` is closed first if open. */
+export function dup3(from: number, to: number, cloexec = false): number {
+  for (;;) {
+    const r = libc.dup3(from, to, cloexec ? C.O_CLOEXEC : 0);
+    if (r >= 0) return r;
+    if (lastErrno() !== EINTR) throw sysError("dup3", `fd ${from} -> ${to}`);
+  }
+}
+
+const pipeBuf = scratch(8);
+const pipeView = new DataView(pipeBuf.buffer);
+/** A pipe, both ends CLOEXEC: [readEnd, writeEnd]. */
+export function pipe(nonBlocking = false): [number, number] {
+  if (libc.pipe2(pipeBuf, C.O_CLOEXEC | (nonBlocking ? C.O_NONBLOCK : 0)) !== 0) throw sysError("pipe2");
+  return [pipeView.getInt32(0, true), pipeView.getInt32(4, true)];
+}
+
+/** read(2) into a copy; null means EAGAIN on a non-blocking fd; an empty array means EOF. */
+export function read(fd: number, max: number): Uint8Array | null {
+  const buf = scratch(max);
+  for (;;) {
+    const n = libc.read(fd, buf, max);
+    if (n >= 0) return buf.subarray(0, n);
+    const errno = lastErrno();
+    if (errno === EAGAIN) return null;
+    if (errno !== EINTR) throw sysError("read", `fd ${fd}`);
+  }
+}
+
+/** write(2) from a copy; returns bytes written, or -1 on EAGAIN. */
+export function write(fd: number, data: Uint8Array): number {
+  const buf = scratch(data.length);
+  buf.set(data);
+  for (;;) {
+    const n = libc.write(fd, buf, data.length);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno === EAGAIN) return -1;
+    if (errno !== EINTR) throw sysError("write", `fd ${fd}`);
+  }
+}
+
+export interface Stat {
+  dev: number;
+  ino: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+}
+
+const statBuf = scratch(abi.stat.size);
+const statView = new DataView(statBuf.buffer);
+export function fstat(fd: number): Stat {
+  if (libc.fstat(fd, statBuf) !== 0) throw sysError("fstat", `fd ${fd}`);
+  const s = abi.stat;
+  return {
+    dev: getU64(statView, s.dev),
+    ino: getU64(statView, s.ino),
+    mode: statView.getUint32(s.mode, true),
+    nlink: s.nlinkSize === 8 ? getU64(statView, s.nlink) : statView.getUint32(s.nlink, true),
+    uid: statView.getUint32(s.uid, true),
+    gid: statView.getUint32(s.gid, true),
+    rdev: getU64(statView, s.rdev),
+    size: getU64(statView, s.size_),
+  };
+}
+
+export interface Rlimit {
+  soft: number;
+  hard: number;
+}
+const rlimBuf = scratch(abi.rlimit.size);
+const rlimView = new DataView(rlimBuf.buffer);
+// RLIM_INFINITY is all ones; it is reported as Infinity.
+const rlimIn = (off: number) =>
+  rlimView.getUint32(off, true) === 0xffffffff && rlimView.getUint32(off + 4, true) === 0xffffffff
+    ? Infinity
+    : getU64(rlimView, off);
+const rlimOut = (off: number, v: number) => {
+  if (v === Infinity) {
+    rlimView.setUint32(off, 0xffffffff, true);
+    rlimView.setUint32(off + 4, 0xffffffff, true);
+  } else putU64(rlimView, off, v);
+};
+
+export function getNofileLimit(): Rlimit {
+  if (libc.getrlimit(C.RLIMIT_NOFILE, rlimBuf) !== 0) throw sysError("getrlimit", "RLIMIT_NOFILE");
+  return { soft: rlimIn(abi.rlimit.cur), hard: rlimIn(abi.rlimit.max) };
+}
+
+export function setNofileLimit(lim: Rlimit): void {
+  rlimOut(abi.rlimit.cur, lim.soft);
+  rlimOut(abi.rlimit.max, lim.hard);
+  if (libc.setrlimit(C.RLIMIT_NOFILE, rlimBuf) !== 0) throw sysError("setrlimit", "RLIMIT_NOFILE");
+}
+
+export interface PollRequest {
+  fd: number;
+  events: number;
+}
+
+let pollBuf = scratch(abi.pollfd.size * 64);
+let pollView = new DataView(pollBuf.buffer);
+/**
+ * poll(2). Returns the revents of each request, in order. EINTR returns all zeros instead of retrying, so a
+ * caller's loop gets back to the event loop, where signal handlers run.
+ */
+export function poll(reqs: readonly PollRequest[], timeoutMs: number): Uint16Array {
+  const p = abi.pollfd;
+  if (pollBuf.length < reqs.length * p.size) {
+    pollBuf = scratch(reqs.length * p.size * 2);
+    pollView = new DataView(pollBuf.buffer);
+  }
+  for (let i = 0; i < reqs.length; i++) {
+    const o = i * p.size;
+    pollView.setInt32(o + p.fd, reqs[i]!.fd, true);
+    pollView.setInt16(o + p.events, reqs[i]!.events, true);
+    pollView.setInt16(o + p.revents, 0, true);
+  }
+  const out = new Uint16Array(reqs.length);
+  const timeout = timeoutMs === Infinity ? -1 : Math.max(0, Math.min(Math.ceil(timeoutMs), 0x7fffffff));
+  const r = libc.poll(pollBuf, reqs.length, timeout);
+  if (r < 0) {
+    if (lastErrno() === EINTR) return out;
+    throw sysError("poll");
+  }
+  if (r > 0) for (let i = 0; i < reqs.length; i++) out[i] = pollView.getUint16(i * p.size + p.revents, true);
+  return out;
+}
+
+/** Wait until one fd is ready for `events` or `timeoutMs` passes; returns revents (0 on timeout). */
+export function waitFd(fd: number, events: number, timeoutMs: number): number {
+  const deadline = timeoutMs === Infinity ? Infinity : Date.now() + timeoutMs;
+  for (;;) {
+    const left = deadline === Infinity ? Infinity : Math.max(0, deadline - Date.now());
+    const rev = poll([{ fd, events }], left)[0]!;
+    if (rev !== 0) return rev;
+    if (left === 0 || Date.now() >= deadline) return 0;
+  }
+}

@@ -1,0 +1,16 @@
+// The syscall layer: the only code in fdbroker that touches bun:ffi, pointers or struct layouts.
+export { abi, abiFor, C, errnoName, errnoNumber, signalName, UnsupportedTargetError, type Abi } from "./abi.ts";
+export { isSysError, SysError } from "./errors.ts";
+export { encodeRights, parseControl, rightsOf, rightsSpace, type ControlMessage } from "./cmsg.ts";
+export {
+  close, closeAll, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, pipe, poll,
+  read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, type PollRequest, type Rlimit, type Stat,
+} from "./fd.ts";
+export { recvmsg, sendmsg, type Received } from "./msg.ts";
+export {
+  accept, bind, boundSocket, connect, getIntOpt, listen, peerCred, peerName, setIntOpt, shutdown, socket, socketInfo,
+  socketpair, sockName, type PeerCred, type SocketInfo, type SocketType,
+} from "./socket.ts";
+export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";
+export { execve } from "./exec.ts";
+export { libcPath } from "./libc.ts";

@@ -1,0 +1,102 @@
+// sendmsg/recvmsg over preallocated buffers. Only this file writes pointers into structs; every buffer they
+// point at is module-level, so nothing C can still reach is ever collected.
+import { abi, C } from "./abi.ts";
+import { SysError, sysError } from "./errors.ts";
+import { closeAll } from "./fd.ts";
+import { encodeRights, parseControl, rightsOf, rightsSpace } from "./cmsg.ts";
+import { libc, lastErrno } from "./libc.ts";
+import { addressOf, putU64, scratch } from "./mem.ts";
+
+const EINTR = 4;
+const EAGAIN = 11;
+const E2BIG = 7;
+const EINVAL = 22;
+
+const M = abi.msghdr;
+const hdr = scratch(M.size);
+const hdrView = new DataView(hdr.buffer);
+const iov = scratch(abi.iovec.size);
+const iovView = new DataView(iov.buffer);
+// Room for SCM_MAX_FD fds plus a credentials message, should the peer's socket have SO_PASSCRED set.
+const ctrl = scratch(rightsSpace(C.SCM_MAX_FD) + 64);
+let data = scratch(64 * 1024);
+
+function ensureData(n: number): void {
+  if (data.length < n) data = scratch(Math.max(n, data.length * 2));
+}
+
+function setupHeader(dataLen: number, ctrlLen: number): void {
+  hdr.fill(0);
+  putU64(iovView, abi.iovec.base, addressOf(data));
+  putU64(iovView, abi.iovec.len, dataLen);
+  putU64(hdrView, M.iov, addressOf(iov));
+  putU64(hdrView, M.iovlen, 1);
+  if (ctrlLen > 0) {
+    putU64(hdrView, M.control, addressOf(ctrl));
+    putU64(hdrView, M.controllen, ctrlLen);
+  }
+}
+
+/**
+ * sendmsg with `fds` in one SCM_RIGHTS message. Returns the bytes sent (possibly fewer than `payload` on a
+ * stream socket: the fds travel with the first byte), or -1 when a non-blocking socket would block.
+ * MSG_NOSIGNAL always: a vanished peer is an EPIPE error here, not a signal that kills the process.
+ */
+export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] = [], flags = 0): number {
+  // Rejected here because the kernel's EINVAL does not say which rule was broken.
+  if (fds.length > C.SCM_MAX_FD) throw new SysError("sendmsg", E2BIG, `fd ${fd}`, `${fds.length} fds in one message; the kernel takes at most ${C.SCM_MAX_FD}`);
+  if (fds.length > 0 && payload.length === 0) throw new SysError("sendmsg", EINVAL, `fd ${fd}`, "fds need at least one payload byte to travel with");
+  ensureData(payload.length);
+  data.set(payload);
+  const ctrlLen = fds.length > 0 ? encodeRights(fds, ctrl) : 0;
+  for (;;) {
+    setupHeader(payload.length, ctrlLen);
+    const n = libc.sendmsg(fd, hdr, flags | C.MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno === EAGAIN) return -1;
+    if (errno !== EINTR) throw sysError("sendmsg", `fd ${fd}`, fds.length ? `with ${fds.length} fds` : undefined);
+  }
+}
+
+export interface Received {
+  /** Payload bytes (a copy); empty with no fds means end of stream. */
+  data: Uint8Array;
+  /** Received fds, owned by the caller, CLOEXEC. */
+  fds: number[];
+  /** MSG_CTRUNC: some fds were dropped by the kernel; every fd that did arrive was closed and `fds` is empty. */
+  truncated: boolean;
+  /** How many fds arrived and were closed because of truncation. */
+  closedFds: number;
+}
+
+/**
+ * recvmsg with MSG_CMSG_CLOEXEC, accepting up to `maxFds` fds and `maxBytes` payload bytes.
+ * Returns null when a non-blocking socket has nothing to read.
+ */
+export function recvmsg(fd: number, maxBytes: number, maxFds: number, flags = 0): Received | null {
+  if (maxFds > C.SCM_MAX_FD) maxFds = C.SCM_MAX_FD;
+  ensureData(maxBytes);
+  // The control buffer is sized to what the caller accepts, so the kernel itself enforces the limit (MSG_CTRUNC).
+  const ctrlLen = maxFds > 0 ? rightsSpace(maxFds) : 0;
+  for (;;) {
+    setupHeader(maxBytes, ctrlLen);
+    const n = libc.recvmsg(fd, hdr, flags | C.MSG_CMSG_CLOEXEC);
+    if (n >= 0) return collect(n);
+    const errno = lastErrno();
+    if (errno === EAGAIN) return null;
+    if (errno !== EINTR) throw sysError("recvmsg", `fd ${fd}`);
+  }
+}
+
+function collect(n: number): Received {
+  const got = hdrView.getUint32(M.controllen, true);
+  const msgFlags = hdrView.getInt32(M.flags, true);
+  const fds = got > 0 ? rightsOf(parseControl(ctrl, got)) : [];
+  const payload = data.slice(0, n);
+  if (msgFlags & C.MSG_CTRUNC) {
+    closeAll(fds);
+    return { data: payload, fds: [], truncated: true, closedFds: fds.length };
+  }
+  return { data: payload, fds, truncated: false, closedFds: 0 };
+}

@@ -1,0 +1,153 @@
+// Socket syscalls. Every socket fdbroker makes is CLOEXEC from birth (SOCK_CLOEXEC), so none leaks into a child.
+import { abi, C } from "./abi.ts";
+import { SysError, sysError } from "./errors.ts";
+import { close, poll } from "./fd.ts";
+import { libc, lastErrno } from "./libc.ts";
+import { scratch } from "./mem.ts";
+import { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";
+
+const EINTR = 4;
+const EAGAIN = 11;
+const EINPROGRESS = 115;
+
+export type SocketType = "stream" | "dgram" | "seqpacket";
+const typeNumber = { stream: C.SOCK_STREAM, dgram: C.SOCK_DGRAM, seqpacket: C.SOCK_SEQPACKET };
+
+export function socket(domain: number, type: SocketType, nonBlocking = true): number {
+  const fd = libc.socket(domain, typeNumber[type] | C.SOCK_CLOEXEC | (nonBlocking ? C.SOCK_NONBLOCK : 0), 0);
+  if (fd < 0) throw sysError("socket");
+  return fd;
+}
+
+const pairBuf = scratch(8);
+const pairView = new DataView(pairBuf.buffer);
+export function socketpair(type: SocketType = "stream", nonBlocking = false): [number, number] {
+  const flags = typeNumber[type] | C.SOCK_CLOEXEC | (nonBlocking ? C.SOCK_NONBLOCK : 0);
+  if (libc.socketpair(C.AF_UNIX, flags, 0, pairBuf) !== 0) throw sysError("socketpair");
+  return [pairView.getInt32(0, true), pairView.getInt32(4, true)];
+}
+
+/** Copy of an encoded sockaddr in ArrayBuffer-backed memory, as libc wants it. */
+function addrBytes(a: Uint8Array): Uint8Array {
+  const b = scratch(a.length);
+  b.set(a);
+  return b;
+}
+
+export function bind(fd: number, addr: Uint8Array, label: string): void {
+  if (libc.bind(fd, addrBytes(addr), addr.length) !== 0) throw sysError("bind", label);
+}
+
+export function listen(fd: number, backlog: number, label?: string): void {
+  if (libc.listen(fd, backlog) !== 0) throw sysError("listen", label);
+}
+
+/** accept4 with CLOEXEC (and NONBLOCK unless told otherwise); null when no connection is pending. */
+export function accept(fd: number, nonBlocking = true): number | null {
+  for (;;) {
+    const r = libc.accept4(fd, null, null, C.SOCK_CLOEXEC | (nonBlocking ? C.SOCK_NONBLOCK : 0));
+    if (r >= 0) return r;
+    const errno = lastErrno();
+    if (errno === EAGAIN) return null;
+    if (errno !== EINTR) throw sysError("accept4");
+  }
+}
+
+/**
+ * Connect a non-blocking socket, waiting up to `timeoutMs`. A UNIX socket whose listen queue is full answers
+ * EAGAIN rather than queueing us, so that case is retried until the deadline too.
+ */
+export function connect(fd: number, addr: Uint8Array, label: string, timeoutMs: number): void {
+  const bytes = addrBytes(addr);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (libc.connect(fd, bytes, bytes.length) === 0) return;
+    const errno = lastErrno();
+    if (errno === EINTR) continue;
+    if (errno === EINPROGRESS) {
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new SysError("connect", 110, label, `no answer in ${timeoutMs} ms`);
+        const rev = poll([{ fd, events: C.POLLOUT }], left)[0]!;
+        if (rev === 0) continue;
+        const err = getIntOpt(fd, C.SOL_SOCKET, C.SO_ERROR);
+        if (err !== 0) throw new SysError("connect", err, label);
+        return;
+      }
+    }
+    if (errno === EAGAIN && Date.now() < deadline) {
+      poll([], 5);
+      continue;
+    }
+    throw new SysError("connect", errno, label);
+  }
+}
+
+export function shutdown(fd: number, how: number): void {
+  if (libc.shutdown(fd, how) !== 0) throw sysError("shutdown", `fd ${fd}`);
+}
+
+const optBuf = scratch(64);
+const optView = new DataView(optBuf.buffer);
+const optLenBuf = scratch(4);
+const optLenView = new DataView(optLenBuf.buffer);
+
+export function getIntOpt(fd: number, level: number, name: number): number {
+  optLenView.setUint32(0, 4, true);
+  if (libc.getsockopt(fd, level, name, optBuf, optLenBuf) !== 0) throw sysError("getsockopt", `fd ${fd}`);
+  return optView.getInt32(0, true);
+}
+
+export function setIntOpt(fd: number, level: number, name: number, value: number): void {
+  optView.setInt32(0, value, true);
+  if (libc.setsockopt(fd, level, name, optBuf, 4) !== 0) throw sysError("setsockopt", `fd ${fd}`);
+}
+
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+export function peerCred(fd: number): PeerCred {
+  const u = abi.ucred;
+  optLenView.setUint32(0, u.size, true);
+  if (libc.getsockopt(fd, C.SOL_SOCKET, C.SO_PEERCRED, optBuf, optLenBuf) !== 0) throw sysError("getsockopt", "SO_PEERCRED");
+  return { pid: optView.getInt32(u.pid, true), uid: optView.getUint32(u.uid, true), gid: optView.getUint32(u.gid, true) };
+}
+
+const nameBuf = scratch(128);
+function nameOf(call: "getsockname" | "getpeername", fd: number): SockAddr {
+  optLenView.setUint32(0, nameBuf.length, true);
+  if (libc[call](fd, nameBuf, optLenBuf) !== 0) throw sysError(call, `fd ${fd}`);
+  return decodeSockAddr(nameBuf, Math.min(optLenView.getUint32(0, true), nameBuf.length));
+}
+export const sockName = (fd: number) => nameOf("getsockname", fd);
+export const peerName = (fd: number) => nameOf("getpeername", fd);
+
+export interface SocketInfo {
+  domain: number;
+  type: number;
+  listening: boolean;
+}
+export function socketInfo(fd: number): SocketInfo {
+  return {
+    domain: getIntOpt(fd, C.SOL_SOCKET, C.SO_DOMAIN),
+    type: getIntOpt(fd, C.SOL_SOCKET, C.SO_TYPE),
+    listening: getIntOpt(fd, C.SOL_SOCKET, C.SO_ACCEPTCONN) !== 0,
+  };
+}
+
+/** A fresh socket bound to `addr`; closed again if binding fails. */
+export function boundSocket(domain: number, type: SocketType, addr: Uint8Array, label: string, nonBlocking = true): number {
+  const fd = socket(domain, type, nonBlocking);
+  try {
+    if (domain !== C.AF_UNIX) setIntOpt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, 1);
+    bind(fd, addr, label);
+    return fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr };

@@ -1,0 +1,91 @@
+// Shared test plumbing: real processes tracked by pid, fd counts from /proc, readiness through a pipe.
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { C, close, pipe, read, waitFd } from "../src/sys/index.ts";
+
+export const ROOT = resolve(import.meta.dir, "..");
+export const BIN = join(ROOT, "bin/fdbroker");
+export const BUN = process.execPath;
+
+const tracked = new Map<number, ReturnType<typeof Bun.spawn>>();
+
+/** Kill every tracked process that is still running; returns the pids that were. */
+export function killTracked(): number[] {
+  const alive: number[] = [];
+  for (const [pid, proc] of tracked) {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      alive.push(pid);
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {}
+    }
+  }
+  tracked.clear();
+  return alive;
+}
+
+/** Bun.spawn, with the process killed by pid when the current test ends. */
+export function spawn(cmd: string[], opts: Parameters<typeof Bun.spawn>[1] = {}) {
+  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", ...opts });
+  tracked.set(proc.pid, proc);
+  return proc;
+}
+
+/** Mark a process as ended on purpose, so the leftover guard does not count it. */
+export function untrack(pid: number): void {
+  tracked.delete(pid);
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run bin/fdbroker to completion. */
+export async function fdbroker(args: string[], opts: Parameters<typeof Bun.spawn>[1] = {}): Promise<RunResult> {
+  return run([BUN, BIN, ...args], opts);
+}
+
+export async function run(cmd: string[], opts: Parameters<typeof Bun.spawn>[1] = {}): Promise<RunResult> {
+  const proc = spawn(cmd, opts);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout as ReadableStream).text(),
+    new Response(proc.stderr as ReadableStream).text(),
+    proc.exited,
+  ]);
+  return { code, stdout, stderr };
+}
+
+/** Number of open fds of a process (default this one), from /proc. */
+export function fdCount(pid: number | "self" = "self"): number {
+  // readdirSync opens the directory itself; the count excludes it by taking the listing after it is closed.
+  return readdirSync(`/proc/${pid}/fd`).length - (pid === "self" ? 1 : 0);
+}
+
+export function openFdList(pid: number | "self" = "self"): number[] {
+  return readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
+}
+
+/** A pipe whose write end a child gets (as --ready-fd); resolves when the child writes, or throws after timeoutMs. */
+export function readyPipe() {
+  const [r, w] = pipe();
+  return {
+    writeEnd: w,
+    /** Close our copy of the write end once the child has its own. */
+    closeWriteEnd: () => close(w),
+    wait(timeoutMs = 20000): string {
+      const rev = waitFd(r, C.POLLIN | C.POLLHUP, timeoutMs);
+      if (rev === 0) throw new Error(`not ready after ${timeoutMs} ms`);
+      const data = read(r, 4096);
+      return data ? new TextDecoder().decode(data) : "";
+    },
+    close: () => close(r),
+  };
+}
+
+export function tempDir(prefix = "fdbroker-test-"): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
