@@ -1,0 +1,61 @@
+// Replacing fdbroker with a command that gets exactly the fds it was meant to: the common end of `recv --`,
+// `get --`, `exec` and (in each child) `run`.
+import { accessSync, constants } from "node:fs";
+import { UsageError } from "../errors.ts";
+import { execve, SysError } from "../sys/index.ts";
+import { listenEnv, SD_LISTEN_FDS_START } from "./listen-fds.ts";
+import { cloexecAllBut, placeFds, type Placement } from "./place.ts";
+
+const ENOENT = 2;
+
+export interface PassedFd {
+  fd: number;
+  name?: string;
+}
+
+export interface ExecOptions {
+  /** Target numbers for the fds, in order (default 3, 4, ...). */
+  targets?: number[];
+  /** Set LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (default true when the fds sit at 3, 4, ...). */
+  listenFds?: boolean;
+  /** Extra fds that keep their number (besides 0, 1, 2). */
+  keep?: number[];
+  env?: Record<string, string | undefined>;
+}
+
+/** The executable `cmd` names: a path, or the first match on PATH. */
+export function resolveCommand(cmd: string, env: Record<string, string | undefined> = process.env): string {
+  if (cmd.includes("/")) {
+    try {
+      accessSync(cmd, constants.X_OK);
+    } catch {
+      throw new SysError("execve", ENOENT, cmd, "no executable there");
+    }
+    return cmd;
+  }
+  const found = Bun.which(cmd, { PATH: env.PATH ?? "/usr/local/bin:/usr/bin:/bin" });
+  if (!found) throw new SysError("execve", ENOENT, cmd, "not found on PATH");
+  return found;
+}
+
+/**
+ * exec `argv` in this process (same pid) with `fds` placed at their targets. Only 0, 1, 2, the targets and
+ * `keep` survive: every other fd, Bun's own and any fdbroker inherited, is CLOEXEC by the time execve runs.
+ * Returns only by throwing; by then fds above 2 may have been rearranged, so the caller should exit.
+ */
+export function execWithFds(argv: readonly string[], fds: readonly PassedFd[], opts: ExecOptions = {}): never {
+  if (argv.length === 0) throw new UsageError("no command to run");
+  const env = { ...(opts.env ?? process.env) };
+  const path = resolveCommand(argv[0]!, env);
+  const targets = opts.targets ?? fds.map((_, i) => SD_LISTEN_FDS_START + i);
+  if (targets.length !== fds.length) throw new UsageError(`${fds.length} fds but ${targets.length} target numbers`);
+  const sequential = targets.every((t, i) => t === SD_LISTEN_FDS_START + i);
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  if (opts.listenFds ?? sequential) Object.assign(env, listenEnv(fds.map((f) => f.name ?? "unknown"), process.pid));
+  const map: Placement[] = fds.map((f, i) => ({ from: f.fd, to: targets[i]! }));
+  placeFds(map);
+  cloexecAllBut(new Set([0, 1, 2, ...targets, ...(opts.keep ?? [])]));
+  return execve(path, argv, env);
+}

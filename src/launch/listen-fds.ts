@@ -1,0 +1,48 @@
+// systemd's socket-activation protocol (sd_listen_fds(3)): fds from 3 on, LISTEN_FDS counting them,
+// LISTEN_PID naming the process they are for, LISTEN_FDNAMES naming each, colon-separated.
+import { UsageError } from "../errors.ts";
+
+export const SD_LISTEN_FDS_START = 3;
+
+/** A name LISTEN_FDNAMES can carry: what sd_listen_fds_with_names accepts (no colon, printable, at most 255). */
+export function checkFdName(name: string): string {
+  if (name.length === 0 || name.length > 255 || !/^[\x21-\x7e]+$/.test(name) || name.includes(":"))
+    throw new UsageError(`bad fd name ${JSON.stringify(name)}: 1-255 printable characters, no ':' or spaces`);
+  return name;
+}
+
+export function listenEnv(names: readonly string[], pid: number): Record<string, string> {
+  return {
+    LISTEN_FDS: String(names.length),
+    LISTEN_PID: String(pid),
+    LISTEN_FDNAMES: names.map((n) => n || "unknown").join(":"),
+  };
+}
+
+export interface Inherited {
+  fds: number[];
+  names: string[];
+}
+
+/**
+ * The fds systemd (or systemd-socket-activate, or fdbroker) passed to this process. As sd_listen_fds does, the
+ * variables are removed from `env` whatever the outcome, so they do not leak into children; fds meant for
+ * another pid are not ours and yield nothing.
+ */
+export function takeListenFds(env: Record<string, string | undefined>, pid: number): Inherited {
+  const { LISTEN_FDS: count, LISTEN_PID: forPid, LISTEN_FDNAMES: names } = env;
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+  if (count === undefined) return { fds: [], names: [] };
+  if (forPid !== undefined && Number(forPid) !== pid) return { fds: [], names: [] };
+  const n = Number(count);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`bad LISTEN_FDS: ${count}`);
+  const list = names === undefined ? [] : names.split(":");
+  if (names !== undefined && list.length !== n)
+    throw new UsageError(`LISTEN_FDNAMES names ${list.length} fds but LISTEN_FDS is ${n}`);
+  return {
+    fds: Array.from({ length: n }, (_, i) => SD_LISTEN_FDS_START + i),
+    names: Array.from({ length: n }, (_, i) => list[i] || "unknown"),
+  };
+}

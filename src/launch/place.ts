@@ -1,0 +1,45 @@
+// Exact fd placement before exec: any map from source fds to target numbers, including targets that collide
+// with sources and cycles (swap 3 and 4; 5 to 0 while 0 goes to 5).
+import { readdirSync } from "node:fs";
+import { UsageError } from "../errors.ts";
+import { closeAll, dup3, dupCloexec, setCloexec } from "../sys/index.ts";
+
+export interface Placement {
+  from: number;
+  to: number;
+}
+
+/**
+ * Put each `from` at its `to`, without FD_CLOEXEC. Every source is first copied above all numbers in play (the
+ * copies are CLOEXEC), so no dup3 can clobber a source that a later step still needs; that makes collisions and
+ * cycles need no special case. Sources are left open as they were.
+ */
+export function placeFds(map: readonly Placement[]): void {
+  const targets = new Set<number>();
+  for (const { to } of map) {
+    if (!Number.isInteger(to) || to < 0) throw new UsageError(`bad target fd: ${to}`);
+    if (targets.has(to)) throw new UsageError(`two fds placed at ${to}`);
+    targets.add(to);
+  }
+  const floor = Math.max(10, ...map.map((p) => Math.max(p.from, p.to) + 1));
+  const copies: number[] = [];
+  try {
+    for (const { from } of map) copies.push(dupCloexec(from, floor));
+    map.forEach(({ to }, i) => dup3(copies[i]!, to, false));
+  } finally {
+    closeAll(copies);
+  }
+}
+
+/** Mark every open fd outside `keep` CLOEXEC, so an exec passes exactly `keep` on. */
+export function cloexecAllBut(keep: ReadonlySet<number>): void {
+  for (const name of readdirSync("/proc/self/fd")) {
+    const fd = Number(name);
+    if (keep.has(fd)) continue;
+    try {
+      setCloexec(fd, true);
+    } catch {
+      // The fd readdir itself used is gone by now (EBADF): nothing to mark.
+    }
+  }
+}

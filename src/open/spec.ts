@@ -1,0 +1,105 @@
+// Opening what a SPEC names: a file, a TCP or UDP listener, a UNIX listener, or an inherited fd. Shared by
+// `send --open`, `serve --hold`, `exec --listen` and `run --listen`.
+import { constants, openSync } from "node:fs";
+import { UsageError } from "../errors.ts";
+import { listen as listenUnix } from "../peer/endpoint.ts";
+import { parseUnixAddress } from "../peer/address.ts";
+import { boundSocket, C, close, dupCloexec, encodeInet, isOpen, listen, setCloexec } from "../sys/index.ts";
+
+export type Spec =
+  | { kind: "file"; path: string; mode: "r" | "w" | "a" | "rw" }
+  | { kind: "tcp" | "udp"; host: string; port: number }
+  | { kind: "unix"; path: string; mode: number }
+  | { kind: "fd"; fd: number };
+
+export const SPEC_HELP = "file:PATH[?mode=r|w|a|rw], tcp:HOST:PORT, udp:HOST:PORT, unix:PATH[?mode=0666] or fd:N";
+
+function hostPort(rest: string, spec: string): { host: string; port: number } {
+  const m = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(rest);
+  if (!m) throw new UsageError(`bad address in ${spec}: expected HOST:PORT ([::1]:PORT for IPv6)`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new UsageError(`bad port in ${spec}: ${m[2]}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+function query(rest: string): [string, URLSearchParams] {
+  const q = rest.lastIndexOf("?");
+  return q < 0 ? [rest, new URLSearchParams()] : [rest.slice(0, q), new URLSearchParams(rest.slice(q + 1))];
+}
+
+export function parseSpec(spec: string, allowFd = true): Spec {
+  const colon = spec.indexOf(":");
+  const scheme = colon < 0 ? "" : spec.slice(0, colon);
+  const rest = spec.slice(colon + 1);
+  switch (scheme) {
+    case "file": {
+      const [path, q] = query(rest);
+      const mode = q.get("mode") ?? "r";
+      if (!["r", "w", "a", "rw"].includes(mode)) throw new UsageError(`bad mode in ${spec}: ${mode} (r, w, a or rw)`);
+      if (!path) throw new UsageError(`no path in ${spec}`);
+      return { kind: "file", path, mode: mode as "r" };
+    }
+    case "tcp":
+    case "udp":
+      return { kind: scheme, ...hostPort(rest, spec) };
+    case "unix": {
+      const [path, q] = query(rest);
+      const m = q.get("mode") ?? "0666";
+      if (!/^0?[0-7]{3}$/.test(m)) throw new UsageError(`bad mode in ${spec}: ${m} (octal, like 0660)`);
+      if (!path) throw new UsageError(`no path in ${spec}`);
+      return { kind: "unix", path, mode: parseInt(m, 8) };
+    }
+    case "fd":
+      if (allowFd && /^\d+$/.test(rest)) return { kind: "fd", fd: Number(rest) };
+      break;
+  }
+  throw new UsageError(`bad spec: ${spec} (expected ${allowFd ? SPEC_HELP : SPEC_HELP.replace(" or fd:N", "")})`);
+}
+
+const fileFlags = {
+  r: constants.O_RDONLY,
+  w: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
+  a: constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND,
+  rw: constants.O_RDWR | constants.O_CREAT,
+};
+
+function inetListener(kind: "tcp" | "udp", host: string, port: number, label: string): number {
+  let addr: Uint8Array;
+  try {
+    addr = encodeInet(host, port);
+  } catch (e) {
+    throw new UsageError(`${label}: ${(e as Error).message}`);
+  }
+  const family = addr.length > 16 ? C.AF_INET6 : C.AF_INET;
+  // Blocking, as systemd hands them out: the server that gets one decides for itself.
+  const fd = boundSocket(family, kind === "tcp" ? "stream" : "dgram", addr, label, false);
+  try {
+    if (kind === "tcp") listen(fd, 4096, label);
+    return fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+/** Open what `spec` names. The fd is CLOEXEC and owned by the caller. */
+export function openSpec(spec: Spec | string): number {
+  const s = typeof spec === "string" ? parseSpec(spec) : spec;
+  switch (s.kind) {
+    case "file": {
+      // node:fs opens with O_CLOEXEC under Bun; set it anyway so the rule does not depend on the runtime.
+      const fd = openSync(s.path, fileFlags[s.mode], 0o666);
+      setCloexec(fd, true);
+      return fd;
+    }
+    case "tcp":
+    case "udp":
+      return inetListener(s.kind, s.host, s.port, `${s.kind}:${s.host}:${s.port}`);
+    case "unix":
+      return listenUnix(parseUnixAddress(s.path), { mode: s.mode, backlog: 4096 });
+    case "fd":
+      if (!isOpen(s.fd)) throw new UsageError(`fd:${s.fd}: no such open fd`);
+      return dupCloexec(s.fd);
+  }
+}
+
