@@ -1,0 +1,92 @@
+// Frame layout: pure functions over bytes. Nothing here touches a socket or an fd; fd numbers are only data.
+//
+//   0  u8   version      (1)
+//   1  u8   kind         request op or reply kind (see ops.ts)
+//   2  u16  fds          how many fds travel with this frame (0..253), big-endian
+//   4  u32  length       body bytes that follow the header, big-endian
+//   8  u32  id           request id, echoed by every reply frame to that request
+//  12  ...  body         UTF-8 JSON object
+//
+// The fds of a frame are sent in the same sendmsg as its first byte, so they arrive no later than the header.
+
+export const VERSION = 1;
+export const HEADER_SIZE = 12;
+/** The kernel refuses more fds than this in one SCM_RIGHTS message (SCM_MAX_FD). */
+export const MAX_FDS_PER_FRAME = 253;
+/** Default ceiling on one body; every side may lower or raise it, and a frame above it is a protocol error. */
+export const DEFAULT_MAX_BODY = 1 << 20;
+
+export interface Frame {
+  kind: number;
+  id: number;
+  /** How many fds the frame announces. */
+  fds: number;
+  body: Record<string, unknown>;
+}
+
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** Encode one frame; throws ProtocolError if it breaks a limit, so a bad frame never reaches the wire. */
+export function encodeFrame(frame: Frame, maxBody = DEFAULT_MAX_BODY): Uint8Array {
+  const body = encoder.encode(JSON.stringify(frame.body));
+  if (body.length > maxBody) throw new ProtocolError(`frame body of ${body.length} bytes exceeds ${maxBody}`);
+  checkHeaderFields(frame.kind, frame.fds, frame.id);
+  const out = new Uint8Array(HEADER_SIZE + body.length);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, VERSION);
+  v.setUint8(1, frame.kind);
+  v.setUint16(2, frame.fds);
+  v.setUint32(4, body.length);
+  v.setUint32(8, frame.id);
+  out.set(body, HEADER_SIZE);
+  return out;
+}
+
+function checkHeaderFields(kind: number, fds: number, id: number): void {
+  if (!Number.isInteger(kind) || kind < 0 || kind > 255) throw new ProtocolError(`bad frame kind ${kind}`);
+  if (!Number.isInteger(fds) || fds < 0 || fds > MAX_FDS_PER_FRAME)
+    throw new ProtocolError(`a frame carries 0..${MAX_FDS_PER_FRAME} fds, not ${fds}`);
+  if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new ProtocolError(`bad request id ${id}`);
+}
+
+export interface Header {
+  version: number;
+  kind: number;
+  fds: number;
+  length: number;
+  id: number;
+}
+
+/** Read a header from the first HEADER_SIZE bytes of `buf` (which must hold that many). */
+export function decodeHeader(buf: Uint8Array): Header {
+  const v = new DataView(buf.buffer, buf.byteOffset, HEADER_SIZE);
+  return { version: v.getUint8(0), kind: v.getUint8(1), fds: v.getUint16(2), length: v.getUint32(4), id: v.getUint32(8) };
+}
+
+/** Why a header cannot start a frame (the stream cannot be resynchronised after it), or null if it can. */
+export function headerProblem(h: Header, maxBody: number): string | null {
+  if (h.version !== VERSION) return `protocol version ${h.version} (this side speaks ${VERSION})`;
+  if (h.fds > MAX_FDS_PER_FRAME) return `frame announces ${h.fds} fds (at most ${MAX_FDS_PER_FRAME})`;
+  if (h.length > maxBody) return `frame body of ${h.length} bytes (at most ${maxBody})`;
+  return null;
+}
+
+/** Parse a body: a JSON object, or a ProtocolError. */
+export function decodeBody(bytes: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(decoder.decode(bytes));
+  } catch {
+    throw new ProtocolError("frame body is not UTF-8 JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new ProtocolError("frame body is not a JSON object");
+  return value as Record<string, unknown>;
+}

@@ -1,0 +1,11 @@
+// Pure framing of the broker protocol (docs/protocol.md): bytes in, frames out, and back. No syscalls here.
+export {
+  decodeBody, decodeHeader, DEFAULT_MAX_BODY, encodeFrame, HEADER_SIZE, headerProblem, MAX_FDS_PER_FRAME, ProtocolError,
+  VERSION, type Frame, type Header,
+} from "./frame.ts";
+export { createReader, drainReader, feed, type FeedResult, type Reader, type ReceivedFrame } from "./reader.ts";
+export {
+  checkName, MAX_NAME, OP, opName, parseGet, parsePut, parseRm, REPLY, type EntryInfo, type ErrorBody, type GetRequest,
+  type OpName, type PutRequest, type RmRequest,
+} from "./messages.ts";
+export { chunkFds } from "./chunk.ts";

@@ -1,0 +1,97 @@
+// What each frame kind means and what its body must hold. Requests are validated here, once, so handlers get
+// typed values and a bad field is a ProtocolError (answered EPROTO) rather than a crash.
+import { ProtocolError } from "./frame.ts";
+
+export const OP = {
+  put: 1,
+  get: 2,
+  rm: 3,
+  ls: 4,
+  status: 5,
+  /** A new broker asks the running one for its listening socket and every entry (see docs/protocol.md). */
+  takeover: 6,
+  /** The new broker has everything; the old one may exit. */
+  takeoverCommit: 7,
+} as const;
+
+export const REPLY = {
+  ok: 0x80,
+  error: 0x81,
+  /** A further part of a reply whose fds did not fit one frame. */
+  more: 0x82,
+} as const;
+
+export type OpName = keyof typeof OP;
+export const opName = (kind: number): string => Object.entries(OP).find(([, v]) => v === kind)?.[0] ?? `op${kind}`;
+
+/** Longest entry name, in bytes of UTF-8. */
+export const MAX_NAME = 255;
+
+export interface PutRequest {
+  name: string;
+  /** Time to live in ms; null keeps the entry until removed. */
+  ttlMs: number | null;
+  replace: boolean;
+}
+export interface GetRequest {
+  names: string[];
+  all: boolean;
+  remove: boolean;
+}
+export interface RmRequest {
+  names: string[];
+}
+
+/** What `ls` and `get` report about an entry; also what takeover moves with each fd. */
+export interface EntryInfo {
+  name: string;
+  /** The kind of fd: file, pipe, socket, dir, chr, blk, ... */
+  kind: string;
+  /** Path, address or other detail of what the fd refers to. */
+  what: string;
+  uid: number;
+  gid: number;
+  pid: number;
+  /** When it was stored, ms since the epoch. */
+  created: number;
+  /** When it expires, ms since the epoch, or null. */
+  expires: number | null;
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+}
+
+export function checkName(name: unknown): string {
+  if (typeof name !== "string" || name.length === 0) throw new ProtocolError("entry name must be a non-empty string");
+  if (new TextEncoder().encode(name).length > MAX_NAME) throw new ProtocolError(`entry name longer than ${MAX_NAME} bytes`);
+  if (/[\x00-\x1f\x7f]/.test(name)) throw new ProtocolError("entry name contains control characters");
+  return name;
+}
+
+function names(body: Record<string, unknown>, max: number): string[] {
+  const list = body.names ?? [];
+  if (!Array.isArray(list)) throw new ProtocolError("names must be an array");
+  if (list.length > max) throw new ProtocolError(`at most ${max} names per request`);
+  return list.map(checkName);
+}
+
+export function parsePut(body: Record<string, unknown>): PutRequest {
+  const ttl = body.ttlMs ?? null;
+  if (ttl !== null && (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0))
+    throw new ProtocolError("ttlMs must be a positive number or null");
+  return { name: checkName(body.name), ttlMs: ttl, replace: body.replace === true };
+}
+
+export function parseGet(body: Record<string, unknown>, maxNames: number): GetRequest {
+  const req = { names: names(body, maxNames), all: body.all === true, remove: body.remove === true };
+  if (!req.all && req.names.length === 0) throw new ProtocolError("get needs at least one name, or all");
+  return req;
+}
+
+export function parseRm(body: Record<string, unknown>, maxNames: number): RmRequest {
+  const req = { names: names(body, maxNames) };
+  if (req.names.length === 0) throw new ProtocolError("rm needs at least one name");
+  return req;
+}
