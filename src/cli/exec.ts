@@ -1,0 +1,35 @@
+// `fdbroker exec`: socket activation. Open listeners, gather fds, become CMD (same pid) with them at 3, 4, ...
+import { Command } from "commander";
+import { execWithFds } from "../launch/exec.ts";
+import { openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { SPEC_HELP } from "../open/spec.ts";
+
+export function command(): Command {
+  // Collected by the option parsers, which commander calls in command-line order.
+  const sources: Source[] = [];
+  const add = (parse: (s: string) => Source) => (text: string) => {
+    sources.push(parse(text));
+    return text;
+  };
+  return new Command("exec")
+    .description("open listeners and gather fds, then exec CMD with them at fd 3, 4, ... (LISTEN_FDS protocol)")
+    .option("--listen <[NAME=]SPEC>", `open a listener or file (${SPEC_HELP}); repeatable`, add(parseListen))
+    .option("--fd <[NAME=]N>", "pass this process's fd N; repeatable", add(parseFdSource))
+    .option("--get <NAME>", "retrieve a broker entry; repeatable", add(parseGet))
+    .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
+    .argument("<cmd...>", "command and arguments (after --)")
+    .addHelpText(
+      "after",
+      `
+Order of the fds: inherited LISTEN_FDS first, then --listen/--fd/--get in command-line order. CMD gets
+LISTEN_FDS, LISTEN_PID (its own pid) and LISTEN_FDNAMES (NAME, or "unknown"); only 0, 1, 2 and these fds
+survive the exec.
+
+Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
+    )
+    .action(async (cmd: string[], opts: { inherit: boolean }) => {
+      const inherited = opts.inherit ? takeInherited() : [];
+      const fds = [...inherited, ...(await openSources(sources))];
+      execWithFds(cmd, fds);
+    });
+}

@@ -1,0 +1,77 @@
+// Where the fds a launched command gets come from, in the order it gets them: inherited LISTEN_FDS first
+// (a server started under systemd keeps its sockets at 3, 4, ... unchanged), then --listen, --fd and --get
+// in the order they appear on the command line. Shared by `exec` and `run`.
+import { UsageError } from "../errors.ts";
+import { openSpec, parseSpec, type Spec } from "../open/spec.ts";
+import { closeAll, setCloexec } from "../sys/index.ts";
+import type { PassedFd } from "./exec.ts";
+import { checkFdName, takeListenFds } from "./listen-fds.ts";
+
+export type Source =
+  | { kind: "listen"; name?: string; spec: Spec; text: string }
+  | { kind: "fd"; name?: string; fd: number }
+  | { kind: "get"; name: string };
+
+/** Split `NAME=REST`. A name holds no ':' (LISTEN_FDNAMES separates with it), so `file:/a=b` has no name. */
+function splitName(text: string): [string | undefined, string] {
+  const m = /^([^=:]+)=(.*)$/s.exec(text);
+  return m ? [checkFdName(m[1]!), m[2]!] : [undefined, text];
+}
+
+export function parseListen(text: string): Source {
+  const [name, rest] = splitName(text);
+  return { kind: "listen", name, spec: parseSpec(rest), text: rest };
+}
+
+export function parseFdSource(text: string): Source {
+  const [name, rest] = splitName(text);
+  if (!/^\d+$/.test(rest)) throw new UsageError(`bad --fd ${text}: expected [NAME=]N`);
+  return { kind: "fd", name, fd: Number(rest) };
+}
+
+export function parseGet(text: string): Source {
+  if (text.length === 0) throw new UsageError("--get needs an entry name");
+  return { kind: "get", name: text };
+}
+
+/** Retrieves broker entries by name, in order; the returned fds are the caller's. Supplied by the CLI. */
+export type Getter = (names: string[]) => Promise<PassedFd[]>;
+
+/**
+ * The fds this process inherited through LISTEN_FDS (checked against our pid). They become ours: CLOEXEC, so a
+ * child gets them only when we pass them on. The variables leave `env` either way.
+ */
+export function takeInherited(env: Record<string, string | undefined> = process.env, pid = process.pid): PassedFd[] {
+  const { fds, names } = takeListenFds(env, pid);
+  for (const fd of fds) setCloexec(fd, true);
+  return fds.map((fd, i) => ({ fd, name: names[i] }));
+}
+
+/**
+ * Open or fetch every source, in order. Every returned fd is a CLOEXEC fd owned by the caller; if any source
+ * fails, the ones already opened are closed before the error propagates. Runs of --get are fetched in one call.
+ */
+export async function openSources(sources: readonly Source[], getter?: Getter): Promise<PassedFd[]> {
+  const out: PassedFd[] = [];
+  try {
+    for (let i = 0; i < sources.length; i++) {
+      const s = sources[i]!;
+      if (s.kind === "get") {
+        let j = i;
+        while (j < sources.length && sources[j]!.kind === "get") j++;
+        if (!getter) throw new UsageError("--get needs the broker client, which this build lacks");
+        const names = sources.slice(i, j).map((g) => (g as { name: string }).name);
+        out.push(...(await getter(names)));
+        i = j - 1;
+      } else if (s.kind === "listen") {
+        out.push({ fd: openSpec(s.spec), name: s.name });
+      } else {
+        out.push({ fd: openSpec({ kind: "fd", fd: s.fd }), name: s.name });
+      }
+    }
+    return out;
+  } catch (e) {
+    closeAll(out.map((p) => p.fd));
+    throw e;
+  }
+}

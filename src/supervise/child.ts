@@ -1,0 +1,97 @@
+// Starting one child of `fdbroker run`: CMD with the held fds at 3, 4, ... and the LISTEN_FDS variables.
+// Bun.spawn places stdio[i] at the child's fd i and passes no other fd, but it cannot set LISTEN_PID to the
+// child's pid: a one-line shell shim sets it to its own pid ($$) and execs CMD, which keeps that pid.
+import { constants } from "node:os";
+import { UsageError } from "../errors.ts";
+import type { PassedFd } from "../launch/exec.ts";
+
+const SHIM = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
+
+export interface Child {
+  pid: number;
+  /** 1 for the first child, then one more per start. */
+  generation: number;
+  startedAt: number;
+  /** Resolves with the exit status once the child has ended. */
+  exited: Promise<ExitStatus>;
+  kill(signal: string): void;
+  running(): boolean;
+}
+
+export interface ExitStatus {
+  code: number | null;
+  signal: string | null;
+}
+
+export interface StartOptions {
+  /** CMD resolved to a path (resolveCommand), then its arguments. */
+  argv: readonly string[];
+  fds: readonly PassedFd[];
+  env: Record<string, string | undefined>;
+  generation: number;
+  notifySocket?: string;
+}
+
+/** The environment CMD gets: ours, without anything meant for us, plus its fds' and notify socket's names. */
+export function childEnv(base: Record<string, string | undefined>, fds: readonly PassedFd[], notifySocket?: string) {
+  const env: Record<string, string | undefined> = { ...base };
+  for (const k of ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET"]) delete env[k];
+  if (fds.length > 0) {
+    env.LISTEN_FDS = String(fds.length);
+    env.LISTEN_FDNAMES = fds.map((f) => f.name ?? "unknown").join(":");
+  }
+  if (notifySocket) env.NOTIFY_SOCKET = notifySocket;
+  return env;
+}
+
+export function startChild(opts: StartOptions): Child {
+  const env = Object.fromEntries(
+    Object.entries(childEnv(opts.env, opts.fds, opts.notifySocket)).filter(([, v]) => v !== undefined),
+  ) as Record<string, string>;
+  const stdio = ["inherit", "inherit", "inherit", ...opts.fds.map((f) => f.fd)] as const;
+  // Without LISTEN_FDS the shim's LISTEN_PID would be noise; exec CMD directly then.
+  const cmd = opts.fds.length > 0 ? ["/bin/sh", "-c", SHIM, ...opts.argv] : [...opts.argv];
+  const proc = Bun.spawn(cmd, { stdio: stdio as unknown as ["inherit", "inherit", "inherit"], env });
+  const exited = proc.exited.then(() => ({ code: proc.signalCode ? null : proc.exitCode, signal: signalText(proc.signalCode) }));
+  return {
+    pid: proc.pid,
+    generation: opts.generation,
+    startedAt: Date.now(),
+    exited,
+    kill(signal: string) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      try {
+        process.kill(proc.pid, signal as NodeJS.Signals);
+      } catch {
+        // Gone between the check and the kill (ESRCH): its exit is on its way through `exited`.
+      }
+    },
+    running: () => proc.exitCode === null && proc.signalCode === null,
+  };
+}
+
+function signalText(sig: number | string | null): string | null {
+  if (sig === null || typeof sig === "string") return sig;
+  return Object.entries(constants.signals).find(([, n]) => n === sig)?.[0] ?? `SIG${sig}`;
+}
+
+/** A signal as users write it: HUP, SIGHUP, sighup or 1. */
+export function parseSignal(text: string): string {
+  const upper = text.toUpperCase();
+  const name = /^\d+$/.test(text)
+    ? Object.entries(constants.signals).find(([, n]) => n === Number(text))?.[0]
+    : upper.startsWith("SIG") ? upper : `SIG${upper}`;
+  if (!name || !(name in constants.signals) || name === "SIGKILL" || name === "SIGSTOP")
+    throw new UsageError(`bad signal: ${text} (a catchable signal name like HUP, USR2 or its number)`);
+  return name;
+}
+
+/** Shell convention: the exit code, or 128 + the signal's number for a child killed by a signal. */
+export function statusCode(s: ExitStatus): number {
+  if (s.signal) return 128 + (constants.signals[s.signal as keyof typeof constants.signals] ?? 0);
+  return s.code ?? 0;
+}
+
+export function describeExit(s: ExitStatus): string {
+  return s.signal ? `killed by ${s.signal}` : `exited with code ${s.code}`;
+}

@@ -1,0 +1,234 @@
+// `fdbroker run`'s loop: one current child holding the listeners; on the reload signal a new child starts,
+// and only once it is ready is the old one told to stop. Everything is driven by promises and timers (child
+// exits, readiness, signals), so the main thread never blocks in FFI and signal handlers run promptly.
+import type { PassedFd } from "../launch/exec.ts";
+import { describeExit, startChild, statusCode, type Child, type ExitStatus } from "./child.ts";
+import { notifyDir, openNotifySocket, type NotifySocket } from "./notify.ts";
+
+export type Readiness = { kind: "notify" } | { kind: "delay"; ms: number };
+
+export interface SuperviseOptions {
+  /** CMD resolved to a path, then its arguments. */
+  argv: readonly string[];
+  /** Held for the whole run (the caller owns and closes them); every child gets them at 3, 4, ... */
+  fds: readonly PassedFd[];
+  env: Record<string, string | undefined>;
+  reloadSignal: string;
+  ready: Readiness;
+  /** How long a new child may take to become ready before the reload is abandoned. */
+  readyTimeoutMs: number;
+  /** Between SIGTERM and SIGKILL, for a retired child and at shutdown. */
+  graceMs: number;
+  /** Restart delay after an unexpected exit: doubles per consecutive failure from min up to max. */
+  backoff: { minMs: number; maxMs: number };
+  /** Consecutive unexpected exits before giving up (0: never give up). A child up for backoff.maxMs resets it. */
+  maxRestarts: number;
+  log: (line: string) => void;
+}
+
+interface Tracked {
+  child: Child;
+  notify?: NotifySocket;
+}
+
+/** Run until told to stop (SIGTERM/SIGINT) or until restarts are exhausted; resolves with the exit code. */
+export function supervise(o: SuperviseOptions): Promise<number> {
+  const dir = o.ready.kind === "notify" ? notifyDir() : null;
+  const alive = new Map<Child, Tracked>();
+  let generation = 0;
+  let current: Child | null = null;
+  let starting: Child | null = null;
+  let reloadQueued = false;
+  let stopping = false;
+  let failures = 0;
+  let lastStatus: ExitStatus = { code: 0, signal: null };
+  let exitCode: number | null = null;
+  let restartTimer: Timer | null = null;
+  let killTimer: Timer | null = null;
+  let done: (code: number) => void = () => {};
+  const finished = new Promise<number>((r) => (done = r));
+
+  function launch(): Child {
+    const g = ++generation;
+    const notify = dir ? openNotifySocket(dir.path, `notify-${g}`) : undefined;
+    let child: Child;
+    try {
+      child = startChild({ argv: o.argv, fds: o.fds, env: o.env, generation: g, notifySocket: notify?.path });
+    } catch (e) {
+      notify?.close();
+      throw e;
+    }
+    alive.set(child, { child, notify });
+    o.log(`started pid ${child.pid} (#${g})`);
+    child.exited.then((s) => onExit(child, s));
+    return child;
+  }
+
+  /** Resolves "ready", "exited" or "timeout", whichever comes first. */
+  function waitReady(child: Child): Promise<"ready" | "exited" | "timeout"> {
+    return new Promise((resolve) => {
+      const timers: Timer[] = [];
+      const settle = (r: "ready" | "exited" | "timeout") => {
+        for (const t of timers) clearInterval(t);
+        resolve(r);
+      };
+      child.exited.then(() => settle("exited"));
+      timers.push(setTimeout(() => settle("timeout"), o.readyTimeoutMs));
+      if (o.ready.kind === "delay") {
+        timers.push(setTimeout(() => settle("ready"), o.ready.ms));
+        return;
+      }
+      // A datagram socket Bun cannot watch for us: drain it every few ms (non-blocking) until READY=1.
+      timers.push(
+        setInterval(() => {
+          for (const msg of alive.get(child)?.notify?.drain() ?? []) {
+            if (msg.has("STATUS")) o.log(`pid ${child.pid} status: ${msg.get("STATUS")}`);
+            if (msg.get("READY") === "1") settle("ready");
+          }
+        }, 10),
+      );
+    });
+  }
+
+  async function startFirst(): Promise<void> {
+    const child = launch();
+    current = child;
+    if ((await waitReady(child)) === "ready" && child.running()) o.log(`pid ${child.pid} is ready`);
+  }
+
+  function retire(child: Child, why: string): void {
+    o.log(`stopping ${why} pid ${child.pid} (SIGTERM, ${o.graceMs} ms grace)`);
+    child.kill("SIGTERM");
+    const t = setTimeout(() => {
+      if (!child.running()) return;
+      o.log(`pid ${child.pid} still running after ${o.graceMs} ms: SIGKILL`);
+      child.kill("SIGKILL");
+    }, o.graceMs);
+    child.exited.then(() => clearTimeout(t));
+  }
+
+  async function reload(): Promise<void> {
+    if (stopping) return;
+    if (starting) {
+      reloadQueued = true;
+      return;
+    }
+    if (!current) {
+      if (restartTimer) clearTimeout(restartTimer);
+      restartTimer = null;
+      failures = 0;
+      return startFirst();
+    }
+    const child = (starting = launch());
+    const outcome = await waitReady(child);
+    starting = null;
+    if (outcome === "ready" && child.running() && !stopping) {
+      o.log(`pid ${child.pid} is ready`);
+      const old = current;
+      current = child;
+      if (old) retire(old, "old");
+    } else if (!stopping) {
+      const keeping = current ? `keeping pid ${current.pid}` : "no child running";
+      if (outcome === "timeout") {
+        o.log(`reload failed: pid ${child.pid} not ready after ${o.readyTimeoutMs} ms; ${keeping}`);
+        retire(child, "unready");
+      } else {
+        o.log(`reload failed: pid ${child.pid} ended before it was ready; ${keeping}`);
+      }
+      if (!current) scheduleRestart();
+    }
+    if (reloadQueued && !stopping) {
+      reloadQueued = false;
+      await reload();
+    }
+  }
+
+  function scheduleRestart(): void {
+    if (stopping || restartTimer) return;
+    failures++;
+    if (o.maxRestarts > 0 && failures > o.maxRestarts) {
+      o.log(`giving up after ${o.maxRestarts} restarts in a row`);
+      return finish(statusCode(lastStatus));
+    }
+    const delay = Math.min(o.backoff.maxMs, o.backoff.minMs * 2 ** (failures - 1));
+    o.log(`restarting in ${delay} ms (restart ${failures}${o.maxRestarts > 0 ? ` of ${o.maxRestarts}` : ""})`);
+    restartTimer = setTimeout(() => {
+      restartTimer = null;
+      if (!stopping && !current && !starting) startFirst().catch(fatal);
+    }, delay);
+  }
+
+  function onExit(child: Child, s: ExitStatus): void {
+    alive.get(child)?.notify?.close();
+    alive.delete(child);
+    const ran = Date.now() - child.startedAt;
+    if (child === current) {
+      current = null;
+      lastStatus = s;
+      if (stopping) {
+        o.log(`pid ${child.pid} ${describeExit(s)}`);
+        exitCode = statusCode(s);
+      } else {
+        if (ran >= o.backoff.maxMs) failures = 0;
+        o.log(`pid ${child.pid} ${describeExit(s)} unexpectedly${starting ? `; pid ${starting.pid} is starting` : ""}`);
+        if (!starting) scheduleRestart();
+      }
+    } else if (child !== starting) {
+      o.log(`pid ${child.pid} ${describeExit(s)} (retired)`);
+    }
+    if (stopping && alive.size === 0) finish(exitCode ?? statusCode(lastStatus));
+  }
+
+  function stop(signal: string): void {
+    if (stopping) {
+      for (const c of alive.keys()) c.kill(signal);
+      return;
+    }
+    stopping = true;
+    if (restartTimer) clearTimeout(restartTimer);
+    const pids = [...alive.keys()].map((c) => c.pid);
+    o.log(`${signal}: passing it to ${pids.length ? `pid ${pids.join(", ")}` : "no child"}`);
+    for (const c of alive.keys()) c.kill(signal);
+    if (alive.size === 0) return finish(statusCode(lastStatus));
+    killTimer = setTimeout(() => {
+      for (const c of alive.keys()) {
+        o.log(`pid ${c.pid} still running after ${o.graceMs} ms: SIGKILL`);
+        c.kill("SIGKILL");
+      }
+    }, o.graceMs);
+  }
+
+  const onReload = () => {
+    o.log(`${o.reloadSignal}: reload`);
+    reload().catch(fatal);
+  };
+  const onTerm = () => stop("SIGTERM");
+  const onInt = () => stop("SIGINT");
+
+  function finish(code: number): void {
+    stopping = true;
+    if (restartTimer) clearTimeout(restartTimer);
+    if (killTimer) clearTimeout(killTimer);
+    process.off(o.reloadSignal as NodeJS.Signals, onReload);
+    process.off("SIGTERM", onTerm);
+    process.off("SIGINT", onInt);
+    for (const t of alive.values()) {
+      t.child.kill("SIGKILL");
+      t.notify?.close();
+    }
+    dir?.remove();
+    done(code);
+  }
+
+  // A child that cannot even be spawned (fork failing, say) ends the run: there is nothing to supervise.
+  function fatal(e: unknown): void {
+    o.log(`cannot start child: ${e instanceof Error ? e.message : String(e)}`);
+    finish(127);
+  }
+
+  process.on(o.reloadSignal as NodeJS.Signals, onReload);
+  process.on("SIGTERM", onTerm);
+  process.on("SIGINT", onInt);
+  startFirst().catch(fatal);
+  return finished;
+}
