@@ -16,7 +16,7 @@ export interface PassedFd {
 export interface ExecOptions {
   /** Target numbers for the fds, in order (default 3, 4, ...). */
   targets?: number[];
-  /** Set LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (default true when the fds sit at 3, 4, ...). */
+  /** Set LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES (default: when there are fds and they sit at 3, 4, ...). */
   listenFds?: boolean;
   /** Extra fds that keep their number (besides 0, 1, 2). */
   keep?: number[];
@@ -53,7 +53,7 @@ export function execWithFds(argv: readonly string[], fds: readonly PassedFd[], o
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
-  if (opts.listenFds ?? sequential) Object.assign(env, listenEnv(fds.map((f) => f.name ?? "unknown"), process.pid));
+  if ((opts.listenFds ?? sequential) && fds.length > 0) Object.assign(env, listenEnv(fds.map((f) => f.name ?? "unknown"), process.pid));
   const map: Placement[] = fds.map((f, i) => ({ from: f.fd, to: targets[i]! }));
   placeFds(map);
   cloexecAllBut(new Set([0, 1, 2, ...targets, ...(opts.keep ?? [])]));

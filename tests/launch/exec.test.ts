@@ -1,0 +1,139 @@
+// `fdbroker exec` end to end: real listeners, a real Python child that checks the LISTEN_FDS protocol and
+// reports every fd it holds, inherited fds passed through, and the errors a user can make.
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, openSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { closeAll } from "../../src/sys/index.ts";
+import { BIN, BUN, fdbroker, fdCount, ROOT, run, spawn, tempDir } from "../helpers.ts";
+
+const REPORT = join(ROOT, "tests/fixtures/fd_report.py");
+setDefaultTimeout(60000);
+
+interface Report {
+  pid: number;
+  env: Record<string, string | null>;
+  fds: Record<string, string>;
+  sockets: Record<string, { family: string; type: string; listening: boolean; address: unknown }>;
+  problems: string[];
+}
+
+test("--listen opens unix, tcp and file specs in order; the child sees exactly 0-2 and them", async () => {
+  const dir = tempDir();
+  const before = fdCount();
+  try {
+    const log = join(dir.path, "log");
+    const proc = spawn([BUN, BIN, "exec", "--listen", `api=unix:${dir.path}/api.sock`, "--listen", "tcp:127.0.0.1:0",
+      "--listen", `log=file:${log}?mode=a`, "--", "python3", REPORT, "--check"]);
+    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    const r: Report = JSON.parse(out);
+    expect(r.problems).toEqual([]);
+    expect(code).toBe(0);
+    expect(r.pid).toBe(proc.pid); // exec keeps the pid
+    expect(r.env).toEqual({ LISTEN_FDS: "3", LISTEN_PID: String(proc.pid), LISTEN_FDNAMES: "api:unknown:log" });
+    expect(r.sockets["3"]).toMatchObject({ family: "AF_UNIX", type: "stream", listening: true, address: `${dir.path}/api.sock` });
+    expect(r.sockets["4"]).toMatchObject({ family: "AF_INET", type: "stream", listening: true });
+    expect(r.fds["5"]).toBe(log);
+  } finally {
+    dir.cleanup();
+  }
+  expect(fdCount()).toBe(before);
+});
+
+test("--fd passes our own fds in command-line order: --fd 4 --fd 3 swaps them", async () => {
+  const dir = tempDir();
+  const a = join(dir.path, "a");
+  const b = join(dir.path, "b");
+  writeFileSync(a, "");
+  writeFileSync(b, "");
+  const fa = openSync(a, "r");
+  const fb = openSync(b, "r");
+  try {
+    const r = await run([BUN, BIN, "exec", "--fd", "second=4", "--fd", "first=3", "--", "python3", REPORT, "--check"], {
+      stdio: ["ignore", "pipe", "pipe", fa, fb],
+    });
+    const rep: Report = JSON.parse(r.stdout);
+    expect(rep.problems).toEqual([]);
+    expect(rep.fds["3"]).toBe(b);
+    expect(rep.fds["4"]).toBe(a);
+    expect(rep.env.LISTEN_FDNAMES).toBe("second:first");
+  } finally {
+    closeAll([fa, fb]);
+    dir.cleanup();
+  }
+});
+
+// The shim plays systemd: it sets LISTEN_PID to its own pid, which fdbroker inherits through exec.
+const asActivated = (names: string, args: string[]) =>
+  ["/bin/sh", "-c", `LISTEN_FDS=1 LISTEN_PID=$$ LISTEN_FDNAMES=${names} exec "$0" "$@"`, BUN, BIN, "exec", ...args];
+
+test("inherited LISTEN_FDS come first, then --listen", async () => {
+  const dir = tempDir();
+  const inheritedPath = join(dir.path, "inherited");
+  writeFileSync(inheritedPath, "");
+  const fd = openSync(inheritedPath, "r");
+  try {
+    const r = await run(asActivated("sd", ["--listen", `mine=unix:${dir.path}/s`, "--", "python3", REPORT, "--check"]), {
+      stdio: ["ignore", "pipe", "pipe", fd],
+    });
+    const rep: Report = JSON.parse(r.stdout);
+    expect(rep.problems).toEqual([]);
+    expect(rep.fds["3"]).toBe(inheritedPath);
+    expect(rep.sockets["4"]?.address).toBe(`${dir.path}/s`);
+    expect(rep.env.LISTEN_FDNAMES).toBe("sd:mine");
+  } finally {
+    closeAll([fd]);
+    dir.cleanup();
+  }
+});
+
+test("--no-inherit drops inherited fds, and LISTEN_FDS meant for another pid is ignored", async () => {
+  const dir = tempDir();
+  const fd = openSync(dir.path, "r");
+  try {
+    const dropped = await run(asActivated("sd", ["--no-inherit", "--", "python3", REPORT, "--check"]), {
+      stdio: ["ignore", "pipe", "pipe", fd],
+    });
+    expect(Object.keys(JSON.parse(dropped.stdout).fds)).toEqual(["0", "1", "2"]);
+    const other = await run([BUN, BIN, "exec", "--", "python3", REPORT], {
+      stdio: ["ignore", "pipe", "pipe", fd],
+      env: { ...process.env, LISTEN_FDS: "1", LISTEN_PID: "1" },
+    });
+    const rep: Report = JSON.parse(other.stdout);
+    expect(Object.keys(rep.fds)).toEqual(["0", "1", "2"]);
+    expect(rep.env).toEqual({ LISTEN_FDS: null, LISTEN_PID: null, LISTEN_FDNAMES: null });
+  } finally {
+    closeAll([fd]);
+    dir.cleanup();
+  }
+});
+
+test("usage errors exit 2 with one line; a missing command exits 4; a taken address exits 4", async () => {
+  const bad = await fdbroker(["exec", "--listen", "tcp:nowhere", "--", "true"]);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/^fdbroker: bad address in tcp:nowhere.*\n$/);
+  const badName = await fdbroker(["exec", "--fd", "a:b=3", "--", "true"]);
+  expect(badName.code).toBe(2);
+  const missing = await fdbroker(["exec", "--", "/no/such/program"]);
+  expect(missing.code).toBe(4);
+  expect(missing.stderr).toContain("/no/such/program");
+  const dir = tempDir();
+  try {
+    const holder = spawn([BUN, BIN, "exec", "--listen", `unix:${dir.path}/s`, "--", "sleep", "30"]);
+    await waitForPath(`${dir.path}/s`);
+    const taken = await fdbroker(["exec", "--listen", `unix:${dir.path}/s`, "--", "true"]);
+    expect(taken.code).toBe(4);
+    expect(taken.stderr).toContain("EADDRINUSE");
+    holder.kill();
+    await holder.exited;
+  } finally {
+    dir.cleanup();
+  }
+});
+
+async function waitForPath(path: string, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`${path} did not appear`);
+    await Bun.sleep(20);
+  }
+}
