@@ -1,11 +1,11 @@
 // sendmsg/recvmsg over preallocated buffers. Only this file writes pointers into structs; every buffer they
 // point at is module-level, so nothing C can still reach is ever collected.
-import { abi, C } from "./abi.ts";
+import { abi, C, cmsgSpace } from "./abi.ts";
 import { SysError, sysError } from "./errors.ts";
 import { closeAll } from "./fd.ts";
 import { encodeRights, parseControl, rightsOf, rightsSpace } from "./cmsg.ts";
 import { libc, lastErrno } from "./libc.ts";
-import { addressOf, putU64, scratch } from "./mem.ts";
+import { addressOf, getU64, putU64, scratch } from "./mem.ts";
 
 const EINTR = 4;
 const EAGAIN = 11;
@@ -13,28 +13,49 @@ const E2BIG = 7;
 const EINVAL = 22;
 
 const M = abi.msghdr;
+const H = abi.cmsghdr;
 const hdr = scratch(M.size);
 const hdrView = new DataView(hdr.buffer);
 const iov = scratch(abi.iovec.size);
 const iovView = new DataView(iov.buffer);
 // Room for SCM_MAX_FD fds plus a credentials message, should the peer's socket have SO_PASSCRED set.
 const ctrl = scratch(rightsSpace(C.SCM_MAX_FD) + 64);
+const ctrlView = new DataView(ctrl.buffer);
 let data = scratch(64 * 1024);
 
+// Addresses are taken once: every buffer above is over its own ArrayBuffer, whose memory never moves (the
+// stale-pointer bug concerns small typed arrays without one), and the module keeps each alive. Taking them per
+// call, clearing the header and allocating DataViews cost about a third of a single-fd round trip (bench/).
+const hdrAddr = addressOf(hdr);
+const ctrlAddr = addressOf(ctrl);
+putU64(hdrView, M.iov, addressOf(iov));
+putU64(hdrView, M.iovlen, 1);
+putU64(iovView, abi.iovec.base, addressOf(data));
+
 function ensureData(n: number): void {
-  if (data.length < n) data = scratch(Math.max(n, data.length * 2));
+  if (data.length >= n) return;
+  data = scratch(Math.max(n, data.length * 2));
+  putU64(iovView, abi.iovec.base, addressOf(data));
 }
 
+// msg_name stays NULL (connected sockets only) and recvmsg writes msg_flags, so only these change per call.
 function setupHeader(dataLen: number, ctrlLen: number): void {
-  hdr.fill(0);
-  putU64(iovView, abi.iovec.base, addressOf(data));
   putU64(iovView, abi.iovec.len, dataLen);
-  putU64(hdrView, M.iov, addressOf(iov));
-  putU64(hdrView, M.iovlen, 1);
-  if (ctrlLen > 0) {
-    putU64(hdrView, M.control, addressOf(ctrl));
-    putU64(hdrView, M.controllen, ctrlLen);
-  }
+  putU64(hdrView, M.control, ctrlLen > 0 ? ctrlAddr : 0);
+  putU64(hdrView, M.controllen, ctrlLen);
+}
+
+/** The fds of the control buffer after recvmsg: one SCM_RIGHTS message read in place, anything else parsed. */
+function receivedFds(len: number): number[] {
+  if (len === 0) return [];
+  const clen = getU64(ctrlView, H.len);
+  const only = clen >= H.size && cmsgSpace(clen - H.size) >= len && clen <= len;
+  if (!only || ctrlView.getInt32(H.level, true) !== C.SOL_SOCKET || ctrlView.getInt32(H.type, true) !== C.SCM_RIGHTS)
+    return rightsOf(parseControl(ctrl, len));
+  const n = (clen - H.size) >> 2;
+  const fds = new Array<number>(n);
+  for (let i = 0; i < n; i++) fds[i] = ctrlView.getInt32(H.size + i * 4, true);
+  return fds;
 }
 
 /**
@@ -51,7 +72,7 @@ export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] 
   const ctrlLen = fds.length > 0 ? encodeRights(fds, ctrl) : 0;
   for (;;) {
     setupHeader(payload.length, ctrlLen);
-    const n = libc.sendmsg(fd, hdr, flags | C.MSG_NOSIGNAL);
+    const n = libc.sendmsg(fd, hdrAddr, flags | C.MSG_NOSIGNAL);
     if (n >= 0) return n;
     const errno = lastErrno();
     if (errno === EAGAIN) return -1;
@@ -81,7 +102,7 @@ export function recvmsg(fd: number, maxBytes: number, maxFds: number, flags = 0)
   const ctrlLen = maxFds > 0 ? rightsSpace(maxFds) : 0;
   for (;;) {
     setupHeader(maxBytes, ctrlLen);
-    const n = libc.recvmsg(fd, hdr, flags | C.MSG_CMSG_CLOEXEC);
+    const n = libc.recvmsg(fd, hdrAddr, flags | C.MSG_CMSG_CLOEXEC);
     if (n >= 0) return collect(n);
     const errno = lastErrno();
     if (errno === EAGAIN) return null;
@@ -90,9 +111,8 @@ export function recvmsg(fd: number, maxBytes: number, maxFds: number, flags = 0)
 }
 
 function collect(n: number): Received {
-  const got = hdrView.getUint32(M.controllen, true);
   const msgFlags = hdrView.getInt32(M.flags, true);
-  const fds = got > 0 ? rightsOf(parseControl(ctrl, got)) : [];
+  const fds = receivedFds(getU64(hdrView, M.controllen));
   const payload = data.slice(0, n);
   if (msgFlags & C.MSG_CTRUNC) {
     closeAll(fds);
