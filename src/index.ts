@@ -2,5 +2,12 @@
 export { parseUnixAddress, type UnixAddress } from "./peer/address.ts";
 export { acceptOne, connectTo as connect, isLive, listen, socketPair, unlinkAddress, type ListenOptions } from "./peer/endpoint.ts";
 export { recvFds, sendFds, type FdMessage, type RecvOptions, type SendOptions } from "./peer/transfer.ts";
+export {
+  receiveFrom, sendTo, type Arrival, type PeerOptions, type Reception, type ReceiveOptions, type SendToOptions,
+} from "./peer/session.ts";
+export {
+  describeFd, describeProcFd, describeProcFds, inheritedFds, openFds, type FdDescription, type FdKind,
+  type SocketDescription,
+} from "./describe/index.ts";
 export { close as closeFd, closeAll as closeFds, isSysError, SysError } from "./sys/index.ts";
 export { RefusedError, UsageError } from "./errors.ts";

@@ -1,0 +1,86 @@
+// Showing fd descriptions: a table for people, JSON for scripts. Shared by recv, inspect and the broker's get,
+// so it takes groups (one per message or entry), each with an optional payload and its fds.
+import type { FdDescription } from "../describe/index.ts";
+import { out, printJson, table } from "./output.ts";
+
+export interface ViewFd {
+  /** What identifies the fd to the reader: its number (inspect) or its position (recv). */
+  id: number;
+  name?: string;
+  desc: FdDescription;
+}
+
+export interface ViewGroup {
+  title?: string;
+  payload?: Uint8Array;
+  fds: ViewFd[];
+}
+
+/** Payload as text when it is printable UTF-8, else as hex. */
+export function payloadView(bytes: Uint8Array): { text: string } | { hex: string } {
+  try {
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    if (!/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text)) return { text };
+  } catch {}
+  return { hex: Buffer.from(bytes).toString("hex") };
+}
+
+/** The one-cell summary of where an fd points. */
+export function whatOf(d: FdDescription): string {
+  if (d.socket) {
+    const s = d.socket;
+    const parts = [`${s.family} ${s.type}`];
+    if (s.listening) parts.push("listening");
+    parts.push(s.local ?? "(unnamed)");
+    if (s.peer) parts.push(`-> ${s.peer}`);
+    return parts.join(" ");
+  }
+  if (d.path) return d.deleted ? `${d.path} (deleted)` : d.path;
+  const extra = Object.entries(d.details).map(([k, v]) => `${k}=${v}`);
+  return [d.target, ...extra].join(" ");
+}
+
+function row(f: ViewFd, named: boolean): string[] {
+  const d = f.desc;
+  const cells = [String(f.id)];
+  if (named) cells.push(f.name ?? "");
+  cells.push(
+    out.cyan(d.kind),
+    [d.access, ...d.flags].join(" "),
+    d.offset === null ? "-" : String(d.offset),
+    d.inode === null ? "-" : String(d.inode),
+    whatOf(d),
+  );
+  return cells;
+}
+
+export function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): string {
+  const parts: string[] = [];
+  for (const g of groups) {
+    const facts: string[] = [];
+    if (g.payload) {
+      const p = payloadView(g.payload);
+      facts.push(`payload ${"text" in p ? JSON.stringify(p.text) : `hex ${p.hex}`} (${g.payload.length} bytes)`);
+    }
+    if (g.title || g.payload) facts.push(`${g.fds.length} fd${g.fds.length === 1 ? "" : "s"}`);
+    if (g.title) parts.push(`${out.bold(g.title)}: ${facts.join(", ")}`);
+    else if (facts.length) parts.push(facts.join(", "));
+    const named = g.fds.some((f) => f.name !== undefined);
+    const header = [idHeader, ...(named ? ["NAME"] : []), "KIND", "ACCESS", "OFFSET", "INODE", "WHAT"];
+    if (g.fds.length) parts.push(table(header, g.fds.map((f) => row(f, named))));
+  }
+  return parts.join("\n");
+}
+
+export function groupsJson(groups: readonly ViewGroup[]) {
+  return groups.map((g) => ({
+    ...(g.title !== undefined ? { title: g.title } : {}),
+    ...(g.payload ? { bytes: g.payload.length, payload: payloadView(g.payload) } : {}),
+    fds: g.fds.map((f) => ({ id: f.id, ...(f.name !== undefined ? { name: f.name } : {}), ...f.desc })),
+  }));
+}
+
+export function printGroups(groups: readonly ViewGroup[], json: boolean, idHeader?: string): void {
+  if (json) printJson(groupsJson(groups));
+  else if (groups.length) process.stdout.write(`${formatGroups(groups, idHeader)}\n`);
+}

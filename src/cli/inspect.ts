@@ -1,0 +1,40 @@
+// fdbroker inspect [FD...] [--pid PID]: describe the fds this process inherited, or another process's.
+import { Command } from "commander";
+import { describeFd, describeProcFds, inheritedFds } from "../describe/index.ts";
+import { UsageError } from "../errors.ts";
+import { printGroups } from "./describe-view.ts";
+import { printJson } from "./output.ts";
+import { fail } from "./exit.ts";
+import { integer } from "./peer-options.ts";
+
+export function command(): Command {
+  return new Command("inspect")
+    .description("describe open fds: those fdbroker inherited (default all), or another process's with --pid")
+    .argument("[fd...]", "fd numbers (default: all)")
+    .option("-p, --pid <pid>", "describe this process's fds, through /proc", integer(1))
+    .option("--json", "print JSON instead of a table")
+    .action((fdArgs: string[], o) => {
+      try {
+        const fds = fdArgs.map((a) => {
+          if (!/^\d+$/.test(a)) throw new UsageError(`bad fd: ${a}`);
+          return Number(a);
+        });
+        const descs =
+          o.pid !== undefined
+            ? describeProcFds(o.pid, fds.length ? fds : undefined)
+            : (fds.length ? fds : inheritedFds()).map(describeFdOrUsage);
+        if (o.json) printJson(descs);
+        else printGroups([{ fds: descs.map((desc) => ({ id: desc.fd, desc })) }], false);
+      } catch (e) {
+        fail(e);
+      }
+    });
+}
+
+function describeFdOrUsage(fd: number) {
+  try {
+    return describeFd(fd);
+  } catch (e) {
+    throw (e as { code?: string }).code === "EBADF" ? new UsageError(`fd ${fd} is not open`) : e;
+  }
+}

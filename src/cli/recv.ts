@@ -1,0 +1,67 @@
+// fdbroker recv ADDR [-- CMD ARGS]: take fds from one peer; describe them, or exec CMD with them at 3, 4, ...
+import { Command, Option } from "commander";
+import { describeFd } from "../describe/index.ts";
+import { UsageError } from "../errors.ts";
+import { checkFdName } from "../launch/listen-fds.ts";
+import { execWithFds } from "../launch/exec.ts";
+import { receiveFrom, type Reception } from "../peer/session.ts";
+import { printGroups, type ViewGroup } from "./describe-view.ts";
+import { fail } from "./exit.ts";
+import { integer, interruption, readyNotifier } from "./peer-options.ts";
+
+/** `--names`: the payload, all messages joined, is the fd names separated by ':' (as LISTEN_FDNAMES). */
+function namesFrom(got: Reception): string[] {
+  const text = Buffer.concat(got.messages.map((m) => m.data)).toString("utf8").replace(/\0/g, "").trim();
+  const names = text === "" ? [] : text.split(":");
+  if (names.length !== got.fds.length)
+    throw new UsageError(`--names: the payload names ${names.length} fds but ${got.fds.length} arrived`);
+  return names.map(checkFdName);
+}
+
+function describe(got: Reception, names: string[] | undefined, json: boolean): void {
+  let i = 0;
+  const groups: ViewGroup[] = got.messages.map((m, n) => ({
+    title: `message ${n + 1}`,
+    payload: m.data,
+    fds: m.fds.map((fd) => {
+      const id = i++;
+      return { id, name: names?.[id], desc: describeFd(fd) };
+    }),
+  }));
+  printGroups(groups, json, "#");
+}
+
+export function command(): Command {
+  return new Command("recv")
+    .description("receive fds from one peer on a UNIX socket; describe them, or exec CMD with them at fd 3, 4, ...")
+    .argument("<addr>", "socket path, @abstract-name or unix:PATH")
+    .argument("[cmd...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")
+    .option("--connect", "connect to ADDR instead of listening on it")
+    .option("-n, --count <n>", "stop after N fds (extra fds in the last message are closed)", integer(1))
+    .option("-t, --timeout <ms>", "longest wait for the peer or the next message (exit 3); default: no limit", integer(1))
+    .addOption(new Option("--max-fds <n>", "most fds accepted in all; more is an error").argParser(integer(0)).default(4096))
+    .addOption(new Option("--max-bytes <n>", "most payload bytes accepted in all").argParser(integer(0)).default(1 << 20))
+    .option("--names", "the payload names the fds, ':'-separated (becomes LISTEN_FDNAMES, labels the table)")
+    .option("--ready-fd <fd>", "write a newline to this fd once listening (or connected), then close it", integer())
+    .option("--json", "print JSON instead of a table")
+    .action(async (addr: string, cmd: string[], o) => {
+      const stop = interruption();
+      try {
+        const got = await receiveFrom(addr, {
+          connect: o.connect, count: o.count, timeoutMs: o.timeout, maxFds: o.maxFds, maxBytes: o.maxBytes,
+          onReady: readyNotifier(o.readyFd), signal: stop.signal,
+        });
+        if (got.extraClosed > 0) process.stderr.write(`fdbroker: closed ${got.extraClosed} fds past --count ${o.count}\n`);
+        try {
+          const names = o.names ? namesFrom(got) : undefined;
+          if (cmd.length > 0) execWithFds(cmd, got.fds.map((fd, i) => ({ fd, name: names?.[i] })));
+          describe(got, names, !!o.json);
+        } finally {
+          got.close();
+        }
+      } catch (e) {
+        stop.exitIfInterrupted();
+        fail(e);
+      }
+    });
+}

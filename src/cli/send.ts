@@ -1,0 +1,45 @@
+// fdbroker send ADDR: send our own fds and freshly opened ones to one peer, in the order given.
+import { Command } from "commander";
+import { describeFd, inheritedFds } from "../describe/index.ts";
+import { UsageError } from "../errors.ts";
+import { sendTo } from "../peer/session.ts";
+import { SPEC_HELP } from "../open/spec.ts";
+import { printGroups } from "./describe-view.ts";
+import { fail } from "./exit.ts";
+import { integer, interruption, readyNotifier } from "./peer-options.ts";
+
+export function command(): Command {
+  // --fd and --open share one list, so the peer gets the fds in command-line order.
+  const items: (number | string)[] = [];
+  const addFd = (v: string) => (items.push(integer()(v)), items);
+  const addSpec = (v: string) => (items.push(v), items);
+  return new Command("send")
+    .description("send fds to one peer over a UNIX socket (SCM_RIGHTS); default: fd 0")
+    .argument("<addr>", "socket path, @abstract-name or unix:PATH")
+    .option("--fd <n>", "send this inherited fd (repeatable)", addFd)
+    .option("--open <spec>", `open and send: ${SPEC_HELP} (repeatable)`, addSpec)
+    .option("--data <string>", "payload sent with the fds (default: one NUL byte)")
+    .option("--listen", "listen on ADDR and serve one peer instead of connecting")
+    .option("-t, --timeout <ms>", "longest wait to connect (default 5000), for a peer, or for buffer space", integer(1))
+    .option("--ready-fd <fd>", "write a newline to this fd once connected (or listening), then close it", integer())
+    .option("-v, --verbose", "describe what is sent, as recv would")
+    .option("--json", "describe what is sent as JSON (implies --verbose)")
+    .action(async (addr: string, o) => {
+      const stop = interruption();
+      try {
+        if (items.length === 0) items.push(0);
+        // Fds the runtime opened for itself (its event loop) are never anyone's to send.
+        const inherited = new Set(inheritedFds());
+        for (const it of items) if (typeof it === "number" && !inherited.has(it)) throw new UsageError(`--fd ${it}: not an fd this process inherited`);
+        await sendTo(addr, items, {
+          connect: !o.listen, timeoutMs: o.timeout, payload: o.data, onReady: readyNotifier(o.readyFd), signal: stop.signal,
+          onFds: (fds) => {
+            if (o.verbose || o.json) printGroups([{ fds: fds.map((fd, i) => ({ id: i, desc: describeFd(fd) })) }], !!o.json, "#");
+          },
+        });
+      } catch (e) {
+        stop.exitIfInterrupted();
+        fail(e);
+      }
+    });
+}

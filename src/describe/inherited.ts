@@ -1,0 +1,48 @@
+// Which of this process's fds it inherited, as opposed to ones the runtime opened for itself.
+//
+// FD_CLOEXEC cannot tell them apart: Bun marks every inherited fd from 4 up close-on-exec at start-up. What it
+// opens before any JavaScript runs is its event loop: one epoll instance and the eventfd that instance watches to
+// wake itself. So: take the list of open fds when this module is first loaded (before fdbroker opens anything),
+// and leave out each epoll whose own watch list holds an eventfd of ours, together with that eventfd. An
+// inherited epoll watches fds of the process that registered them, so it only looks like ours if that process
+// had an eventfd at the very same number: a corner case this rule gets wrong, and the price of not guessing by
+// fd number.
+import { readFileSync, readlinkSync } from "node:fs";
+import { epollTargets, parseFdinfo } from "./fdinfo.ts";
+import { openFds } from "./describe.ts";
+
+const atStart = openFds("self");
+
+function linkOf(fd: number): string {
+  try {
+    return readlinkSync(`/proc/self/fd/${fd}`);
+  } catch {
+    return "";
+  }
+}
+
+/** The runtime's own event-loop fds among `fds`. */
+export function runtimeFds(fds: readonly number[]): Set<number> {
+  const own = new Set<number>();
+  for (const fd of fds) {
+    if (linkOf(fd) !== "anon_inode:[eventpoll]") continue;
+    let watched: number[];
+    try {
+      watched = epollTargets(parseFdinfo(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8")));
+    } catch {
+      continue;
+    }
+    const wake = watched.filter((w) => fds.includes(w) && linkOf(w) === "anon_inode:[eventfd]");
+    if (wake.length === 0) continue;
+    own.add(fd);
+    for (const w of wake) own.add(w);
+  }
+  return own;
+}
+
+/** Fds this process inherited and still has open, ascending (0, 1 and 2 included when open). */
+export function inheritedFds(): number[] {
+  const own = runtimeFds(atStart);
+  const now = new Set(openFds("self"));
+  return atStart.filter((fd) => !own.has(fd) && now.has(fd));
+}

@@ -1,0 +1,80 @@
+// Sockets of another process, found by inode in /proc/PID/net/{unix,tcp,tcp6,udp,udp6}: getsockname and friends
+// only work on our own fds. The tables are those of the process's network namespace.
+import { readFileSync } from "node:fs";
+import { C, decodeSockAddr, formatSockAddr } from "../sys/index.ts";
+import type { SocketDescription } from "./types.ts";
+
+export type SocketTable = Map<number, SocketDescription>;
+
+const UNIX_ACCEPTCON = 0x10000; // __SO_ACCEPTCON in the Flags column
+const TCP_LISTEN = 0x0a;
+const unixTypes: Record<number, SocketDescription["type"]> = { 1: "stream", 2: "dgram", 5: "seqpacket" };
+
+function readTable(path: string): string[] {
+  try {
+    return readFileSync(path, "utf8").split("\n").slice(1).filter((l) => l.trim() !== "");
+  } catch {
+    return []; // a kernel without IPv6, or a namespace we may not read: those sockets stay undescribed
+  }
+}
+
+export function parseUnixTable(lines: readonly string[], into: SocketTable = new Map()): SocketTable {
+  for (const line of lines) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 7) continue;
+    const flags = parseInt(f[3]!, 16);
+    // The path is everything after the seventh column; it may contain spaces.
+    const path = f.length > 7 ? line.trim().split(/\s+/).slice(7).join(" ") : null;
+    into.set(Number(f[6]), {
+      family: "unix",
+      type: unixTypes[parseInt(f[4]!, 16)] ?? "other",
+      local: path,
+      peer: null, // /proc/net/unix does not name the peer (only sock_diag over netlink does)
+      listening: (flags & UNIX_ACCEPTCON) !== 0,
+    });
+  }
+  return into;
+}
+
+/** `0100007F:1F90` (IPv4) or 32 hex digits + port (IPv6), as the kernel prints them: 32-bit words in host order. */
+export function decodeHexAddress(text: string, family: "inet" | "inet6"): string {
+  const [hex = "", portHex = "0"] = text.split(":");
+  const sa = new Uint8Array(family === "inet" ? 16 : 28);
+  const v = new DataView(sa.buffer);
+  v.setUint16(0, family === "inet" ? C.AF_INET : C.AF_INET6, true);
+  v.setUint16(2, parseInt(portHex, 16), false);
+  const base = family === "inet" ? 4 : 8;
+  for (let w = 0; w * 8 < hex.length; w++) v.setUint32(base + w * 4, parseInt(hex.slice(w * 8, w * 8 + 8), 16), true);
+  return formatSockAddr(decodeSockAddr(sa, sa.length));
+}
+
+export function parseInetTable(
+  lines: readonly string[], family: "inet" | "inet6", type: "stream" | "dgram", into: SocketTable = new Map(),
+): SocketTable {
+  for (const line of lines) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const remote = f[2]!;
+    const connected = !/^0+:0000$/.test(remote);
+    into.set(Number(f[9]), {
+      family,
+      type,
+      local: decodeHexAddress(f[1]!, family),
+      peer: connected ? decodeHexAddress(remote, family) : null,
+      listening: type === "stream" && parseInt(f[3]!, 16) === TCP_LISTEN,
+    });
+  }
+  return into;
+}
+
+/** Every socket the process's namespace lists, by inode. */
+export function readSocketTables(pid: number | "self"): SocketTable {
+  const dir = `/proc/${pid}/net`;
+  const t: SocketTable = new Map();
+  parseUnixTable(readTable(`${dir}/unix`), t);
+  parseInetTable(readTable(`${dir}/tcp`), "inet", "stream", t);
+  parseInetTable(readTable(`${dir}/tcp6`), "inet6", "stream", t);
+  parseInetTable(readTable(`${dir}/udp`), "inet", "dgram", t);
+  parseInetTable(readTable(`${dir}/udp6`), "inet6", "dgram", t);
+  return t;
+}

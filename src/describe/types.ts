@@ -1,0 +1,41 @@
+// What fdbroker reports about an open fd: plain data, the same for this process's fds and another's.
+
+export type FdKind =
+  | "file" | "directory" | "pipe" | "fifo" | "socket" | "chardev" | "blockdev" | "symlink" | "memfd"
+  | "eventfd" | "epoll" | "signalfd" | "timerfd" | "pidfd" | "inotify" | "fanotify" | "io_uring" | "anon" | "unknown";
+
+export interface SocketDescription {
+  family: "unix" | "inet" | "inet6" | "netlink" | "packet" | "other";
+  type: "stream" | "dgram" | "seqpacket" | "raw" | "other";
+  /** Bound address (`/path`, `@abstract`, `127.0.0.1:80`, `[::1]:80`); null when unbound or unknown. */
+  local: string | null;
+  /** Connected peer's address; null when not connected, unnamed, or not knowable from /proc. */
+  peer: string | null;
+  listening: boolean;
+}
+
+export interface FdDescription {
+  /** The fd number in the process it was read from. */
+  fd: number;
+  kind: FdKind;
+  /** What /proc/PID/fd/N links to, verbatim (`socket:[123]`, `/etc/hosts`, `anon_inode:[eventfd]`). */
+  target: string;
+  /** Filesystem path (or `memfd:NAME`) when the fd has one, without the ` (deleted)` suffix. */
+  path: string | null;
+  /** The file was unlinked while open. */
+  deleted: boolean;
+  /** Open mode: read, write, both, or an O_PATH handle that can do neither. */
+  access: "r" | "w" | "rw" | "path";
+  /** Status flags by name (append, nonblock, cloexec, ...); O_LARGEFILE is left out, 64-bit kernels set it always. */
+  flags: string[];
+  /** The raw `flags:` word of /proc/PID/fdinfo/N. */
+  rawFlags: number;
+  /** File offset; null where the kernel keeps none worth showing (pipes, sockets, anon inodes). */
+  offset: number | null;
+  inode: number | null;
+  /** Size in bytes, for regular files and memfds. */
+  size: number | null;
+  socket: SocketDescription | null;
+  /** Kind-specific facts from fdinfo: eventfd-count, pid of a pidfd, fds an epoll watches, clockid, ... */
+  details: Record<string, string>;
+}

@@ -1,0 +1,158 @@
+// One peer, start to end: the library side of `fdbroker recv` and `fdbroker send`. Either side may listen or
+// connect; the listening side serves exactly one peer and removes its socket file as soon as the peer is in.
+import { UsageError } from "../errors.ts";
+import { openSpec } from "../open/spec.ts";
+import { C, close, closeAll, isOpen, SysError, isSysError } from "../sys/index.ts";
+import { parseUnixAddress, type UnixAddress } from "./address.ts";
+import { acceptOne, connectTo, listen, unlinkAddress } from "./endpoint.ts";
+import { recvFds, sendFds } from "./transfer.ts";
+import { waitReady } from "./wait.ts";
+
+const ENOBUFS = 105;
+const EMSGSIZE = 90;
+const ECONNRESET = 104;
+
+export interface PeerOptions {
+  /** Connect to the address instead of listening on it. */
+  connect?: boolean;
+  /** Longest single wait (for the peer, for the next message, for buffer space), ms; default: connect 5000, else none. */
+  timeoutMs?: number;
+  /** Called once the socket listens (or is connected): the moment a peer may start. */
+  onReady?: () => void;
+  /** Aborting it (SIGINT, SIGTERM) ends any wait with the signal's reason; everything held is closed. */
+  signal?: AbortSignal;
+  /** Permission bits of a socket file we create (default 0o600). */
+  mode?: number;
+}
+
+function address(text: string): UnixAddress {
+  try {
+    return parseUnixAddress(text);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** A connected socket to the one peer; a listening socket and its file live only until the peer is in. */
+async function peerSocket(text: string, opts: PeerOptions): Promise<number> {
+  const addr = address(text);
+  const timeoutMs = opts.timeoutMs ?? Infinity;
+  if (opts.connect) {
+    const fd = connectTo(addr, opts.timeoutMs ?? 5000);
+    opts.onReady?.();
+    return fd;
+  }
+  const lfd = listen(addr, { mode: opts.mode, backlog: 1 });
+  try {
+    opts.onReady?.();
+    await waitReady(lfd, C.POLLIN, timeoutMs, { syscall: "accept4", label: addr.label, detail: "no peer connected" }, opts.signal);
+    return acceptOne(lfd, 1000, addr.label);
+  } finally {
+    close(lfd);
+    unlinkAddress(addr);
+  }
+}
+
+export interface Arrival {
+  data: Uint8Array;
+  fds: number[];
+}
+
+export interface ReceiveOptions extends PeerOptions {
+  /** Stop once this many fds have arrived; fds beyond it in the last message are closed. Default: until EOF. */
+  count?: number;
+  /** Most fds accepted in all (default 4096); a peer sending more is an error and everything is closed. */
+  maxFds?: number;
+  /** Most payload bytes accepted in all (default 1 MiB). */
+  maxBytes?: number;
+}
+
+export interface Reception {
+  messages: Arrival[];
+  /** Every received fd, in arrival order; owned by the caller. */
+  fds: number[];
+  /** Fds that arrived past `count` and were closed. */
+  extraClosed: number;
+  /** Close every fd still in `fds`. */
+  close(): void;
+}
+
+/**
+ * Receive from one peer every message and fd until it closes (or `count` fds arrived). On any error every fd
+ * received so far is closed. On a stream socket a "message" is what one recvmsg returns: the kernel never merges
+ * two fd-carrying sends, but plain bytes may join the message before them.
+ */
+export async function receiveFrom(text: string, opts: ReceiveOptions = {}): Promise<Reception> {
+  const maxFds = opts.maxFds ?? 4096;
+  const maxBytes = opts.maxBytes ?? 1 << 20;
+  const count = opts.count ?? Infinity;
+  const timeoutMs = opts.timeoutMs ?? Infinity;
+  const sock = await peerSocket(text, opts);
+  const fds: number[] = [];
+  const got: Reception = { messages: [], fds, extraClosed: 0, close: () => closeAll(fds.splice(0)) };
+  let bytes = 0;
+  try {
+    while (got.fds.length < count) {
+      await waitReady(sock, C.POLLIN, timeoutMs, { syscall: "recvmsg", label: text, detail: "nothing arrived" }, opts.signal);
+      // One byte past the limit is read on purpose: it tells "at the limit" from "over it".
+      const msg = recvFds(sock, {
+        maxFds: Math.min(maxFds - got.fds.length, C.SCM_MAX_FD),
+        maxBytes: Math.min(65536, maxBytes - bytes + 1),
+        timeoutMs: 1000,
+      });
+      if (msg.eof) {
+        if (count !== Infinity) throw new SysError("recvmsg", ECONNRESET, text, `peer closed after ${got.fds.length} of ${count} fds`);
+        break;
+      }
+      const keep = msg.fds.splice(0, count - got.fds.length);
+      got.extraClosed += msg.fds.length;
+      msg.close();
+      got.fds.push(...keep);
+      bytes += msg.data.length;
+      got.messages.push({ data: msg.data, fds: keep });
+      if (bytes > maxBytes) throw new SysError("recvmsg", EMSGSIZE, text, `peer sent more than the limit of ${maxBytes} payload bytes`);
+    }
+    return got;
+  } catch (e) {
+    got.close();
+    if (isSysError(e, "ENOBUFS")) throw new SysError("recvmsg", ENOBUFS, text, `peer sent more than the limit of ${maxFds} fds (or RLIMIT_NOFILE was reached); everything received was closed`);
+    throw e;
+  } finally {
+    close(sock);
+  }
+}
+
+export interface SendToOptions extends PeerOptions {
+  /** Payload; default one NUL byte. Spread over the messages when more than 253 fds go. */
+  payload?: Uint8Array | string;
+  /** Called with the fds about to go (own and opened), before sending: the moment to describe them. */
+  onFds?: (fds: readonly number[]) => void;
+}
+
+/**
+ * Send to one peer, in order, our own fds (numbers) and freshly opened ones (SPEC strings, see src/open/spec.ts).
+ * Specs are opened before the peer is contacted, so a bad one fails without a half-done transfer; whatever was
+ * opened is closed on every path.
+ */
+export async function sendTo(text: string, items: readonly (number | string)[], opts: SendToOptions = {}): Promise<void> {
+  address(text);
+  for (const it of items) if (typeof it === "number" && !isOpen(it)) throw new UsageError(`fd ${it} is not open`);
+  const opened: number[] = [];
+  try {
+    const fds = items.map((it) => {
+      if (typeof it === "number") return it;
+      const fd = openSpec(it);
+      opened.push(fd);
+      return fd;
+    });
+    opts.onFds?.(fds);
+    const sock = await peerSocket(text, opts);
+    try {
+      sendFds(sock, fds, opts.payload, { timeoutMs: opts.timeoutMs });
+    } finally {
+      close(sock);
+    }
+  } finally {
+    closeAll(opened);
+  }
+}

@@ -1,0 +1,29 @@
+// Waiting on an fd without shutting out signal handlers. poll(2) on the main thread returns EINTR when a signal
+// arrives, but Bun runs the JavaScript handler only at the next macrotask; yielding after every wake-up lets a
+// SIGINT or SIGTERM handler abort the wait, so a command can remove its socket file before it exits.
+import { poll, SysError } from "../sys/index.ts";
+
+const ETIMEDOUT = 110;
+// Caps one poll, so a signal that lands between the abort check and poll(2) is noticed within this long.
+const SLICE_MS = 500;
+
+const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Resolve when `fd` reports one of `events`; throw SysError ETIMEDOUT (naming `syscall` and `what`) after
+ * `timeoutMs`, or the signal's reason once `signal` is aborted.
+ */
+export async function waitReady(
+  fd: number, events: number, timeoutMs: number, what: { syscall: string; label?: string; detail: string },
+  signal?: AbortSignal,
+): Promise<number> {
+  const deadline = timeoutMs === Infinity ? Infinity : Date.now() + timeoutMs;
+  for (;;) {
+    signal?.throwIfAborted();
+    const left = deadline === Infinity ? SLICE_MS : Math.max(0, deadline - Date.now());
+    const rev = poll([{ fd, events }], Math.min(left, SLICE_MS))[0]!;
+    if (rev !== 0) return rev;
+    if (Date.now() >= deadline) throw new SysError(what.syscall, ETIMEDOUT, what.label, `${what.detail} in ${timeoutMs} ms`);
+    await macrotask();
+  }
+}
