@@ -1,0 +1,48 @@
+// Acceptance: a socket-activated HTTP server under a steady client load while `fdbroker run` reloads it again
+// and again. Every request must succeed, and each reload must bring a new server process.
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { fdCount, tempDir } from "../helpers.ts";
+import { clientLoop, HTTP_SERVER, startRun } from "./harness.ts";
+
+setDefaultTimeout(180000);
+
+test("2000+ requests across 10 reloads (notify readiness): zero failures, a new pid per reload", async () => {
+  const dir = tempDir();
+  const before = fdCount();
+  const sock = `${dir.path}/web.sock`;
+  try {
+    const run = startRun(["--listen", `web=unix:${sock}`, "--ready", "notify", "--grace", "10000", "--",
+      "python3", HTTP_SERVER, "--startup-delay", "50"]);
+    const first = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
+    const client = clientLoop(sock, 4);
+    const pids = [first];
+    for (let i = 0; i < 10; i++) {
+      const mark = run.lines.length;
+      const old = pids[pids.length - 1]!;
+      await client.until(() => (client.byPid.get(old) ?? 0) >= 50);
+      run.proc.kill("SIGHUP");
+      const fresh = Number((await run.waitFor(/pid (\d+) is ready/, 30000, mark))[1]);
+      await run.waitFor(new RegExp(`pid ${old} exited with code 0 \\(retired\\)`), 30000, mark);
+      pids.push(fresh);
+    }
+    const last = pids[pids.length - 1]!;
+    await client.until(() => client.total() >= 2000 && (client.byPid.get(last) ?? 0) >= 50);
+    await client.stop();
+    expect(client.failures).toEqual([]);
+    expect(client.total()).toBeGreaterThanOrEqual(2000);
+    expect(new Set(pids).size).toBe(11);
+    expect([...client.byPid.keys()].sort()).toEqual([...pids].sort());
+    // The ready line of each new child comes before the old one is told to stop.
+    const order = run.lines.filter((l) => /is ready|stopping old/.test(l)).slice(1);
+    expect(order.length).toBe(20);
+    for (let i = 0; i < order.length; i += 2) {
+      expect(order[i]).toContain(`pid ${pids[i / 2 + 1]} is ready`);
+      expect(order[i + 1]).toContain(`stopping old pid ${pids[i / 2]} `);
+    }
+    run.proc.kill("SIGTERM");
+    expect(await run.proc.exited).toBe(0);
+  } finally {
+    dir.cleanup();
+  }
+  expect(fdCount()).toBe(before);
+});

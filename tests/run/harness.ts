@@ -1,0 +1,123 @@
+// Plumbing for the `run` tests: a started supervisor whose log lines can be awaited, and a one-shot HTTP
+// client that tells which server process answered.
+import { connect } from "node:net";
+import { join } from "node:path";
+import { BIN, BUN, ROOT, spawn } from "../helpers.ts";
+
+export const HTTP_SERVER = join(ROOT, "tests/fixtures/http_server.py");
+export const REPORT = join(ROOT, "tests/fixtures/fd_report.py");
+
+export interface Supervisor {
+  proc: ReturnType<typeof spawn>;
+  lines: string[];
+  /** Resolves with the first log line (from `from` on) matching `re`; throws after timeoutMs. */
+  waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>;
+  stdout: () => Promise<string>;
+}
+
+/** Start `fdbroker run ARGS` with stderr collected line by line. */
+export function startRun(args: string[], opts: Parameters<typeof spawn>[1] = {}): Supervisor {
+  const proc = spawn([BUN, BIN, "run", ...args], opts);
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  (async () => {
+    const decoder = new TextDecoder();
+    let rest = "";
+    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) {
+      rest += decoder.decode(chunk, { stream: true });
+      const parts = rest.split("\n");
+      rest = parts.pop()!;
+      lines.push(...parts);
+      for (const w of waiters) w();
+    }
+  })();
+  return {
+    proc,
+    lines,
+    stdout: () => new Response(proc.stdout as ReadableStream).text(),
+    waitFor(re, timeoutMs = 30000, from = 0) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          for (let i = from; i < lines.length; i++) {
+            const m = re.exec(lines[i]!);
+            if (m) {
+              waiters.delete(check);
+              clearTimeout(timer);
+              resolve(m);
+              return;
+            }
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no log line matching ${re} in ${timeoutMs} ms; log:\n${lines.join("\n")}`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** One HTTP/1.0 request on a fresh connection to a UNIX socket; resolves with the answering server's pid. */
+export function httpPid(path: string, timeoutMs = 30000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(path);
+    let data = "";
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`no answer from ${path} in ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.on("connect", () => sock.write("GET / HTTP/1.0\r\nHost: test\r\n\r\n"));
+    sock.on("data", (d) => (data += d.toString()));
+    sock.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    sock.on("close", () => {
+      clearTimeout(timer);
+      const m = /^HTTP\/1\.0 200 OK\r\n[\s\S]*\r\n\r\n(\d+)\n$/.exec(data);
+      if (m) resolve(Number(m[1]));
+      else reject(new Error(`bad response: ${JSON.stringify(data)}`));
+    });
+  });
+}
+
+/**
+ * Keep `workers` clients requesting until stop() is called; counts answers per pid and failures. Used by the
+ * zero-downtime tests: every request made across reloads must succeed.
+ */
+export function clientLoop(path: string, workers = 4) {
+  const byPid = new Map<number, number>();
+  const failures: string[] = [];
+  let total = 0;
+  let running = true;
+  const loops = Array.from({ length: workers }, async () => {
+    while (running) {
+      try {
+        const pid = await httpPid(path);
+        byPid.set(pid, (byPid.get(pid) ?? 0) + 1);
+      } catch (e) {
+        failures.push((e as Error).message);
+      }
+      total++;
+    }
+  });
+  return {
+    byPid,
+    failures,
+    total: () => total,
+    /** Resolves once at least `n` requests in all have been answered by `pid`. */
+    async until(pred: () => boolean, timeoutMs = 60000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (!pred()) {
+        if (Date.now() > deadline) throw new Error("client loop: condition not met in time");
+        await Bun.sleep(5);
+      }
+    },
+    async stop(): Promise<void> {
+      running = false;
+      await Promise.all(loops);
+    },
+  };
+}
