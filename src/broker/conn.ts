@@ -1,0 +1,109 @@
+// One client connection: reading frames without blocking, and writing replies through a bounded queue so a
+// client that stops reading never holds up anybody else. fds queued for a client are our own duplicates (the
+// entry may go away before the client reads), closed as soon as the kernel has taken them or the client is gone.
+import { createReader, drainReader, encodeFrame, feed, REPLY, type ReceivedFrame } from "../proto/index.ts";
+import { C, close, closeAll, dupCloexec, peerCred, recvmsg, sendmsg } from "../sys/index.ts";
+import type { BrokerState, Conn } from "./state.ts";
+
+/** Most reads from one client per loop turn, so one fast sender cannot starve the rest. */
+const READS_PER_TURN = 4;
+const READ_BYTES = 64 * 1024;
+
+export function openConn(state: BrokerState, fd: number): Conn {
+  const cred = peerCred(fd);
+  const conn: Conn = {
+    fd,
+    peer: { ...cred, groups: null },
+    reader: createReader(state.config.limits.maxBody),
+    out: [],
+    outBytes: 0,
+    lastActive: state.env.now(),
+    closeAfterFlush: false,
+  };
+  state.conns.set(fd, conn);
+  return conn;
+}
+
+export function closeConn(state: BrokerState, conn: Conn): void {
+  if (!state.conns.delete(conn.fd)) return;
+  for (const o of conn.out) closeAll(o.fds);
+  conn.out = [];
+  closeAll(drainReader(conn.reader));
+  close(conn.fd);
+}
+
+export interface ReadResult {
+  frames: ReceivedFrame[];
+  /** A fatal framing error: reply EPROTO and hang up. */
+  error: string | null;
+  eof: boolean;
+  /** The kernel dropped fds (MSG_CTRUNC: RLIMIT_NOFILE reached, or too many in one message). */
+  truncated: boolean;
+}
+
+/** Read what is there (without blocking) and return the frames it completes. Unannounced fds are closed here. */
+export function readConn(state: BrokerState, conn: Conn): ReadResult {
+  const res: ReadResult = { frames: [], error: null, eof: false, truncated: false };
+  for (let i = 0; i < READS_PER_TURN && !res.error; i++) {
+    const got = recvmsg(conn.fd, READ_BYTES, C.SCM_MAX_FD, C.MSG_DONTWAIT);
+    if (got === null) break;
+    if (got.data.length === 0 && got.fds.length === 0 && !got.truncated) {
+      res.eof = true;
+      break;
+    }
+    conn.lastActive = state.env.now();
+    if (got.truncated) res.truncated = true;
+    const fed = feed(conn.reader, got.data, got.fds);
+    closeAll(fed.discard);
+    res.frames.push(...fed.frames);
+    res.error = fed.error;
+  }
+  return res;
+}
+
+/**
+ * Queue one frame (with `fds`, which stay the caller's) and try to send it now. Returns false if the client has
+ * to be cut off (its queue is over the limit, or we could not duplicate the fds).
+ */
+export function sendFrame(state: BrokerState, conn: Conn, kind: number, id: number, body: Record<string, unknown>, fds: readonly number[] = []): boolean {
+  const bytes = encodeFrame({ kind, id, fds: fds.length, body });
+  if (conn.out.length === 0) {
+    const n = sendmsg(conn.fd, bytes, fds, C.MSG_DONTWAIT);
+    if (n === bytes.length) return true;
+    if (n > 0) return enqueue(state, conn, bytes.subarray(n), []);
+  }
+  const copies: number[] = [];
+  try {
+    for (const fd of fds) copies.push(dupCloexec(fd));
+  } catch {
+    closeAll(copies);
+    return false;
+  }
+  return enqueue(state, conn, bytes, copies);
+}
+
+function enqueue(state: BrokerState, conn: Conn, bytes: Uint8Array, fds: number[]): boolean {
+  conn.out.push({ bytes, fds });
+  conn.outBytes += bytes.length;
+  return conn.outBytes <= state.config.limits.maxQueuedBytes;
+}
+
+export function sendError(state: BrokerState, conn: Conn, id: number, code: string, message: string): boolean {
+  return sendFrame(state, conn, REPLY.error, id, { code, message });
+}
+
+/** Send as much of the queue as the socket takes now. */
+export function flushConn(state: BrokerState, conn: Conn): void {
+  while (conn.out.length > 0) {
+    const head = conn.out[0]!;
+    const n = sendmsg(conn.fd, head.bytes, head.fds, C.MSG_DONTWAIT);
+    if (n < 0) return;
+    conn.lastActive = state.env.now();
+    // The fds travelled with the first byte; the kernel holds its own references now.
+    closeAll(head.fds);
+    head.fds = [];
+    conn.outBytes -= n;
+    if (n < head.bytes.length) head.bytes = head.bytes.subarray(n);
+    else conn.out.shift();
+  }
+}

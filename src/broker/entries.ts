@@ -1,0 +1,58 @@
+// The held fds. An entry owns its fd: it is closed when the entry is removed, replaced or expires, and on exit.
+import type { EntryInfo } from "../proto/index.ts";
+import { close } from "../sys/index.ts";
+import { describeEntryFd } from "./describe-entry.ts";
+import { logEvent } from "./log.ts";
+import type { BrokerState, Entry } from "./state.ts";
+
+export interface Owner {
+  uid: number;
+  gid: number;
+  pid: number;
+}
+
+/** Store `fd` under `info.name`, closing any entry it replaces. The fd now belongs to the broker. */
+export function storeEntry(state: BrokerState, fd: number, info: EntryInfo): Entry {
+  const old = state.entries.get(info.name);
+  if (old) close(old.fd);
+  const entry = { fd, info };
+  state.entries.set(info.name, entry);
+  if (info.expires !== null && info.expires < state.nextExpiry) state.nextExpiry = info.expires;
+  return entry;
+}
+
+/** Describe `fd` and build the metadata of a new entry. */
+export function newEntryInfo(state: BrokerState, name: string, fd: number, owner: Owner, ttlMs: number | null): EntryInfo {
+  const now = state.env.now();
+  return { name, ...describeEntryFd(fd), ...owner, created: now, expires: ttlMs === null ? null : now + ttlMs };
+}
+
+export function removeEntry(state: BrokerState, name: string): boolean {
+  const e = state.entries.get(name);
+  if (!e) return false;
+  state.entries.delete(name);
+  close(e.fd);
+  return true;
+}
+
+/** Close every entry whose time has come; called by the loop, which wakes for `nextExpiry`. */
+export function expireDue(state: BrokerState): void {
+  const now = state.env.now();
+  if (now < state.nextExpiry) return;
+  let next = Infinity;
+  for (const [name, e] of state.entries) {
+    const t = e.info.expires;
+    if (t === null) continue;
+    if (t <= now) {
+      removeEntry(state, name);
+      logEvent(state, { op: "expire", names: [name], result: "ok" });
+    } else if (t < next) next = t;
+  }
+  state.nextExpiry = next;
+}
+
+export function closeAllEntries(state: BrokerState): void {
+  for (const e of state.entries.values()) close(e.fd);
+  state.entries.clear();
+  state.nextExpiry = Infinity;
+}

@@ -1,0 +1,136 @@
+// The operations, dispatched on the frame kind through a table; anything else gets EPROTO. A handler either
+// takes the fds of its frame (splicing them out) or leaves them to be closed by dispatch, on every path.
+import { RefusedError } from "../errors.ts";
+import {
+  chunkFds, OP, opName, parseGet, parsePut, parseRm, ProtocolError, REPLY, type EntryInfo, type ReceivedFrame,
+} from "../proto/index.ts";
+import { closeAll, isSysError } from "../sys/index.ts";
+import { VERSION } from "../version.ts";
+import { isAllowed, isKnown, type Operation } from "./access.ts";
+import { sendError, sendFrame } from "./conn.ts";
+import { newEntryInfo, removeEntry, storeEntry } from "./entries.ts";
+import { logEvent } from "./log.ts";
+import type { BrokerState, Conn } from "./state.ts";
+
+/** What a handler did, for the log line; `keep` false asks the loop to hang up after the reply. */
+interface Outcome {
+  names: string[];
+  keep: boolean;
+}
+type Handler = (state: BrokerState, conn: Conn, frame: ReceivedFrame) => Outcome;
+
+function refuse(code: string, message: string): never {
+  throw new RefusedError(code, message);
+}
+
+function requireAccess(state: BrokerState, conn: Conn, op: Operation, names: readonly string[]): void {
+  const denied = names.filter((n) => !isAllowed(state.config.rules, state.config.ownerUid, conn.peer, op, n));
+  if (denied.length > 0)
+    refuse("EACCES", `uid ${conn.peer.uid} may not ${op} ${denied.slice(0, 5).map((n) => JSON.stringify(n)).join(", ")}${denied.length > 5 ? ", ..." : ""}`);
+}
+
+function requireEntries(state: BrokerState, names: readonly string[]): void {
+  const missing = names.filter((n) => !state.entries.has(n));
+  if (missing.length > 0) refuse("ENOENT", `no entry ${missing.slice(0, 5).map((n) => JSON.stringify(n)).join(", ")}${missing.length > 5 ? ", ..." : ""}`);
+}
+
+function noFds(frame: ReceivedFrame): void {
+  if (frame.fds.length > 0) throw new ProtocolError(`${opName(frame.kind)} carries no fds, but ${frame.fds.length} came`);
+}
+
+const put: Handler = (state, conn, frame) => {
+  const req = parsePut(frame.body);
+  if (frame.fds.length !== 1) throw new ProtocolError(`put carries exactly one fd, not ${frame.fds.length}`);
+  requireAccess(state, conn, "put", [req.name]);
+  const exists = state.entries.has(req.name);
+  if (exists && !req.replace) refuse("EEXIST", `entry ${JSON.stringify(req.name)} exists (use --replace)`);
+  if (!exists && state.entries.size >= state.config.limits.maxFds)
+    refuse("EMFILE", `the broker holds its maximum of ${state.config.limits.maxFds} fds (--max-fds)`);
+  const fd = frame.fds.splice(0, 1)[0]!;
+  const { uid, gid, pid } = conn.peer;
+  const entry = storeEntry(state, fd, newEntryInfo(state, req.name, fd, { uid, gid, pid }, req.ttlMs));
+  sendFrame(state, conn, REPLY.ok, frame.id, { entry: entry.info });
+  return { names: [req.name], keep: true };
+};
+
+function visible(state: BrokerState, conn: Conn, op: Operation): string[] {
+  return [...state.entries.keys()].filter((n) => isAllowed(state.config.rules, state.config.ownerUid, conn.peer, op, n)).sort();
+}
+
+const get: Handler = (state, conn, frame) => {
+  noFds(frame);
+  const req = parseGet(frame.body, state.config.limits.maxFds);
+  const names = req.all ? visible(state, conn, "get") : req.names;
+  requireAccess(state, conn, "get", names);
+  if (req.remove) requireAccess(state, conn, "rm", names);
+  requireEntries(state, names);
+  const entries = names.map((n) => state.entries.get(n)!);
+  const parts = chunkFds(entries.map((e) => e.fd));
+  let keep = sendFrame(state, conn, REPLY.ok, frame.id, { entries: entries.map((e) => e.info), total: entries.length, parts: parts.length }, parts[0]);
+  for (let i = 1; i < parts.length && keep; i++) keep = sendFrame(state, conn, REPLY.more, frame.id, { part: i }, parts[i]);
+  // sendFrame has either handed the fds to the kernel or queued duplicates: removing now loses nothing.
+  if (req.remove && keep) for (const n of new Set(names)) removeEntry(state, n);
+  return { names, keep };
+};
+
+const rm: Handler = (state, conn, frame) => {
+  noFds(frame);
+  const req = parseRm(frame.body, state.config.limits.maxFds);
+  requireAccess(state, conn, "rm", req.names);
+  requireEntries(state, req.names);
+  for (const n of req.names) removeEntry(state, n);
+  return { names: req.names, keep: sendFrame(state, conn, REPLY.ok, frame.id, { removed: req.names.length }) };
+};
+
+const ls: Handler = (state, conn, frame) => {
+  noFds(frame);
+  const entries: EntryInfo[] = visible(state, conn, "ls").map((n) => state.entries.get(n)!.info);
+  return { names: [], keep: sendFrame(state, conn, REPLY.ok, frame.id, { entries }) };
+};
+
+const status: Handler = (state, conn, frame) => {
+  noFds(frame);
+  if (!isKnown(state.config.rules, state.config.ownerUid, conn.peer)) refuse("EACCES", `uid ${conn.peer.uid} may not ask for status`);
+  const now = state.env.now();
+  const body = {
+    pid: process.pid,
+    version: VERSION,
+    socket: state.config.label,
+    started: state.started,
+    uptimeMs: now - state.started,
+    entries: state.entries.size,
+    connections: state.conns.size,
+    limits: { ...state.config.limits, nofile: state.nofile },
+  };
+  return { names: [], keep: sendFrame(state, conn, REPLY.ok, frame.id, body) };
+};
+
+const handlers: Record<number, Handler> = { [OP.put]: put, [OP.get]: get, [OP.rm]: rm, [OP.ls]: ls, [OP.status]: status };
+
+/** Handle one frame and log one line. Returns false when the connection should be closed after its replies. */
+export function dispatch(state: BrokerState, conn: Conn, frame: ReceivedFrame): boolean {
+  const op = opName(frame.kind);
+  const handler = handlers[frame.kind];
+  try {
+    if (frame.problem) throw new ProtocolError(frame.problem);
+    if (!handler) throw new ProtocolError(`unknown operation ${frame.kind}`);
+    const out = handler(state, conn, frame);
+    logEvent(state, { op, names: out.names, result: out.keep ? "ok" : "dropped", conn, detail: out.keep ? undefined : "reply queue over limit" });
+    return out.keep;
+  } catch (e) {
+    // The client is gone mid-reply: nothing to answer; the loop hangs up.
+    if (isSysError(e) && e.syscall === "sendmsg") throw e;
+    const [code, message] =
+      e instanceof RefusedError ? [e.code, e.message] : e instanceof ProtocolError ? ["EPROTO", e.message] : ["EIO", (e as Error).message];
+    logEvent(state, { op, names: namesOf(frame), result: code, detail: message, conn });
+    return sendError(state, conn, frame.id, code, message);
+  } finally {
+    closeAll(frame.fds.splice(0));
+  }
+}
+
+function namesOf(frame: ReceivedFrame): string[] {
+  const b = frame.body;
+  const list = typeof b.name === "string" ? [b.name] : Array.isArray(b.names) ? b.names : [];
+  return list.filter((n): n is string => typeof n === "string").slice(0, 100);
+}

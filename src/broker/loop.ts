@@ -1,0 +1,150 @@
+// The daemon loop: poll, accept, read frames, dispatch, flush replies, expire entries, cut off idle clients.
+// It never blocks on a client: every socket is non-blocking and the only wait is poll, with a bounded timeout.
+// Between turns it yields to Bun's event loop, where SIGTERM/SIGINT handlers run (poll returns EINTR at once).
+import { unlinkAddress } from "../peer/endpoint.ts";
+import { accept, C, close, isSysError, poll, type PollRequest } from "../sys/index.ts";
+import { closeConn, flushConn, openConn, readConn, sendError } from "./conn.ts";
+import { closeAllEntries, expireDue } from "./entries.ts";
+import { dispatch } from "./handlers.ts";
+import { logEvent } from "./log.ts";
+import type { BrokerState, Conn } from "./state.ts";
+
+/** Longest single poll, so signals and timers are never waited on for long. */
+const MAX_POLL_MS = 250;
+const ACCEPTS_PER_TURN = 64;
+/** How long to stop accepting after EMFILE/ENFILE, rather than spin on a listener we cannot drain. */
+const ACCEPT_BACKOFF_MS = 100;
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+function acceptNew(state: BrokerState): void {
+  for (let i = 0; i < ACCEPTS_PER_TURN && state.listenFd !== null; i++) {
+    let fd: number | null;
+    try {
+      fd = accept(state.listenFd);
+    } catch (e) {
+      if (isSysError(e, "EMFILE") || isSysError(e, "ENFILE") || isSysError(e, "ENOBUFS") || isSysError(e, "ENOMEM")) {
+        state.acceptPausedUntil = state.env.now() + ACCEPT_BACKOFF_MS;
+        logEvent(state, { op: "accept", result: (e as { code: string }).code, detail: `pausing accept for ${ACCEPT_BACKOFF_MS} ms` });
+        return;
+      }
+      if (isSysError(e, "ECONNABORTED")) continue;
+      throw e;
+    }
+    if (fd === null) return;
+    let conn: Conn;
+    try {
+      conn = openConn(state, fd);
+    } catch {
+      close(fd);
+      continue;
+    }
+    if (state.conns.size > state.config.limits.maxConns) refuseConn(state, conn);
+  }
+}
+
+function refuseConn(state: BrokerState, conn: Conn): void {
+  const message = `the broker serves at most ${state.config.limits.maxConns} connections (--max-conns); try again later`;
+  try {
+    sendError(state, conn, 0, "EUSERS", message);
+  } catch {}
+  logEvent(state, { op: "connect", result: "EUSERS", detail: message, conn });
+  closeConn(state, conn);
+}
+
+function hangUp(state: BrokerState, conn: Conn, why?: string): void {
+  if (why) logEvent(state, { op: "disconnect", result: why, conn });
+  closeConn(state, conn);
+}
+
+function serveConn(state: BrokerState, conn: Conn, revents: number): void {
+  try {
+    if (revents & C.POLLOUT) flushConn(state, conn);
+    if (revents & C.POLLIN && conn.out.length === 0 && !conn.closeAfterFlush) {
+      const got = readConn(state, conn);
+      for (const frame of got.frames)
+        if (!dispatch(state, conn, frame)) return hangUp(state, conn, "reply queue over limit");
+      if (got.error) {
+        logEvent(state, { op: "frame", result: "EPROTO", detail: got.error, conn });
+        sendError(state, conn, 0, "EPROTO", got.error);
+        conn.closeAfterFlush = true;
+      } else if (got.truncated) logEvent(state, { op: "recvmsg", result: "ENOBUFS", detail: "the kernel dropped fds (MSG_CTRUNC)", conn });
+      if (got.eof) return hangUp(state, conn);
+    } else if (revents & (C.POLLHUP | C.POLLERR | C.POLLNVAL) && !(revents & C.POLLIN)) return hangUp(state, conn);
+    if (conn.closeAfterFlush && conn.out.length === 0) hangUp(state, conn);
+  } catch (e) {
+    hangUp(state, conn, isSysError(e) ? e.code : (e as Error).message);
+  }
+}
+
+function cutIdle(state: BrokerState): number {
+  const now = state.env.now();
+  const limit = state.config.limits.clientTimeoutMs;
+  let next = Infinity;
+  for (const conn of [...state.conns.values()]) {
+    const deadline = conn.lastActive + limit;
+    if (deadline <= now) hangUp(state, conn, conn.out.length > 0 ? "ETIMEDOUT (not reading its replies)" : "ETIMEDOUT (idle)");
+    else if (deadline < next) next = deadline;
+  }
+  return next;
+}
+
+function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null)[] } {
+  const reqs: PollRequest[] = [];
+  const conns: (Conn | null)[] = [];
+  if (state.listenFd !== null && !state.stopping && state.env.now() >= state.acceptPausedUntil) {
+    reqs.push({ fd: state.listenFd, events: C.POLLIN });
+    conns.push(null);
+  }
+  for (const conn of state.conns.values()) {
+    // A client with replies pending is not read from: it cannot make us queue without bound.
+    const events = conn.out.length > 0 ? C.POLLOUT : state.stopping ? 0 : C.POLLIN;
+    reqs.push({ fd: conn.fd, events });
+    conns.push(conn);
+  }
+  return { reqs, conns };
+}
+
+/** One turn of the loop: wait for at most `maxWaitMs`, then do everything that is ready. */
+export function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
+  const nextIdle = cutIdle(state);
+  const now = state.env.now();
+  const wake = Math.min(state.nextExpiry, nextIdle, state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity);
+  const { reqs, conns } = pollSet(state);
+  const revents = poll(reqs, Math.max(0, Math.min(maxWaitMs, wake - now)));
+  for (let i = 0; i < reqs.length; i++) {
+    const rev = revents[i]!;
+    if (rev === 0) continue;
+    const conn = conns[i];
+    if (conn === null) acceptNew(state);
+    else if (conn && state.conns.get(conn.fd) === conn) serveConn(state, conn, rev);
+  }
+  expireDue(state);
+}
+
+/** Stop listening, give pending replies up to `drainMs`, then close every connection and every held fd. */
+async function shutDown(state: BrokerState): Promise<void> {
+  if (state.listenFd !== null) {
+    close(state.listenFd);
+    state.listenFd = null;
+    if (state.config.path !== null) unlinkAddress(state.config.path);
+  }
+  const deadline = state.env.now() + state.config.limits.drainMs;
+  while ([...state.conns.values()].some((c) => c.out.length > 0) && state.env.now() < deadline) {
+    turn(state, 50);
+    await yieldToEventLoop();
+  }
+  for (const conn of [...state.conns.values()]) closeConn(state, conn);
+  const held = state.entries.size;
+  closeAllEntries(state);
+  logEvent(state, { op: "stop", result: "ok", detail: `closed ${held} entries` });
+}
+
+/** Run until `state.stopping` is set (by a signal handler, or a caller), then shut down cleanly. */
+export async function runLoop(state: BrokerState): Promise<void> {
+  while (!state.stopping) {
+    turn(state);
+    await yieldToEventLoop();
+  }
+  await shutDown(state);
+}

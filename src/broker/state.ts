@@ -1,0 +1,104 @@
+// Everything a broker knows, as plain data passed to every function: no module-level state, so two brokers
+// (or a test) can live in one process, and takeover can hand the whole thing over.
+import type { EntryInfo, Reader } from "../proto/index.ts";
+import type { Peer, Rule } from "./access.ts";
+
+export interface Limits {
+  /** Connections served at once; one more is told so and closed. */
+  maxConns: number;
+  /** fds held as entries. */
+  maxFds: number;
+  /** An idle client, or one that takes none of its reply, is cut off after this long (ms). */
+  clientTimeoutMs: number;
+  /** Bytes of reply queued for one client before it is cut off. */
+  maxQueuedBytes: number;
+  /** Largest frame body accepted. */
+  maxBody: number;
+  /** Longest wait for pending replies on shutdown (ms). */
+  drainMs: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxConns: 1000,
+  maxFds: 10000,
+  clientTimeoutMs: 60_000,
+  maxQueuedBytes: 4 << 20,
+  maxBody: 1 << 20,
+  drainMs: 2000,
+};
+
+export interface Entry {
+  fd: number;
+  info: EntryInfo;
+}
+
+/** A reply not yet taken by the client; its fds are our own duplicates, closed once sent. */
+export interface Outgoing {
+  bytes: Uint8Array;
+  fds: number[];
+}
+
+export interface Conn {
+  fd: number;
+  /** From SO_PEERCRED at accept; supplementary groups are read lazily, for gid rules only. */
+  peer: Peer;
+  reader: Reader;
+  out: Outgoing[];
+  outBytes: number;
+  lastActive: number;
+  /** Close once the queued replies are sent (after a fatal protocol error). */
+  closeAfterFlush: boolean;
+}
+
+export interface BrokerConfig {
+  /** The socket address as given, for messages and status. */
+  label: string;
+  /** The socket file to remove on exit, or null (abstract address, or taken over). */
+  path: string | null;
+  rules: Rule[];
+  /** The uid that may do anything besides root: the broker's own. */
+  ownerUid: number;
+  log: "text" | "json";
+  limits: Limits;
+}
+
+export interface BrokerEnv {
+  now(): number;
+  /** Write one log line. */
+  log(line: string): void;
+}
+
+export interface BrokerState {
+  config: BrokerConfig;
+  env: BrokerEnv;
+  listenFd: number | null;
+  entries: Map<string, Entry>;
+  conns: Map<number, Conn>;
+  started: number;
+  /** Earliest expiry among entries, or Infinity; recomputed when one passes. */
+  nextExpiry: number;
+  stopping: boolean;
+  /** accept() hit EMFILE/ENFILE: try again after this time rather than spin on a readable listener. */
+  acceptPausedUntil: number;
+  nofile: { soft: number; hard: number };
+}
+
+export const realEnv: BrokerEnv = {
+  now: () => Date.now(),
+  log: (line) => process.stderr.write(`${line}\n`),
+};
+
+export function createState(config: BrokerConfig, listenFd: number | null, env: BrokerEnv = realEnv): BrokerState {
+  return {
+    config,
+    env,
+    listenFd,
+    entries: new Map(),
+    conns: new Map(),
+    started: env.now(),
+    nextExpiry: Infinity,
+    stopping: false,
+    acceptPausedUntil: 0,
+    nofile: { soft: 0, hard: 0 },
+  };
+}

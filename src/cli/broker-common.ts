@@ -1,0 +1,34 @@
+// What every broker command shares: the -s/--socket option with its default chain, and duration parsing.
+import { Option } from "commander";
+import { defaultSocket } from "../client/address.ts";
+import { UsageError } from "../errors.ts";
+
+export const socketOption = () =>
+  new Option("-s, --socket <ADDR>", "broker socket: a path or @abstract (default $FDBROKER_SOCKET, $XDG_RUNTIME_DIR/fdbroker.sock, /tmp/fdbroker-UID.sock)");
+
+export const socketOf = (opts: { socket?: string }) => opts.socket ?? defaultSocket();
+
+const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `500ms`, `30s`, `5m`, `2h`, `1d`, or a bare number of seconds; returns ms. */
+export function parseDuration(text: string, what = "duration"): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const ms = m ? Number(m[1]) * units[m[2] ?? "s"]! : NaN;
+  if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`bad ${what} ${JSON.stringify(text)}: expected e.g. 500ms, 30s, 5m, 2h`);
+  return ms;
+}
+
+export function parseCount(text: string, what: string, min = 1): number {
+  if (!/^\d+$/.test(text) || Number(text) < min) throw new UsageError(`bad ${what} ${JSON.stringify(text)}: expected an integer >= ${min}`);
+  return Number(text);
+}
+
+/** `1h 2m`, `45s`, `800ms`: a short human age or remaining time. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60 ? ` ${s % 60}s` : ""}`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? ` ${Math.floor((s % 3600) / 60)}m` : ""}`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}

@@ -1,0 +1,65 @@
+// `fdbroker get NAME... [-- CMD]`: retrieve fds in one round trip; describe them, cat them, or exec CMD with them.
+import { Command } from "commander";
+import { get, openSession } from "../client/index.ts";
+import { describeFd } from "../describe/index.ts";
+import { UsageError } from "../errors.ts";
+import { execWithFds } from "../launch/exec.ts";
+import { closeAll } from "../sys/index.ts";
+import { parseCount, socketOf, socketOption } from "./broker-common.ts";
+import { catFd } from "./cat-fd.ts";
+import { printGroups } from "./describe-view.ts";
+
+interface GetOpts {
+  socket?: string;
+  all?: boolean;
+  rm?: boolean;
+  cat?: boolean;
+  stdin?: boolean;
+  as: number[];
+  json?: boolean;
+}
+
+/** Where each fd goes in CMD: --stdin puts the first at 0, --as numbers come next in order, then 3, 4, ... */
+export function targetsFor(count: number, stdin: boolean, as: readonly number[]): number[] {
+  const chosen = [...(stdin ? [0] : []), ...as].slice(0, count);
+  if (new Set(chosen).size !== chosen.length) throw new UsageError(`two fds placed at the same number: ${chosen.join(", ")}`);
+  for (let next = 3; chosen.length < count; next++) if (!chosen.includes(next)) chosen.push(next);
+  return chosen;
+}
+
+export function command(): Command {
+  return new Command("get")
+    .description("retrieve fds from the broker; describe them, --cat them, or exec CMD (after --) with them")
+    .argument("[NAME...]", "entry names, then optionally -- CMD ARGS")
+    .addOption(socketOption())
+    .option("--all", "every entry this client may get")
+    .option("--rm", "remove the entries once retrieved")
+    .option("--cat", "copy each retrieved file's or pipe's contents to stdout")
+    .option("--stdin", "with CMD: put the first fd at fd 0")
+    .option("--as <N>", "with CMD: put the next fd at N (repeatable, in order; default 3, 4, ...)", (s, prev: number[] = []) => [...prev, parseCount(s, "--as", 0)], [])
+    .option("--json", "describe as JSON")
+    .addHelpText("after", "\nWith CMD at 3, 4, ..., CMD gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES; no other fd leaks into it.\nExample: fdbroker get web -- ./server")
+    .action((operands: string[], opts: GetOpts) => {
+      const dd = process.argv.indexOf("--");
+      const cmd = dd >= 0 ? process.argv.slice(dd + 1) : [];
+      const names = operands.slice(0, operands.length - cmd.length);
+      if (names.length === 0 && !opts.all) throw new UsageError("name at least one entry, or use --all");
+      if (cmd.length === 0 && (opts.stdin || opts.as.length > 0)) throw new UsageError("--stdin and --as need a command after --");
+      if (cmd.length > 0 && opts.cat) throw new UsageError("--cat and a command cannot be combined");
+      const session = openSession({ socket: socketOf(opts) });
+      let got;
+      try {
+        got = get(session, names, { all: opts.all, remove: opts.rm });
+      } finally {
+        session.close();
+      }
+      try {
+        if (cmd.length > 0)
+          execWithFds(cmd, got.map((g) => ({ fd: g.fd, name: g.entry.name })), { targets: targetsFor(got.length, !!opts.stdin, opts.as) });
+        if (opts.cat) for (const g of got) catFd(g.fd);
+        else printGroups([{ fds: got.map((g, i) => ({ id: i, name: g.entry.name, desc: describeFd(g.fd) })) }], !!opts.json, "#");
+      } finally {
+        closeAll(got.map((g) => g.fd));
+      }
+    });
+}

@@ -1,0 +1,24 @@
+// `fdbroker ls`: the entries this client may see: name, what the fd is, who stored it, age, expiry.
+import { Command } from "commander";
+import { ls, openSession } from "../client/index.ts";
+import { formatDuration, socketOf, socketOption } from "./broker-common.ts";
+import { out, printJson, table } from "./output.ts";
+
+export function command(): Command {
+  return new Command("ls")
+    .description("list the broker's entries")
+    .addOption(socketOption())
+    .option("--json", "print the entries as JSON")
+    .action((opts: { socket?: string; json?: boolean }) => {
+      using session = openSession({ socket: socketOf(opts) });
+      const entries = ls(session);
+      if (opts.json) return printJson(entries);
+      if (entries.length === 0) return void process.stderr.write("no entries\n");
+      const now = Date.now();
+      const rows = entries.map((e) => [
+        out.bold(e.name), e.kind, e.what, String(e.uid), String(e.pid), formatDuration(now - e.created),
+        e.expires === null ? out.dim("never") : `in ${formatDuration(e.expires - now)}`,
+      ]);
+      process.stdout.write(`${table(["NAME", "KIND", "WHAT", "UID", "PID", "AGE", "EXPIRES"], rows)}\n`);
+    });
+}

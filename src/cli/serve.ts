@@ -1,0 +1,61 @@
+// `fdbroker serve`: run a broker holding named fds until SIGTERM/SIGINT.
+import { Command, Option } from "commander";
+import { parseRule, runLoop, startBroker, type Rule } from "../broker/index.ts";
+import { UsageError } from "../errors.ts";
+import { SPEC_HELP } from "../open/spec.ts";
+import { parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
+
+const collect = <T>(parse: (s: string) => T) => (text: string, prev: T[] = []) => [...prev, parse(text)];
+
+function parseHold(text: string): { name: string; spec: string } {
+  const eq = text.indexOf("=");
+  if (eq <= 0) throw new UsageError(`bad --hold ${JSON.stringify(text)}: expected NAME=SPEC`);
+  return { name: text.slice(0, eq), spec: text.slice(eq + 1) };
+}
+
+function parseMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text)) throw new UsageError(`bad --mode ${text}: octal, like 0600 or 0666`);
+  return parseInt(text, 8);
+}
+
+interface ServeOpts {
+  socket?: string;
+  mode: number;
+  hold: { name: string; spec: string }[];
+  adoptListenFds?: boolean;
+  allow: Rule[];
+  maxConns: number;
+  maxFds: number;
+  clientTimeout: number;
+  readyFd?: number;
+  log: "text" | "json";
+}
+
+export function command(): Command {
+  return new Command("serve")
+    .description("run a broker that holds named fds and hands copies to allowed clients")
+    .addOption(socketOption())
+    .option("--mode <OCTAL>", "permissions of the socket file", parseMode, 0o600)
+    .option("--hold <NAME=SPEC>", `hold an entry from the start (${SPEC_HELP}); repeatable`, collect(parseHold), [])
+    .option("--adopt-listen-fds", "hold the fds of socket activation (LISTEN_FDS), named by LISTEN_FDNAMES")
+    .option("--allow <RULE>", "grant uid:N or gid:N operations (get,put,rm,ls,takeover or all) on a name glob; e.g. uid:1000:get,ls:web.*; repeatable", collect(parseRule), [])
+    .option("--max-conns <N>", "connections served at once", (s) => parseCount(s, "--max-conns"), 1000)
+    .option("--max-fds <N>", "fds held at once (RLIMIT_NOFILE is raised to fit)", (s) => parseCount(s, "--max-fds"), 10000)
+    .option("--client-timeout <DURATION>", "cut off clients idle (or not reading replies) this long", (s) => parseDuration(s, "--client-timeout"), 60_000)
+    .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
+    .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
+    .addHelpText("after", "\nBy default only the broker's own uid and root may do anything. SIGTERM or SIGINT: stop accepting,\nfinish pending replies, close every held fd, remove the socket file.")
+    .action(async (opts: ServeOpts) => {
+      const state = startBroker({
+        socket: socketOf(opts), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
+        limits: { maxConns: opts.maxConns, maxFds: opts.maxFds, clientTimeoutMs: opts.clientTimeout }, log: opts.log, readyFd: opts.readyFd,
+      });
+      const stop = () => {
+        state.stopping = true;
+      };
+      process.on("SIGTERM", stop);
+      process.on("SIGINT", stop);
+      await runLoop(state);
+      process.exit(0);
+    });
+}

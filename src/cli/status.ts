@@ -1,0 +1,24 @@
+// `fdbroker status`: is the broker up, and how full is it.
+import { Command } from "commander";
+import { openSession, status } from "../client/index.ts";
+import { formatDuration, socketOf, socketOption } from "./broker-common.ts";
+import { out, printJson } from "./output.ts";
+
+export function command(): Command {
+  return new Command("status")
+    .description("show the broker's pid, version, uptime, entries, connections and limits")
+    .addOption(socketOption())
+    .option("--json", "print the status as JSON")
+    .action((opts: { socket?: string; json?: boolean }) => {
+      using session = openSession({ socket: socketOf(opts) });
+      const s = status(session);
+      if (opts.json) return printJson(s);
+      const l = s.limits;
+      const lines = [
+        ["socket", s.socket], ["pid", String(s.pid)], ["version", s.version], ["uptime", formatDuration(s.uptimeMs)],
+        ["entries", `${s.entries} of ${l.maxFds}`], ["connections", `${s.connections} of ${l.maxConns}`],
+        ["client timeout", formatDuration(l.clientTimeoutMs)], ["RLIMIT_NOFILE", String(l.nofile.soft)],
+      ];
+      process.stdout.write(lines.map(([k, v]) => `${out.dim(`${k}:`.padEnd(16))}${v}`).join("\n") + "\n");
+    });
+}

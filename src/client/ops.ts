@@ -1,0 +1,64 @@
+// One function per broker operation. Each takes an open session (so many operations can share a connection).
+import { OP, type EntryInfo } from "../proto/index.ts";
+import { closeAll } from "../sys/index.ts";
+import { call, type Session } from "./session.ts";
+
+export interface PutOptions {
+  /** Time to live in ms; the broker closes the entry when it passes. */
+  ttlMs?: number;
+  /** Replace an existing entry of that name instead of failing with EEXIST. */
+  replace?: boolean;
+}
+
+/** Store a copy of `fd` under `name`. The caller keeps its own fd. */
+export function put(s: Session, name: string, fd: number, opts: PutOptions = {}): EntryInfo {
+  const reply = call(s, OP.put, { name, ttlMs: opts.ttlMs ?? null, replace: opts.replace ?? false }, [fd]);
+  return reply.body.entry as EntryInfo;
+}
+
+export interface GetOptions {
+  /** Every entry this client may get, instead of `names`. */
+  all?: boolean;
+  /** Remove the entries once retrieved (in the same step). */
+  remove?: boolean;
+}
+
+export interface Retrieved {
+  entry: EntryInfo;
+  /** Owned by the caller. */
+  fd: number;
+}
+
+/** Retrieve copies of the fds of `names`, all in one round trip; all or nothing. */
+export function get(s: Session, names: readonly string[], opts: GetOptions = {}): Retrieved[] {
+  const reply = call(s, OP.get, { names, all: opts.all ?? false, remove: opts.remove ?? false });
+  const entries = reply.body.entries as EntryInfo[];
+  if (!Array.isArray(entries) || entries.length !== reply.fds.length) {
+    closeAll(reply.fds);
+    throw new Error(`broker sent ${reply.fds.length} fds for ${Array.isArray(entries) ? entries.length : "?"} entries`);
+  }
+  return entries.map((entry, i) => ({ entry, fd: reply.fds[i]! }));
+}
+
+export function rm(s: Session, names: readonly string[]): number {
+  return call(s, OP.rm, { names }).body.removed as number;
+}
+
+export function ls(s: Session): EntryInfo[] {
+  return call(s, OP.ls, {}).body.entries as EntryInfo[];
+}
+
+export interface BrokerStatus {
+  pid: number;
+  version: string;
+  socket: string;
+  started: number;
+  uptimeMs: number;
+  entries: number;
+  connections: number;
+  limits: { maxConns: number; maxFds: number; clientTimeoutMs: number; nofile: { soft: number; hard: number } } & Record<string, unknown>;
+}
+
+export function status(s: Session): BrokerStatus {
+  return call(s, OP.status, {}).body as unknown as BrokerStatus;
+}

@@ -1,0 +1,108 @@
+// A connection to a broker and the request/reply exchange every operation uses. Many requests may share one
+// session. Received fds are owned by the caller once returned; on any failure mid-reply they are closed here.
+import { RefusedError } from "../errors.ts";
+import { connectTo } from "../peer/endpoint.ts";
+import { sendFds } from "../peer/transfer.ts";
+import { createReader, drainReader, encodeFrame, feed, REPLY, type Reader, type ReceivedFrame } from "../proto/index.ts";
+import { C, close, closeAll, recvmsg, SysError, waitFd } from "../sys/index.ts";
+import { defaultSocket } from "./address.ts";
+
+const ETIMEDOUT = 110;
+const ECONNRESET = 104;
+
+export interface Session {
+  fd: number;
+  label: string;
+  timeoutMs: number;
+  reader: Reader;
+  queued: ReceivedFrame[];
+  nextId: number;
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+export interface SessionOptions {
+  /** Broker address (default: $FDBROKER_SOCKET, $XDG_RUNTIME_DIR/fdbroker.sock, /tmp/fdbroker-UID.sock). */
+  socket?: string;
+  /** Longest wait to connect and for each reply, in ms (default 10000). */
+  timeoutMs?: number;
+}
+
+export function openSession(opts: SessionOptions = {}): Session {
+  const label = opts.socket ?? defaultSocket();
+  const timeoutMs = opts.timeoutMs ?? 10_000;
+  const fd = connectTo(label, timeoutMs);
+  const reader = createReader();
+  const s: Session = {
+    fd, label, timeoutMs, reader, queued: [], nextId: 1,
+    close: () => {
+      if (s.fd < 0) return;
+      for (const f of s.queued.splice(0)) closeAll(f.fds);
+      closeAll(drainReader(reader));
+      close(s.fd);
+      s.fd = -1;
+    },
+    [Symbol.dispose]: () => s.close(),
+  };
+  return s;
+}
+
+function nextFrame(s: Session, deadline: number): ReceivedFrame {
+  for (;;) {
+    const queued = s.queued.shift();
+    if (queued) return queued;
+    const got = recvmsg(s.fd, 64 * 1024, C.SCM_MAX_FD, C.MSG_DONTWAIT);
+    if (got === null) {
+      if (waitFd(s.fd, C.POLLIN, Math.max(0, deadline - Date.now())) === 0)
+        throw new SysError("recvmsg", ETIMEDOUT, s.label, `the broker did not answer in ${s.timeoutMs} ms`);
+      continue;
+    }
+    if (got.data.length === 0 && got.fds.length === 0) throw new SysError("recvmsg", ECONNRESET, s.label, "the broker closed the connection");
+    const fed = feed(s.reader, got.data, got.fds);
+    closeAll(fed.discard);
+    s.queued.push(...fed.frames);
+    if (fed.error) throw new RefusedError("EPROTO", `bad reply from the broker: ${fed.error}`);
+    if (got.truncated) throw new RefusedError("ENOBUFS", "the kernel dropped fds the broker sent (RLIMIT_NOFILE reached?)");
+  }
+}
+
+export interface Reply {
+  body: Record<string, unknown>;
+  /** Every fd of the reply, across all its parts, in order. */
+  fds: number[];
+}
+
+/**
+ * Send one request and wait for its whole reply. A reply announcing `parts` > 1 is followed by that many
+ * `more` frames, each with its own fds. A broker error becomes a RefusedError with its errno name.
+ */
+export function call(s: Session, kind: number, body: Record<string, unknown>, fds: readonly number[] = []): Reply {
+  const id = s.nextId++;
+  sendFds(s.fd, fds, encodeFrame({ kind, id, fds: fds.length, body }), { timeoutMs: s.timeoutMs });
+  const deadline = Date.now() + s.timeoutMs;
+  const collected: number[] = [];
+  try {
+    const first = expectFrame(s, id, deadline);
+    collected.push(...first.fds.splice(0));
+    const parts = typeof first.body.parts === "number" ? first.body.parts : 1;
+    for (let i = 1; i < parts; i++) collected.push(...expectFrame(s, id, deadline, REPLY.more).fds.splice(0));
+    return { body: first.body, fds: collected };
+  } catch (e) {
+    closeAll(collected);
+    throw e;
+  }
+}
+
+function expectFrame(s: Session, id: number, deadline: number, kind: number = REPLY.ok): ReceivedFrame {
+  const f = nextFrame(s, deadline);
+  if (f.kind === REPLY.error) {
+    closeAll(f.fds);
+    const code = typeof f.body.code === "string" ? f.body.code : "EIO";
+    throw new RefusedError(code, `${String(f.body.message ?? code)} [${code}]`);
+  }
+  if (f.problem || f.kind !== kind || (f.id !== id && f.id !== 0)) {
+    closeAll(f.fds);
+    throw new RefusedError("EPROTO", `unexpected reply from the broker (kind ${f.kind}, id ${f.id}${f.problem ? `: ${f.problem}` : ""})`);
+  }
+  return f;
+}
