@@ -7,6 +7,11 @@ import { C, close, pipe, read, waitFd } from "../src/sys/index.ts";
 export const ROOT = resolve(import.meta.dir, "..");
 export const BIN = join(ROOT, "bin/fdbroker");
 export const BUN = process.execPath;
+/**
+ * The command that runs the CLI: `bun bin/fdbroker`, or the compiled binary when FDBROKER_BIN names one
+ * (`npm run build && FDBROKER_BIN=dist/fdbroker bun test` runs every CLI test against dist/fdbroker).
+ */
+export const CLI: readonly string[] = process.env.FDBROKER_BIN ? [resolve(process.env.FDBROKER_BIN)] : [BUN, BIN];
 
 const tracked = new Map<number, ReturnType<typeof Bun.spawn>>();
 
@@ -43,9 +48,9 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Run bin/fdbroker to completion. */
+/** Run the CLI (see CLI) to completion. */
 export async function fdbroker(args: string[], opts: Parameters<typeof Bun.spawn>[1] = {}): Promise<RunResult> {
-  return run([BUN, BIN, ...args], opts);
+  return run([...CLI, ...args], opts);
 }
 
 export async function run(cmd: string[], opts: Parameters<typeof Bun.spawn>[1] = {}): Promise<RunResult> {
