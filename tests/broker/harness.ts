@@ -1,0 +1,61 @@
+// A real `fdbroker serve` process on a temporary socket, ready when it says so on --ready-fd, with its log in a file.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIN, BUN, fdCount, readyPipe, spawn, tempDir, untrack } from "../helpers.ts";
+
+export interface Broker {
+  proc: ReturnType<typeof spawn>;
+  sock: string;
+  dir: string;
+  log(): string;
+  fds(): number;
+  /** SIGTERM, wait for exit; returns the exit code. */
+  stop(): Promise<number>;
+}
+
+export async function startBroker(args: string[] = [], opts: { env?: Record<string, string | undefined>; dirMode?: number; cmdPrefix?: string[] } = {}): Promise<Broker> {
+  const dir = tempDir("fdbroker-broker-");
+  const sock = join(dir.path, "broker.sock");
+  const logPath = join(dir.path, "broker.log");
+  const ready = readyPipe();
+  const proc = spawn([...(opts.cmdPrefix ?? []), BUN, BIN, "serve", "-s", sock, "--ready-fd", "3", ...args], {
+    stdio: ["ignore", "ignore", Bun.file(logPath), ready.writeEnd],
+    env: { ...process.env, ...opts.env },
+  });
+  ready.closeWriteEnd();
+  try {
+    ready.wait(30000);
+  } catch (e) {
+    proc.kill("SIGKILL");
+    await proc.exited;
+    untrack(proc.pid);
+    throw new Error(`broker did not start: ${readFileSync(logPath, "utf8")}`);
+  } finally {
+    ready.close();
+  }
+  // The broker closes its end of the ready pipe just after writing; fd counts must not see it.
+  await waitFor("the broker to close --ready-fd", () => !existsSync(`/proc/${proc.pid}/fd/3`));
+  const b: Broker = {
+    proc,
+    sock,
+    dir: dir.path,
+    log: () => readFileSync(logPath, "utf8"),
+    fds: () => fdCount(proc.pid),
+    stop: async () => {
+      proc.kill("SIGTERM");
+      const code = await proc.exited;
+      dir.cleanup();
+      return code;
+    },
+  };
+  return b;
+}
+
+/** Wait for a condition with a generous bound, checking every 20 ms (a condition, not a fixed sleep). */
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}

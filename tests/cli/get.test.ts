@@ -1,0 +1,67 @@
+import { afterEach, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startBroker, type Broker } from "../broker/harness.ts";
+import { fdbroker } from "../helpers.ts";
+
+let broker: Broker | null = null;
+afterEach(async () => {
+  await broker?.stop();
+  broker = null;
+});
+
+async function withFiles(names: string[]): Promise<Broker> {
+  broker = await startBroker();
+  for (const n of names) {
+    const path = join(broker.dir, `${n}.txt`);
+    writeFileSync(path, `contents of ${n}\n`);
+    expect((await fdbroker(["put", n, "-s", broker.sock], { stdin: Bun.file(path) })).code).toBe(0);
+  }
+  return broker;
+}
+
+test("get without a command describes the fds, as a table or --json", async () => {
+  const b = await withFiles(["a", "b"]);
+  const table = await fdbroker(["get", "a", "b", "-s", b.sock]);
+  expect(table.code).toBe(0);
+  expect(table.stdout).toContain("a.txt");
+  const json = JSON.parse((await fdbroker(["get", "b", "a", "--json", "-s", b.sock])).stdout);
+  expect(json[0].fds.map((f: { name: string; path: string }) => [f.name, f.path])).toEqual([
+    ["b", join(b.dir, "b.txt")],
+    ["a", join(b.dir, "a.txt")],
+  ]);
+});
+
+test("get -- CMD: fds at 3, 4 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, nothing else leaks", async () => {
+  const b = await withFiles(["a", "b"]);
+  const script = 'echo "$LISTEN_FDS $LISTEN_FDNAMES $([ "$LISTEN_PID" = $$ ] && echo pid-ok)"; ls /proc/$$/fd | sort -n | tr "\\n" " "; echo; cat <&3; cat <&4';
+  const r = await fdbroker(["get", "a", "b", "-s", b.sock, "--", "sh", "-c", script]);
+  expect(r.code).toBe(0);
+  const [env, fds, ...rest] = r.stdout.split("\n");
+  expect(env).toBe("2 a:b pid-ok");
+  // 0-4 are ours; the one extra is the fd ls used to read /proc/PID/fd.
+  expect(fds!.trim().split(" ").map(Number).filter((n) => n > 4).length).toBeLessThanOrEqual(1);
+  expect(rest.join("\n")).toBe("contents of a\ncontents of b\n");
+});
+
+test("--stdin puts the first fd at 0; --as picks numbers", async () => {
+  // Separate entries: every copy of an fd shares one file offset, so a file read once is at its end for all.
+  const b = await withFiles(["a", "b", "c"]);
+  const r1 = await fdbroker(["get", "a", "-s", b.sock, "--stdin", "--", "cat"]);
+  expect(r1.stdout).toBe("contents of a\n");
+  const r2 = await fdbroker(["get", "b", "c", "-s", b.sock, "--as", "7", "--as", "5", "--", "sh", "-c", "cat <&5; cat <&7"]);
+  expect(r2.stdout).toBe("contents of c\ncontents of b\n");
+});
+
+test("--all, --rm, missing entries (exit 1), usage errors (exit 2)", async () => {
+  const b = await withFiles(["a", "b", "c"]);
+  const all = JSON.parse((await fdbroker(["get", "--all", "--json", "-s", b.sock])).stdout);
+  expect(all[0].fds.map((f: { name: string }) => f.name)).toEqual(["a", "b", "c"]);
+  expect((await fdbroker(["get", "b", "--rm", "--cat", "-s", b.sock])).stdout).toBe("contents of b\n");
+  const missing = await fdbroker(["get", "a", "b", "-s", b.sock]);
+  expect(missing.code).toBe(1);
+  expect(missing.stderr).toContain('no entry "b"');
+  expect((await fdbroker(["get", "-s", b.sock])).code).toBe(2);
+  expect((await fdbroker(["get", "a", "--stdin", "-s", b.sock])).code).toBe(2);
+  expect((await fdbroker(["get", "a", "-s", join(b.dir, "nobody.sock")])).code).toBe(3);
+});

@@ -1,0 +1,35 @@
+import { afterEach, expect, test } from "bun:test";
+import { startBroker, type Broker } from "../broker/harness.ts";
+import { fdbroker, run, BIN, BUN } from "../helpers.ts";
+
+let broker: Broker | null = null;
+afterEach(async () => {
+  await broker?.stop();
+  broker = null;
+});
+
+test("ls shows name, kind, what, owner uid and pid, age and expiry; --json too", async () => {
+  broker = await startBroker(["--hold", "hosts=file:/etc/hosts", "--hold", "web=tcp:127.0.0.1:0"]);
+  const put = await run(["sh", "-c", `echo $$; exec "$0" "$1" put tmp --ttl 10m -s "$2"`, BUN, BIN, broker.sock], { stdin: Bun.file("/etc/hostname") });
+  expect(put.code).toBe(0);
+  const putPid = Number(put.stdout.trim());
+  const entries = JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout);
+  expect(entries.map((e: { name: string; kind: string }) => [e.name, e.kind])).toEqual([["hosts", "file"], ["tmp", "file"], ["web", "socket"]]);
+  const [hosts, tmp, web] = entries;
+  expect(hosts).toMatchObject({ what: "/etc/hosts (r)", uid: process.getuid!(), pid: broker.proc.pid, expires: null });
+  expect(tmp).toMatchObject({ pid: putPid, what: "/etc/hostname (r)" });
+  expect(tmp.expires - tmp.created).toBe(600_000);
+  expect(web.what).toMatch(/^inet stream listening 127\.0\.0\.1:\d+$/);
+  const text = await fdbroker(["ls", "-s", broker.sock]);
+  expect(text.code).toBe(0);
+  const lines = text.stdout.trim().split("\n");
+  expect(lines[0]).toMatch(/^NAME\s+KIND\s+WHAT\s+UID\s+PID\s+AGE\s+EXPIRES$/);
+  expect(lines[2]).toMatch(/^tmp\s+file\s+\/etc\/hostname \(r\)\s+\d+\s+\d+\s+\d+m?s\s+in (9m 59s|10m)$/);
+});
+
+test("ls of an empty broker says so on stderr and prints [] with --json", async () => {
+  broker = await startBroker();
+  const r = await fdbroker(["ls", "-s", broker.sock]);
+  expect(r).toMatchObject({ code: 0, stdout: "", stderr: "no entries\n" });
+  expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout)).toEqual([]);
+});

@@ -1,0 +1,45 @@
+import { afterEach, expect, test } from "bun:test";
+import { fdbroker, run, BUN, BIN } from "../helpers.ts";
+import { startBroker, type Broker } from "../broker/harness.ts";
+
+let broker: Broker | null = null;
+afterEach(async () => {
+  await broker?.stop();
+  broker = null;
+});
+
+test("put from a pipe, then get --cat prints what was written", async () => {
+  broker = await startBroker();
+  const put = await run(["sh", "-c", `printf 'hello through the broker\\n' | "$0" "$1" put greeting -s "$2"`, BUN, BIN, broker.sock]);
+  expect(put).toMatchObject({ code: 0, stderr: "" });
+  const got = await fdbroker(["get", "greeting", "--cat", "-s", broker.sock]);
+  expect(got).toMatchObject({ code: 0, stdout: "hello through the broker\n" });
+});
+
+test("an existing name is refused (exit 1) unless --replace", async () => {
+  broker = await startBroker();
+  expect((await fdbroker(["put", "x", "-s", broker.sock], { stdin: Bun.file("/etc/hostname") })).code).toBe(0);
+  const again = await fdbroker(["put", "x", "-s", broker.sock], { stdin: Bun.file("/etc/hostname") });
+  expect(again.code).toBe(1);
+  expect(again.stderr).toContain("EEXIST");
+  expect((await fdbroker(["put", "x", "--replace", "--json", "-s", broker.sock], { stdin: Bun.file("/etc/passwd") })).code).toBe(0);
+  const ls = JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout);
+  expect(ls.map((e: { name: string; what: string }) => [e.name, e.what])).toEqual([["x", "/etc/passwd (r)"]]);
+});
+
+test("--fd N stores that fd; a closed fd and a bad ttl are usage errors (exit 2)", async () => {
+  broker = await startBroker();
+  const ok = await run(["sh", "-c", `exec 7</etc/hosts; "$0" "$1" put h --fd 7 --ttl 1h --json -s "$2"`, BUN, BIN, broker.sock]);
+  expect(ok.code).toBe(0);
+  const entry = JSON.parse(ok.stdout);
+  expect(entry).toMatchObject({ name: "h", kind: "file", uid: process.getuid!() });
+  expect(entry.expires - entry.created).toBe(3600_000);
+  expect((await fdbroker(["put", "y", "--fd", "99", "-s", broker.sock])).code).toBe(2);
+  expect((await fdbroker(["put", "y", "--ttl", "soon", "-s", broker.sock])).code).toBe(2);
+});
+
+test("no broker running: exit 3 with one line on stderr", async () => {
+  const r = await fdbroker(["put", "x", "-s", "/nonexistent/broker.sock"], { stdin: Bun.file("/etc/hostname") });
+  expect(r.code).toBe(3);
+  expect(r.stderr.trim().split("\n").length).toBe(1);
+});

@@ -1,0 +1,24 @@
+import { afterEach, expect, test } from "bun:test";
+import { startBroker, type Broker } from "../broker/harness.ts";
+import { fdbroker } from "../helpers.ts";
+
+let broker: Broker | null = null;
+afterEach(async () => {
+  await broker?.stop();
+  broker = null;
+});
+
+test("rm removes entries and closes the broker's copies; all or nothing", async () => {
+  broker = await startBroker(["--hold", "a=file:/etc/hosts", "--hold", "b=file:/etc/hosts", "--hold", "c=file:/etc/hosts"]);
+  const before = broker.fds();
+  const partial = await fdbroker(["rm", "a", "zzz", "-s", broker.sock]);
+  expect(partial.code).toBe(1);
+  expect(partial.stderr).toContain("ENOENT");
+  expect(broker.fds()).toBe(before);
+  expect((await fdbroker(["rm", "a", "b", "-s", broker.sock])).code).toBe(0);
+  expect(broker.fds()).toBe(before - 2);
+  const names = JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).map((e: { name: string }) => e.name);
+  expect(names).toEqual(["c"]);
+  expect((await fdbroker(["rm", "-s", broker.sock])).code).toBe(2);
+  expect(broker.log()).toMatch(/rm "a" "b" uid=\d+ pid=\d+ ok/);
+});

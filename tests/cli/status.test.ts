@@ -1,0 +1,30 @@
+import { afterEach, expect, test } from "bun:test";
+import { startBroker, type Broker } from "../broker/harness.ts";
+import { fdbroker } from "../helpers.ts";
+
+let broker: Broker | null = null;
+afterEach(async () => {
+  await broker?.stop();
+  broker = null;
+});
+
+test("status reports pid, version, uptime, entries, connections and limits", async () => {
+  broker = await startBroker(["--hold", "a=file:/etc/hosts", "--max-conns", "50", "--max-fds", "300", "--client-timeout", "90s"]);
+  const s = JSON.parse((await fdbroker(["status", "--json", "-s", broker.sock])).stdout);
+  expect(s).toMatchObject({ pid: broker.proc.pid, socket: broker.sock, entries: 1, connections: 1 });
+  expect(s.limits).toMatchObject({ maxConns: 50, maxFds: 300, clientTimeoutMs: 90_000 });
+  expect(s.limits.nofile.soft).toBeGreaterThanOrEqual(300 + 50);
+  expect(typeof s.version).toBe("string");
+  const text = await fdbroker(["status", "-s", broker.sock]);
+  expect(text.code).toBe(0);
+  expect(text.stdout).toContain(`pid:            ${broker.proc.pid}`);
+  expect(text.stdout).toContain("entries:        1 of 300");
+});
+
+test("status with no broker: exit 3; with FDBROKER_SOCKET it needs no -s", async () => {
+  expect((await fdbroker(["status", "-s", "@fdbroker-test-nobody-here"])).code).toBe(3);
+  broker = await startBroker();
+  const r = await fdbroker(["status", "--json"], { env: { ...process.env, FDBROKER_SOCKET: broker.sock } });
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout).pid).toBe(broker.proc.pid);
+});
