@@ -1,0 +1,112 @@
+import { afterEach, expect, test } from "bun:test";
+import { existsSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { listen } from "../../src/peer/endpoint.ts";
+import { openSpec } from "../../src/open/spec.ts";
+import { bind, C, close, encodeUnix, recvmsg, socket, waitFd } from "../../src/sys/index.ts";
+import { startBroker, waitFor, type Broker } from "../broker/harness.ts";
+import { BIN, BUN, fdbroker, readyPipe, spawn, tempDir } from "../helpers.ts";
+
+let broker: Broker | null = null;
+afterEach(async () => {
+  await broker?.stop();
+  broker = null;
+});
+
+test("socket file is 0600 by default, --mode widens it; SIGTERM closes everything and removes it", async () => {
+  broker = await startBroker(["--hold", "a=file:/etc/hosts"]);
+  expect(statSync(broker.sock).mode & 0o777).toBe(0o600);
+  const sock = broker.sock;
+  const code = await broker.stop();
+  broker = null;
+  expect(code).toBe(0);
+  expect(existsSync(sock)).toBe(false);
+  broker = await startBroker(["--mode", "0666"]);
+  expect(statSync(broker.sock).mode & 0o777).toBe(0o666);
+});
+
+test("SIGINT drains too; the log says how many entries were closed", async () => {
+  broker = await startBroker(["--hold", "a=file:/etc/hosts", "--hold", "b=file:/etc/hosts"]);
+  broker.proc.kill("SIGINT");
+  expect(await broker.proc.exited).toBe(0);
+  expect(broker.log()).toContain("stop ok (closed 2 entries)");
+  expect(existsSync(broker.sock)).toBe(false);
+});
+
+test("a live broker's socket is never clobbered; a stale one is replaced", async () => {
+  broker = await startBroker();
+  const second = await fdbroker(["serve", "-s", broker.sock]);
+  expect(second.code).not.toBe(0);
+  expect(second.stderr).toContain("another process is listening there");
+  expect((await fdbroker(["status", "-s", broker.sock])).code).toBe(0);
+  const dir = tempDir();
+  const stale = join(dir.path, "stale.sock");
+  close(listen(stale));
+  expect(existsSync(stale)).toBe(true);
+  const ready = readyPipe();
+  const p = spawn([BUN, BIN, "serve", "-s", stale, "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
+  ready.closeWriteEnd();
+  ready.wait();
+  ready.close();
+  expect((await fdbroker(["status", "-s", stale])).code).toBe(0);
+  p.kill("SIGTERM");
+  expect(await p.exited).toBe(0);
+  dir.cleanup();
+});
+
+test("bad --hold, --allow and --mode are usage errors (exit 2) and leave no socket", async () => {
+  const dir = tempDir();
+  const sock = join(dir.path, "b.sock");
+  for (const bad of [["--hold", "x=nope:1"], ["--hold", "noequals"], ["--allow", "uid:abc:get"], ["--allow", "uid:1:fly"], ["--mode", "999"]]) {
+    const r = await fdbroker(["serve", "-s", sock, ...bad]);
+    expect([bad, r.code]).toEqual([bad, 2]);
+    expect(existsSync(sock)).toBe(false);
+  }
+  dir.cleanup();
+});
+
+test("--adopt-listen-fds holds socket-activation fds under LISTEN_FDNAMES; READY=1 goes to NOTIFY_SOCKET", async () => {
+  const dir = tempDir();
+  const sock = join(dir.path, "b.sock");
+  const notifyPath = join(dir.path, "notify.sock");
+  const notify = socket(C.AF_UNIX, "dgram");
+  bind(notify, encodeUnix(notifyPath), notifyPath);
+  const tcp = openSpec("tcp:127.0.0.1:0");
+  const file = openSpec(`file:${join(dir.path, "f")}?mode=w`);
+  const ready = readyPipe();
+  const p = spawn([BUN, BIN, "serve", "-s", sock, "--adopt-listen-fds", "--ready-fd", "5"], {
+    stdio: ["ignore", "ignore", "ignore", tcp, file, ready.writeEnd],
+    env: { ...process.env, LISTEN_FDS: "2", LISTEN_FDNAMES: "web:out", NOTIFY_SOCKET: notifyPath },
+  });
+  ready.closeWriteEnd();
+  close(tcp);
+  close(file);
+  ready.wait();
+  ready.close();
+  expect(waitFd(notify, C.POLLIN, 20000)).not.toBe(0);
+  expect(new TextDecoder().decode(recvmsg(notify, 256, 0)!.data)).toBe("READY=1");
+  close(notify);
+  const ls = JSON.parse((await fdbroker(["ls", "--json", "-s", sock])).stdout);
+  expect(ls.map((e: { name: string; kind: string }) => [e.name, e.kind])).toEqual([["out", "file"], ["web", "socket"]]);
+  p.kill("SIGTERM");
+  expect(await p.exited).toBe(0);
+  dir.cleanup();
+});
+
+test("--log json writes one JSON object per operation", async () => {
+  broker = await startBroker(["--log", "json", "--hold", "a=file:/etc/hosts"]);
+  await fdbroker(["get", "a", "-s", broker.sock]);
+  await fdbroker(["get", "missing", "-s", broker.sock]);
+  await waitFor("log lines", () => broker!.log().includes("missing"));
+  const lines = broker.log().trim().split("\n").map((l) => JSON.parse(l));
+  expect(lines.find((l) => l.op === "get" && l.result === "ok")).toMatchObject({ names: ["a"], uid: process.getuid!() });
+  expect(lines.find((l) => l.op === "get" && l.result === "ENOENT")).toMatchObject({ names: ["missing"] });
+});
+
+test("an entry name file path with spaces and unicode round-trips", async () => {
+  broker = await startBroker();
+  const path = join(broker.dir, "a file ü.txt");
+  writeFileSync(path, "x");
+  expect((await fdbroker(["put", "name with spaces ü", "-s", broker.sock], { stdin: Bun.file(path) })).code).toBe(0);
+  expect((await fdbroker(["get", "name with spaces ü", "--cat", "-s", broker.sock])).stdout).toBe("x");
+});
