@@ -1,13 +1,15 @@
 // The standalone binary: build dist/fdbroker's twin into a temporary directory (or take FDBROKER_BIN), then run
 // real operations through it. Catches what only a compiled binary gets wrong: a lazily imported subcommand left
 // out of the bundle, a .env or bunfig.toml picked up from the working directory, bytecode that fails to load.
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build, commandModules } from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
 import { openFdList, readyPipe, run, spawn, tempDir } from "../helpers.ts";
 
+// Generous: other test runs may share this machine's two cores.
+setDefaultTimeout(60_000);
 const names = commandModules().map((p) => p.replace(/^src\/cli\/(.*)\.ts$/, "$1"));
 let bin = "";
 let buildDir: ReturnType<typeof tempDir> | undefined;
