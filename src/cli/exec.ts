@@ -1,16 +1,12 @@
 // `fdbroker exec`: socket activation. Open listeners, gather fds, become CMD (same pid) with them at 3, 4, ...
 import { Command } from "commander";
 import { execWithFds } from "../launch/exec.ts";
-import { openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { collectInto, openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 
 export function command(): Command {
-  // Collected by the option parsers, which commander calls in command-line order.
   const sources: Source[] = [];
-  const add = (parse: (s: string) => Source) => (text: string) => {
-    sources.push(parse(text));
-    return text;
-  };
+  const add = collectInto(sources);
   return new Command("exec")
     .description("open listeners and gather fds, then exec CMD with them at fd 3, 4, ... (LISTEN_FDS protocol)")
     .option("--listen <[NAME=]SPEC>", `open a listener or file (${SPEC_HELP}); repeatable`, add(parseListen))

@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import { resolveCommand } from "../launch/exec.ts";
-import { openSources, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { collectInto, openSources, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { parseSignal } from "../supervise/child.ts";
 import { supervise, type Readiness } from "../supervise/supervisor.ts";
@@ -29,10 +29,7 @@ function parseBackoff(v: string): { minMs: number; maxMs: number } {
 
 export function command(): Command {
   const sources: Source[] = [];
-  const add = (parse: (s: string) => Source) => (text: string) => {
-    sources.push(parse(text));
-    return text;
-  };
+  const add = collectInto(sources);
   return new Command("run")
     .description("supervise CMD holding its listeners; on the reload signal start a new CMD, then retire the old")
     .option("--listen <[NAME=]SPEC>", `open a listener (${SPEC_HELP}); repeatable`, add(parseListen))
@@ -43,6 +40,7 @@ export function command(): Command {
     .option("--grace <MS>", "time a stopped child gets to drain before SIGKILL", ms("--grace"), 10000)
     .option("--backoff <MIN[:MAX]>", "restart delay after a crash, doubling from MIN to MAX", "100:10000")
     .option("--max-restarts <N>", "crashes in a row before giving up (0: never)", ms("--max-restarts"), 10)
+    .option("--stable <MS>", "a child up this long resets the crash count", ms("--stable"), 10000)
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
     .argument("<cmd...>", "command and arguments (after --)")
     .addHelpText(
@@ -64,7 +62,7 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const log = (line: string) => process.stderr.write(`fdbroker run: ${line}\n`);
       const code = await supervise({
         argv, fds, env: process.env, reloadSignal, ready, backoff, log,
-        readyTimeoutMs: opts.readyTimeout, graceMs: opts.grace, maxRestarts: opts.maxRestarts,
+        readyTimeoutMs: opts.readyTimeout, graceMs: opts.grace, maxRestarts: opts.maxRestarts, stableMs: opts.stable,
       });
       closeAll(fds.map((f) => f.fd));
       process.exit(code);

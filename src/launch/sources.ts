@@ -34,6 +34,17 @@ export function parseGet(text: string): Source {
   return { kind: "get", name: text };
 }
 
+/**
+ * An option parser that appends what it parses to `list`. CLI parsers run in command-line order, so the list
+ * keeps the order the user wrote --listen, --fd and --get in.
+ */
+export function collectInto(list: Source[]) {
+  return (parse: (text: string) => Source) => (text: string) => {
+    list.push(parse(text));
+    return text;
+  };
+}
+
 /** Retrieves broker entries by name, in order; the returned fds are the caller's. Supplied by the CLI. */
 export type Getter = (names: string[]) => Promise<PassedFd[]>;
 

@@ -21,8 +21,10 @@ export interface SuperviseOptions {
   graceMs: number;
   /** Restart delay after an unexpected exit: doubles per consecutive failure from min up to max. */
   backoff: { minMs: number; maxMs: number };
-  /** Consecutive unexpected exits before giving up (0: never give up). A child up for backoff.maxMs resets it. */
+  /** Consecutive unexpected exits before giving up (0: never give up). */
   maxRestarts: number;
+  /** A child that ran at least this long before exiting starts the count (and the delay) afresh. */
+  stableMs: number;
   log: (line: string) => void;
 }
 
@@ -169,7 +171,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
         o.log(`pid ${child.pid} ${describeExit(s)}`);
         exitCode = statusCode(s);
       } else {
-        if (ran >= o.backoff.maxMs) failures = 0;
+        if (ran >= o.stableMs) failures = 0;
         o.log(`pid ${child.pid} ${describeExit(s)} unexpectedly${starting ? `; pid ${starting.pid} is starting` : ""}`);
         if (!starting) scheduleRestart();
       }

@@ -24,7 +24,7 @@ test("--listen opens unix, tcp and file specs in order; the child sees exactly 0
     const log = join(dir.path, "log");
     const proc = spawn([BUN, BIN, "exec", "--listen", `api=unix:${dir.path}/api.sock`, "--listen", "tcp:127.0.0.1:0",
       "--listen", `log=file:${log}?mode=a`, "--", "python3", REPORT, "--check"]);
-    const [out, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
+    const [out, code] = await Promise.all([new Response(proc.stdout as ReadableStream).text(), proc.exited]);
     const r: Report = JSON.parse(out);
     expect(r.problems).toEqual([]);
     expect(code).toBe(0);

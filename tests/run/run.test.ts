@@ -1,0 +1,151 @@
+// `fdbroker run` behaviour one piece at a time: the child's view of the protocol, crash restarts with backoff,
+// giving up, signals passed through, failed reloads, and the grace period before SIGKILL.
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { fdbroker, fdCount, tempDir } from "../helpers.ts";
+import { HTTP_SERVER, httpPid, REPORT, startRun } from "./harness.ts";
+
+setDefaultTimeout(90000);
+
+test("each child gets LISTEN_PID = its own pid and exactly 0, 1, 2 and the listeners", async () => {
+  const dir = tempDir();
+  try {
+    const run = startRun(["--listen", `a=unix:${dir.path}/a`, "--listen", "b=tcp:127.0.0.1:0", "--backoff", "60000",
+      "--", "python3", REPORT, "--check"]);
+    await run.waitFor(/restarting in 60000 ms/);
+    run.proc.kill("SIGTERM");
+    const [out, code] = await Promise.all([run.stdout(), run.proc.exited]);
+    const report = JSON.parse(out);
+    expect(report.problems).toEqual([]);
+    expect(report.env).toEqual({ LISTEN_FDS: "2", LISTEN_PID: String(report.pid), LISTEN_FDNAMES: "a:b" });
+    expect(report.sockets["3"]).toMatchObject({ family: "AF_UNIX", listening: true, address: `${dir.path}/a` });
+    expect(report.sockets["4"]).toMatchObject({ family: "AF_INET", listening: true });
+    expect(report.pid).not.toBe(run.proc.pid);
+    expect(code).toBe(0); // the last child's status: the report exited 0
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test("a crashing child is restarted with doubling delays, then run gives up with its status", async () => {
+  const run = startRun(["--listen", "tcp:127.0.0.1:0", "--backoff", "10:25", "--max-restarts", "3", "--stable", "60000", "--",
+    "python3", HTTP_SERVER, "--exit-code", "7"]);
+  expect(await run.proc.exited).toBe(7);
+  const log = run.lines.join("\n");
+  expect(log).toMatch(/restarting in 10 ms \(restart 1 of 3\)[\s\S]*restarting in 20 ms[\s\S]*restarting in 25 ms/);
+  expect(log).toContain("giving up after 3 restarts in a row");
+  expect(run.lines.filter((l) => / started pid /.test(l)).length).toBe(4);
+});
+
+test("a killed child is replaced and the new one serves on the same listener", async () => {
+  const dir = tempDir();
+  const sock = `${dir.path}/web.sock`;
+  try {
+    const run = startRun(["--listen", `unix:${sock}`, "--ready", "notify", "--", "python3", HTTP_SERVER]);
+    const first = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
+    expect(await httpPid(sock)).toBe(first);
+    const mark = run.lines.length;
+    process.kill(first, "SIGKILL");
+    await run.waitFor(new RegExp(`pid ${first} killed by SIGKILL unexpectedly`), 30000, mark);
+    const second = Number((await run.waitFor(/pid (\d+) is ready/, 30000, mark))[1]);
+    expect(second).not.toBe(first);
+    expect(await httpPid(sock)).toBe(second);
+    run.proc.kill("SIGTERM");
+    expect(await run.proc.exited).toBe(0);
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test("SIGTERM and SIGINT reach the child; run exits with its status (128+N for a signal)", async () => {
+  const trapping = startRun(["--", "sh", "-c", 'trap "exit 42" TERM; echo up; while :; do sleep 0.05; done']);
+  await trapping.waitFor(/started pid/);
+  // The child's trap is in place once it has printed.
+  const reader = (trapping.proc.stdout as ReadableStream<Uint8Array>).getReader();
+  await reader.read();
+  trapping.proc.kill("SIGTERM");
+  expect(await trapping.proc.exited).toBe(42);
+  expect(trapping.lines.join("\n")).toMatch(/SIGTERM: passing it to pid \d+/);
+
+  const plain = startRun(["--", "sleep", "30"]);
+  await plain.waitFor(/started pid/);
+  plain.proc.kill("SIGINT");
+  expect(await plain.proc.exited).toBe(130);
+});
+
+test("a reload whose new child fails keeps the old child serving", async () => {
+  const dir = tempDir();
+  const sock = `${dir.path}/web.sock`;
+  const flag = `${dir.path}/broken`;
+  try {
+    const run = startRun(["--listen", `unix:${sock}`, "--ready", "notify", "--", "sh", "-c",
+      `if [ -e ${flag} ]; then exit 3; fi; exec python3 ${HTTP_SERVER}`]);
+    const first = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
+    writeFileSync(flag, "");
+    const mark = run.lines.length;
+    run.proc.kill("SIGHUP");
+    await run.waitFor(new RegExp(`reload failed: pid \\d+ ended before it was ready; keeping pid ${first}`), 30000, mark);
+    expect(await httpPid(sock)).toBe(first);
+    run.proc.kill("SIGTERM");
+    expect(await run.proc.exited).toBe(0);
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test("a reload whose new child never becomes ready is abandoned after --ready-timeout", async () => {
+  const dir = tempDir();
+  const sock = `${dir.path}/web.sock`;
+  const slow = `${dir.path}/slow`;
+  try {
+    // Children after the first take 60 s to start: the reload gives up on them and the old child stays.
+    const run = startRun(["--listen", `unix:${sock}`, "--ready", "notify", "--ready-timeout", "300", "--grace", "5000",
+      "--reload-signal", "USR2", "--", "sh", "-c",
+      `if [ -e ${slow} ]; then d=60000; else d=0; fi; exec python3 ${HTTP_SERVER} --startup-delay $d`]);
+    const first = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
+    writeFileSync(slow, "");
+    const mark = run.lines.length;
+    run.proc.kill("SIGUSR2");
+    const m = await run.waitFor(new RegExp(`reload failed: pid (\\d+) not ready after 300 ms; keeping pid ${first}`), 30000, mark);
+    await run.waitFor(new RegExp(`pid ${m[1]} exited with code 0 \\(retired\\)`), 30000, mark);
+    expect(await httpPid(sock)).toBe(first);
+    run.proc.kill("SIGTERM");
+    expect(await run.proc.exited).toBe(0);
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test("an old child that ignores SIGTERM is killed after --grace", async () => {
+  const run = startRun(["--ready", "delay:50", "--grace", "300", "--", "sh", "-c",
+    'trap "" TERM; echo up; while :; do sleep 0.05; done']);
+  const first = Number((await run.waitFor(/started pid (\d+)/))[1]);
+  const reader = (run.proc.stdout as ReadableStream<Uint8Array>).getReader();
+  await reader.read();
+  run.proc.kill("SIGHUP");
+  await run.waitFor(new RegExp(`pid ${first} still running after 300 ms: SIGKILL`));
+  await run.waitFor(new RegExp(`pid ${first} killed by SIGKILL \\(retired\\)`));
+  await reader.read();
+  run.proc.kill("SIGTERM");
+  // The new child ignores SIGTERM too: the shutdown grace ends it with SIGKILL.
+  expect(await run.proc.exited).toBe(137);
+});
+
+test("bad options exit 2 with one line and hold nothing", async () => {
+  const before = fdCount();
+  for (const args of [
+    ["--reload-signal", "NOPE", "--", "true"],
+    ["--reload-signal", "TERM", "--", "true"],
+    ["--ready", "soon", "--", "true"],
+    ["--grace", "-1", "--", "true"],
+    ["--backoff", "0", "--", "true"],
+    ["--listen", "tcp:x", "--", "true"],
+  ]) {
+    const r = await fdbroker(["run", ...args]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n").length).toBe(1);
+  }
+  const missing = await fdbroker(["run", "--", "/no/such/cmd"]);
+  expect(missing.code).toBe(4);
+  expect(fdCount()).toBeLessThanOrEqual(before);
+});
