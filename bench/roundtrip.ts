@@ -5,7 +5,7 @@
 // Rounds are interleaved (C, Python, library, raw, C, ...) so a burst of load on a shared machine hits every
 // implementation alike; the table shows the median and the best round, and ratios against C use the median.
 // Options: --rounds N (default 7), --scale X (multiply iteration counts; 0.1 for a quick look), --json.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { recvFds, sendFds } from "../src/peer/transfer.ts";
 import { close, closeAll, pipe, recvmsg, sendmsg, socketpair } from "../src/sys/index.ts";
@@ -29,8 +29,11 @@ const asJson = process.argv.includes("--json");
 function buildC(): string {
   mkdirSync(OUT, { recursive: true });
   const exe = join(OUT, "roundtrip");
-  const cc = Bun.spawnSync(["cc", "-O2", "-Wall", "-o", exe, join(HERE, "roundtrip.c")], { stderr: "pipe" });
+  // Built under a private name, then renamed: another run (the test suite's) may be executing the old one.
+  const tmp = `${exe}.${process.pid}`;
+  const cc = Bun.spawnSync(["cc", "-O2", "-Wall", "-o", tmp, join(HERE, "roundtrip.c")], { stderr: "pipe" });
   if (cc.exitCode !== 0) throw new Error(`cc failed (is a C compiler installed?):\n${cc.stderr.toString()}`);
+  renameSync(tmp, exe);
   return exe;
 }
 
