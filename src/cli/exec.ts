@@ -2,7 +2,9 @@
 import { Command } from "commander";
 import { execWithFds } from "../launch/exec.ts";
 import { collectInto, openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { brokerGetter } from "../launch/from-broker.ts";
 import { SPEC_HELP } from "../open/spec.ts";
+import { socketOf, socketOption } from "./broker-common.ts";
 
 export function command(): Command {
   const sources: Source[] = [];
@@ -12,6 +14,7 @@ export function command(): Command {
     .option("--listen <[NAME=]SPEC>", `open a listener or file (${SPEC_HELP}); repeatable`, add(parseListen))
     .option("--fd <[NAME=]N>", "pass this process's fd N; repeatable", add(parseFdSource))
     .option("--get <NAME>", "retrieve a broker entry; repeatable", add(parseGet))
+    .addOption(socketOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
     .argument("<cmd...>", "command and arguments (after --)")
     .addHelpText(
@@ -23,9 +26,9 @@ survive the exec.
 
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
-    .action(async (cmd: string[], opts: { inherit: boolean }) => {
+    .action(async (cmd: string[], opts: { inherit: boolean; socket?: string }) => {
       const inherited = opts.inherit ? takeInherited() : [];
-      const fds = [...inherited, ...(await openSources(sources))];
+      const fds = [...inherited, ...(await openSources(sources, brokerGetter(socketOf(opts))))];
       execWithFds(cmd, fds);
     });
 }

@@ -3,7 +3,9 @@ import { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import { resolveCommand } from "../launch/exec.ts";
 import { collectInto, openSources, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { brokerGetter } from "../launch/from-broker.ts";
 import { SPEC_HELP } from "../open/spec.ts";
+import { socketOf, socketOption } from "./broker-common.ts";
 import { parseSignal } from "../supervise/child.ts";
 import { supervise, type Readiness } from "../supervise/supervisor.ts";
 import { closeAll } from "../sys/index.ts";
@@ -41,6 +43,7 @@ export function command(): Command {
     .option("--backoff <MIN[:MAX]>", "restart delay after a crash, doubling from MIN to MAX", "100:10000")
     .option("--max-restarts <N>", "crashes in a row before giving up (0: never)", ms("--max-restarts"), 10)
     .option("--stable <MS>", "a child up this long resets the crash count", ms("--stable"), 10000)
+    .addOption(socketOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
     .argument("<cmd...>", "command and arguments (after --)")
     .addHelpText(
@@ -58,7 +61,7 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const ready = parseReady(opts.ready);
       const backoff = parseBackoff(opts.backoff);
       const argv = [resolveCommand(cmd[0]!), ...cmd.slice(1)];
-      const fds = [...(opts.inherit ? takeInherited() : []), ...(await openSources(sources))];
+      const fds = [...(opts.inherit ? takeInherited() : []), ...(await openSources(sources, brokerGetter(socketOf(opts))))];
       const log = (line: string) => process.stderr.write(`fdbroker run: ${line}\n`);
       const code = await supervise({
         argv, fds, env: process.env, reloadSignal, ready, backoff, log,
