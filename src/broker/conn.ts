@@ -8,6 +8,8 @@ import type { BrokerState, Conn } from "./state.ts";
 /** Most reads from one client per loop turn, so one fast sender cannot starve the rest. */
 const READS_PER_TURN = 4;
 const READ_BYTES = 64 * 1024;
+/** Duplicates queued for one client beyond which its further requests wait (each costs us an fd). */
+const QUEUED_FDS_SOFT = 1024;
 
 export function openConn(state: BrokerState, fd: number): Conn {
   const cred = peerCred(fd);
@@ -15,8 +17,10 @@ export function openConn(state: BrokerState, fd: number): Conn {
     fd,
     peer: { ...cred, groups: null },
     reader: createReader(state.config.limits.maxBody),
+    inbox: [],
     out: [],
     outBytes: 0,
+    outFds: 0,
     lastActive: state.env.now(),
     closeAfterFlush: false,
   };
@@ -27,7 +31,9 @@ export function openConn(state: BrokerState, fd: number): Conn {
 export function closeConn(state: BrokerState, conn: Conn): void {
   if (!state.conns.delete(conn.fd)) return;
   for (const o of conn.out) closeAll(o.fds);
+  for (const f of conn.inbox) closeAll(f.fds);
   conn.out = [];
+  conn.inbox = [];
   closeAll(drainReader(conn.reader));
   close(conn.fd);
 }
@@ -85,7 +91,13 @@ export function sendFrame(state: BrokerState, conn: Conn, kind: number, id: numb
 function enqueue(state: BrokerState, conn: Conn, bytes: Uint8Array, fds: number[]): boolean {
   conn.out.push({ bytes, fds });
   conn.outBytes += bytes.length;
+  conn.outFds += fds.length;
   return conn.outBytes <= state.config.limits.maxQueuedBytes;
+}
+
+/** Enough is queued for this client: handle no more of its requests until it reads some replies. */
+export function isBackedUp(state: BrokerState, conn: Conn): boolean {
+  return conn.outBytes > state.config.limits.maxQueuedBytes / 2 || conn.outFds > QUEUED_FDS_SOFT;
 }
 
 export function sendError(state: BrokerState, conn: Conn, id: number, code: string, message: string): boolean {
@@ -101,6 +113,7 @@ export function flushConn(state: BrokerState, conn: Conn): void {
     conn.lastActive = state.env.now();
     // The fds travelled with the first byte; the kernel holds its own references now.
     closeAll(head.fds);
+    conn.outFds -= head.fds.length;
     head.fds = [];
     conn.outBytes -= n;
     if (n < head.bytes.length) head.bytes = head.bytes.subarray(n);

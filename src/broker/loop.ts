@@ -3,7 +3,7 @@
 // Between turns it yields to Bun's event loop, where SIGTERM/SIGINT handlers run (poll returns EINTR at once).
 import { unlinkAddress } from "../peer/endpoint.ts";
 import { accept, C, close, isSysError, poll, type PollRequest } from "../sys/index.ts";
-import { closeConn, flushConn, openConn, readConn, sendError } from "./conn.ts";
+import { closeConn, flushConn, isBackedUp, openConn, readConn, sendError } from "./conn.ts";
 import { closeAllEntries, expireDue } from "./entries.ts";
 import { dispatch } from "./handlers.ts";
 import { logEvent } from "./log.ts";
@@ -57,19 +57,30 @@ function hangUp(state: BrokerState, conn: Conn, why?: string): void {
   closeConn(state, conn);
 }
 
+/** Handle queued requests while the client keeps up with its replies. False: hang up. */
+function handleInbox(state: BrokerState, conn: Conn): boolean {
+  while (conn.inbox.length > 0 && !isBackedUp(state, conn))
+    if (!dispatch(state, conn, conn.inbox.shift()!)) {
+      hangUp(state, conn, "reply queue over limit");
+      return false;
+    }
+  return true;
+}
+
 function serveConn(state: BrokerState, conn: Conn, revents: number): void {
   try {
     if (revents & C.POLLOUT) flushConn(state, conn);
-    if (revents & C.POLLIN && conn.out.length === 0 && !conn.closeAfterFlush) {
+    if (!handleInbox(state, conn)) return;
+    if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush) {
       const got = readConn(state, conn);
-      for (const frame of got.frames)
-        if (!dispatch(state, conn, frame)) return hangUp(state, conn, "reply queue over limit");
+      conn.inbox.push(...got.frames);
+      if (!handleInbox(state, conn)) return;
       if (got.error) {
         logEvent(state, { op: "frame", result: "EPROTO", detail: got.error, conn });
         sendError(state, conn, 0, "EPROTO", got.error);
         conn.closeAfterFlush = true;
       } else if (got.truncated) logEvent(state, { op: "recvmsg", result: "ENOBUFS", detail: "the kernel dropped fds (MSG_CTRUNC)", conn });
-      if (got.eof) return hangUp(state, conn);
+      if (got.eof && conn.inbox.length === 0) return hangUp(state, conn);
     } else if (revents & (C.POLLHUP | C.POLLERR | C.POLLNVAL) && !(revents & C.POLLIN)) return hangUp(state, conn);
     if (conn.closeAfterFlush && conn.out.length === 0) hangUp(state, conn);
   } catch (e) {
@@ -98,7 +109,7 @@ function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null
   }
   for (const conn of state.conns.values()) {
     // A client with replies pending is not read from: it cannot make us queue without bound.
-    const events = conn.out.length > 0 ? C.POLLOUT : state.stopping ? 0 : C.POLLIN;
+    const events = conn.out.length > 0 ? C.POLLOUT : state.stopping || conn.inbox.length > 0 ? 0 : C.POLLIN;
     reqs.push({ fd: conn.fd, events });
     conns.push(conn);
   }

@@ -1,6 +1,6 @@
 // Everything a broker knows, as plain data passed to every function: no module-level state, so two brokers
 // (or a test) can live in one process, and takeover can hand the whole thing over.
-import type { EntryInfo, Reader } from "../proto/index.ts";
+import type { EntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";
 import type { Peer, Rule } from "./access.ts";
 
 export interface Limits {
@@ -43,8 +43,11 @@ export interface Conn {
   /** From SO_PEERCRED at accept; supplementary groups are read lazily, for gid rules only. */
   peer: Peer;
   reader: Reader;
+  /** Frames read but not yet handled because replies are piling up; their fds are ours until handled. */
+  inbox: ReceivedFrame[];
   out: Outgoing[];
   outBytes: number;
+  outFds: number;
   lastActive: number;
   /** Close once the queued replies are sent (after a fatal protocol error). */
   closeAfterFlush: boolean;
