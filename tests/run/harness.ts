@@ -15,9 +15,9 @@ export interface Supervisor {
   stdout: () => Promise<string>;
 }
 
-/** Start `fdbroker run ARGS` with stderr collected line by line. */
-export function startRun(args: string[], opts: Parameters<typeof spawn>[1] = {}): Supervisor {
-  const proc = spawn([BUN, BIN, "run", ...args], opts);
+/** Start `fdbroker run ARGS` (after `prefix`, e.g. systemd-socket-activate) with stderr collected line by line. */
+export function startRun(args: string[], opts: Parameters<typeof spawn>[1] = {}, prefix: string[] = []): Supervisor {
+  const proc = spawn([...prefix, BUN, BIN, "run", ...args], opts);
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   (async () => {
