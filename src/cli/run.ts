@@ -7,6 +7,7 @@ import { brokerGetter } from "../launch/from-broker.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { socketOf, socketOption } from "./broker-common.ts";
 import { parseSignal } from "../supervise/child.ts";
+import { parentNotifier } from "../supervise/notify.ts";
 import { supervise, type Readiness } from "../supervise/supervisor.ts";
 import { closeAll } from "../sys/index.ts";
 
@@ -51,7 +52,8 @@ export function command(): Command {
       `
 Each child gets the listeners at fd 3, 4, ... with LISTEN_FDS, LISTEN_PID (its own pid) and LISTEN_FDNAMES.
 SIGTERM and SIGINT are passed to the child; run exits with its status (128+N if killed by signal N).
-Transitions are logged on stderr, one line each.
+Transitions are logged on stderr, one line each. Under systemd (Type=notify), run itself reports READY=1,
+RELOADING=1 and STOPPING=1 to NOTIFY_SOCKET.
 
 Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
     )
@@ -64,7 +66,7 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const fds = [...(opts.inherit ? takeInherited() : []), ...(await openSources(sources, brokerGetter(socketOf(opts))))];
       const log = (line: string) => process.stderr.write(`fdbroker run: ${line}\n`);
       const code = await supervise({
-        argv, fds, env: process.env, reloadSignal, ready, backoff, log,
+        argv, fds, env: process.env, reloadSignal, ready, backoff, log, notifyParent: parentNotifier(process.env.NOTIFY_SOCKET),
         readyTimeoutMs: opts.readyTimeout, graceMs: opts.grace, maxRestarts: opts.maxRestarts, stableMs: opts.stable,
       });
       closeAll(fds.map((f) => f.fd));

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { boundSocket, C, close, encodeUnix, recvmsg } from "../sys/index.ts";
+import { boundSocket, C, close, connect, encodeUnix, recvmsg, sendmsg, socket } from "../sys/index.ts";
 
 export interface NotifySocket {
   path: string;
@@ -51,5 +51,26 @@ export function openNotifySocket(dir: string, name: string): NotifySocket {
       close(fd);
       rmSync(path, { force: true });
     },
+  };
+}
+
+/**
+ * sd_notify for `run` itself, when it runs under systemd (Type=notify): READY=1 once the first child is ready,
+ * RELOADING=1 / READY=1 around a reload, STOPPING=1 at shutdown. Errors are ignored, as sd_notify's callers do:
+ * a manager that went away must not take the service down.
+ */
+export function parentNotifier(path: string | undefined): (message: string) => void {
+  if (!path) return () => {};
+  return (message) => {
+    let fd = -1;
+    try {
+      fd = socket(C.AF_UNIX, "dgram");
+      connect(fd, encodeUnix(path), path, 1000);
+      sendmsg(fd, new TextEncoder().encode(message));
+    } catch {
+      // Nobody is listening any more: nothing to tell.
+    } finally {
+      if (fd >= 0) close(fd);
+    }
   };
 }

@@ -26,6 +26,8 @@ export interface SuperviseOptions {
   /** A child that ran at least this long before exiting starts the count (and the delay) afresh. */
   stableMs: number;
   log: (line: string) => void;
+  /** Tells whoever supervises `run` (systemd's NOTIFY_SOCKET) about readiness, reloads and stopping. */
+  notifyParent?: (message: string) => void;
 }
 
 interface Tracked {
@@ -49,6 +51,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
   let killTimer: Timer | null = null;
   let done: (code: number) => void = () => {};
   const finished = new Promise<number>((r) => (done = r));
+  const tell = o.notifyParent ?? (() => {});
 
   function launch(): Child {
     const g = ++generation;
@@ -95,7 +98,10 @@ export function supervise(o: SuperviseOptions): Promise<number> {
   async function startFirst(): Promise<void> {
     const child = launch();
     current = child;
-    if ((await waitReady(child)) === "ready" && child.running()) o.log(`pid ${child.pid} is ready`);
+    if ((await waitReady(child)) === "ready" && child.running()) {
+      o.log(`pid ${child.pid} is ready`);
+      tell(`READY=1\nMAINPID=${process.pid}\nSTATUS=pid ${child.pid} serving`);
+    }
   }
 
   function retire(child: Child, why: string): void {
@@ -121,6 +127,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
       failures = 0;
       return startFirst();
     }
+    tell("RELOADING=1");
     const child = (starting = launch());
     const outcome = await waitReady(child);
     starting = null;
@@ -129,6 +136,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
       const old = current;
       current = child;
       if (old) retire(old, "old");
+      tell(`READY=1\nSTATUS=pid ${child.pid} serving`);
     } else if (!stopping) {
       const keeping = current ? `keeping pid ${current.pid}` : "no child running";
       if (outcome === "timeout") {
@@ -138,6 +146,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
         o.log(`reload failed: pid ${child.pid} ended before it was ready; ${keeping}`);
       }
       if (!current) scheduleRestart();
+      tell(`READY=1\nSTATUS=reload failed; ${keeping}`);
     }
     if (reloadQueued && !stopping) {
       reloadQueued = false;
@@ -187,6 +196,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
       return;
     }
     stopping = true;
+    tell("STOPPING=1");
     if (restartTimer) clearTimeout(restartTimer);
     const pids = [...alive.keys()].map((c) => c.pid);
     o.log(`${signal}: passing it to ${pids.length ? `pid ${pids.join(", ")}` : "no child"}`);

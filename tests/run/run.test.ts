@@ -2,6 +2,7 @@
 // giving up, signals passed through, failed reloads, and the grace period before SIGKILL.
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
+import { boundSocket, C, close, encodeUnix, recvmsg, waitFd } from "../../src/sys/index.ts";
 import { fdbroker, fdCount, tempDir } from "../helpers.ts";
 import { HTTP_SERVER, httpPid, REPORT, startRun } from "./harness.ts";
 
@@ -148,4 +149,32 @@ test("bad options exit 2 with one line and hold nothing", async () => {
   const missing = await fdbroker(["run", "--", "/no/such/cmd"]);
   expect(missing.code).toBe(4);
   expect(fdCount()).toBeLessThanOrEqual(before);
+});
+
+test("under a service manager, run itself reports READY=1, RELOADING=1 and STOPPING=1 to NOTIFY_SOCKET", async () => {
+  const dir = tempDir();
+  const notifyPath = `${dir.path}/manager.sock`;
+  const manager = boundSocket(C.AF_UNIX, "dgram", encodeUnix(notifyPath), notifyPath);
+  const received = async () => {
+    for (const deadline = Date.now() + 30000; Date.now() < deadline; await Bun.sleep(10)) {
+      if (waitFd(manager, C.POLLIN, 0) !== 0) return new TextDecoder().decode(recvmsg(manager, 4096, 0)!.data);
+    }
+    throw new Error("no notification in 30 s");
+  };
+  try {
+    const run = startRun(["--listen", `unix:${dir.path}/web.sock`, "--ready", "notify", "--", "python3", HTTP_SERVER], {
+      env: { ...process.env, NOTIFY_SOCKET: notifyPath },
+    });
+    const first = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
+    expect(await received()).toBe(`READY=1\nMAINPID=${run.proc.pid}\nSTATUS=pid ${first} serving`);
+    run.proc.kill("SIGHUP");
+    expect(await received()).toBe("RELOADING=1");
+    expect(await received()).toMatch(/^READY=1\nSTATUS=pid \d+ serving$/);
+    run.proc.kill("SIGTERM");
+    expect(await received()).toBe("STOPPING=1");
+    expect(await run.proc.exited).toBe(0);
+  } finally {
+    close(manager);
+    dir.cleanup();
+  }
 });
