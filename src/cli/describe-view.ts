@@ -60,7 +60,8 @@ export function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): str
     const facts: string[] = [];
     if (g.payload) {
       const p = payloadView(g.payload);
-      facts.push(`payload ${"text" in p ? JSON.stringify(p.text) : `hex ${p.hex}`} (${g.payload.length} bytes)`);
+      const n = g.payload.length;
+      facts.push(`payload ${"text" in p ? JSON.stringify(p.text) : `hex ${p.hex}`} (${n} byte${n === 1 ? "" : "s"})`);
     }
     if (g.title || g.payload) facts.push(`${g.fds.length} fd${g.fds.length === 1 ? "" : "s"}`);
     if (g.title) parts.push(`${out.bold(g.title)}: ${facts.join(", ")}`);

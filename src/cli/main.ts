@@ -1,4 +1,6 @@
 // Entry point: finds the subcommand, loads only that module (start-up cost matters for `get -- CMD`), parses, runs.
+// First, before any import can make the runtime open fds of its own: the list of fds fdbroker inherited.
+import "../describe/startup.ts";
 import { Command, CommanderError } from "commander";
 import { UsageError } from "../errors.ts";
 import { EXIT, EXIT_HELP, fail } from "./exit.ts";

@@ -2,16 +2,15 @@
 //
 // FD_CLOEXEC cannot tell them apart: Bun marks every inherited fd from 4 up close-on-exec at start-up. What it
 // opens before any JavaScript runs is its event loop: one epoll instance and the eventfd that instance watches to
-// wake itself. So: take the list of open fds when this module is first loaded (before fdbroker opens anything),
-// and leave out each epoll whose own watch list holds an eventfd of ours, together with that eventfd. An
-// inherited epoll watches fds of the process that registered them, so it only looks like ours if that process
+// wake itself. So: take the list of open fds first thing (src/describe/startup.ts, imported first by the CLI's
+// entry; a library user gets the list from whenever it first imports fdbroker), and leave out each epoll whose
+// own watch list holds an eventfd of ours, together with that eventfd. An inherited epoll watches fds of the process that registered them, so it only looks like ours if that process
 // had an eventfd at the very same number: a corner case this rule gets wrong, and the price of not guessing by
 // fd number.
 import { readFileSync, readlinkSync } from "node:fs";
 import { epollTargets, parseFdinfo } from "./fdinfo.ts";
 import { openFds } from "./describe.ts";
-
-const atStart = openFds("self");
+import { fdsAtStartup } from "./startup.ts";
 
 function linkOf(fd: number): string {
   try {
@@ -42,7 +41,7 @@ export function runtimeFds(fds: readonly number[]): Set<number> {
 
 /** Fds this process inherited and still has open, ascending (0, 1 and 2 included when open). */
 export function inheritedFds(): number[] {
-  const own = runtimeFds(atStart);
+  const own = runtimeFds(fdsAtStartup);
   const now = new Set(openFds("self"));
-  return atStart.filter((fd) => !own.has(fd) && now.has(fd));
+  return fdsAtStartup.filter((fd) => !own.has(fd) && now.has(fd));
 }

@@ -6,6 +6,7 @@ import { describeFd, describeProcFd, describeProcFds, listen, connect, socketPai
 import { openSpec } from "../../src/open/spec.ts";
 import { C, close, closeAll, connect as sysConnect, encodeInet, isSysError, pipe, socket } from "../../src/sys/index.ts";
 import { fdCount, run, spawn, tempDir } from "../helpers.ts";
+import { settledFdCount } from "../cli/peer-helpers.ts";
 import { lineReader } from "../interop/lines.ts";
 
 setDefaultTimeout(60000);
@@ -16,10 +17,10 @@ beforeEach(() => {
   dir = tempDir();
   before = fdCount();
 });
-afterEach(() => {
+afterEach(async () => {
   closeAll(held.splice(0));
   dir.cleanup();
-  expect(fdCount()).toBe(before);
+  expect(await settledFdCount(before)).toBe(before);
 });
 const hold = (fd: number) => (held.push(fd), fd);
 

@@ -4,6 +4,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { close, pipe, write } from "../../src/sys/index.ts";
 import { BIN, BUN, fdCount, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { settledFdCount } from "../cli/peer-helpers.ts";
 import { lineReader } from "./lines.ts";
 
 setDefaultTimeout(120000);
@@ -16,9 +17,9 @@ beforeEach(() => {
   dir = tempDir();
   before = fdCount();
 });
-afterEach(() => {
+afterEach(async () => {
   dir.cleanup();
-  expect(fdCount()).toBe(before);
+  expect(await settledFdCount(before)).toBe(before);
 });
 
 /** Start `fdbroker recv` listening and resolve once it is ready for a peer. */
@@ -34,7 +35,7 @@ function startRecv(addr: string, args: string[]) {
   return {
     proc,
     async result() {
-      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout as ReadableStream).text(), new Response(proc.stderr as ReadableStream).text(), proc.exited]);
       return { stdout, stderr, code };
     },
   };
