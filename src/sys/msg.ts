@@ -1,9 +1,9 @@
 // sendmsg/recvmsg over preallocated buffers. Only this file writes pointers into structs; every buffer they
 // point at is module-level, so nothing C can still reach is ever collected.
-import { abi, C, cmsgSpace } from "./abi.ts";
+import { abi, C, cmsgLen, cmsgSpace } from "./abi.ts";
 import { SysError, sysError } from "./errors.ts";
 import { closeAll } from "./fd.ts";
-import { encodeRights, parseControl, rightsOf, rightsSpace } from "./cmsg.ts";
+import { parseControl, rightsOf, rightsSpace } from "./cmsg.ts";
 import { libc, lastErrno } from "./libc.ts";
 import { addressOf, getU64, putU64, scratch } from "./mem.ts";
 
@@ -25,7 +25,8 @@ let data = scratch(64 * 1024);
 
 // Addresses are taken once: every buffer above is over its own ArrayBuffer, whose memory never moves (the
 // stale-pointer bug concerns small typed arrays without one), and the module keeps each alive. Taking them per
-// call, clearing the header and allocating DataViews cost about a third of a single-fd round trip (bench/).
+// call, clearing the header and allocating DataViews cost about 0.5 us of a 4-5 us single-fd round trip
+// (bench/roundtrip.ts).
 const hdrAddr = addressOf(hdr);
 const ctrlAddr = addressOf(ctrl);
 putU64(hdrView, M.iov, addressOf(iov));
@@ -43,6 +44,20 @@ function setupHeader(dataLen: number, ctrlLen: number): void {
   putU64(iovView, abi.iovec.len, dataLen);
   putU64(hdrView, M.control, ctrlLen > 0 ? ctrlAddr : 0);
   putU64(hdrView, M.controllen, ctrlLen);
+}
+
+/**
+ * One SCM_RIGHTS message for `fds` at the start of `ctrl`: the layout encodeRights (cmsg.ts) produces, written
+ * through the long-lived view because a DataView per call cost more than the rest of the send path's JavaScript.
+ */
+function putRights(fds: readonly number[]): number {
+  const space = rightsSpace(fds.length);
+  putU64(ctrlView, H.len, cmsgLen(fds.length * 4));
+  ctrlView.setInt32(H.level, C.SOL_SOCKET, true);
+  ctrlView.setInt32(H.type, C.SCM_RIGHTS, true);
+  for (let i = 0; i < fds.length; i++) ctrlView.setInt32(H.size + i * 4, fds[i]!, true);
+  for (let off = H.size + fds.length * 4; off < space; off += 4) ctrlView.setInt32(off, 0, true);
+  return space;
 }
 
 /** The fds of the control buffer after recvmsg: one SCM_RIGHTS message read in place, anything else parsed. */
@@ -69,7 +84,7 @@ export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] 
   if (fds.length > 0 && payload.length === 0) throw new SysError("sendmsg", EINVAL, `fd ${fd}`, "fds need at least one payload byte to travel with");
   ensureData(payload.length);
   data.set(payload);
-  const ctrlLen = fds.length > 0 ? encodeRights(fds, ctrl) : 0;
+  const ctrlLen = fds.length > 0 ? putRights(fds) : 0;
   for (;;) {
     setupHeader(payload.length, ctrlLen);
     const n = libc.sendmsg(fd, hdrAddr, flags | C.MSG_NOSIGNAL);
