@@ -1,6 +1,7 @@
 // Starting fdbroker processes that must be ready for a peer before the test goes on: they get a pipe's write
 // end as fd 3 and `--ready-fd 3`, and the test waits for the newline.
-import { BIN, BUN, fdCount, readyPipe, spawn } from "../helpers.ts";
+import { afterEach, beforeEach, expect } from "bun:test";
+import { BIN, BUN, fdCount, readyPipe, spawn, tempDir } from "../helpers.ts";
 
 export function startReady(args: string[], extraStdio: (number | "ignore")[] = [], stdin: number | "ignore" = "ignore") {
   const ready = readyPipe();
@@ -37,4 +38,18 @@ export async function settledFdCount(expected: number, timeoutMs = 10000): Promi
     if (n === expected || Date.now() >= deadline) return n;
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Each test gets a fresh temporary directory, and must leave the test process's fd count as it found it. */
+export function tempDirAndFdCheck() {
+  const ctx = { dir: { path: "", cleanup: () => {} } as ReturnType<typeof tempDir>, before: 0 };
+  beforeEach(() => {
+    ctx.dir = tempDir();
+    ctx.before = fdCount();
+  });
+  afterEach(async () => {
+    ctx.dir.cleanup();
+    expect(await settledFdCount(ctx.before)).toBe(ctx.before);
+  });
+  return ctx;
 }

@@ -1,24 +1,15 @@
 // `fdbroker recv` as a user runs it: real processes on both ends, output, exit codes, socket file cleanup.
-import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { fdbroker, fdCount, tempDir } from "../helpers.ts";
-import { settledFdCount, startReady } from "./peer-helpers.ts";
+import { fdbroker } from "../helpers.ts";
+import { startReady, tempDirAndFdCheck } from "./peer-helpers.ts";
 
 setDefaultTimeout(60000);
-let dir: ReturnType<typeof tempDir>;
-let before: number;
-beforeEach(() => {
-  dir = tempDir();
-  before = fdCount();
-});
-afterEach(async () => {
-  dir.cleanup();
-  expect(await settledFdCount(before)).toBe(before);
-});
+const ctx = tempDirAndFdCheck();
 
 test("describes each message as a table: text payload, fd kind, access, offset, inode, path", async () => {
-  const addr = join(dir.path, "s");
+  const addr = join(ctx.dir.path, "s");
   const r = startReady(["recv", addr]);
   const s = await fdbroker(["send", addr, "--open", "file:/etc/hostname", "--data", "hi there"]);
   expect(s.code).toBe(0);
@@ -41,7 +32,7 @@ test("a binary payload shows as hex; the default payload is one NUL byte", async
 });
 
 test("--connect to a listening send, --json, --count stops early and closes the extra fds", async () => {
-  const addr = join(dir.path, "l");
+  const addr = join(ctx.dir.path, "l");
   const s = startReady(["send", addr, "--listen", "--open", "file:/etc/hostname", "--open", "tcp:127.0.0.1:0", "--data", "a:b"]);
   const r = await fdbroker(["recv", addr, "--connect", "--json", "--count", "1"]);
   expect(r.stderr).toBe("fdbroker: closed 1 fds past --count 1\n");
@@ -56,7 +47,7 @@ test("--connect to a listening send, --json, --count stops early and closes the 
 });
 
 test("--names labels the fds from the payload; a count mismatch is an error", async () => {
-  const addr = join(dir.path, "n");
+  const addr = join(ctx.dir.path, "n");
   const r = startReady(["recv", addr, "--names", "--json"]);
   await fdbroker(["send", addr, "--open", "file:/etc/hostname", "--open", "file:/dev/null", "--data", "host:null"]);
   const out = await r.result();
@@ -71,7 +62,7 @@ test("--names labels the fds from the payload; a count mismatch is an error", as
 });
 
 test("--timeout with no peer exits 3 and removes the socket file", async () => {
-  const addr = join(dir.path, "t");
+  const addr = join(ctx.dir.path, "t");
   const r = await fdbroker(["recv", addr, "--timeout", "300"]);
   expect(r.code).toBe(3);
   expect(r.stderr).toMatch(/^fdbroker: accept4: ETIMEDOUT .*no peer connected in 300 ms\n$/);
@@ -79,7 +70,7 @@ test("--timeout with no peer exits 3 and removes the socket file", async () => {
 });
 
 test("a peer sending more than --max-bytes or --max-fds: exit 4, one line", async () => {
-  const addr = join(dir.path, "m");
+  const addr = join(ctx.dir.path, "m");
   const r = startReady(["recv", addr, "--max-bytes", "4"]);
   await fdbroker(["send", addr, "--open", "file:/dev/null", "--data", "too long"]);
   const out = await r.result();
@@ -88,7 +79,7 @@ test("a peer sending more than --max-bytes or --max-fds: exit 4, one line", asyn
 });
 
 test("SIGTERM while waiting: the socket file is removed and the exit status is 128+15", async () => {
-  const addr = join(dir.path, "sig");
+  const addr = join(ctx.dir.path, "sig");
   const r = startReady(["recv", addr]);
   expect(existsSync(addr)).toBe(true);
   r.proc.kill("SIGTERM");
@@ -106,10 +97,10 @@ test("usage errors exit 2 with one line", async () => {
 });
 
 test("--connect to nothing exits 3; a command that does not exist exits 4 after the fds arrived", async () => {
-  const r = await fdbroker(["recv", join(dir.path, "nobody"), "--connect"]);
+  const r = await fdbroker(["recv", join(ctx.dir.path, "nobody"), "--connect"]);
   expect(r.code).toBe(3);
   expect(r.stderr).toMatch(/connect: ENOENT/);
-  const addr = join(dir.path, "x");
+  const addr = join(ctx.dir.path, "x");
   const rx = startReady(["recv", addr, "--", "/nonexistent/cmd"]);
   const nul = openSync("/dev/null", "r");
   try {

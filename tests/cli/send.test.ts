@@ -1,25 +1,16 @@
 // `fdbroker send` as a user runs it: order of --fd/--open, default fd 0, describing what goes, exit codes.
-import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fdbroker, fdCount, tempDir } from "../helpers.ts";
-import { settledFdCount, startReady } from "./peer-helpers.ts";
+import { fdbroker } from "../helpers.ts";
+import { startReady, tempDirAndFdCheck } from "./peer-helpers.ts";
 
 setDefaultTimeout(60000);
-let dir: ReturnType<typeof tempDir>;
-let before: number;
-beforeEach(() => {
-  dir = tempDir();
-  before = fdCount();
-});
-afterEach(async () => {
-  dir.cleanup();
-  expect(await settledFdCount(before)).toBe(before);
-});
+const ctx = tempDirAndFdCheck();
 
 test("fds go in command-line order, --fd and --open mixed; without either, fd 0 goes", async () => {
-  const addr = join(dir.path, "o");
-  const a = join(dir.path, "a");
+  const addr = join(ctx.dir.path, "o");
+  const a = join(ctx.dir.path, "a");
   writeFileSync(a, "A");
   const r = startReady(["recv", addr, "--json"]);
   const f = openSync(a, "r");
@@ -43,7 +34,7 @@ test("fds go in command-line order, --fd and --open mixed; without either, fd 0 
 });
 
 test("-v describes what is sent; --json the same as JSON, with the port a tcp:HOST:0 listener got", async () => {
-  const addr = join(dir.path, "v");
+  const addr = join(ctx.dir.path, "v");
   const r = startReady(["recv", addr, "--json"]);
   const s = await fdbroker(["send", addr, "--open", "tcp:127.0.0.1:0", "--json"]);
   expect(s.code).toBe(0);
@@ -60,10 +51,10 @@ test("-v describes what is sent; --json the same as JSON, with the port a tcp:HO
 });
 
 test("unreachable: nothing at the path, or not a socket, exits 3 naming connect", async () => {
-  const r = await fdbroker(["send", join(dir.path, "missing.sock"), "--open", "file:/dev/null"]);
+  const r = await fdbroker(["send", join(ctx.dir.path, "missing.sock"), "--open", "file:/dev/null"]);
   expect(r.code).toBe(3);
   expect(r.stderr).toMatch(/^fdbroker: connect: ENOENT .*missing\.sock/);
-  const plain = join(dir.path, "plain");
+  const plain = join(ctx.dir.path, "plain");
   writeFileSync(plain, "");
   const r2 = await fdbroker(["send", plain, "--open", "file:/dev/null"]);
   expect(r2.code).toBe(3);
@@ -71,7 +62,7 @@ test("unreachable: nothing at the path, or not a socket, exits 3 naming connect"
 });
 
 test("--listen with no peer times out with exit 3 and leaves no socket file", async () => {
-  const addr = join(dir.path, "lt");
+  const addr = join(ctx.dir.path, "lt");
   const r = await fdbroker(["send", addr, "--listen", "--timeout", "300", "--open", "file:/dev/null"]);
   expect(r.code).toBe(3);
   expect(r.stderr).toMatch(/ETIMEDOUT/);
@@ -79,7 +70,7 @@ test("--listen with no peer times out with exit 3 and leaves no socket file", as
 });
 
 test("usage errors exit 2: bad spec, an fd not inherited, bad numbers, no address", async () => {
-  const addr = join(dir.path, "u");
+  const addr = join(ctx.dir.path, "u");
   const cases: [string[], RegExp][] = [
     [["send", addr, "--open", "bogus:1"], /bad spec: bogus:1/],
     [["send", addr, "--open", "file:/x?mode=z"], /bad mode/],
@@ -98,7 +89,7 @@ test("usage errors exit 2: bad spec, an fd not inherited, bad numbers, no addres
 });
 
 test("a file that cannot be opened is a system error (exit 4) before anything is sent", async () => {
-  const r = await fdbroker(["send", join(dir.path, "nobody"), "--open", `file:${dir.path}/no/such/file`]);
+  const r = await fdbroker(["send", join(ctx.dir.path, "nobody"), "--open", `file:${ctx.dir.path}/no/such/file`]);
   expect(r.code).toBe(4);
   expect(r.stderr).toMatch(/ENOENT/);
 });

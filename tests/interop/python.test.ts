@@ -1,45 +1,17 @@
 // Python's socket.send_fds / recv_fds as the reference SCM_RIGHTS peer, on both sides of fdbroker.
-import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { close, pipe, write } from "../../src/sys/index.ts";
-import { BIN, BUN, fdCount, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
-import { settledFdCount } from "../cli/peer-helpers.ts";
+import { BIN, BUN, ROOT, run, spawn } from "../helpers.ts";
+import { startReady, tempDirAndFdCheck } from "../cli/peer-helpers.ts";
 import { lineReader } from "./lines.ts";
 
 setDefaultTimeout(120000);
 const PEER = join(ROOT, "tests/interop/peer.py");
 const REPORT = join(ROOT, "tests/fixtures/fd_report.py");
 
-let dir: ReturnType<typeof tempDir>;
-let before: number;
-beforeEach(() => {
-  dir = tempDir();
-  before = fdCount();
-});
-afterEach(async () => {
-  dir.cleanup();
-  expect(await settledFdCount(before)).toBe(before);
-});
-
-/** Start `fdbroker recv` listening and resolve once it is ready for a peer. */
-function startRecv(addr: string, args: string[]) {
-  const ready = readyPipe();
-  const proc = spawn([BUN, BIN, "recv", addr, "--ready-fd", "3", ...args], { stdio: ["ignore", "pipe", "pipe", ready.writeEnd] });
-  ready.closeWriteEnd();
-  try {
-    ready.wait();
-  } finally {
-    ready.close();
-  }
-  return {
-    proc,
-    async result() {
-      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout as ReadableStream).text(), new Response(proc.stderr as ReadableStream).text(), proc.exited]);
-      return { stdout, stderr, code };
-    },
-  };
-}
+const ctx = tempDirAndFdCheck();
 
 /** Start the Python receiver listening; resolve with a function awaiting its JSON report. */
 async function startPythonRecv(addr: string, args: string[] = []) {
@@ -54,8 +26,8 @@ async function startPythonRecv(addr: string, args: string[] = []) {
 }
 
 test("Python sender -> fdbroker recv: a file, a pipe and a TCP listener, described as they are", async () => {
-  const addr = join(dir.path, "r.sock");
-  const r = startRecv(addr, ["--json"]);
+  const addr = join(ctx.dir.path, "r.sock");
+  const r = startReady(["recv", addr, "--json"]);
   const py = await run(["python3", PEER, "send", addr, "--data", "from python", "file:/etc/hostname", "pipe:hi", "tcp"]);
   expect(py.code).toBe(0);
   const sent = JSON.parse(py.stdout).sent;
@@ -72,7 +44,7 @@ test("Python sender -> fdbroker recv: a file, a pipe and a TCP listener, describ
 });
 
 test("fdbroker send -> Python receiver: an inherited pipe, a file and a TCP listener opened by spec", async () => {
-  const addr = join(dir.path, "p.sock");
+  const addr = join(ctx.dir.path, "p.sock");
   const report = await startPythonRecv(addr);
   const [pr, pw] = pipe();
   write(pw, new TextEncoder().encode("through the pipe"));
@@ -95,7 +67,7 @@ test("fdbroker send -> Python receiver: an inherited pipe, a file and a TCP list
 
 test("253 fds in one Python message arrive as one message", async () => {
   const addr = `@fdbroker-test-${process.pid}-253`;
-  const r = startRecv(addr, ["--json"]);
+  const r = startReady(["recv", addr, "--json"]);
   const py = await run(["python3", PEER, "send", addr, "null:253"]);
   expect(py.code).toBe(0);
   const { stdout, code } = await r.result();
@@ -107,7 +79,7 @@ test("253 fds in one Python message arrive as one message", async () => {
 });
 
 test("600 fds in one fdbroker send reach Python in messages of at most 253, and back the other way", async () => {
-  const addr = join(dir.path, "600.sock");
+  const addr = join(ctx.dir.path, "600.sock");
   const report = await startPythonRecv(addr);
   const args = Array.from({ length: 600 }, () => ["--open", "file:/dev/null"]).flat();
   const sent = await run([BUN, BIN, "send", addr, ...args, "--data", "six hundred"]);
@@ -118,8 +90,8 @@ test("600 fds in one fdbroker send reach Python in messages of at most 253, and 
   expect(got.truncated).toBe(false);
   expect(got.payload.replace(/\0/g, "")).toBe("six hundred");
 
-  const addr2 = join(dir.path, "600b.sock");
-  const r = startRecv(addr2, ["--json"]);
+  const addr2 = join(ctx.dir.path, "600b.sock");
+  const r = startReady(["recv", addr2, "--json"]);
   const py = await run(["python3", PEER, "send", addr2, "--chunk", "253", "null:600"]);
   expect(py.code).toBe(0);
   const { stdout, code } = await r.result();
@@ -129,8 +101,8 @@ test("600 fds in one fdbroker send reach Python in messages of at most 253, and 
 });
 
 test("a Python sender exceeding recv's limit: MSG_CTRUNC, everything closed, exit 4", async () => {
-  const addr = join(dir.path, "trunc.sock");
-  const r = startRecv(addr, ["--max-fds", "5"]);
+  const addr = join(ctx.dir.path, "trunc.sock");
+  const r = startReady(["recv", addr, "--max-fds", "5"]);
   const py = await run(["python3", PEER, "send", addr, "null:20"]);
   expect(py.code).toBe(0);
   const { stdout, stderr, code } = await r.result();
@@ -140,8 +112,8 @@ test("a Python sender exceeding recv's limit: MSG_CTRUNC, everything closed, exi
 });
 
 test("recv -- CMD: the child keeps fdbroker's pid, sees LISTEN_* and exactly 0, 1, 2 and the passed fds", async () => {
-  const addr = join(dir.path, "exec.sock");
-  const r = startRecv(addr, ["--names", "--", "python3", REPORT, "--check"]);
+  const addr = join(ctx.dir.path, "exec.sock");
+  const r = startReady(["recv", addr, "--names", "--", "python3", REPORT, "--check"]);
   const py = await run(["python3", PEER, "send", addr, "--data", "conf:data:web", "file:/etc/hostname", "pipe:x", "tcp"]);
   expect(py.code).toBe(0);
   const { stdout, stderr, code } = await r.result();
