@@ -10,6 +10,7 @@ import { isAllowed, isKnown, type Operation } from "./access.ts";
 import { sendError, sendFrame } from "./conn.ts";
 import { newEntryInfo, removeEntry, storeEntry } from "./entries.ts";
 import { logEvent } from "./log.ts";
+import { beginTakeover, commitTakeover } from "./takeover.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** What a handler did, for the log line; `keep` false asks the loop to hang up after the reply. */
@@ -105,7 +106,21 @@ const status: Handler = (state, conn, frame) => {
   return { names: [], keep: sendFrame(state, conn, REPLY.ok, frame.id, body) };
 };
 
-const handlers: Record<number, Handler> = { [OP.put]: put, [OP.get]: get, [OP.rm]: rm, [OP.ls]: ls, [OP.status]: status };
+const takeover: Handler = (state, conn, frame) => {
+  noFds(frame);
+  beginTakeover(state, conn, frame);
+  return { names: [], keep: true };
+};
+
+const takeoverCommit: Handler = (state, conn, frame) => {
+  noFds(frame);
+  commitTakeover(state, conn, frame);
+  return { names: [], keep: true };
+};
+
+const handlers: Record<number, Handler> = {
+  [OP.put]: put, [OP.get]: get, [OP.rm]: rm, [OP.ls]: ls, [OP.status]: status, [OP.takeover]: takeover, [OP.takeoverCommit]: takeoverCommit,
+};
 
 /** Handle one frame and log one line. Returns false when the connection should be closed after its replies. */
 export function dispatch(state: BrokerState, conn: Conn, frame: ReceivedFrame): boolean {

@@ -6,6 +6,7 @@ import { accept, C, close, isSysError, poll, type PollRequest } from "../sys/ind
 import { closeConn, flushConn, isBackedUp, openConn, readConn, sendError } from "./conn.ts";
 import { closeAllEntries, expireDue } from "./entries.ts";
 import { dispatch } from "./handlers.ts";
+import { abortTakeover, mayDispatch, progressTakeover } from "./takeover.ts";
 import { logEvent } from "./log.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
@@ -55,11 +56,12 @@ function refuseConn(state: BrokerState, conn: Conn): void {
 function hangUp(state: BrokerState, conn: Conn, why?: string): void {
   if (why) logEvent(state, { op: "disconnect", result: why, conn });
   closeConn(state, conn);
+  if (conn === state.takeover?.conn) abortTakeover(state, `the new broker went away${why ? ` (${why})` : ""}`);
 }
 
 /** Handle queued requests while the client keeps up with its replies. False: hang up. */
 function handleInbox(state: BrokerState, conn: Conn): boolean {
-  while (conn.inbox.length > 0 && !isBackedUp(state, conn))
+  while (conn.inbox.length > 0 && !isBackedUp(state, conn) && mayDispatch(state, conn))
     if (!dispatch(state, conn, conn.inbox.shift()!)) {
       hangUp(state, conn, "reply queue over limit");
       return false;
@@ -103,13 +105,16 @@ function cutIdle(state: BrokerState): number {
 function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null)[] } {
   const reqs: PollRequest[] = [];
   const conns: (Conn | null)[] = [];
-  if (state.listenFd !== null && !state.stopping && state.env.now() >= state.acceptPausedUntil) {
+  const t = state.takeover;
+  if (state.listenFd !== null && !state.stopping && !t && state.env.now() >= state.acceptPausedUntil) {
     reqs.push({ fd: state.listenFd, events: C.POLLIN });
     conns.push(null);
   }
   for (const conn of state.conns.values()) {
     // A client with replies pending is not read from: it cannot make us queue without bound.
-    const events = conn.out.length > 0 ? C.POLLOUT : state.stopping || conn.inbox.length > 0 ? 0 : C.POLLIN;
+    // During a takeover only the new broker is read from: nothing may change behind the snapshot.
+    const quiet = state.stopping || conn.inbox.length > 0 || (t !== null && t.conn !== conn);
+    const events = conn.out.length > 0 ? C.POLLOUT : quiet ? 0 : C.POLLIN;
     reqs.push({ fd: conn.fd, events });
     conns.push(conn);
   }
@@ -131,6 +136,7 @@ export function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
     else if (conn && state.conns.get(conn.fd) === conn) serveConn(state, conn, rev);
   }
   expireDue(state);
+  progressTakeover(state);
 }
 
 /** Stop listening, give pending replies up to `drainMs`, then close every connection and every held fd. */
@@ -138,8 +144,10 @@ async function shutDown(state: BrokerState): Promise<void> {
   if (state.listenFd !== null) {
     close(state.listenFd);
     state.listenFd = null;
-    if (state.config.path !== null) unlinkAddress(state.config.path);
+    // After a takeover the socket file is the new broker's.
+    if (state.config.path !== null && !state.handedOver) unlinkAddress(state.config.path);
   }
+  if (state.handedOver) return finishHandover(state);
   const deadline = state.env.now() + state.config.limits.drainMs;
   while ([...state.conns.values()].some((c) => c.out.length > 0) && state.env.now() < deadline) {
     turn(state, 50);
@@ -149,6 +157,22 @@ async function shutDown(state: BrokerState): Promise<void> {
   const held = state.entries.size;
   closeAllEntries(state);
   logEvent(state, { op: "stop", result: "ok", detail: `closed ${held} entries` });
+}
+
+/** The new broker has everything: send it our last reply, drop our copies, and go. */
+async function finishHandover(state: BrokerState): Promise<void> {
+  const to = state.takeover!.conn;
+  const deadline = state.env.now() + state.config.limits.drainMs;
+  while (to.out.length > 0 && state.conns.has(to.fd) && state.env.now() < deadline) {
+    flushConn(state, to);
+    if (to.out.length > 0) poll([{ fd: to.fd, events: C.POLLOUT }], 50);
+    await yieldToEventLoop();
+  }
+  const conns = state.conns.size - 1;
+  for (const conn of [...state.conns.values()]) closeConn(state, conn);
+  const held = state.entries.size;
+  closeAllEntries(state);
+  logEvent(state, { op: "stop", result: "ok", detail: `handed ${held} entries and ${conns} connections to pid ${to.peer.pid}` });
 }
 
 /** Run until `state.stopping` is set (by a signal handler, or a caller), then shut down cleanly. */

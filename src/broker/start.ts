@@ -5,11 +5,13 @@ import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { listen } from "../peer/endpoint.ts";
 import { openSpec } from "../open/spec.ts";
-import { checkName, ProtocolError } from "../proto/index.ts";
+import { checkName, feed, ProtocolError } from "../proto/index.ts";
 import { closeAll, getNofileLimit, setCloexec, setNofileLimit } from "../sys/index.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
+import { openConn } from "./conn.ts";
 import { logEvent } from "./log.ts";
+import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
 import { notifySupervisor, writeReadyFd } from "./notify.ts";
 import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Limits } from "./state.ts";
 
@@ -26,6 +28,8 @@ export interface StartOptions {
   log?: "text" | "json";
   /** Write a newline here (then close it) once accepting. */
   readyFd?: number;
+  /** Take the listener, entries and connections over from the broker running at `socket`. */
+  takeover?: boolean;
   env?: BrokerEnv;
 }
 
@@ -87,9 +91,13 @@ export function startBroker(opts: StartOptions): BrokerState {
   const initial = openInitial(opts);
   let listenFd: number;
   let nofile: { soft: number; hard: number };
+  let snap: Snapshot | null = null;
   try {
     nofile = raiseNofile(nofileWanted(limits));
-    listenFd = listen(addr, { mode: opts.mode ?? 0o600, backlog: Math.max(128, Math.min(limits.maxConns, 4096)) });
+    if (opts.takeover) {
+      snap = receiveTakeover(addr.label, limits.drainMs + 10_000);
+      listenFd = snap.listenFd;
+    } else listenFd = listen(addr, { mode: opts.mode ?? 0o600, backlog: Math.max(128, Math.min(limits.maxConns, 4096)) });
   } catch (e) {
     closeAll(initial.map((o) => o.fd));
     throw e;
@@ -97,8 +105,14 @@ export function startBroker(opts: StartOptions): BrokerState {
   const config = { label: addr.label, path: addr.path, rules: opts.rules ?? [], ownerUid: process.getuid?.() ?? 0, log: opts.log ?? "text", limits };
   const state = createState(config, listenFd, env);
   state.nofile = nofile;
+  if (snap) adoptSnapshot(state, snap);
   const owner = { uid: config.ownerUid, gid: process.getgid?.() ?? 0, pid: process.pid };
-  for (const o of initial) storeEntry(state, o.fd, newEntryInfo(state, o.name, o.fd, owner, null));
+  for (const o of initial) {
+    if (state.entries.has(o.name)) {
+      logEvent(state, { op: "hold", names: [o.name], result: "EEXIST", detail: "kept the entry taken over" });
+      closeAll([o.fd]);
+    } else storeEntry(state, o.fd, newEntryInfo(state, o.name, o.fd, owner, null));
+  }
   if (nofile.soft < nofileNeeded(limits))
     logEvent(state, { op: "start", result: "warning", detail: `RLIMIT_NOFILE is ${nofile.soft} (hard ${nofile.hard}); --max-fds ${limits.maxFds} may not be reachable` });
   logEvent(state, { op: "start", result: "ok", detail: `listening on ${addr.label}, holding ${state.entries.size} entries, pid ${process.pid}` });
@@ -109,4 +123,28 @@ export function startBroker(opts: StartOptions): BrokerState {
     logEvent(state, { op: "notify", result: "error", detail: (e as Error).message });
   }
   return state;
+}
+
+/** Install what the old broker handed over, then let it go. Half-received frames continue where they stopped. */
+function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
+  for (const e of snap.entries) storeEntry(state, e.fd, e.info);
+  for (const c of snap.conns) {
+    let conn;
+    try {
+      conn = openConn(state, c.fd);
+    } catch {
+      closeAll([c.fd, ...c.fds]);
+      continue;
+    }
+    const fed = feed(conn.reader, c.pending, c.fds);
+    closeAll(fed.discard);
+    conn.inbox.push(...fed.frames);
+  }
+  try {
+    commitTakeover(snap);
+  } catch (e) {
+    // We hold everything already; an old broker that vanished before answering changes nothing for us.
+    logEvent(state, { op: "takeover", result: "warning", detail: `commit not confirmed: ${(e as Error).message}` });
+  }
+  logEvent(state, { op: "takeover", result: "ok", detail: `took ${snap.entries.length} entries and ${snap.conns.length} connections` });
 }

@@ -71,6 +71,17 @@ export interface BrokerEnv {
   log(line: string): void;
 }
 
+/** A takeover in progress, on the running (old) broker's side. */
+export interface Takeover {
+  /** The new broker's connection. */
+  conn: Conn;
+  id: number;
+  /** draining: finishing replies before the snapshot; sent: snapshot sent, waiting for the commit. */
+  phase: "draining" | "sent";
+  /** After this, clients still not done are cut off and the snapshot goes anyway. */
+  deadline: number;
+}
+
 export interface BrokerState {
   config: BrokerConfig;
   env: BrokerEnv;
@@ -81,6 +92,9 @@ export interface BrokerState {
   /** Earliest expiry among entries, or Infinity; recomputed when one passes. */
   nextExpiry: number;
   stopping: boolean;
+  takeover: Takeover | null;
+  /** Everything now belongs to a new broker: exit without removing the socket file or draining clients. */
+  handedOver: boolean;
   /** accept() hit EMFILE/ENFILE: try again after this time rather than spin on a readable listener. */
   acceptPausedUntil: number;
   nofile: { soft: number; hard: number };
@@ -101,6 +115,8 @@ export function createState(config: BrokerConfig, listenFd: number | null, env: 
     started: env.now(),
     nextExpiry: Infinity,
     stopping: false,
+    takeover: null,
+    handedOver: false,
     acceptPausedUntil: 0,
     nofile: { soft: 0, hard: 0 },
   };

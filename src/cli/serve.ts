@@ -28,6 +28,7 @@ interface ServeOpts {
   maxFds: number;
   clientTimeout: number;
   readyFd?: number;
+  takeover?: boolean;
   log: "text" | "json";
 }
 
@@ -42,6 +43,7 @@ export function command(): Command {
     .option("--max-conns <N>", "connections served at once", (s) => parseCount(s, "--max-conns"), 1000)
     .option("--max-fds <N>", "fds held at once (RLIMIT_NOFILE is raised to fit)", (s) => parseCount(s, "--max-fds"), 10000)
     .option("--client-timeout <DURATION>", "cut off clients idle (or not reading replies) this long", (s) => parseDuration(s, "--client-timeout"), 60_000)
+    .option("--takeover", "take the listening socket, entries and clients over from the broker running at the address; it exits once done")
     .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nBy default only the broker's own uid and root may do anything. SIGTERM or SIGINT: stop accepting,\nfinish pending replies, close every held fd, remove the socket file.")
@@ -49,6 +51,7 @@ export function command(): Command {
       const state = startBroker({
         socket: socketOf(opts), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
         limits: { maxConns: opts.maxConns, maxFds: opts.maxFds, clientTimeoutMs: opts.clientTimeout }, log: opts.log, readyFd: opts.readyFd,
+        takeover: opts.takeover,
       });
       const stop = () => {
         state.stopping = true;

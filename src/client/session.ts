@@ -70,6 +70,8 @@ export interface Reply {
   body: Record<string, unknown>;
   /** Every fd of the reply, across all its parts, in order. */
   fds: number[];
+  /** Body and fd count of each further part, for replies whose parts carry data of their own (takeover). */
+  more: { body: Record<string, unknown>; fds: number }[];
 }
 
 /**
@@ -85,8 +87,13 @@ export function call(s: Session, kind: number, body: Record<string, unknown>, fd
     const first = expectFrame(s, id, deadline);
     collected.push(...first.fds.splice(0));
     const parts = typeof first.body.parts === "number" ? first.body.parts : 1;
-    for (let i = 1; i < parts; i++) collected.push(...expectFrame(s, id, deadline, REPLY.more).fds.splice(0));
-    return { body: first.body, fds: collected };
+    const more: Reply["more"] = [];
+    for (let i = 1; i < parts; i++) {
+      const f = expectFrame(s, id, deadline, REPLY.more);
+      more.push({ body: f.body, fds: f.fds.length });
+      collected.push(...f.fds.splice(0));
+    }
+    return { body: first.body, fds: collected, more };
   } catch (e) {
     closeAll(collected);
     throw e;

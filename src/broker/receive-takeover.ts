@@ -1,0 +1,73 @@
+// Takeover, on the new broker's side: ask the running broker for everything, check it, and only then tell it to
+// go. Until the commit, the old broker keeps its own copies, so any failure here (closing all we received) leaves
+// it serving as before.
+import { call, openSession, type Session } from "../client/session.ts";
+import { checkName, OP, ProtocolError, type EntryInfo } from "../proto/index.ts";
+import { closeAll } from "../sys/index.ts";
+
+export interface HandedConn {
+  fd: number;
+  /** Bytes of a frame the old broker had only partly received, and the fds that came with them. */
+  pending: Uint8Array;
+  fds: number[];
+}
+
+export interface Snapshot {
+  listenFd: number;
+  entries: { fd: number; info: EntryInfo }[];
+  conns: HandedConn[];
+  /** Still open: send the commit over it. */
+  session: Session;
+}
+
+function isEntryInfo(v: unknown): v is EntryInfo {
+  const e = v as EntryInfo;
+  return typeof e === "object" && e !== null && typeof e.name === "string" && typeof e.kind === "string" && typeof e.what === "string"
+    && [e.uid, e.gid, e.pid, e.created].every(Number.isFinite) && (e.expires === null || Number.isFinite(e.expires));
+}
+
+/** Receive the running broker's listener, entries and connections. Every fd returned is ours. */
+export function receiveTakeover(socket: string, timeoutMs: number): Snapshot {
+  const session = openSession({ socket, timeoutMs });
+  let fds: number[] = [];
+  try {
+    const reply = call(session, OP.takeover, {});
+    fds = reply.fds;
+    if (fds.length < 1) throw new ProtocolError("takeover reply carries no listening socket");
+    const snap: Snapshot = { listenFd: fds[0]!, entries: [], conns: [], session };
+    let at = 1;
+    for (const part of reply.more) {
+      const mine = fds.slice(at, at + part.fds);
+      at += part.fds;
+      if (Array.isArray(part.body.entries)) {
+        const infos = part.body.entries;
+        if (infos.length !== mine.length || !infos.every(isEntryInfo)) throw new ProtocolError("takeover entries do not match their fds");
+        infos.forEach((info, i) => snap.entries.push({ fd: mine[i]!, info: { ...info, name: checkName(info.name) } }));
+      } else if (Array.isArray(part.body.conns)) {
+        let k = 0;
+        for (const c of part.body.conns as { pending: unknown; fds: unknown }[]) {
+          const n = Number(c.fds);
+          if (typeof c.pending !== "string" || !Number.isInteger(n) || n < 0 || k + 1 + n > mine.length) throw new ProtocolError("takeover connections do not match their fds");
+          snap.conns.push({ fd: mine[k]!, pending: new Uint8Array(Buffer.from(c.pending, "base64")), fds: mine.slice(k + 1, k + 1 + n) });
+          k += 1 + n;
+        }
+        if (k !== mine.length) throw new ProtocolError("takeover connections do not match their fds");
+      } else throw new ProtocolError("takeover part carries neither entries nor connections");
+    }
+    if (at !== fds.length) throw new ProtocolError("takeover reply has fds no part accounts for");
+    return snap;
+  } catch (e) {
+    closeAll(fds);
+    session.close();
+    throw e;
+  }
+}
+
+/** Tell the old broker we have everything; it answers and exits. */
+export function commitTakeover(snap: Snapshot): void {
+  try {
+    call(snap.session, OP.takeoverCommit, {});
+  } finally {
+    snap.session.close();
+  }
+}

@@ -1,0 +1,93 @@
+// Takeover, on the running broker's side: hand the listening socket, every entry (fd, name, owner, expiry) and
+// every client connection (with any half-received frame) to a new broker, then exit once it confirms.
+//
+// Sequence (docs/protocol.md): the new broker sends `takeover`; we stop accepting and stop reading new requests,
+// finish the replies already owed (clients still not done by the drain deadline are cut off), then send the
+// snapshot as one `ok` frame carrying the listener and `more` frames carrying entries and connections. No
+// request is handled here after the snapshot, so nothing can change behind it. On `takeoverCommit` we answer and
+// exit without removing the socket file. If the new broker goes away first, we resume serving.
+import { RefusedError } from "../errors.ts";
+import { chunkFds, REPLY, type ReceivedFrame } from "../proto/index.ts";
+import { isAllowed } from "./access.ts";
+import { closeConn, sendFrame } from "./conn.ts";
+import { logEvent } from "./log.ts";
+import type { BrokerState, Conn } from "./state.ts";
+
+const CONN_FDS_PER_PART = 253;
+
+/** Handle a `takeover` request: start draining. The reply is the snapshot, sent by `progressTakeover`. */
+export function beginTakeover(state: BrokerState, conn: Conn, frame: ReceivedFrame): void {
+  if (!isAllowed(state.config.rules, state.config.ownerUid, conn.peer, "takeover", ""))
+    throw new RefusedError("EACCES", `uid ${conn.peer.uid} may not take over this broker`);
+  if (state.takeover) throw new RefusedError("EBUSY", "a takeover is already in progress");
+  if (state.listenFd === null || state.stopping) throw new RefusedError("EINVAL", "this broker is shutting down");
+  state.takeover = { conn, id: frame.id, phase: "draining", deadline: state.env.now() + state.config.limits.drainMs };
+}
+
+/** Whether `conn` may have requests handled now (not once its state has been handed over). */
+export function mayDispatch(state: BrokerState, conn: Conn): boolean {
+  const t = state.takeover;
+  return !t || t.phase === "draining" || t.conn === conn;
+}
+
+/** Called every turn: once every client is done (or the deadline passed), send the snapshot. */
+export function progressTakeover(state: BrokerState): void {
+  const t = state.takeover;
+  if (!t || t.phase !== "draining") return;
+  const others = [...state.conns.values()].filter((c) => c !== t.conn);
+  const busy = others.filter((c) => c.out.length > 0 || c.inbox.length > 0);
+  if (busy.length > 0 && state.env.now() < t.deadline) return;
+  for (const c of busy) {
+    logEvent(state, { op: "disconnect", result: "ETIMEDOUT (still busy at takeover)", conn: c });
+    closeConn(state, c);
+  }
+  t.phase = "sent";
+  if (!sendSnapshot(state, t.conn, t.id, others.filter((c) => !busy.includes(c)))) abortTakeover(state, "reply queue over limit");
+}
+
+function sendSnapshot(state: BrokerState, to: Conn, id: number, conns: Conn[]): boolean {
+  const entries = [...state.entries.values()];
+  const entryParts = entries.length > 0 ? chunkFds(entries) : [];
+  const connParts: Conn[][] = [];
+  for (const c of conns) {
+    const last = connParts[connParts.length - 1];
+    const used = last?.reduce((n, x) => n + 1 + x.reader.fds.length, 0) ?? Infinity;
+    if (used + 1 + c.reader.fds.length > CONN_FDS_PER_PART) connParts.push([c]);
+    else last!.push(c);
+  }
+  const parts = 1 + entryParts.length + connParts.length;
+  const head = { socket: state.config.label, entries: entries.length, conns: conns.length, parts };
+  let ok = sendFrame(state, to, REPLY.ok, id, head, [state.listenFd!]);
+  let part = 1;
+  for (const chunk of entryParts) {
+    if (!ok) return false;
+    ok = sendFrame(state, to, REPLY.more, id, { part: part++, entries: chunk.map((e) => e.info) }, chunk.map((e) => e.fd));
+  }
+  for (const chunk of connParts) {
+    if (!ok) return false;
+    const meta = chunk.map((c) => ({ pending: Buffer.from(c.reader.pending).toString("base64"), fds: c.reader.fds.length }));
+    ok = sendFrame(state, to, REPLY.more, id, { part: part++, conns: meta }, chunk.flatMap((c) => [c.fd, ...c.reader.fds]));
+  }
+  logEvent(state, { op: "takeover", result: "sent", conn: to, detail: `${entries.length} entries, ${conns.length} connections, the listener` });
+  return ok;
+}
+
+/** Handle `takeoverCommit`: the new broker has everything; answer, then exit (see shutDown). */
+export function commitTakeover(state: BrokerState, conn: Conn, frame: ReceivedFrame): void {
+  const t = state.takeover;
+  if (!t || t.conn !== conn || t.phase !== "sent") throw new RefusedError("EINVAL", "no takeover to commit on this connection");
+  sendFrame(state, conn, REPLY.ok, frame.id, {});
+  state.handedOver = true;
+  state.stopping = true;
+}
+
+/** The new broker went away before committing: close what was handed over and serve again. */
+export function abortTakeover(state: BrokerState, why: string): void {
+  const t = state.takeover;
+  if (!t || state.handedOver) return;
+  state.takeover = null;
+  if (t.phase === "sent")
+    // Those connections may already be in the new broker's hands; two readers of one socket would corrupt it.
+    for (const c of [...state.conns.values()]) closeConn(state, c);
+  logEvent(state, { op: "takeover", result: "aborted", detail: why });
+}

@@ -1,0 +1,99 @@
+// Hot upgrade: a new broker takes the listener, every entry and every client connection from the running one
+// while a client hammers it; the client sees no error and nothing is lost.
+import { expect, test } from "bun:test";
+import { chmodSync, existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { ls, openSession, put } from "../../src/client/index.ts";
+import { closeAll, pipe } from "../../src/sys/index.ts";
+import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
+import { BIN, BUN, fdbroker, readyPipe, run, spawn } from "../helpers.ts";
+import { startBroker, waitFor } from "./harness.ts";
+
+test("takeover of 1000+ entries under a client loop: zero failed operations, entries and expiries intact", async () => {
+  const old = await startBroker();
+  const [r, w] = pipe();
+  const s = openSession({ socket: old.sock });
+  const hour = 3600_000;
+  for (let i = 0; i < 1200; i++) put(s, `keep${i}`, i % 2 ? r : w, { ttlMs: i % 10 === 0 ? hour : undefined });
+  const before = ls(s);
+  s.close();
+  closeAll([r, w]);
+
+  const hammer = spawn([BUN, join(import.meta.dir, "fixtures/hammer.ts"), old.sock], { stdout: "pipe", stderr: "pipe" });
+  await waitFor("the client loop to get going", () => (old.log().match(/ pid=\d+ ok/g)?.length ?? 0) > 1300);
+
+  const ready = readyPipe();
+  const next = spawn([BUN, BIN, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "pipe", ready.writeEnd] });
+  ready.closeWriteEnd();
+  ready.wait(60000);
+  ready.close();
+  expect(await old.proc.exited).toBe(0);
+  expect(old.log()).toMatch(/stop ok \(handed 12\d\d entries and \d+ connections to pid \d+\)/);
+
+  const [out, code] = await Promise.all([new Response(hammer.stdout as ReadableStream).text(), hammer.exited]);
+  expect(code).toBe(0);
+  const seen = JSON.parse(out);
+  expect(seen.errors).toEqual([]);
+  expect(seen.failed).toBe(0);
+  expect(seen.pids).toEqual([old.proc.pid, next.pid]);
+
+  expect(existsSync(old.sock)).toBe(true);
+  const after = JSON.parse((await fdbroker(["ls", "--json", "-s", old.sock])).stdout).filter((e: { name: string }) => e.name.startsWith("keep"));
+  expect(after).toEqual(before);
+  next.kill("SIGTERM");
+  expect(await next.exited).toBe(0);
+  expect(existsSync(old.sock)).toBe(false);
+  await old.stop();
+}, 120000);
+
+test("a new broker that goes away before committing leaves the old one serving everything", async () => {
+  const b = await startBroker(["--hold", "a=file:/etc/hosts", "--hold", "b=file:/etc/hosts"]);
+  const client = openSession({ socket: b.sock });
+  expect(ls(client).length).toBe(2);
+  const base = b.fds();
+  const snap = receiveTakeover(b.sock, 30000);
+  expect(snap.entries.map((e) => e.info.name)).toEqual(["a", "b"]);
+  expect(snap.conns.length).toBe(1);
+  closeAll([snap.listenFd, ...snap.entries.map((e) => e.fd), ...snap.conns.map((c) => c.fd)]);
+  snap.session.close();
+  client.close();
+  await waitFor("the takeover to be aborted", () => b.log().includes("takeover aborted"));
+  const after = await fdbroker(["ls", "--json", "-s", b.sock]);
+  expect(JSON.parse(after.stdout).map((e: { name: string }) => e.name)).toEqual(["a", "b"]);
+  await waitFor("fd count back to base minus the client", () => b.fds() === base - 1);
+  expect(await b.stop()).toBe(0);
+});
+
+test.skipIf(process.getuid?.() !== 0)("takeover needs the takeover right: uid 65534 is refused (exit 1)", async () => {
+  const b = await startBroker(["--hold", "a=file:/etc/hosts", "--mode", "0666"]);
+  chmodSync(b.dir, 0o777);
+  const r = await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", BUN, BIN, "serve", "-s", b.sock, "--takeover"]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("may not take over");
+  expect(JSON.parse((await fdbroker(["ls", "--json", "-s", b.sock])).stdout).length).toBe(1);
+  expect(await b.stop()).toBe(0);
+});
+
+test("takeover moves 10,000 entries; the new broker holds exactly those fds", async () => {
+  const old = await startBroker();
+  const [r, w] = pipe();
+  const s = openSession({ socket: old.sock });
+  for (let i = 0; i < 10000; i++) put(s, `e${i}`, i % 2 ? r : w);
+  s.close();
+  closeAll([r, w]);
+  const ready = readyPipe();
+  const next = spawn([BUN, BIN, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
+  ready.closeWriteEnd();
+  ready.wait(60000);
+  ready.close();
+  expect(await old.proc.exited).toBe(0);
+  const st = JSON.parse((await fdbroker(["status", "--json", "-s", old.sock])).stdout);
+  expect(st).toMatchObject({ pid: next.pid, entries: 10000 });
+  // Only fd numbers: 10,000 entries, the listener, and a handful of the runtime's own.
+  const fds = readdirSync(`/proc/${next.pid}/fd`).length;
+  expect(fds).toBeGreaterThanOrEqual(10001);
+  expect(fds).toBeLessThan(10001 + 40);
+  next.kill("SIGTERM");
+  expect(await next.exited).toBe(0);
+  await old.stop();
+}, 120000);
