@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { BIN, BUN, fdbroker, spawn, tempDir } from "../helpers.ts";
-import { HTTP_SERVER, httpPid, REPORT, startRun } from "../run/harness.ts";
+import { HTTP_SERVER, httpPid, reload, REPORT, startRun } from "../run/harness.ts";
 
 setDefaultTimeout(90000);
 const ACTIVATE = "/usr/bin/systemd-socket-activate";
@@ -81,10 +81,7 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker run: the inherited li
     const first = pendingRequest(sd);
     const pid1 = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
     expect(await first.answer).toEndWith(`\r\n\r\n${pid1}\n`);
-    const mark = run.lines.length;
-    run.proc.kill("SIGHUP");
-    const pid2 = Number((await run.waitFor(/pid (\d+) is ready/, 30000, mark))[1]);
-    await run.waitFor(new RegExp(`pid ${pid1} exited with code 0 \\(retired\\)`), 30000, mark);
+    const pid2 = await reload(run, pid1);
     expect(await httpPid(sd)).toBe(pid2);
     run.proc.kill("SIGTERM");
     expect(await run.proc.exited).toBe(0);

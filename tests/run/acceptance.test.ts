@@ -2,7 +2,7 @@
 // and again. Every request must succeed, and each reload must bring a new server process.
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { fdCount, tempDir } from "../helpers.ts";
-import { clientLoop, HTTP_SERVER, startRun } from "./harness.ts";
+import { clientLoop, HTTP_SERVER, reload, startRun } from "./harness.ts";
 
 setDefaultTimeout(180000);
 
@@ -17,13 +17,9 @@ test("2000+ requests across 10 reloads (notify readiness): zero failures, a new 
     const client = clientLoop(sock, 4);
     const pids = [first];
     for (let i = 0; i < 10; i++) {
-      const mark = run.lines.length;
       const old = pids[pids.length - 1]!;
       await client.until(() => (client.byPid.get(old) ?? 0) >= 50);
-      run.proc.kill("SIGHUP");
-      const fresh = Number((await run.waitFor(/pid (\d+) is ready/, 30000, mark))[1]);
-      await run.waitFor(new RegExp(`pid ${old} exited with code 0 \\(retired\\)`), 30000, mark);
-      pids.push(fresh);
+      pids.push(await reload(run, old));
     }
     const last = pids[pids.length - 1]!;
     await client.until(() => client.total() >= 2000 && (client.byPid.get(last) ?? 0) >= 50);

@@ -4,7 +4,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { startBroker } from "../broker/harness.ts";
 import { BIN, BUN, fdbroker, fdCount, spawn, tempDir } from "../helpers.ts";
-import { clientLoop, HTTP_SERVER, httpPid, lineReader, REPORT, startRun } from "./harness.ts";
+import { clientLoop, HTTP_SERVER, httpPid, lineReader, reload, REPORT, startRun } from "./harness.ts";
 
 setDefaultTimeout(180000);
 
@@ -81,10 +81,7 @@ test("run --get serves from a broker-held listener and reloads on it", async () 
     const run = startRun(["--get", "web", "-s", broker.sock, "--ready", "notify", "--", "python3", HTTP_SERVER]);
     const first = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
     expect(await httpPid(web)).toBe(first);
-    const mark = run.lines.length;
-    run.proc.kill("SIGHUP");
-    const second = Number((await run.waitFor(/pid (\d+) is ready/, 30000, mark))[1]);
-    await run.waitFor(new RegExp(`pid ${first} exited with code 0 \\(retired\\)`), 30000, mark);
+    const second = await reload(run, first);
     expect(await httpPid(web)).toBe(second);
     run.proc.kill("SIGTERM");
     expect(await run.proc.exited).toBe(0);

@@ -59,6 +59,15 @@ export function startRun(args: string[], opts: Parameters<typeof spawn>[1] = {},
   };
 }
 
+/** SIGHUP `run`; resolves with the new child's pid once it is ready and `old` has exited as retired. */
+export async function reload(sup: Supervisor, old: number, signal = "SIGHUP"): Promise<number> {
+  const mark = sup.lines.length;
+  sup.proc.kill(signal as NodeJS.Signals);
+  const fresh = Number((await sup.waitFor(/pid (\d+) is ready/, 30000, mark))[1]);
+  await sup.waitFor(new RegExp(`pid ${old} exited with code 0 \\(retired\\)`), 30000, mark);
+  return fresh;
+}
+
 /** One HTTP/1.0 request on a fresh connection to a UNIX socket; resolves with the answering server's pid. */
 export function httpPid(path: string, timeoutMs = 30000): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBroker, waitFor } from "../broker/harness.ts";
 import { BIN, BUN, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
-import { HTTP_SERVER, httpPid, REPORT, startRun } from "./harness.ts";
+import { HTTP_SERVER, httpPid, reload, REPORT, startRun } from "./harness.ts";
 
 setDefaultTimeout(120000);
 const root = process.getuid?.() === 0;
@@ -159,10 +159,7 @@ test.skipIf(!present)("systemd units in this file pass systemd-analyze verify, a
     const first = httpPid(sock); // triggers systemd-socket-activate's exec, then waits in the queue
     const pid1 = Number((await sup.waitFor(/pid (\d+) is ready/))[1]);
     expect(await first).toBe(pid1);
-    const mark = sup.lines.length;
-    sup.proc.kill("SIGHUP"); // ExecReload
-    const pid2 = Number((await sup.waitFor(/pid (\d+) is ready/, 30000, mark))[1]);
-    await sup.waitFor(new RegExp(`pid ${pid1} exited with code 0 \\(retired\\)`), 30000, mark);
+    const pid2 = await reload(sup, pid1); // ExecReload
     expect(await httpPid(sock)).toBe(pid2);
     sup.proc.kill("SIGTERM");
     expect(await sup.proc.exited).toBe(0);
