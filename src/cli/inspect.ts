@@ -4,11 +4,12 @@ import { describeFd, describeProcFds, inheritedFds } from "../describe/index.ts"
 import { UsageError } from "../errors.ts";
 import { printGroups } from "./describe-view.ts";
 import { printJson } from "./output.ts";
-import { fail } from "./exit.ts";
+import { EXIT_HELP, fail } from "./exit.ts";
 import { integer } from "./peer-options.ts";
 
 export function command(): Command {
   return new Command("inspect")
+    .addHelpText("after", `\n${EXIT_HELP}\n`)
     .description("describe open fds: those fdbroker inherited (default all), or another process's with --pid")
     .argument("[fd...]", "fd numbers (default: all)")
     .option("-p, --pid <pid>", "describe this process's fds, through /proc", integer(1))
