@@ -9,5 +9,9 @@ export {
   describeFd, describeProcFd, describeProcFds, inheritedFds, openFds, type FdDescription, type FdKind,
   type SocketDescription,
 } from "./describe/index.ts";
+export { execWithFds, resolveCommand, type ExecOptions, type PassedFd } from "./launch/exec.ts";
+export { listenEnv, SD_LISTEN_FDS_START, takeListenFds } from "./launch/listen-fds.ts";
+export { placeFds, type Placement } from "./launch/place.ts";
+export { supervise, type Readiness, type SuperviseOptions } from "./supervise/supervisor.ts";
 export { close as closeFd, closeAll as closeFds, isSysError, SysError } from "./sys/index.ts";
 export { RefusedError, UsageError } from "./errors.ts";
