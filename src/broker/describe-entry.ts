@@ -11,10 +11,14 @@ function whatOf(d: FdDescription): string {
   return d.path !== null ? `${d.path}${d.deleted ? " (deleted)" : ""} (${d.access})` : d.target;
 }
 
+/** Longest `what` kept: bounds every entry's size in replies (a path may be 4096 bytes). */
+const MAX_WHAT = 1024;
+
 export function describeEntryFd(fd: number): { kind: string; what: string } {
   try {
     const d = describeFd(fd);
-    return { kind: d.kind, what: whatOf(d) };
+    const what = whatOf(d);
+    return { kind: d.kind, what: what.length > MAX_WHAT ? `${what.slice(0, MAX_WHAT - 3)}...` : what };
   } catch (e) {
     return { kind: "unknown", what: (e as Error).message };
   }

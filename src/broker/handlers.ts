@@ -2,7 +2,7 @@
 // takes the fds of its frame (splicing them out) or leaves them to be closed by dispatch, on every path.
 import { RefusedError } from "../errors.ts";
 import {
-  chunkFds, OP, opName, parseGet, parsePut, parseRm, ProtocolError, REPLY, type EntryInfo, type ReceivedFrame,
+  chunkBySize, MAX_FDS_PER_FRAME, OP, opName, parseGet, parsePut, parseRm, ProtocolError, REPLY, type ReceivedFrame,
 } from "../proto/index.ts";
 import { closeAll, isSysError } from "../sys/index.ts";
 import { VERSION } from "../version.ts";
@@ -11,7 +11,7 @@ import { sendError, sendFrame } from "./conn.ts";
 import { newEntryInfo, removeEntry, storeEntry } from "./entries.ts";
 import { logEvent } from "./log.ts";
 import { beginTakeover, commitTakeover } from "./takeover.ts";
-import type { BrokerState, Conn } from "./state.ts";
+import type { BrokerState, Conn, Entry } from "./state.ts";
 
 /** What a handler did, for the log line; `keep` false asks the loop to hang up after the reply. */
 interface Outcome {
@@ -58,6 +58,19 @@ function visible(state: BrokerState, conn: Conn, op: Operation): string[] {
   return [...state.entries.keys()].filter((n) => isAllowed(state.config.rules, state.config.ownerUid, conn.peer, op, n)).sort();
 }
 
+/**
+ * Send entries (and, for get, their fds) as one `ok` frame plus as many `more` frames as 253 fds per frame and
+ * the body size limit need; every part lists the entries whose fds it carries.
+ */
+function sendEntries(state: BrokerState, conn: Conn, id: number, entries: Entry[], withFds: boolean): boolean {
+  const parts = chunkBySize(entries, withFds ? MAX_FDS_PER_FRAME : Infinity, (e) => JSON.stringify(e.info).length + 1);
+  const fdsOf = (part: Entry[]) => (withFds ? part.map((e) => e.fd) : []);
+  const infos = (part: Entry[]) => part.map((e) => e.info);
+  let keep = sendFrame(state, conn, REPLY.ok, id, { entries: infos(parts[0]!), total: entries.length, parts: parts.length }, fdsOf(parts[0]!));
+  for (let i = 1; i < parts.length && keep; i++) keep = sendFrame(state, conn, REPLY.more, id, { part: i, entries: infos(parts[i]!) }, fdsOf(parts[i]!));
+  return keep;
+}
+
 const get: Handler = (state, conn, frame) => {
   noFds(frame);
   const req = parseGet(frame.body, state.config.limits.maxFds);
@@ -65,10 +78,7 @@ const get: Handler = (state, conn, frame) => {
   requireAccess(state, conn, "get", names);
   if (req.remove) requireAccess(state, conn, "rm", names);
   requireEntries(state, names);
-  const entries = names.map((n) => state.entries.get(n)!);
-  const parts = chunkFds(entries.map((e) => e.fd));
-  let keep = sendFrame(state, conn, REPLY.ok, frame.id, { entries: entries.map((e) => e.info), total: entries.length, parts: parts.length }, parts[0]);
-  for (let i = 1; i < parts.length && keep; i++) keep = sendFrame(state, conn, REPLY.more, frame.id, { part: i }, parts[i]);
+  const keep = sendEntries(state, conn, frame.id, names.map((n) => state.entries.get(n)!), true);
   // sendFrame has either handed the fds to the kernel or queued duplicates: removing now loses nothing.
   if (req.remove && keep) for (const n of new Set(names)) removeEntry(state, n);
   return { names, keep };
@@ -85,8 +95,8 @@ const rm: Handler = (state, conn, frame) => {
 
 const ls: Handler = (state, conn, frame) => {
   noFds(frame);
-  const entries: EntryInfo[] = visible(state, conn, "ls").map((n) => state.entries.get(n)!.info);
-  return { names: [], keep: sendFrame(state, conn, REPLY.ok, frame.id, { entries }) };
+  const entries = visible(state, conn, "ls").map((n) => state.entries.get(n)!);
+  return { names: [], keep: sendEntries(state, conn, frame.id, entries, false) };
 };
 
 const status: Handler = (state, conn, frame) => {

@@ -7,13 +7,14 @@
 // request is handled here after the snapshot, so nothing can change behind it. On `takeoverCommit` we answer and
 // exit without removing the socket file. If the new broker goes away first, we resume serving.
 import { RefusedError } from "../errors.ts";
-import { chunkFds, REPLY, type ReceivedFrame } from "../proto/index.ts";
+import { chunkFds, MAX_FDS_PER_FRAME, PART_BYTES, REPLY, type ReceivedFrame } from "../proto/index.ts";
 import { isAllowed } from "./access.ts";
 import { closeConn, sendFrame } from "./conn.ts";
 import { logEvent } from "./log.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
-const CONN_FDS_PER_PART = 253;
+/** Partial-frame bytes a connection may carry through a takeover (base64 in a part of at most PART_BYTES). */
+const MAX_PENDING = 256 * 1024;
 
 /** Handle a `takeover` request: start draining. The reply is the snapshot, sent by `progressTakeover`. */
 export function beginTakeover(state: BrokerState, conn: Conn, frame: ReceivedFrame): void {
@@ -35,25 +36,44 @@ export function progressTakeover(state: BrokerState): void {
   const t = state.takeover;
   if (!t || t.phase !== "draining") return;
   const others = [...state.conns.values()].filter((c) => c !== t.conn);
-  const busy = others.filter((c) => c.out.length > 0 || c.inbox.length > 0);
+  // A connection mid-way through a huge frame would not fit in a snapshot part; it is cut off like a busy one.
+  const busy = others.filter((c) => c.out.length > 0 || c.inbox.length > 0 || c.reader.pending.length > MAX_PENDING);
   if (busy.length > 0 && state.env.now() < t.deadline) return;
   for (const c of busy) {
     logEvent(state, { op: "disconnect", result: "ETIMEDOUT (still busy at takeover)", conn: c });
     closeConn(state, c);
   }
   t.phase = "sent";
-  if (!sendSnapshot(state, t.conn, t.id, others.filter((c) => !busy.includes(c)))) abortTakeover(state, "reply queue over limit");
+  let sent: boolean;
+  try {
+    sent = sendSnapshot(state, t.conn, t.id, others.filter((c) => !busy.includes(c)));
+  } catch (e) {
+    sent = false;
+    logEvent(state, { op: "takeover", result: "error", detail: (e as Error).message });
+  }
+  if (!sent) {
+    closeConn(state, t.conn);
+    abortTakeover(state, "could not send the snapshot");
+  }
 }
 
 function sendSnapshot(state: BrokerState, to: Conn, id: number, conns: Conn[]): boolean {
   const entries = [...state.entries.values()];
   const entryParts = entries.length > 0 ? chunkFds(entries) : [];
   const connParts: Conn[][] = [];
+  let fds = Infinity;
+  let bytes = 0;
   for (const c of conns) {
-    const last = connParts[connParts.length - 1];
-    const used = last?.reduce((n, x) => n + 1 + x.reader.fds.length, 0) ?? Infinity;
-    if (used + 1 + c.reader.fds.length > CONN_FDS_PER_PART) connParts.push([c]);
-    else last!.push(c);
+    const needFds = 1 + c.reader.fds.length;
+    const needBytes = 64 + (c.reader.pending.length * 4) / 3;
+    if (fds + needFds > MAX_FDS_PER_FRAME || bytes + needBytes > PART_BYTES) {
+      connParts.push([]);
+      fds = 0;
+      bytes = 0;
+    }
+    connParts[connParts.length - 1]!.push(c);
+    fds += needFds;
+    bytes += needBytes;
   }
   const parts = 1 + entryParts.length + connParts.length;
   const head = { socket: state.config.label, entries: entries.length, conns: conns.length, parts };

@@ -1,7 +1,8 @@
 // One function per broker operation. Each takes an open session (so many operations can share a connection).
 import { OP, type EntryInfo } from "../proto/index.ts";
 import { closeAll } from "../sys/index.ts";
-import { call, type Session } from "./session.ts";
+import { RefusedError } from "../errors.ts";
+import { call, type Reply, type Session } from "./session.ts";
 
 export interface PutOptions {
   /** Time to live in ms; the broker closes the entry when it passes. */
@@ -32,10 +33,10 @@ export interface Retrieved {
 /** Retrieve copies of the fds of `names`, all in one round trip; all or nothing. */
 export function get(s: Session, names: readonly string[], opts: GetOptions = {}): Retrieved[] {
   const reply = call(s, OP.get, { names, all: opts.all ?? false, remove: opts.remove ?? false });
-  const entries = reply.body.entries as EntryInfo[];
-  if (!Array.isArray(entries) || entries.length !== reply.fds.length) {
+  const entries = entriesOf(reply);
+  if (entries === null || entries.length !== reply.fds.length) {
     closeAll(reply.fds);
-    throw new Error(`broker sent ${reply.fds.length} fds for ${Array.isArray(entries) ? entries.length : "?"} entries`);
+    throw new RefusedError("EPROTO", `the broker sent ${reply.fds.length} fds for ${entries?.length ?? "unlisted"} entries`);
   }
   return entries.map((entry, i) => ({ entry, fd: reply.fds[i]! }));
 }
@@ -45,7 +46,15 @@ export function rm(s: Session, names: readonly string[]): number {
 }
 
 export function ls(s: Session): EntryInfo[] {
-  return call(s, OP.ls, {}).body.entries as EntryInfo[];
+  const entries = entriesOf(call(s, OP.ls, {}));
+  if (entries === null) throw new RefusedError("EPROTO", "the broker's entry list is malformed");
+  return entries;
+}
+
+/** The entries listed across every part of a reply, or null if a part lists none. */
+function entriesOf(reply: Reply): EntryInfo[] | null {
+  const lists = [reply.body.entries, ...reply.more.map((m) => m.body.entries)];
+  return lists.every(Array.isArray) ? (lists as EntryInfo[][]).flat() : null;
 }
 
 export interface BrokerStatus {

@@ -8,4 +8,4 @@ export {
   checkName, MAX_NAME, OP, opName, parseGet, parsePut, parseRm, REPLY, type EntryInfo, type ErrorBody, type GetRequest,
   type OpName, type PutRequest, type RmRequest,
 } from "./messages.ts";
-export { chunkFds } from "./chunk.ts";
+export { chunkBySize, chunkFds, PART_BYTES } from "./chunk.ts";

@@ -89,6 +89,8 @@ test("takeover moves 10,000 entries; the new broker holds exactly those fds", as
   expect(await old.proc.exited).toBe(0);
   const st = JSON.parse((await fdbroker(["status", "--json", "-s", old.sock])).stdout);
   expect(st).toMatchObject({ pid: next.pid, entries: 10000 });
+  const listed = JSON.parse((await fdbroker(["ls", "--json", "-s", old.sock])).stdout);
+  expect(listed.length).toBe(10000);
   // Only fd numbers: 10,000 entries, the listener, and a handful of the runtime's own.
   const fds = readdirSync(`/proc/${next.pid}/fd`).length;
   expect(fds).toBeGreaterThanOrEqual(10001);

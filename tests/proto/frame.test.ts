@@ -87,3 +87,10 @@ describe("limits and malformed input", () => {
     expect(parts.map((p) => p.length)).toEqual([253, 253, 94]);
   });
 });
+
+test("chunkBySize keeps parts under the count and byte bounds", async () => {
+  const { chunkBySize } = await import("../../src/proto/index.ts");
+  expect(chunkBySize([], 3, () => 1)).toEqual([[]]);
+  expect(chunkBySize([1, 2, 3, 4, 5, 6, 7], 3, () => 1).map((p) => p.length)).toEqual([3, 3, 1]);
+  expect(chunkBySize([5, 5, 5, 20, 1], 10, (n) => n, 10)).toEqual([[5, 5], [5], [20], [1]]);
+});
