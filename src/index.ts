@@ -13,5 +13,8 @@ export { execWithFds, resolveCommand, type ExecOptions, type PassedFd } from "./
 export { listenEnv, SD_LISTEN_FDS_START, takeListenFds } from "./launch/listen-fds.ts";
 export { placeFds, type Placement } from "./launch/place.ts";
 export { supervise, type Readiness, type SuperviseOptions } from "./supervise/supervisor.ts";
+// The broker: `broker.openSession({ socket })`, then `broker.put/get/rm/ls/status(session, ...)`; and the daemon.
+export * as broker from "./client/index.ts";
+export { runLoop as runBroker, startBroker, type StartOptions as BrokerOptions } from "./broker/index.ts";
 export { close as closeFd, closeAll as closeFds, isSysError, SysError } from "./sys/index.ts";
 export { RefusedError, UsageError } from "./errors.ts";
