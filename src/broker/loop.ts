@@ -1,6 +1,7 @@
 // The daemon loop: poll, accept, read frames, dispatch, flush replies, expire entries, cut off idle clients.
 // It never blocks on a client: every socket is non-blocking and the only wait is poll, with a bounded timeout.
 // Between turns it yields to Bun's event loop, where SIGTERM/SIGINT handlers run (poll returns EINTR at once).
+import { openSync } from "node:fs";
 import { unlinkAddress } from "../peer/endpoint.ts";
 import { accept, C, close, isSysError, poll, type PollRequest } from "../sys/index.ts";
 import { closeConn, flushConn, isBackedUp, openConn, readConn, sendError } from "./conn.ts";
@@ -24,11 +25,8 @@ function acceptNew(state: BrokerState): void {
     try {
       fd = accept(state.listenFd);
     } catch (e) {
-      if (isSysError(e, "EMFILE") || isSysError(e, "ENFILE") || isSysError(e, "ENOBUFS") || isSysError(e, "ENOMEM")) {
-        state.acceptPausedUntil = state.env.now() + ACCEPT_BACKOFF_MS;
-        logEvent(state, { op: "accept", result: (e as { code: string }).code, detail: `pausing accept for ${ACCEPT_BACKOFF_MS} ms` });
-        return;
-      }
+      if (isSysError(e, "EMFILE") || isSysError(e, "ENFILE")) return refuseOutOfFds(state, e.code);
+      if (isSysError(e, "ENOBUFS") || isSysError(e, "ENOMEM")) return pauseAccepting(state, e.code);
       if (isSysError(e, "ECONNABORTED")) continue;
       throw e;
     }
@@ -40,16 +38,48 @@ function acceptNew(state: BrokerState): void {
       close(fd);
       continue;
     }
-    if (state.conns.size > state.config.limits.maxConns) refuseConn(state, conn);
+    if (state.conns.size > state.config.limits.maxConns)
+      refuseConn(state, conn, "EUSERS", `the broker serves at most ${state.config.limits.maxConns} connections (--max-conns); try again later`);
   }
 }
 
-function refuseConn(state: BrokerState, conn: Conn): void {
-  const message = `the broker serves at most ${state.config.limits.maxConns} connections (--max-conns); try again later`;
+function pauseAccepting(state: BrokerState, code: string): void {
+  state.acceptPausedUntil = state.env.now() + ACCEPT_BACKOFF_MS;
+  logEvent(state, { op: "accept", result: code, detail: `pausing accept for ${ACCEPT_BACKOFF_MS} ms` });
+}
+
+/**
+ * Out of fds: rather than leave the client hanging in the backlog (and the listener readable, so poll spins),
+ * give up the spare fd for a moment, accept, tell the client why, and close it.
+ */
+function refuseOutOfFds(state: BrokerState, code: string): void {
+  if (state.spareFd === null) return pauseAccepting(state, code);
+  close(state.spareFd);
+  state.spareFd = null;
   try {
-    sendError(state, conn, 0, "EUSERS", message);
+    const fd = accept(state.listenFd!);
+    if (fd !== null) refuseConn(state, openConn(state, fd), code, `the broker is out of file descriptors (${code}); try again later`);
+  } catch {
+    pauseAccepting(state, code);
+  } finally {
+    state.spareFd = openSpare();
+  }
+}
+
+/** /dev/null, opened CLOEXEC; null if even that fails (accepting then just pauses at EMFILE). */
+export function openSpare(): number | null {
+  try {
+    return openSync("/dev/null", "r");
+  } catch {
+    return null;
+  }
+}
+
+function refuseConn(state: BrokerState, conn: Conn, code: string, message: string): void {
+  try {
+    sendError(state, conn, 0, code, message);
   } catch {}
-  logEvent(state, { op: "connect", result: "EUSERS", detail: message, conn });
+  logEvent(state, { op: "connect", result: code, detail: message, conn });
   closeConn(state, conn);
 }
 
@@ -75,6 +105,8 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
     if (!handleInbox(state, conn)) return;
     if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush) {
       const got = readConn(state, conn);
+      if (got.truncated)
+        for (const f of got.frames) if (f.problem) f.problem = `the broker could not take the fds (MSG_CTRUNC: out of file descriptors?); ${f.problem}`;
       conn.inbox.push(...got.frames);
       if (!handleInbox(state, conn)) return;
       if (got.error) {
@@ -156,7 +188,13 @@ async function shutDown(state: BrokerState): Promise<void> {
   for (const conn of [...state.conns.values()]) closeConn(state, conn);
   const held = state.entries.size;
   closeAllEntries(state);
+  closeSpare(state);
   logEvent(state, { op: "stop", result: "ok", detail: `closed ${held} entries` });
+}
+
+function closeSpare(state: BrokerState): void {
+  if (state.spareFd !== null) close(state.spareFd);
+  state.spareFd = null;
 }
 
 /** The new broker has everything: send it our last reply, drop our copies, and go. */
@@ -172,11 +210,13 @@ async function finishHandover(state: BrokerState): Promise<void> {
   for (const conn of [...state.conns.values()]) closeConn(state, conn);
   const held = state.entries.size;
   closeAllEntries(state);
+  closeSpare(state);
   logEvent(state, { op: "stop", result: "ok", detail: `handed ${held} entries and ${conns} connections to pid ${to.peer.pid}` });
 }
 
 /** Run until `state.stopping` is set (by a signal handler, or a caller), then shut down cleanly. */
 export async function runLoop(state: BrokerState): Promise<void> {
+  state.spareFd ??= openSpare();
   while (!state.stopping) {
     turn(state);
     await yieldToEventLoop();

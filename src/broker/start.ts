@@ -11,6 +11,7 @@ import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
 import { openConn } from "./conn.ts";
 import { logEvent } from "./log.ts";
+import { openSpare } from "./loop.ts";
 import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
 import { notifySupervisor, writeReadyFd } from "./notify.ts";
 import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Limits } from "./state.ts";
@@ -116,6 +117,8 @@ export function startBroker(opts: StartOptions): BrokerState {
   if (nofile.soft < nofileNeeded(limits))
     logEvent(state, { op: "start", result: "warning", detail: `RLIMIT_NOFILE is ${nofile.soft} (hard ${nofile.hard}); --max-fds ${limits.maxFds} may not be reachable` });
   logEvent(state, { op: "start", result: "ok", detail: `listening on ${addr.label}, holding ${state.entries.size} entries, pid ${process.pid}` });
+  // Before the ready fd closes, so the spare never takes its number (a supervisor may watch that fd).
+  state.spareFd = openSpare();
   if (opts.readyFd !== undefined) writeReadyFd(opts.readyFd);
   try {
     notifySupervisor("READY=1");

@@ -97,6 +97,8 @@ export interface BrokerState {
   handedOver: boolean;
   /** accept() hit EMFILE/ENFILE: try again after this time rather than spin on a readable listener. */
   acceptPausedUntil: number;
+  /** An fd kept in reserve: at EMFILE it is closed for a moment to accept one connection and tell it why. */
+  spareFd: number | null;
   nofile: { soft: number; hard: number };
 }
 
@@ -118,6 +120,7 @@ export function createState(config: BrokerConfig, listenFd: number | null, env: 
     takeover: null,
     handedOver: false,
     acceptPausedUntil: 0,
+    spareFd: null,
     nofile: { soft: 0, hard: 0 },
   };
 }
