@@ -4,8 +4,9 @@
 import type { PassedFd } from "../launch/exec.ts";
 import { describeExit, startChild, statusCode, type Child, type ExitStatus } from "./child.ts";
 import { notifyDir, openNotifySocket, type NotifySocket } from "./notify.ts";
+import { waitReady, type Readiness, type ReadyOutcome } from "./ready.ts";
 
-export type Readiness = { kind: "notify" } | { kind: "delay"; ms: number };
+export type { Readiness } from "./ready.ts";
 
 export interface SuperviseOptions {
   /** CMD resolved to a path, then its arguments. */
@@ -33,6 +34,8 @@ export interface SuperviseOptions {
 interface Tracked {
   child: Child;
   notify?: NotifySocket;
+  /** Called on the child's READY=1. */
+  onReady: () => void;
 }
 
 /** Run until told to stop (SIGTERM/SIGINT) or until restarts are exhausted; resolves with the exit code. */
@@ -63,42 +66,32 @@ export function supervise(o: SuperviseOptions): Promise<number> {
       notify?.close();
       throw e;
     }
-    alive.set(child, { child, notify });
+    alive.set(child, { child, notify, onReady: () => {} });
     o.log(`started pid ${child.pid} (#${g})`);
     child.exited.then((s) => onExit(child, s));
     return child;
   }
 
-  /** Resolves "ready", "exited" or "timeout", whichever comes first. */
-  function waitReady(child: Child): Promise<"ready" | "exited" | "timeout"> {
-    return new Promise((resolve) => {
-      const timers: Timer[] = [];
-      const settle = (r: "ready" | "exited" | "timeout") => {
-        for (const t of timers) clearInterval(t);
-        resolve(r);
-      };
-      child.exited.then(() => settle("exited"));
-      timers.push(setTimeout(() => settle("timeout"), o.readyTimeoutMs));
-      if (o.ready.kind === "delay") {
-        timers.push(setTimeout(() => settle("ready"), o.ready.ms));
-        return;
+  /** Every child's notify socket is drained for its whole life: sd_notify blocks a sender whose queue is full. */
+  function drainNotifications(): void {
+    for (const t of alive.values()) {
+      for (const msg of t.notify?.drain() ?? []) {
+        if (msg.has("STATUS")) o.log(`pid ${t.child.pid} status: ${msg.get("STATUS")}`);
+        if (msg.get("READY") === "1") t.onReady();
       }
-      // A datagram socket Bun cannot watch for us: drain it every few ms (non-blocking) until READY=1.
-      timers.push(
-        setInterval(() => {
-          for (const msg of alive.get(child)?.notify?.drain() ?? []) {
-            if (msg.has("STATUS")) o.log(`pid ${child.pid} status: ${msg.get("STATUS")}`);
-            if (msg.get("READY") === "1") settle("ready");
-          }
-        }, 10),
-      );
-    });
+    }
+  }
+
+  function ready(child: Child): Promise<ReadyOutcome> {
+    const t = alive.get(child);
+    const notified = new Promise<void>((r) => t && (t.onReady = r));
+    return waitReady(child, o.ready, o.readyTimeoutMs, notified);
   }
 
   async function startFirst(): Promise<void> {
     const child = launch();
     current = child;
-    if ((await waitReady(child)) === "ready" && child.running()) {
+    if ((await ready(child)) === "ready" && child.running()) {
       o.log(`pid ${child.pid} is ready`);
       tell(`READY=1\nMAINPID=${process.pid}\nSTATUS=pid ${child.pid} serving`);
     }
@@ -129,7 +122,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
     }
     tell("RELOADING=1");
     const child = (starting = launch());
-    const outcome = await waitReady(child);
+    const outcome = await ready(child);
     starting = null;
     if (outcome === "ready" && child.running() && !stopping) {
       o.log(`pid ${child.pid} is ready`);
@@ -221,6 +214,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
     stopping = true;
     if (restartTimer) clearTimeout(restartTimer);
     if (killTimer) clearTimeout(killTimer);
+    if (drainTimer) clearInterval(drainTimer);
     process.off(o.reloadSignal as NodeJS.Signals, onReload);
     process.off("SIGTERM", onTerm);
     process.off("SIGINT", onInt);
@@ -238,6 +232,8 @@ export function supervise(o: SuperviseOptions): Promise<number> {
     finish(127);
   }
 
+  // Polled, not watched: Bun has no API to wait on a datagram socket we recvmsg on ourselves.
+  const drainTimer = dir ? setInterval(drainNotifications, 10) : null;
   process.on(o.reloadSignal as NodeJS.Signals, onReload);
   process.on("SIGTERM", onTerm);
   process.on("SIGINT", onInt);
