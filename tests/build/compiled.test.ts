@@ -6,7 +6,7 @@ import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build, commandModules } from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
-import { openFdList, readyPipe, run, spawn, tempDir } from "../helpers.ts";
+import { openFdList, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
 
 // Generous: other test runs may share this machine's two cores.
 setDefaultTimeout(60_000);
@@ -134,5 +134,15 @@ describe("compiled binary", () => {
     const line = readFileSync(file, "utf8");
     expect(line).toBe(`pid=${recv.pid} listen_pid=${recv.pid} fds=1 leak=none\n`);
     expect(testFds()).toEqual(before);
+  });
+
+  test("the whole `npm start` demo (peer, broker, restart parts) runs through it", async () => {
+    const r = await run([process.execPath, join(ROOT, "examples/demo.ts")], {
+      env: { ...process.env, FDBROKER_BIN: bin, NO_COLOR: "1" },
+    });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('payload "hello from the sender"');
+    expect(r.stdout.trimEnd()).toEndWith("More: fdbroker --help, and the README.");
   });
 });
