@@ -34,7 +34,7 @@ export function command(): Command {
         for (const it of items) if (typeof it === "number" && !inherited.has(it)) throw new UsageError(`--fd ${it}: not an fd this process inherited`);
         await sendTo(addr, items, {
           connect: !o.listen, timeoutMs: o.timeout, payload: o.data, onReady: readyNotifier(o.readyFd), signal: stop.signal,
-          onFds: (fds) => {
+          onSent: (fds) => {
             if (o.verbose || o.json) printGroups([{ fds: fds.map((fd, i) => ({ id: i, desc: describeFd(fd) })) }], !!o.json, "#");
           },
         });

@@ -174,10 +174,18 @@ export function describeProcFd(pid: number, fd: number): FdDescription {
 /** Describe `fds` (default: every open fd) of process `pid`, reading its socket tables at most once. */
 export function describeProcFds(pid: number, fds?: readonly number[]): FdDescription[] {
   checkProcess(pid);
-  const list = fds ?? openFds(pid);
   let tables: SocketTable | null = null;
   const lazyTables = () => (tables ??= readSocketTables(pid));
-  return list.map((fd) => procFacts(pid, fd, lazyTables));
+  if (fds) return fds.map((fd) => procFacts(pid, fd, lazyTables));
+  // A listing of everything skips fds the process closed between readdir and readlink.
+  return openFds(pid).flatMap((fd) => {
+    try {
+      return [procFacts(pid, fd, lazyTables)];
+    } catch (e) {
+      if (e instanceof UsageError) return [];
+      throw e;
+    }
+  });
 }
 
 /** The fd numbers open in a process, ascending. For "self" the directory fd readdir used is not included. */

@@ -125,8 +125,8 @@ export async function receiveFrom(text: string, opts: ReceiveOptions = {}): Prom
 export interface SendToOptions extends PeerOptions {
   /** Payload; default one NUL byte. Spread over the messages when more than 253 fds go. */
   payload?: Uint8Array | string;
-  /** Called with the fds about to go (own and opened), before sending: the moment to describe them. */
-  onFds?: (fds: readonly number[]) => void;
+  /** Called with the fds once they are sent, while the opened ones are still open: the moment to describe them. */
+  onSent?: (fds: readonly number[]) => void;
 }
 
 /**
@@ -145,10 +145,10 @@ export async function sendTo(text: string, items: readonly (number | string)[], 
       opened.push(fd);
       return fd;
     });
-    opts.onFds?.(fds);
     const sock = await peerSocket(text, opts);
     try {
       sendFds(sock, fds, opts.payload, { timeoutMs: opts.timeoutMs });
+      opts.onSent?.(fds);
     } finally {
       close(sock);
     }
