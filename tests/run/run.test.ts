@@ -178,3 +178,18 @@ test("under a service manager, run itself reports READY=1, RELOADING=1 and STOPP
     dir.cleanup();
   }
 });
+
+test("notifications after READY=1 keep being read: a child sending thousands of STATUS= updates is not blocked", async () => {
+  const dir = tempDir();
+  const sock = `${dir.path}/web.sock`;
+  try {
+    const run = startRun(["--listen", `unix:${sock}`, "--ready", "notify", "--", "python3", HTTP_SERVER, "--statuses", "1000"]);
+    const pid = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
+    await run.waitFor(new RegExp(`pid ${pid} status: tick 999`));
+    expect(await httpPid(sock)).toBe(pid);
+    run.proc.kill("SIGTERM");
+    expect(await run.proc.exited).toBe(0);
+  } finally {
+    dir.cleanup();
+  }
+});
