@@ -3,6 +3,7 @@
 import { expect, test } from "bun:test";
 import { abi, C, cmsgSpace } from "../../src/sys/abi.ts";
 import { encodeRights, parseControl, rightsOf, rightsSpace } from "../../src/sys/cmsg.ts";
+import { rng } from "../rng.ts";
 
 const cases: number[][] = [
   [], [0], [3], [3, 4], [7, 7, 7], [2147483647], [-1],
@@ -50,17 +51,6 @@ test("a truncated buffer yields only whole messages", () => {
   for (let len = 0; len < used; len++) expect(parseControl(buf, len)).toEqual([]);
   expect(rightsOf(parseControl(buf, used))).toEqual([3, 4, 5, 6]);
 });
-
-// A small deterministic PRNG, so a failure reproduces from the printed seed.
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 test("fuzz: the parser never throws, never reads past `len`, and every message lies inside the buffer", () => {
   const seed = Date.now() % 100000;
