@@ -1,7 +1,7 @@
 // One client connection: reading frames without blocking, and writing replies through a bounded queue so a
 // client that stops reading never holds up anybody else. fds queued for a client are our own duplicates (the
 // entry may go away before the client reads), closed as soon as the kernel has taken them or the client is gone.
-import { createReader, drainReader, encodeFrame, feed, REPLY, type ReceivedFrame } from "../proto/index.ts";
+import { createReader, drainReader, encodeFrame, feed, REPLY } from "../proto/index.ts";
 import { C, close, closeAll, dupCloexec, peerCred, recvmsg, sendmsg } from "../sys/index.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
@@ -39,7 +39,6 @@ export function closeConn(state: BrokerState, conn: Conn): void {
 }
 
 export interface ReadResult {
-  frames: ReceivedFrame[];
   /** A fatal framing error: reply EPROTO and hang up. */
   error: string | null;
   eof: boolean;
@@ -47,9 +46,12 @@ export interface ReadResult {
   truncated: boolean;
 }
 
-/** Read what is there (without blocking) and return the frames it completes. Unannounced fds are closed here. */
+/**
+ * Read what is there (without blocking) and queue the frames it completes on `conn.inbox`, where they (and their
+ * fds) belong to the connection even if a later read fails. Unannounced fds are closed here.
+ */
 export function readConn(state: BrokerState, conn: Conn): ReadResult {
-  const res: ReadResult = { frames: [], error: null, eof: false, truncated: false };
+  const res: ReadResult = { error: null, eof: false, truncated: false };
   for (let i = 0; i < READS_PER_TURN && !res.error; i++) {
     const got = recvmsg(conn.fd, READ_BYTES, C.SCM_MAX_FD, C.MSG_DONTWAIT);
     if (got === null) break;
@@ -58,10 +60,13 @@ export function readConn(state: BrokerState, conn: Conn): ReadResult {
       break;
     }
     conn.lastActive = state.env.now();
-    if (got.truncated) res.truncated = true;
     const fed = feed(conn.reader, got.data, got.fds);
     closeAll(fed.discard);
-    res.frames.push(...fed.frames);
+    if (got.truncated) {
+      res.truncated = true;
+      for (const f of fed.frames) if (f.problem) f.problem = `the broker could not take the fds (MSG_CTRUNC: out of file descriptors?); ${f.problem}`;
+    }
+    conn.inbox.push(...fed.frames);
     res.error = fed.error;
   }
   return res;

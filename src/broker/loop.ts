@@ -105,18 +105,16 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
     if (!handleInbox(state, conn)) return;
     if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush) {
       const got = readConn(state, conn);
-      if (got.truncated)
-        for (const f of got.frames) if (f.problem) f.problem = `the broker could not take the fds (MSG_CTRUNC: out of file descriptors?); ${f.problem}`;
-      conn.inbox.push(...got.frames);
       if (!handleInbox(state, conn)) return;
       if (got.error) {
         logEvent(state, { op: "frame", result: "EPROTO", detail: got.error, conn });
         sendError(state, conn, 0, "EPROTO", got.error);
         conn.closeAfterFlush = true;
       } else if (got.truncated) logEvent(state, { op: "recvmsg", result: "ENOBUFS", detail: "the kernel dropped fds (MSG_CTRUNC)", conn });
-      if (got.eof && conn.inbox.length === 0) return hangUp(state, conn);
+      // A client that shut down its sending side still gets every reply it is owed.
+      if (got.eof) conn.closeAfterFlush = true;
     } else if (revents & (C.POLLHUP | C.POLLERR | C.POLLNVAL) && !(revents & C.POLLIN)) return hangUp(state, conn);
-    if (conn.closeAfterFlush && conn.out.length === 0) hangUp(state, conn);
+    if (conn.closeAfterFlush && conn.out.length === 0 && conn.inbox.length === 0) hangUp(state, conn);
   } catch (e) {
     hangUp(state, conn, isSysError(e) ? e.code : (e as Error).message);
   }

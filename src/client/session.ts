@@ -80,7 +80,11 @@ export interface Reply {
  */
 export function call(s: Session, kind: number, body: Record<string, unknown>, fds: readonly number[] = []): Reply {
   const id = s.nextId++;
-  sendFds(s.fd, fds, encodeFrame({ kind, id, fds: fds.length, body }), { timeoutMs: s.timeoutMs });
+  try {
+    sendFds(s.fd, fds, encodeFrame({ kind, id, fds: fds.length, body }), { timeoutMs: s.timeoutMs });
+  } catch (e) {
+    throw reasonForHangUp(s, e);
+  }
   const deadline = Date.now() + s.timeoutMs;
   const collected: number[] = [];
   try {
@@ -98,6 +102,20 @@ export function call(s: Session, kind: number, body: Record<string, unknown>, fd
     closeAll(collected);
     throw e;
   }
+}
+
+/**
+ * The broker may have refused us (too many connections, out of fds) and hung up before our request went out:
+ * its error frame is then waiting to be read, and says more than EPIPE.
+ */
+function reasonForHangUp(s: Session, sendError: unknown): unknown {
+  if (!(sendError instanceof SysError) || !["EPIPE", "ECONNRESET"].includes(sendError.code)) return sendError;
+  try {
+    const f = nextFrame(s, Date.now() + 1000);
+    closeAll(f.fds);
+    if (f.kind === REPLY.error && typeof f.body.code === "string") return new RefusedError(f.body.code, `${String(f.body.message)} [${f.body.code}]`);
+  } catch {}
+  return sendError;
 }
 
 function expectFrame(s: Session, id: number, deadline: number, kind: number = REPLY.ok): ReceivedFrame {
