@@ -11,7 +11,7 @@ setDefaultTimeout(180000);
 /** One server generation: `fdbroker get web -- http_server`, ready once it prints so. */
 async function startServer(sock: string) {
   const proc = spawn([BUN, BIN, "get", "-s", sock, "web", "--", "python3", HTTP_SERVER]);
-  const m = await lineReader(proc.stdout as ReadableStream<Uint8Array>).next(/^ready (\d+)$/);
+  const m = await lineReader(proc.stdout as ReadableStream<Uint8Array>).next(/^ready (\d+) /);
   expect(Number(m[1])).toBe(proc.pid); // get execs: the server is the process we started
   return proc;
 }

@@ -13,6 +13,8 @@ export interface Supervisor {
   /** Resolves with the first log line (from `from` on) matching `re`; throws after timeoutMs. */
   waitFor(re: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>;
   stdout: () => Promise<string>;
+  /** Resolves once stderr has reached end of file (its pipe is closed on our side too). */
+  closed: Promise<void>;
 }
 
 /** Start `fdbroker run ARGS` (after `prefix`, e.g. systemd-socket-activate) with stderr collected line by line. */
@@ -20,7 +22,7 @@ export function startRun(args: string[], opts: Parameters<typeof spawn>[1] = {},
   const proc = spawn([...prefix, BUN, BIN, "run", ...args], opts);
   const lines: string[] = [];
   const waiters = new Set<() => void>();
-  (async () => {
+  const closed = (async () => {
     const decoder = new TextDecoder();
     let rest = "";
     for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) {
@@ -34,6 +36,7 @@ export function startRun(args: string[], opts: Parameters<typeof spawn>[1] = {},
   return {
     proc,
     lines,
+    closed,
     stdout: () => new Response(proc.stdout as ReadableStream).text(),
     waitFor(re, timeoutMs = 30000, from = 0) {
       return new Promise((resolve, reject) => {
@@ -68,14 +71,17 @@ export async function reload(sup: Supervisor, old: number, signal = "SIGHUP"): P
   return fresh;
 }
 
-/** One HTTP/1.0 request on a fresh connection to a UNIX socket; resolves with the answering server's pid. */
-export function httpPid(path: string, timeoutMs = 30000): Promise<number> {
+/** Where a server listens: a UNIX socket path, or a TCP port on 127.0.0.1. */
+export type Target = string | number;
+
+/** One HTTP/1.0 request on a fresh connection; resolves with the answering server's pid. */
+export function httpPid(target: Target, timeoutMs = 30000): Promise<number> {
   return new Promise((resolve, reject) => {
-    const sock = connect(path);
+    const sock = typeof target === "number" ? connect(target, "127.0.0.1") : connect(target);
     let data = "";
     const timer = setTimeout(() => {
       sock.destroy();
-      reject(new Error(`no answer from ${path} in ${timeoutMs} ms`));
+      reject(new Error(`no answer from ${target} in ${timeoutMs} ms`));
     }, timeoutMs);
     sock.on("connect", () => sock.write("GET / HTTP/1.0\r\nHost: test\r\n\r\n"));
     sock.on("data", (d) => (data += d.toString()));
@@ -96,7 +102,7 @@ export function httpPid(path: string, timeoutMs = 30000): Promise<number> {
  * Keep `workers` clients requesting until stop() is called; counts answers per pid and failures. Used by the
  * zero-downtime tests: every request made across reloads must succeed.
  */
-export function clientLoop(path: string, workers = 4) {
+export function clientLoop(target: Target, workers = 4) {
   const byPid = new Map<number, number>();
   const failures: string[] = [];
   let total = 0;
@@ -104,7 +110,7 @@ export function clientLoop(path: string, workers = 4) {
   const loops = Array.from({ length: workers }, async () => {
     while (running) {
       try {
-        const pid = await httpPid(path);
+        const pid = await httpPid(target);
         byPid.set(pid, (byPid.get(pid) ?? 0) + 1);
       } catch (e) {
         failures.push((e as Error).message);
@@ -137,6 +143,8 @@ export function lineReader(stream: ReadableStream<Uint8Array>) {
   const decoder = new TextDecoder();
   let buffered = "";
   return {
+    /** Stop reading (and let the pipe close). */
+    cancel: () => reader.cancel(),
     async next(re: RegExp, timeoutMs = 30000): Promise<RegExpExecArray> {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
