@@ -4,7 +4,7 @@ import { constants, openSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 import { listen as listenUnix } from "../peer/endpoint.ts";
 import { parseUnixAddress } from "../peer/address.ts";
-import { boundSocket, C, close, dupCloexec, encodeInet, isOpen, listen, setCloexec } from "../sys/index.ts";
+import { boundSocket, C, close, dupCloexec, encodeInet, isOpen, listen, setCloexec, setNonBlocking } from "../sys/index.ts";
 
 export type Spec =
   | { kind: "file"; path: string; mode: "r" | "w" | "a" | "rw" }
@@ -95,8 +95,13 @@ export function openSpec(spec: Spec | string): number {
     case "tcp":
     case "udp":
       return inetListener(s.kind, s.host, s.port, `${s.kind}:${s.host}:${s.port}`);
-    case "unix":
-      return listenUnix(parseUnixAddress(s.path), { mode: s.mode, backlog: 4096 });
+    case "unix": {
+      const fd = listenUnix(parseUnixAddress(s.path), { mode: s.mode, backlog: 4096 });
+      // Blocking like the inet listeners: O_NONBLOCK lives on the open file description, so a server whose
+      // plain accept loop gets this fd would otherwise see EAGAIN.
+      setNonBlocking(fd, false);
+      return fd;
+    }
     case "fd":
       if (!isOpen(s.fd)) throw new UsageError(`fd:${s.fd}: no such open fd`);
       return dupCloexec(s.fd);

@@ -13,7 +13,7 @@ interface Report {
   pid: number;
   env: Record<string, string | null>;
   fds: Record<string, string>;
-  sockets: Record<string, { family: string; type: string; listening: boolean; address: unknown }>;
+  sockets: Record<string, { family: string; type: string; listening: boolean; blocking: boolean; address: unknown }>;
   problems: string[];
 }
 
@@ -30,8 +30,9 @@ test("--listen opens unix, tcp and file specs in order; the child sees exactly 0
     expect(code).toBe(0);
     expect(r.pid).toBe(proc.pid); // exec keeps the pid
     expect(r.env).toEqual({ LISTEN_FDS: "3", LISTEN_PID: String(proc.pid), LISTEN_FDNAMES: "api:unknown:log" });
-    expect(r.sockets["3"]).toMatchObject({ family: "AF_UNIX", type: "stream", listening: true, address: `${dir.path}/api.sock` });
-    expect(r.sockets["4"]).toMatchObject({ family: "AF_INET", type: "stream", listening: true });
+    // Blocking, as systemd hands listeners out: a plain accept loop must not see EAGAIN.
+    expect(r.sockets["3"]).toMatchObject({ family: "AF_UNIX", type: "stream", listening: true, blocking: true, address: `${dir.path}/api.sock` });
+    expect(r.sockets["4"]).toMatchObject({ family: "AF_INET", type: "stream", listening: true, blocking: true });
     expect(r.fds["5"]).toBe(log);
   } finally {
     dir.cleanup();
