@@ -5,7 +5,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBroker, waitFor } from "../broker/harness.ts";
 import { BIN, BUN, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
-import { HTTP_SERVER, httpPid, reload, REPORT, startRun } from "./harness.ts";
+import { clientLoop, HTTP_SERVER, httpPid, reload, REPORT, startRun } from "./harness.ts";
 
 setDefaultTimeout(120000);
 const root = process.getuid?.() === 0;
@@ -122,6 +122,48 @@ socket.send_fds(s, [b"what the program sends"], [r, f.fileno()])`;
     expect(msg.fds.map((f: { kind: string; path: string | null }) => [f.kind, f.path])).toEqual([["pipe", null], ["file", "/etc/hostname"]]);
   } finally {
     ready.close();
+    dir.cleanup();
+  }
+});
+
+test("broker upgrade with --takeover: the held listener and its servers carry on, zero failed requests", async () => {
+  const dir = tempDir();
+  const web = join(dir.path, "web.sock");
+  const old = await startBroker(["--hold", `web=unix:${web}`]);
+  try {
+    const serve = (n: number) => spawn([BUN, BIN, "get", "-s", old.sock, "web", "--", "python3", HTTP_SERVER], {
+      stdout: Bun.file(join(dir.path, `server${n}.out`)),
+    });
+    const servedBy = (n: number) => () => /^ready \d+/.test(existsSync(join(dir.path, `server${n}.out`)) ? readFileSync(join(dir.path, `server${n}.out`), "utf8") : "");
+    const first = serve(1);
+    await waitFor("server 1", servedBy(1));
+    const client = clientLoop(web, 2);
+    await client.until(() => client.total() >= 100);
+
+    // The upgrade: a new broker (a new fdbroker binary, in real life) takes over at the same address.
+    const ready = readyPipe();
+    const next = spawn([BUN, BIN, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "pipe", ready.writeEnd] });
+    ready.closeWriteEnd();
+    ready.wait(60000);
+    ready.close();
+    expect(await old.proc.exited).toBe(0);
+
+    // After it, the new broker hands out the same listener: a fresh server replaces the first one.
+    const mark = client.total();
+    const second = serve(2);
+    await waitFor("server 2", servedBy(2));
+    first.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+    await client.until(() => client.total() >= mark + 200 && (client.byPid.get(second.pid) ?? 0) >= 50);
+    await client.stop();
+    expect(client.failures).toEqual([]);
+    expect([...client.byPid.keys()].sort()).toEqual([first.pid, second.pid].sort());
+    second.kill("SIGTERM");
+    expect(await second.exited).toBe(0);
+    next.kill("SIGTERM");
+    expect(await next.exited).toBe(0);
+  } finally {
+    await old.stop();
     dir.cleanup();
   }
 });
