@@ -1,13 +1,9 @@
 // `fdbroker get NAME... [-- CMD]`: retrieve fds in one round trip; describe them, cat them, or exec CMD with them.
 import { Command } from "commander";
 import { get, openSession } from "../client/index.ts";
-import { describeFd } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
-import { execWithFds } from "../launch/exec.ts";
 import { closeAll } from "../sys/index.ts";
 import { parseCount, socketOf, socketOption } from "./broker-common.ts";
-import { catFd } from "./cat-fd.ts";
-import { printGroups } from "./describe-view.ts";
 
 interface GetOpts {
   socket?: string;
@@ -39,7 +35,7 @@ export function command(): Command {
     .option("--as <N>", "with CMD: put the next fd at N (repeatable, in order; default 3, 4, ...)", (s, prev: number[] = []) => [...prev, parseCount(s, "--as", 0)], [])
     .option("--json", "describe as JSON")
     .addHelpText("after", "\nWith CMD at 3, 4, ..., CMD gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES; no other fd leaks into it.\nExample: fdbroker get web -- ./server")
-    .action((operands: string[], opts: GetOpts) => {
+    .action(async (operands: string[], opts: GetOpts) => {
       const dd = process.argv.indexOf("--");
       const cmd = dd >= 0 ? process.argv.slice(dd + 1) : [];
       const names = operands.slice(0, operands.length - cmd.length);
@@ -53,11 +49,19 @@ export function command(): Command {
       } finally {
         session.close();
       }
+      // Each path loads only what it needs: `get NAME -- CMD` sits in services' start-up paths.
       try {
-        if (cmd.length > 0)
+        if (cmd.length > 0) {
+          const { execWithFds } = await import("../launch/exec.ts");
           execWithFds(cmd, got.map((g) => ({ fd: g.fd, name: g.entry.name })), { targets: targetsFor(got.length, !!opts.stdin, opts.as) });
-        if (opts.cat) for (const g of got) catFd(g.fd);
-        else printGroups([{ fds: got.map((g, i) => ({ id: i, name: g.entry.name, desc: describeFd(g.fd) })) }], !!opts.json, "#");
+        }
+        if (opts.cat) {
+          const { catFd } = await import("./cat-fd.ts");
+          for (const g of got) catFd(g.fd);
+        } else {
+          const [{ describeFd }, { printGroups }] = await Promise.all([import("../describe/index.ts"), import("./describe-view.ts")]);
+          printGroups([{ fds: got.map((g, i) => ({ id: i, name: g.entry.name, desc: describeFd(g.fd) })) }], !!opts.json, "#");
+        }
       } finally {
         closeAll(got.map((g) => g.fd));
       }
