@@ -2,7 +2,7 @@
 // and a broker starved of fds. Afterwards it is alive, every entry intact, fd count and RSS back near baseline.
 import { afterEach, expect, test } from "bun:test";
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { get, ls, openSession, put, rm, status } from "../../src/client/index.ts";
+import { get, ls, openSession, put, rm, status, type Session } from "../../src/client/index.ts";
 import { connectTo } from "../../src/peer/endpoint.ts";
 import { encodeFrame, OP } from "../../src/proto/index.ts";
 import { recvFds } from "../../src/peer/transfer.ts";
@@ -112,7 +112,7 @@ test(`${FRAMES} malformed frames, stalls and vanishing clients: broker alive, en
 
 test("with RLIMIT_NOFILE low enough for accept and recvmsg to hit EMFILE: connected clients served, new ones refused cleanly, recovery", async () => {
   broker = await startBroker(["--hold", "hosts=file:/etc/hosts"], { cmdPrefix: ["prlimit", "--nofile=48:48"] });
-  const sessions = [];
+  const sessions: Session[] = [];
   cleanup.push(() => sessions.forEach((s) => s.close()));
   let refused = "";
   for (let i = 0; i < 100 && !refused; i++) {
