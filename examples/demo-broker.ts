@@ -30,12 +30,21 @@ export async function run(ctx: DemoContext): Promise<void> {
     ctx.show(`$ fdbroker get note --cat --rm -s ${sock}`);
     ctx.show(await ctx.fdbroker(["get", "note", "--cat", "--rm", "-s", sock]));
 
-    ctx.step("Broker 6. Status, then SIGTERM: every held fd closed, socket file removed");
+    ctx.step("Broker 6. Hot upgrade: a new broker takes over the socket, the entries and the clients; the old one exits");
+    ctx.show(`$ fdbroker serve -s ${sock} --takeover`);
+    const next = await ctx.startReady(["serve", "-s", sock, "--takeover", "--ready-fd", "3"]);
+    ctx.show(`old broker (pid ${broker.pid}) exited ${await broker.exited}; the new one is pid ${next.pid}:\n`);
     ctx.show(await ctx.fdbroker(["status", "-s", sock]));
+
+    ctx.step("Broker 7. SIGTERM: every held fd closed, socket file removed");
+    next.kill("SIGTERM");
+    const [log, code] = await Promise.all([new Response(next.stderr).text(), next.exited]);
+    ctx.show(`the new broker's log (exit ${code}):\n`);
+    ctx.show(log);
   } finally {
-    broker.kill("SIGTERM");
+    if (broker.exitCode === null) broker.kill("SIGTERM");
     const [log, code] = await Promise.all([new Response(broker.stderr).text(), broker.exited]);
-    ctx.show(`the broker's log (exit ${code}):\n`);
+    ctx.show(`the first broker's log (exit ${code}):\n`);
     ctx.show(log);
   }
 }

@@ -31,3 +31,6 @@ export function logEvent(state: BrokerState, ev: LogEvent): void {
   if (ev.detail) parts.push(`(${ev.detail})`);
   state.env.log(parts.join(" "));
 }
+
+/** "1 entry", "2 entries": counts in log lines. */
+export const count = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;

@@ -8,7 +8,7 @@ import { closeConn, flushConn, isBackedUp, openConn, readConn, sendError } from 
 import { closeAllEntries, expireDue } from "./entries.ts";
 import { dispatch } from "./handlers.ts";
 import { abortTakeover, mayDispatch, progressTakeover } from "./takeover.ts";
-import { logEvent } from "./log.ts";
+import { count, logEvent } from "./log.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** Longest single poll, so signals and timers are never waited on for long. */
@@ -187,7 +187,7 @@ async function shutDown(state: BrokerState): Promise<void> {
   const held = state.entries.size;
   closeAllEntries(state);
   closeSpare(state);
-  logEvent(state, { op: "stop", result: "ok", detail: `closed ${held} entries` });
+  logEvent(state, { op: "stop", result: "ok", detail: `closed ${count(held, "entry", "entries")}` });
 }
 
 function closeSpare(state: BrokerState): void {
@@ -209,7 +209,7 @@ async function finishHandover(state: BrokerState): Promise<void> {
   const held = state.entries.size;
   closeAllEntries(state);
   closeSpare(state);
-  logEvent(state, { op: "stop", result: "ok", detail: `handed ${held} entries and ${conns} connections to pid ${to.peer.pid}` });
+  logEvent(state, { op: "stop", result: "ok", detail: `handed ${count(held, "entry", "entries")} and ${count(conns, "connection", "connections")} to pid ${to.peer.pid}` });
 }
 
 /** Run until `state.stopping` is set (by a signal handler, or a caller), then shut down cleanly. */

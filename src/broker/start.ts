@@ -10,7 +10,7 @@ import { closeAll, getNofileLimit, setCloexec, setNofileLimit } from "../sys/ind
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
 import { openConn } from "./conn.ts";
-import { logEvent } from "./log.ts";
+import { count, logEvent } from "./log.ts";
 import { openSpare } from "./loop.ts";
 import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
 import { notifySupervisor, writeReadyFd } from "./notify.ts";
@@ -116,7 +116,7 @@ export function startBroker(opts: StartOptions): BrokerState {
   }
   if (nofile.soft < nofileNeeded(limits))
     logEvent(state, { op: "start", result: "warning", detail: `RLIMIT_NOFILE is ${nofile.soft} (hard ${nofile.hard}); --max-fds ${limits.maxFds} may not be reachable` });
-  logEvent(state, { op: "start", result: "ok", detail: `listening on ${addr.label}, holding ${state.entries.size} entries, pid ${process.pid}` });
+  logEvent(state, { op: "start", result: "ok", detail: `listening on ${addr.label}, holding ${count(state.entries.size, "entry", "entries")}, pid ${process.pid}` });
   // Before the ready fd closes, so the spare never takes its number (a supervisor may watch that fd).
   state.spareFd = openSpare();
   if (opts.readyFd !== undefined) writeReadyFd(opts.readyFd);
@@ -149,5 +149,5 @@ function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
     // We hold everything already; an old broker that vanished before answering changes nothing for us.
     logEvent(state, { op: "takeover", result: "warning", detail: `commit not confirmed: ${(e as Error).message}` });
   }
-  logEvent(state, { op: "takeover", result: "ok", detail: `took ${snap.entries.length} entries and ${snap.conns.length} connections` });
+  logEvent(state, { op: "takeover", result: "ok", detail: `took ${count(snap.entries.length, "entry", "entries")} and ${count(snap.conns.length, "connection", "connections")}` });
 }

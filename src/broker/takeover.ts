@@ -10,7 +10,7 @@ import { RefusedError } from "../errors.ts";
 import { chunkFds, MAX_FDS_PER_FRAME, PART_BYTES, REPLY, type ReceivedFrame } from "../proto/index.ts";
 import { isAllowed } from "./access.ts";
 import { closeConn, sendFrame } from "./conn.ts";
-import { logEvent } from "./log.ts";
+import { count, logEvent } from "./log.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** Partial-frame bytes a connection may carry through a takeover (base64 in a part of at most PART_BYTES). */
@@ -88,7 +88,7 @@ function sendSnapshot(state: BrokerState, to: Conn, id: number, conns: Conn[]): 
     const meta = chunk.map((c) => ({ pending: Buffer.from(c.reader.pending).toString("base64"), fds: c.reader.fds.length }));
     ok = sendFrame(state, to, REPLY.more, id, { part: part++, conns: meta }, chunk.flatMap((c) => [c.fd, ...c.reader.fds]));
   }
-  logEvent(state, { op: "takeover", result: "sent", conn: to, detail: `${entries.length} entries, ${conns.length} connections, the listener` });
+  logEvent(state, { op: "takeover", result: "sent", conn: to, detail: `${count(entries.length, "entry", "entries")}, ${count(conns.length, "connection", "connections")}, the listener` });
   return ok;
 }
 
