@@ -38,6 +38,8 @@ interface Tracked {
   onReady: () => void;
 }
 
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
 /** Run until told to stop (SIGTERM/SIGINT) or until restarts are exhausted; resolves with the exit code. */
 export function supervise(o: SuperviseOptions): Promise<number> {
   const dir = o.ready.kind === "notify" ? notifyDir() : null;
@@ -118,10 +120,16 @@ export function supervise(o: SuperviseOptions): Promise<number> {
       if (restartTimer) clearTimeout(restartTimer);
       restartTimer = null;
       failures = 0;
-      return startFirst();
+      return startFirst().catch(retryStart);
+    }
+    let child: Child;
+    try {
+      child = starting = launch();
+    } catch (e) {
+      o.log(`reload failed: cannot start a child (${errorText(e)}); keeping pid ${current.pid}`);
+      return;
     }
     tell("RELOADING=1");
-    const child = (starting = launch());
     const outcome = await ready(child);
     starting = null;
     if (outcome === "ready" && child.running() && !stopping) {
@@ -158,8 +166,14 @@ export function supervise(o: SuperviseOptions): Promise<number> {
     o.log(`restarting in ${delay} ms (restart ${failures}${o.maxRestarts > 0 ? ` of ${o.maxRestarts}` : ""})`);
     restartTimer = setTimeout(() => {
       restartTimer = null;
-      if (!stopping && !current && !starting) startFirst().catch(fatal);
+      if (stopping || current || starting) return;
+      startFirst().catch(retryStart);
     }, delay);
+  }
+
+  function retryStart(e: unknown): void {
+    o.log(`cannot start a child: ${errorText(e)}`);
+    scheduleRestart();
   }
 
   function onExit(child: Child, s: ExitStatus): void {
@@ -204,6 +218,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
   }
 
   const onReload = () => {
+    if (stopping) return;
     o.log(`${o.reloadSignal}: reload`);
     reload().catch(fatal);
   };
@@ -226,9 +241,10 @@ export function supervise(o: SuperviseOptions): Promise<number> {
     done(code);
   }
 
-  // A child that cannot even be spawned (fork failing, say) ends the run: there is nothing to supervise.
+  // The first child failing to spawn (fork or the notify socket failing, say) ends the run: there is nothing
+  // to supervise yet. Later failures are retried (restart) or leave the old child serving (reload).
   function fatal(e: unknown): void {
-    o.log(`cannot start child: ${e instanceof Error ? e.message : String(e)}`);
+    o.log(`cannot start a child: ${errorText(e)}`);
     finish(127);
   }
 

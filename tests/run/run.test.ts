@@ -1,7 +1,8 @@
 // `fdbroker run` behaviour one piece at a time: the child's view of the protocol, crash restarts with backoff,
 // giving up, signals passed through, failed reloads, and the grace period before SIGKILL.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { boundSocket, C, close, encodeUnix, recvmsg, waitFd } from "../../src/sys/index.ts";
 import { fdbroker, fdCount, tempDir } from "../helpers.ts";
 import { HTTP_SERVER, httpPid, REPORT, startRun } from "./harness.ts";
@@ -189,6 +190,32 @@ test("notifications after READY=1 keep being read: a child sending thousands of 
     expect(await httpPid(sock)).toBe(pid);
     run.proc.kill("SIGTERM");
     expect(await run.proc.exited).toBe(0);
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test("a child that cannot be started: a reload keeps the old one; a restart is retried, then run gives up", async () => {
+  const dir = tempDir();
+  const sock = `${dir.path}/web.sock`;
+  try {
+    const run = startRun(["--listen", `unix:${sock}`, "--ready", "notify", "--backoff", "10:20", "--max-restarts", "2",
+      "--", "python3", HTTP_SERVER]);
+    const first = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
+    // Take away the directory run makes notify sockets in: no further child can be given one.
+    const env = readFileSync(`/proc/${first}/environ`, "utf8").split("\0");
+    const notifySocket = env.find((v) => v.startsWith("NOTIFY_SOCKET="))!.slice("NOTIFY_SOCKET=".length);
+    rmSync(dirname(notifySocket), { recursive: true, force: true });
+    let mark = run.lines.length;
+    run.proc.kill("SIGHUP");
+    await run.waitFor(new RegExp(`reload failed: cannot start a child \\(.*ENOENT.*\\); keeping pid ${first}`), 30000, mark);
+    expect(await httpPid(sock)).toBe(first);
+    mark = run.lines.length;
+    process.kill(first, "SIGKILL");
+    expect(await run.proc.exited).toBe(137);
+    const log = run.lines.slice(mark).join("\n");
+    expect(log.match(/cannot start a child/g)?.length).toBe(2);
+    expect(log).toContain("giving up after 2 restarts in a row");
   } finally {
     dir.cleanup();
   }
