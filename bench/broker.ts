@@ -1,179 +1,169 @@
-// `bun run bench/broker.ts`: the broker's numbers (docs/benchmarks.md, "Broker"):
-//   1. gets per second with 1, 16 and 64 concurrent clients, each over one persistent connection with one request
-//      in flight (a closed loop driven from this process with non-blocking sockets);
-//   2. latency of `fdbroker get NAME -- true` (bun + bin/fdbroker, and dist/fdbroker when built) against
-//      s6-fdholder-retrieve from Debian's s6, and a bare `bun -e 0` start, in the same run;
-//   3. takeover time for 10,000 entries (from the old broker's log: request received to handed over);
-//   4. broker RSS holding 10,000 entries with 1000 idle connections.
-// Options: --seconds S per throughput point (default 3), --runs N per latency row (default 30), --json.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// `npm run bench:broker` (bun run bench/broker.ts): the broker's numbers, recorded in docs/benchmarks.md ("Broker"):
+//   1. gets per second with 1, 16 and 64 concurrent clients, each a separate process (bench/broker-client.ts) with
+//      one persistent connection and one request in flight, and the broker's own CPU time per get;
+//   2. latency of `fdbroker get NAME -- true` (bun bin/fdbroker, and the compiled binary) against
+//      s6-fdholder-retrieve from Debian's s6, a bare `bun -e 0` start and `true` alone, interleaved in one run;
+//   3. broker RSS holding 10,000 entries with 1000 idle connections (VmRSS from /proc);
+//   4. takeover of those 10,000 entries by `serve --takeover` (bun and compiled), while a client on a persistent
+//      connection keeps getting: the longest get it saw, and the new broker's start to ready.
+// Options: --seconds S per throughput point (default 3), --runs N per latency row (default 40), --entries N
+// (default 10000), --no-build (use dist/fdbroker as it is instead of compiling bench/out/fdbroker), --json.
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { openSession, put } from "../src/client/index.ts";
+import { join } from "node:path";
+import { build } from "../scripts/build.ts";
+import { openSession, put, status } from "../src/client/index.ts";
 import { connectTo } from "../src/peer/endpoint.ts";
-import { createReader, encodeFrame, feed, OP, REPLY } from "../src/proto/index.ts";
-import { C, close, closeAll, pipe, poll, read, recvmsg, sendmsg, waitFd } from "../src/sys/index.ts";
+import { closeAll, pipe } from "../src/sys/index.ts";
+import {
+  BIN, BUN, cpuMs, killLeftovers, ROOT, rssMiB, signalClients, startBroker, startClients, startS6, stopProc, type BrokerProc,
+} from "./broker-procs.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
-const BIN = join(ROOT, "bin/fdbroker");
-const DIST = join(ROOT, "dist/fdbroker");
-const opt = (name: string, fallback: number) => {
+const option = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!(v > 0)) throw new Error(`${name} needs a positive number`);
+  return v;
 };
-const SECONDS = opt("--seconds", 3);
-const RUNS = opt("--runs", 30);
+const SECONDS = option("--seconds", 3);
+const RUNS = Math.round(option("--runs", 40));
+const ENTRIES = Math.round(option("--entries", 10_000));
+const IDLE = 1000;
 const asJson = process.argv.includes("--json");
 const dir = mkdtempSync(join(tmpdir(), "fdbroker-bench-"));
-const started: ReturnType<typeof Bun.spawn>[] = [];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number, digits = 1) => Number(x.toFixed(digits));
 
-/** Start `fdbroker serve` (stderr to a log file) and wait for its ready fd. */
-function startBroker(sock: string, extra: string[] = [], takeover = false) {
-  const [r, w] = pipe();
-  const log = join(dir, `${takeover ? "new" : "old"}-${started.length}.log`);
-  const p = Bun.spawn([process.execPath, BIN, "serve", "-s", sock, "--ready-fd", "3", ...(takeover ? ["--takeover"] : []), ...extra], {
-    stdio: ["ignore", "ignore", Bun.file(log), w],
-  });
-  started.push(p);
-  close(w);
-  if (waitFd(r, C.POLLIN | C.POLLHUP, 60000) === 0) throw new Error(`broker did not start: ${readFileSync(log, "utf8")}`);
-  close(r);
-  return { p, log };
+async function compiled(): Promise<string | null> {
+  if (!process.argv.includes("--no-build")) return build({ outfile: join(ROOT, "bench/out/fdbroker") });
+  const dist = join(ROOT, "dist/fdbroker");
+  return existsSync(dist) ? dist : null;
 }
 
-function throughput(sock: string, clients: number): number {
-  const socks = Array.from({ length: clients }, () => connectTo(sock, 30000));
-  const readers = socks.map(() => createReader());
-  const req = encodeFrame({ kind: OP.get, id: 1, fds: 0, body: { names: ["a"] } });
-  for (const fd of socks) sendmsg(fd, req);
-  let done = 0;
-  const end = Date.now() + SECONDS * 1000;
-  const reqs = socks.map((fd) => ({ fd, events: C.POLLIN }));
-  while (Date.now() < end) {
-    const rev = poll(reqs, 1000);
-    for (let i = 0; i < socks.length; i++) {
-      if (!rev[i]) continue;
-      const got = recvmsg(socks[i]!, 65536, 253, C.MSG_DONTWAIT);
-      if (!got) continue;
-      const fed = feed(readers[i]!, got.data, got.fds);
-      closeAll(fed.discard);
-      for (const f of fed.frames) {
-        closeAll(f.fds);
-        if (f.kind !== REPLY.ok) throw new Error(`unexpected reply kind ${f.kind}`);
-        done++;
-        sendmsg(socks[i]!, req);
-      }
+async function throughput(b: BrokerProc, sock: string, clients: number) {
+  const procs = await startClients(clients, [sock, "a", "loop", String(SECONDS)]);
+  const cpu0 = cpuMs(b.proc.pid);
+  const t0 = performance.now();
+  signalClients(procs);
+  const gets = (await Promise.all(procs.map((c) => c.result()))).reduce((n, r) => n + (r.gets as number), 0);
+  const wallMs = performance.now() - t0;
+  const brokerCpuMs = cpuMs(b.proc.pid) - cpu0;
+  return { clients, getsPerSecond: Math.round(gets / SECONDS), brokerCpuPercent: round((100 * brokerCpuMs) / wallMs, 0), brokerCpuUsPerGet: round((1000 * brokerCpuMs) / gets, 1) };
+}
+
+/** Each row once per run, rows interleaved, so load from other processes hits them alike; medians in ms. */
+function latencies(rows: [string, string[]][]): Record<string, number> {
+  const samples = new Map<string, number[]>(rows.map(([name]) => [name, []]));
+  for (let i = 0; i < RUNS; i++)
+    for (const [name, cmd] of rows) {
+      const t0 = performance.now();
+      const p = Bun.spawnSync(cmd, { stdout: "ignore", stderr: "pipe" });
+      const ms = performance.now() - t0;
+      if (p.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed: ${p.stderr.toString()}`);
+      samples.get(name)!.push(ms);
     }
-  }
-  closeAll(socks);
-  return done / SECONDS;
+  return Object.fromEntries([...samples].map(([name, xs]) => [name, round(median(xs), 2)]));
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-function latency(cmd: string[]): number {
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = Bun.nanoseconds();
-    const p = Bun.spawnSync(cmd, { stdout: "ignore", stderr: "pipe" });
-    if (p.exitCode !== 0) throw new Error(`${cmd.join(" ")} failed: ${p.stderr.toString()}`);
-    times.push((Bun.nanoseconds() - t0) / 1e6);
-  }
-  return median(times);
-}
-
-/** s6-fdholder-daemon with a rules directory allowing our uid to store and retrieve anything. */
-function startS6(sock: string): ReturnType<typeof Bun.spawn> | null {
-  if (!Bun.which("s6-fdholder-daemon")) return null;
-  const rules = join(dir, "s6rules", "uid", String(process.getuid!()));
-  mkdirSync(join(rules, "env"), { recursive: true });
-  writeFileSync(join(rules, "allow"), "");
-  writeFileSync(join(rules, "env", "S6_FDHOLDER_RETRIEVE_REGEX"), ".*\n");
-  writeFileSync(join(rules, "env", "S6_FDHOLDER_STORE_REGEX"), ".*\n");
+/** Fill a broker with ENTRIES entries (both ends of one pipe, alternately: the broker holds ENTRIES fds). */
+function fill(sock: string): void {
   const [r, w] = pipe();
-  const p = Bun.spawn(["s6-fdholder-daemon", "-1", "-i", join(dir, "s6rules"), sock], { stdio: ["ignore", w, "inherit"] });
-  started.push(p);
-  close(w);
-  waitFd(r, C.POLLIN | C.POLLHUP, 20000);
-  read(r, 16);
-  close(r);
-  const store = Bun.spawnSync(["s6-fdholder-store", sock, "a"], { stdin: Bun.file("/etc/hosts") });
-  if (store.exitCode !== 0) throw new Error("s6-fdholder-store failed");
-  return p;
+  const s = openSession({ socket: sock, timeoutMs: 30_000 });
+  try {
+    for (let i = 0; i < ENTRIES; i++) put(s, `e${i}`, i % 2 ? r : w);
+  } finally {
+    s.close();
+    closeAll([r, w]);
+  }
 }
 
-const rssKb = (pid: number) => Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+/** Take over from the broker at `sock` with `cli` while a watching client gets on a persistent connection. */
+async function takeover(cli: readonly string[], sock: string, old: BrokerProc) {
+  const [watch] = await startClients(1, [sock, "e0", "watch"]);
+  signalClients([watch!]);
+  const next = startBroker(cli, sock, dir, ["--takeover", "--max-conns", String(IDLE + 100)]);
+  await old.proc.exited;
+  signalClients([watch!]);
+  const seen = await watch!.result();
+  if (seen.failed !== 0) throw new Error(`gets failed during takeover: ${JSON.stringify(seen)}`);
+  using s = openSession({ socket: sock });
+  const st = status(s);
+  if (st.entries !== ENTRIES) throw new Error(`the new broker holds ${st.entries} entries, not ${ENTRIES}`);
+  return { next, result: { startToReadyMs: round(next.readyMs), longestGetMs: round(seen.maxMs as number), getsDuring: seen.gets } };
+}
 
 async function main() {
-  const results: Record<string, unknown> = { machine: `${process.platform}-${process.arch}`, bun: Bun.version, seconds: SECONDS, runs: RUNS };
-
+  const bin = await compiled();
+  const results: Record<string, unknown> = { machine: `${process.platform}-${process.arch}`, bun: Bun.version, compiled: bin, seconds: SECONDS, runs: RUNS };
   const sock = join(dir, "b.sock");
-  const b = startBroker(sock, ["--hold", "a=file:/etc/hosts", "--max-conns", "2000"]);
-  results.getsPerSecond = Object.fromEntries([1, 16, 64].map((n) => [n, Math.round(throughput(sock, n))]));
+  const b = startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts"]);
+  const tp = [];
+  for (const n of [1, 16, 64]) tp.push(await throughput(b, sock, n));
+  results.throughput = tp;
 
   const s6sock = join(dir, "s6.sock");
-  const s6 = startS6(s6sock);
+  const s6 = startS6(s6sock, dir, "a");
   const rows: [string, string[]][] = [
-    ["bun -e 0", [process.execPath, "-e", "0"]],
-    ["bun bin/fdbroker get a -- true", [process.execPath, BIN, "get", "a", "-s", sock, "--", "true"]],
+    ["true", ["true"]],
+    ["bun -e 0", [BUN, "-e", "0"]],
+    ["bun bin/fdbroker get a -- true", [BUN, BIN, "get", "a", "-s", sock, "--", "true"]],
   ];
-  if (existsSync(DIST)) rows.push(["dist/fdbroker get a -- true", [DIST, "get", "a", "-s", sock, "--", "true"]]);
+  if (bin) rows.push(["compiled --version", [bin, "--version"]], ["compiled get a -- true", [bin, "get", "a", "-s", sock, "--", "true"]]);
   if (s6) rows.push(["s6-fdholder-retrieve a true", ["s6-fdholder-retrieve", s6sock, "a", "true"]]);
-  const lat: Record<string, number> = {};
-  // Interleaved, so load from other processes hits every row alike.
-  const samples: Record<string, number[]> = {};
-  for (let round = 0; round < 3; round++) for (const [name, cmd] of rows) (samples[name] ??= []).push(latency(cmd));
-  for (const [name, xs] of Object.entries(samples)) lat[name] = Number(median(xs).toFixed(2));
-  results.latencyMs = lat;
-  s6?.kill("SIGTERM");
-  b.p.kill("SIGTERM");
-  await b.p.exited;
+  results.latencyMs = latencies(rows);
+  if (s6) await stopProc(s6);
+  await stopProc(b.proc);
 
-  // Takeover of 10,000 entries, then RSS of the new broker with 1000 idle connections on top.
+  // RSS: a fresh broker, empty, then with ENTRIES entries and IDLE idle connections (plus one asking for status).
   const tsock = join(dir, "t.sock");
-  const old = startBroker(tsock);
-  const [r, w] = pipe();
-  const s = openSession({ socket: tsock });
-  for (let i = 0; i < 10000; i++) put(s, `e${i}`, i % 2 ? r : w);
-  s.close();
-  closeAll([r, w]);
-  const t0 = Date.now();
-  const next = startBroker(tsock, ["--max-conns", "1001"], true);
-  const readyMs = Date.now() - t0;
-  await old.p.exited;
-  const lines = readFileSync(old.log, "utf8").split("\n");
-  const at = (re: RegExp) => Date.parse(lines.find((l) => re.test(l))!.split(" ")[0]!);
-  results.takeover = {
-    entries: 10000,
-    windowMs: at(/stop ok \(handed/) - at(/ takeover uid=\d+ pid=\d+ ok/),
-    newBrokerStartToReadyMs: readyMs,
-  };
-  const idle = Array.from({ length: 1000 }, () => connectTo(tsock, 30000));
-  const probe = openSession({ socket: tsock });
-  const st = (await import("../src/client/index.ts")).status(probe);
-  probe.close();
-  results.rss = { entries: st.entries, connections: st.connections, rssMiB: Number((rssKb(next.p.pid) / 1024).toFixed(1)) };
+  let current = startBroker([BUN, BIN], tsock, dir, ["--max-conns", String(IDLE + 100)]);
+  const emptyMiB = rssMiB(current.proc.pid);
+  fill(tsock);
+  const idle = Array.from({ length: IDLE }, () => connectTo(tsock, 30_000));
+  let st;
+  {
+    using probe = openSession({ socket: tsock });
+    // Accepts happen in the broker's own time: ask until all are counted.
+    while ((st = status(probe)).connections < IDLE + 1) await Bun.sleep(20);
+  }
+  results.rss = { entries: st.entries, connections: st.connections, emptyMiB: round(emptyMiB), fullMiB: round(rssMiB(current.proc.pid)) };
   closeAll(idle);
-  next.p.kill("SIGTERM");
-  await next.p.exited;
+
+  // Takeover, first by bun bin/fdbroker, then back by the compiled binary.
+  const takeovers: Record<string, unknown> = {};
+  for (const [name, cli] of [["bun bin/fdbroker", [BUN, BIN]], ...(bin ? [["compiled", [bin]]] : [])] as [string, string[]][]) {
+    const t = await takeover(cli, tsock, current);
+    takeovers[name] = t.result;
+    current = t.next;
+  }
+  results.takeover = { entries: ENTRIES, ...takeovers };
+  await stopProc(current.proc);
   return results;
+}
+
+function report(r: Record<string, any>): void {
+  console.log(`${r.machine}, bun ${r.bun}; compiled binary: ${r.compiled ?? "none"}`);
+  console.log(`gets/s, one persistent connection per client process, ${r.seconds} s each:`);
+  for (const t of r.throughput) console.log(`  ${String(t.clients).padStart(2)} clients: ${String(t.getsPerSecond).padStart(6)}/s  broker CPU ${t.brokerCpuPercent}%, ${t.brokerCpuUsPerGet} µs per get`);
+  const lat = r.latencyMs as Record<string, number>;
+  console.log(`latency, median of ${r.runs} runs (ms), and ratios:`);
+  for (const [k, v] of Object.entries(lat)) console.log(`  ${k.padEnd(32)} ${v.toFixed(2).padStart(6)}`);
+  const ratio = (a: string, b: string) => (lat[a] && lat[b] ? `${(lat[a] / lat[b]).toFixed(2)}x` : "n/a");
+  console.log(`  compiled get / bun -e 0: ${ratio("compiled get a -- true", "bun -e 0")} (target <= 2x)`);
+  console.log(`  compiled get / s6-fdholder-retrieve: ${ratio("compiled get a -- true", "s6-fdholder-retrieve a true")}`);
+  console.log(`  bun bin/fdbroker get / s6-fdholder-retrieve: ${ratio("bun bin/fdbroker get a -- true", "s6-fdholder-retrieve a true")}`);
+  console.log(`RSS: empty ${r.rss.emptyMiB} MiB; ${r.rss.entries} entries and ${r.rss.connections} connections: ${r.rss.fullMiB} MiB (target < 64)`);
+  for (const [k, v] of Object.entries(r.takeover as Record<string, any>)) {
+    if (k === "entries") continue;
+    console.log(`takeover of ${r.takeover.entries} entries by ${k}: start to ready ${v.startToReadyMs} ms; longest get seen by a client ${v.longestGetMs} ms (${v.getsDuring} gets, none failed) (target < 200)`);
+  }
 }
 
 try {
   const results = await main();
   if (asJson) console.log(JSON.stringify(results, null, 2));
-  else {
-    const r = results as { getsPerSecond: Record<string, number>; latencyMs: Record<string, number>; takeover: Record<string, number>; rss: Record<string, number> };
-    console.log(`broker gets/s over persistent connections: ${Object.entries(r.getsPerSecond).map(([n, v]) => `${n} client${n === "1" ? "" : "s"}: ${v}`).join(", ")}`);
-    console.log("latency, median of medians (ms):");
-    for (const [k, v] of Object.entries(r.latencyMs)) console.log(`  ${k.padEnd(34)} ${v}`);
-    console.log(`takeover of ${r.takeover.entries} entries: ${r.takeover.windowMs} ms (new broker start to ready: ${r.takeover.newBrokerStartToReadyMs} ms)`);
-    console.log(`RSS with ${r.rss.entries} entries and ${r.rss.connections} connections: ${r.rss.rssMiB} MiB`);
-  }
+  else report(results);
 } finally {
-  for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
+  killLeftovers();
   rmSync(dir, { recursive: true, force: true });
 }
