@@ -43,3 +43,15 @@ test("no broker running: exit 3 with one line on stderr", async () => {
   expect(r.code).toBe(3);
   expect(r.stderr.trim().split("\n").length).toBe(1);
 });
+
+test("--max-fds: a put beyond it is refused (exit 1, EMFILE); replacing an entry still works", async () => {
+  broker = await startBroker(["--max-fds", "2"]);
+  const put = (name: string, ...extra: string[]) => fdbroker(["put", name, ...extra, "-s", broker!.sock], { stdin: Bun.file("/etc/hosts") });
+  expect((await put("a")).code).toBe(0);
+  expect((await put("b")).code).toBe(0);
+  const over = await put("c");
+  expect(over.code).toBe(1);
+  expect(over.stderr).toContain("maximum of 2 fds (--max-fds) [EMFILE]");
+  expect((await put("b", "--replace")).code).toBe(0);
+  expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).length).toBe(2);
+});
