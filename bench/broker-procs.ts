@@ -47,13 +47,7 @@ export async function stopProc(p: ReturnType<typeof Bun.spawn>): Promise<void> {
  */
 export function startS6(sock: string, dir: string, id: string): ReturnType<typeof Bun.spawn> | null {
   if (!Bun.which("s6-fdholder-daemon")) return null;
-  const rules = join(dir, "s6rules");
-  const env = join(rules, "uid", String(process.getuid!()), "env");
-  mkdirSync(env, { recursive: true });
-  writeFileSync(join(rules, "uid", String(process.getuid!()), "allow"), "");
-  // Rules are envdirs: an empty file would unset the variable, so each holds a value.
-  for (const v of ["S6_FDHOLDER_STORE_REGEX", "S6_FDHOLDER_RETRIEVE_REGEX"]) writeFileSync(join(env, v), ".*\n");
-  writeFileSync(join(env, "S6_FDHOLDER_LIST"), "1\n");
+  const rules = writeS6Rules(dir);
   const [r, w] = pipe();
   // -1: a newline on stdout once bound and listening.
   const proc = Bun.spawn(["s6-fdholder-daemon", "-1", "-i", rules, sock], { stdio: ["ignore", w, "inherit"] });
@@ -67,6 +61,21 @@ export function startS6(sock: string, dir: string, id: string): ReturnType<typeo
   const store = Bun.spawnSync(["s6-fdholder-store", sock, id], { stdin: Bun.file("/etc/hosts"), stderr: "pipe" });
   if (store.exitCode !== 0) throw new Error(`s6-fdholder-store failed: ${store.stderr.toString()}`);
   return proc;
+}
+
+/**
+ * An s6-fdholderd rules directory (for `-i`) under `dir` letting our uid store, retrieve and list any id; returns
+ * its path. The tests in tests/interop/s6-fdholder.test.ts use it too.
+ */
+export function writeS6Rules(dir: string): string {
+  const rules = join(dir, "s6rules");
+  const uidDir = join(rules, "uid", String(process.getuid!()));
+  mkdirSync(join(uidDir, "env"), { recursive: true });
+  writeFileSync(join(uidDir, "allow"), "");
+  // Rules are envdirs: an empty file would unset the variable, so each holds a value.
+  for (const v of ["S6_FDHOLDER_STORE_REGEX", "S6_FDHOLDER_RETRIEVE_REGEX"]) writeFileSync(join(uidDir, "env", v), ".*\n");
+  writeFileSync(join(uidDir, "env", "S6_FDHOLDER_LIST"), "1\n");
+  return rules;
 }
 
 export interface ClientProc {

@@ -1,0 +1,159 @@
+// Interoperability with s6-fdholder (Debian's s6): a real s6-fdholder-daemon started here, fds moved both ways
+// through its own command-line clients, each checked as the same kernel object by writing through one copy and
+// reading through another. s6-fdholder-retrieve puts the fd at stdin and execs its program (which `fdbroker put`
+// stores by default); s6-fdholder-store stores its stdin (which `fdbroker get --stdin -- CMD` provides).
+import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { C, close, closeAll, pipe, read, waitFd, write } from "../../src/sys/index.ts";
+import { writeS6Rules } from "../../bench/broker-procs.ts";
+import { startBroker, type Broker } from "../broker/harness.ts";
+import { CLI, fdCount, fdbroker, run, spawn, tempDir } from "../helpers.ts";
+import { lineReader } from "./lines.ts";
+
+setDefaultTimeout(120_000);
+const present = Bun.which("s6-fdholder-daemon") !== null && Bun.which("s6-fdholder-retrieve") !== null;
+
+interface S6 {
+  sock: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** s6-fdholder-daemon with a rules directory letting our uid store, retrieve and list any id; ready on -1. */
+async function startS6(dir: string): Promise<S6> {
+  const rules = writeS6Rules(dir);
+  const sock = join(dir, "s6.sock");
+  const proc = spawn(["s6-fdholder-daemon", "-1", "-i", rules, sock]);
+  const out = lineReader(proc.stdout as ReadableStream<Uint8Array>);
+  // A newline once listening; EOF (also "") if it died, which the socket's absence tells apart.
+  expect(await out.line()).toBe("");
+  expect(existsSync(sock)).toBe(true);
+  return {
+    sock,
+    pid: proc.pid,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
+
+async function s6List(s6: S6): Promise<string[]> {
+  const r = await run(["s6-fdholder-list", s6.sock]);
+  expect(r.code).toBe(0);
+  return r.stdout.split("\n").filter(Boolean).sort();
+}
+
+/** Read what a pipe holds once something arrives (bounded, so a wrong fd fails instead of hanging), as text. */
+function drain(fd: number): string {
+  if (waitFd(fd, C.POLLIN, 20_000) === 0) return "";
+  const got = read(fd, 4096);
+  return got ? new TextDecoder().decode(got) : "";
+}
+
+let dir: ReturnType<typeof tempDir>;
+let broker: Broker;
+let s6: S6;
+let ownFds: number;
+
+beforeEach(async () => {
+  if (!present) return;
+  ownFds = fdCount();
+  dir = tempDir("fdbroker-s6-");
+  broker = await startBroker();
+  s6 = await startS6(dir.path);
+});
+
+afterEach(async () => {
+  if (!present) return;
+  await s6.stop();
+  await broker.stop();
+  dir.cleanup();
+  expect(fdCount()).toBe(ownFds);
+});
+
+test.skipIf(!present)("s6-fdholder-retrieve ID fdbroker put NAME: the broker holds the pipe s6 held", async () => {
+  const open = pipe();
+  const [r, w] = open;
+  try {
+    const stored = await run(["s6-fdholder-store", s6.sock, "unix:/run/app/in"], { stdin: r });
+    expect(stored).toMatchObject({ code: 0, stderr: "" });
+    const s6Fds = fdCount(s6.pid);
+    const brokerFds = broker.fds();
+
+    const moved = await run(["s6-fdholder-retrieve", s6.sock, "unix:/run/app/in", ...CLI, "put", "app-in", "-s", broker.sock, "--json"]);
+    expect(moved.stderr).toBe("");
+    expect(moved.code).toBe(0);
+    expect(JSON.parse(moved.stdout)).toMatchObject({ name: "app-in", kind: "pipe" });
+    expect(broker.fds()).toBe(brokerFds + 1);
+    expect(fdCount(s6.pid)).toBe(s6Fds); // retrieve hands out a copy; s6 keeps its own
+
+    // The same pipe: what we write now comes out of the broker's copy; with our write end closed and nobody
+    // else holding one, get --cat reads to EOF.
+    write(w, new TextEncoder().encode("written after the move\n"));
+    close(open.pop()!);
+    const cat = await fdbroker(["get", "app-in", "--cat", "-s", broker.sock]);
+    expect(cat).toEqual({ code: 0, stdout: "written after the move\n", stderr: "" });
+  } finally {
+    closeAll(open);
+  }
+});
+
+test.skipIf(!present)("fdbroker get NAME --stdin -- s6-fdholder-store: s6 holds the pipe the broker held", async () => {
+  const open = pipe();
+  const [r, w] = open;
+  try {
+    expect(await fdbroker(["put", "app-out", "-s", broker.sock], { stdin: w })).toMatchObject({ code: 0, stderr: "" });
+    close(open.pop()!);
+    const brokerFds = broker.fds();
+    const s6Fds = fdCount(s6.pid);
+
+    const moved = await fdbroker(["get", "app-out", "--rm", "-s", broker.sock, "--stdin", "--", "s6-fdholder-store", s6.sock, "unix:/run/app/out"]);
+    expect(moved).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(await s6List(s6)).toEqual(["unix:/run/app/out"]);
+    expect(fdCount(s6.pid)).toBe(s6Fds + 1);
+    expect(broker.fds()).toBe(brokerFds - 1); // --rm: the broker let its copy go
+
+    // Write through the copy s6 hands back (retrieve puts it at stdin), read from our end of the pipe.
+    const wrote = await run(["s6-fdholder-retrieve", s6.sock, "unix:/run/app/out", "sh", "-c", "echo through s6 >&0"]);
+    expect(wrote).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(drain(r)).toBe("through s6\n");
+  } finally {
+    closeAll(open);
+  }
+});
+
+test.skipIf(!present)("migrating every s6 entry into the broker with the recipe's loop keeps ids and fd kinds", async () => {
+  const [r, w] = pipe();
+  const listener = join(dir.path, "svc.sock");
+  try {
+    // A pipe's write end, a regular file and a listening UNIX socket, under ids as s6 users name them.
+    expect((await run(["s6-fdholder-store", s6.sock, "pipe:logs"], { stdin: w })).code).toBe(0);
+    expect((await run(["s6-fdholder-store", s6.sock, "file:/etc/hosts"], { stdin: Bun.file("/etc/hosts") })).code).toBe(0);
+    const sockHolder = await run(["python3", "-c", `import socket,subprocess,sys
+s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)
+sys.exit(subprocess.run(["s6-fdholder-store", sys.argv[2], "unix:" + sys.argv[1]], stdin=s.fileno()).returncode)`, listener, s6.sock]);
+    expect(sockHolder).toMatchObject({ code: 0, stderr: "" });
+    const ids = await s6List(s6);
+    expect(ids).toEqual(["file:/etc/hosts", "pipe:logs", `unix:${listener}`]);
+    const brokerFds = broker.fds();
+
+    // The loop docs/recipes.md gives ("Migrating from s6-fdholder"), with the CLI as the tests run it.
+    const loop = `s6-fdholder-list "$S6" | while IFS= read -r id; do s6-fdholder-retrieve "$S6" "$id" "$@" put "$id" -s "$SOCK" || exit 1; done`;
+    const migrated = await run(["sh", "-c", loop, "sh", ...CLI], { env: { ...process.env, S6: s6.sock, SOCK: broker.sock } });
+    expect(migrated).toEqual({ code: 0, stdout: "", stderr: "" });
+    expect(broker.fds()).toBe(brokerFds + 3);
+
+    const ls = await fdbroker(["ls", "--json", "-s", broker.sock]);
+    expect(ls.code).toBe(0);
+    const entries = JSON.parse(ls.stdout) as { name: string; kind: string; what?: string }[];
+    expect(entries.map((e) => [e.name, e.kind])).toEqual([["file:/etc/hosts", "file"], ["pipe:logs", "pipe"], [`unix:${listener}`, "socket"]]);
+
+    // The migrated write end still writes into our pipe.
+    expect((await fdbroker(["get", "pipe:logs", "-s", broker.sock, "--as", "1", "--", "echo", "migrated"])).code).toBe(0);
+    expect(drain(r)).toBe("migrated\n");
+  } finally {
+    closeAll([r, w]);
+  }
+});
