@@ -17,23 +17,24 @@ interface Report {
   problems: string[];
 }
 
-test("--listen opens unix, tcp and file specs in order; the child sees exactly 0-2 and them", async () => {
+test("--listen opens unix, tcp, file and udp specs in order; the child sees exactly 0-2 and them", async () => {
   const dir = tempDir();
   const before = fdCount();
   try {
     const log = join(dir.path, "log");
     const proc = spawn([BUN, BIN, "exec", "--listen", `api=unix:${dir.path}/api.sock`, "--listen", "tcp:127.0.0.1:0",
-      "--listen", `log=file:${log}?mode=a`, "--", "python3", REPORT, "--check"]);
+      "--listen", `log=file:${log}?mode=a`, "--listen", "dns=udp:127.0.0.1:0", "--", "python3", REPORT, "--check"]);
     const [out, code] = await Promise.all([new Response(proc.stdout as ReadableStream).text(), proc.exited]);
     const r: Report = JSON.parse(out);
     expect(r.problems).toEqual([]);
     expect(code).toBe(0);
     expect(r.pid).toBe(proc.pid); // exec keeps the pid
-    expect(r.env).toEqual({ LISTEN_FDS: "3", LISTEN_PID: String(proc.pid), LISTEN_FDNAMES: "api:unknown:log" });
+    expect(r.env).toEqual({ LISTEN_FDS: "4", LISTEN_PID: String(proc.pid), LISTEN_FDNAMES: "api:unknown:log:dns" });
     // Blocking, as systemd hands listeners out: a plain accept loop must not see EAGAIN.
     expect(r.sockets["3"]).toMatchObject({ family: "AF_UNIX", type: "stream", listening: true, blocking: true, address: `${dir.path}/api.sock` });
     expect(r.sockets["4"]).toMatchObject({ family: "AF_INET", type: "stream", listening: true, blocking: true });
     expect(r.fds["5"]).toBe(log);
+    expect(r.sockets["6"]).toMatchObject({ family: "AF_INET", type: "dgram", listening: false, blocking: true });
   } finally {
     dir.cleanup();
   }
@@ -108,12 +109,15 @@ test("--no-inherit drops inherited fds, and LISTEN_FDS meant for another pid is 
   }
 });
 
-test("usage errors exit 2 with one line; a missing command exits 4; a taken address exits 4", async () => {
+test("usage errors exit 2 with one line; no broker exits 3; a missing command or a taken address exits 4", async () => {
   const bad = await fdbroker(["exec", "--listen", "tcp:nowhere", "--", "true"]);
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/^fdbroker: bad address in tcp:nowhere.*\n$/);
   const badName = await fdbroker(["exec", "--fd", "a:b=3", "--", "true"]);
   expect(badName.code).toBe(2);
+  const noBroker = await fdbroker(["exec", "--get", "web", "-s", "/nonexistent/broker.sock", "--", "true"]);
+  expect(noBroker.code).toBe(3);
+  expect(noBroker.stderr).toContain("ENOENT");
   const missing = await fdbroker(["exec", "--", "/no/such/program"]);
   expect(missing.code).toBe(4);
   expect(missing.stderr).toContain("/no/such/program");
