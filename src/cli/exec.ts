@@ -1,7 +1,8 @@
 // `fdbroker exec`: socket activation. Open listeners, gather fds, become CMD (same pid) with them at 3, 4, ...
 import { Command } from "commander";
 import { execWithFds } from "../launch/exec.ts";
-import { collectInto, openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { checkInherited, collectInto, openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { inheritedFds } from "../describe/inherited.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { socketOf, socketOption } from "./broker-common.ts";
@@ -27,6 +28,7 @@ survive the exec.
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
     .action(async (cmd: string[], opts: { inherit: boolean; socket?: string }) => {
+      checkInherited(sources, new Set(inheritedFds()));
       const inherited = opts.inherit ? takeInherited() : [];
       const fds = [...inherited, ...(await openSources(sources, brokerGetter(socketOf(opts))))];
       execWithFds(cmd, fds);

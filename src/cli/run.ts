@@ -2,7 +2,8 @@
 import { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import { resolveCommand } from "../launch/exec.ts";
-import { collectInto, openSources, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { checkInherited, collectInto, openSources, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { inheritedFds } from "../describe/inherited.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { socketOf, socketOption } from "./broker-common.ts";
@@ -63,6 +64,7 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const ready = parseReady(opts.ready);
       const backoff = parseBackoff(opts.backoff);
       const argv = [resolveCommand(cmd[0]!), ...cmd.slice(1)];
+      checkInherited(sources, new Set(inheritedFds()));
       const fds = [...(opts.inherit ? takeInherited() : []), ...(await openSources(sources, brokerGetter(socketOf(opts))))];
       const log = (line: string) => process.stderr.write(`fdbroker run: ${line}\n`);
       const code = await supervise({

@@ -45,6 +45,17 @@ export function collectInto(list: Source[]) {
   };
 }
 
+/**
+ * Refuse --fd N and --listen fd:N for an fd fdbroker did not inherit: the runtime's own (its event loop's epoll
+ * and eventfd) are open too, and must never be handed to a program by mistake.
+ */
+export function checkInherited(sources: readonly Source[], inherited: ReadonlySet<number>): void {
+  for (const s of sources) {
+    const fd = s.kind === "fd" ? s.fd : s.kind === "listen" && s.spec.kind === "fd" ? s.spec.fd : null;
+    if (fd !== null && !inherited.has(fd)) throw new UsageError(`fd ${fd}: not an fd this process inherited`);
+  }
+}
+
 /** Retrieves broker entries by name, in order; the returned fds are the caller's. Supplied by the CLI. */
 export type Getter = (names: string[]) => Promise<PassedFd[]>;
 

@@ -118,6 +118,12 @@ test("usage errors exit 2 with one line; no broker exits 3; a missing command or
   const noBroker = await fdbroker(["exec", "--get", "web", "-s", "/nonexistent/broker.sock", "--", "true"]);
   expect(noBroker.code).toBe(3);
   expect(noBroker.stderr).toContain("ENOENT");
+  // fd 9 is not inherited (but the runtime may well have one open there): refused, never passed on.
+  for (const args of [["--fd", "9"], ["--listen", "fd:9"]]) {
+    const notOurs = await fdbroker(["exec", ...args, "--", "true"]);
+    expect(notOurs.code).toBe(2);
+    expect(notOurs.stderr).toBe("fdbroker: fd 9: not an fd this process inherited\n");
+  }
   const missing = await fdbroker(["exec", "--", "/no/such/program"]);
   expect(missing.code).toBe(4);
   expect(missing.stderr).toContain("/no/such/program");
