@@ -54,7 +54,7 @@ async function replaceServers(brokerSock: string, web: string): Promise<number> 
 }
 
 test("exec --get puts broker entries in command-line order among --listen; a missing entry exits 1", async () => {
-  const broker = await startBroker(["--hold", `held=file:${join(import.meta.dir, "harness.ts")}`]);
+  const broker = await startBroker(["--hold", `held=file:${join(import.meta.dir, "harness.ts")}`, "--hold", "other=file:/etc/hosts"]);
   try {
     const r = await fdbroker(["exec", "--listen", `own=unix:${broker.dir}/own.sock`, "--get", "held", "-s", broker.sock,
       "--", "python3", REPORT, "--check"]);
@@ -62,6 +62,12 @@ test("exec --get puts broker entries in command-line order among --listen; a mis
     expect(rep.problems).toEqual([]);
     expect(rep.env.LISTEN_FDNAMES).toBe("own:held");
     expect(rep.fds["4"]).toBe(join(import.meta.dir, "harness.ts"));
+    // Neighbouring --get go in one round trip, and still in the order given.
+    const two = await fdbroker(["exec", "-s", broker.sock, "--get", "other", "--get", "held", "--", "python3", REPORT, "--check"]);
+    const both = JSON.parse(two.stdout);
+    expect(both.problems).toEqual([]);
+    expect(both.env.LISTEN_FDNAMES).toBe("other:held");
+    expect([both.fds["3"], both.fds["4"]]).toEqual(["/etc/hosts", join(import.meta.dir, "harness.ts")]);
     const missing = await fdbroker(["exec", "--get", "nope", "-s", broker.sock, "--", "true"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim().split("\n").length).toBe(1);
