@@ -1,9 +1,9 @@
 // `fdbroker exec`: socket activation. Open listeners, gather fds, become CMD (same pid) with them at 3, 4, ...
 import { Command } from "commander";
-import { execWithFds } from "../launch/exec.ts";
-import { checkInherited, collectInto, openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
 import { inheritedFds } from "../describe/inherited.ts";
+import { execWithFds } from "../launch/exec.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
+import { checkInherited, collectInto, openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { socketOf, socketOption } from "./broker-common.ts";
 
@@ -13,7 +13,7 @@ export function command(): Command {
   return new Command("exec")
     .description("open listeners and gather fds, then exec CMD with them at fd 3, 4, ... (LISTEN_FDS protocol)")
     .option("--listen <[NAME=]SPEC>", `open a listener or file (${SPEC_HELP}); repeatable`, add(parseListen))
-    .option("--fd <[NAME=]N>", "pass this process's fd N; repeatable", add(parseFdSource))
+    .option("--fd <[NAME=]N>", "pass fd N, inherited by fdbroker; repeatable", add(parseFdSource))
     .option("--get <NAME>", "retrieve a broker entry; repeatable", add(parseGet))
     .addOption(socketOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")

@@ -2,20 +2,17 @@
 import { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import { resolveCommand } from "../launch/exec.ts";
-import { checkInherited, collectInto, openSources, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
 import { inheritedFds } from "../describe/inherited.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
+import { checkInherited, collectInto, openSources, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
-import { socketOf, socketOption } from "./broker-common.ts";
 import { parseSignal } from "../supervise/child.ts";
 import { parentNotifier } from "../supervise/notify.ts";
 import { supervise, type Readiness } from "../supervise/supervisor.ts";
 import { closeAll } from "../sys/index.ts";
+import { parseCount, socketOf, socketOption } from "./broker-common.ts";
 
-const ms = (name: string) => (v: string) => {
-  if (!/^\d+$/.test(v)) throw new UsageError(`bad ${name}: ${v} (milliseconds)`);
-  return Number(v);
-};
+const count = (name: string) => (v: string) => parseCount(v, name, 0);
 
 function parseReady(v: string): Readiness {
   if (v === "notify") return { kind: "notify" };
@@ -40,11 +37,11 @@ export function command(): Command {
     .option("--get <NAME>", "retrieve a broker entry once at start; repeatable", add(parseGet))
     .option("--reload-signal <SIG>", "signal that starts a reload", "SIGHUP")
     .option("--ready <HOW>", "when a new child counts as ready: notify (READY=1 on NOTIFY_SOCKET) or delay:MS", "delay:1000")
-    .option("--ready-timeout <MS>", "abandon a reload whose child is not ready by then", ms("--ready-timeout"), 60000)
-    .option("--grace <MS>", "time a stopped child gets to drain before SIGKILL", ms("--grace"), 10000)
+    .option("--ready-timeout <MS>", "abandon a reload whose child is not ready by then", count("--ready-timeout"), 60000)
+    .option("--grace <MS>", "time a stopped child gets to drain before SIGKILL", count("--grace"), 10000)
     .option("--backoff <MIN[:MAX]>", "restart delay after a crash, doubling from MIN to MAX", "100:10000")
-    .option("--max-restarts <N>", "crashes in a row before giving up (0: never)", ms("--max-restarts"), 10)
-    .option("--stable <MS>", "a child up this long resets the crash count", ms("--stable"), 10000)
+    .option("--max-restarts <N>", "crashes in a row before giving up (0: never)", count("--max-restarts"), 10)
+    .option("--stable <MS>", "a child up this long resets the crash count", count("--stable"), 10000)
     .addOption(socketOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
     .argument("<cmd...>", "command and arguments (after --)")
