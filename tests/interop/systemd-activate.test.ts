@@ -7,11 +7,16 @@ import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { BIN, BUN, fdbroker, spawn, tempDir } from "../helpers.ts";
-import { HTTP_SERVER, httpPid, reload, REPORT, startRun } from "../run/harness.ts";
+import { HTTP_SERVER, httpPid, lineReader, reload, REPORT, startRun } from "../run/harness.ts";
 
 setDefaultTimeout(90000);
 const ACTIVATE = "/usr/bin/systemd-socket-activate";
 const present = existsSync(ACTIVATE);
+
+/** systemd-socket-activate says "Listening on ADDR as 3." once it has called listen(): connecting is safe then. */
+async function listening(proc: ReturnType<typeof spawn>): Promise<void> {
+  await lineReader(proc.stderr as ReadableStream<Uint8Array>).next(/^Listening on /);
+}
 
 async function waitForSocket(path: string, timeoutMs = 30000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -40,8 +45,8 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker exec: its fd comes fi
     const sd = join(dir.path, "sd.sock");
     const proc = spawn([ACTIVATE, "-l", sd, "--fdname=sd", BUN, BIN, "exec", "--listen", `mine=unix:${dir.path}/mine.sock`,
       "--", "python3", REPORT, "--check"]);
-    await waitForSocket(sd);
-    const trigger = connect(sd);
+    await listening(proc);
+    const trigger = connect(sd).on("error", () => {}); // reset once the child exits without accepting it
     const [out, code] = await Promise.all([new Response(proc.stdout as ReadableStream).text(), proc.exited]);
     trigger.destroy();
     const rep = JSON.parse(out);
@@ -61,7 +66,7 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker exec -> HTTP server a
   try {
     const sd = join(dir.path, "web.sock");
     const proc = spawn([ACTIVATE, "-l", sd, BUN, BIN, "exec", "--", "python3", HTTP_SERVER]);
-    await waitForSocket(sd);
+    await listening(proc);
     const first = pendingRequest(sd);
     expect(await first.answer).toEndWith(`\r\n\r\n${proc.pid}\n`);
     expect(await httpPid(sd)).toBe(proc.pid);
@@ -77,7 +82,7 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker run: the inherited li
   try {
     const sd = join(dir.path, "web.sock");
     const run = startRun(["--ready", "notify", "--", "python3", HTTP_SERVER], {}, [ACTIVATE, "-l", sd, "--fdname=web"]);
-    await waitForSocket(sd);
+    await run.waitFor(/^Listening on /);
     const first = pendingRequest(sd);
     const pid1 = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
     expect(await first.answer).toEndWith(`\r\n\r\n${pid1}\n`);
@@ -96,7 +101,7 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker serve --adopt-listen-
     const sd = join(dir.path, "web.sock");
     const brokerSock = join(dir.path, "broker.sock");
     const broker = spawn([ACTIVATE, "-l", sd, "--fdname=web", BUN, BIN, "serve", "-s", brokerSock, "--adopt-listen-fds"]);
-    await waitForSocket(sd);
+    await listening(broker);
     const first = pendingRequest(sd);
     await waitForSocket(brokerSock);
     // The socket file appears at bind(), a moment before listen(): retry until the broker answers.

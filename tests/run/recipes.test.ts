@@ -197,7 +197,7 @@ test.skipIf(!present)("systemd units in this file pass systemd-analyze verify, a
     const args = exec.slice(2, exec.indexOf("--"));
     const sock = join(dir.path, "web.sock");
     const sup = startRun([...args, "--", "python3", HTTP_SERVER], {}, ["/usr/bin/systemd-socket-activate", "-l", sock, `--fdname=${name}`]);
-    await waitFor("the listener", () => existsSync(sock));
+    await sup.waitFor(/^Listening on /); // systemd-socket-activate's word that it called listen()
     const first = httpPid(sock); // triggers systemd-socket-activate's exec, then waits in the queue
     const pid1 = Number((await sup.waitFor(/pid (\d+) is ready/))[1]);
     expect(await first).toBe(pid1);
