@@ -3,6 +3,8 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseUnixAddress } from "../../src/peer/address.ts";
+import { isLive } from "../../src/peer/endpoint.ts";
 import { closeAll } from "../../src/sys/index.ts";
 import { BIN, BUN, fdbroker, fdCount, ROOT, run, spawn, tempDir } from "../helpers.ts";
 
@@ -130,7 +132,7 @@ test("usage errors exit 2 with one line; no broker exits 3; a missing command or
   const dir = tempDir();
   try {
     const holder = spawn([BUN, BIN, "exec", "--listen", `unix:${dir.path}/s`, "--", "sleep", "30"]);
-    await waitForPath(`${dir.path}/s`);
+    await waitForListener(`${dir.path}/s`);
     const taken = await fdbroker(["exec", "--listen", `unix:${dir.path}/s`, "--", "true"]);
     expect(taken.code).toBe(4);
     expect(taken.stderr).toContain("EADDRINUSE");
@@ -141,10 +143,11 @@ test("usage errors exit 2 with one line; no broker exits 3; a missing command or
   }
 });
 
-async function waitForPath(path: string, timeoutMs = 20000): Promise<void> {
+/** Until something accepts connections at `path` (the file alone appears at bind(), before listen()). */
+async function waitForListener(path: string, timeoutMs = 20000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!existsSync(path)) {
-    if (Date.now() > deadline) throw new Error(`${path} did not appear`);
+  while (!(existsSync(path) && isLive(parseUnixAddress(path)))) {
+    if (Date.now() > deadline) throw new Error(`nothing listening at ${path}`);
     await Bun.sleep(20);
   }
 }
