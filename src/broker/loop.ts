@@ -17,6 +17,9 @@ const ACCEPTS_PER_TURN = 64;
 /** How long to stop accepting after EMFILE/ENFILE, rather than spin on a listener we cannot drain. */
 const ACCEPT_BACKOFF_MS = 100;
 
+/** How soon to try again when the log reader is behind. */
+const LOG_RETRY_MS = 20;
+
 const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 function acceptNew(state: BrokerState): void {
@@ -157,7 +160,9 @@ export function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
   const now = state.env.now();
   const wake = Math.min(state.nextExpiry, nextIdle, state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity);
   const { reqs, conns } = pollSet(state);
-  const revents = poll(reqs, Math.max(0, Math.min(maxWaitMs, wake - now)));
+  // Queued log lines are retried soon rather than polled for: fd 2 may be shared and is not ours to watch.
+  const logWait = state.env.flushLog() ? Infinity : LOG_RETRY_MS;
+  const revents = poll(reqs, Math.max(0, Math.min(maxWaitMs, logWait, wake - now)));
   for (let i = 0; i < reqs.length; i++) {
     const rev = revents[i]!;
     if (rev === 0) continue;
@@ -220,4 +225,5 @@ export async function runLoop(state: BrokerState): Promise<void> {
     await yieldToEventLoop();
   }
   await shutDown(state);
+  state.env.flushLog(state.config.limits.drainMs);
 }

@@ -1,5 +1,6 @@
 // Everything a broker knows, as plain data passed to every function: no module-level state, so two brokers
 // (or a test) can live in one process, and takeover can hand the whole thing over.
+import { createLogSink, enqueueLine, flushLogSink } from "./log-sink.ts";
 import type { EntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";
 import type { Peer, Rule } from "./access.ts";
 
@@ -67,8 +68,10 @@ export interface BrokerConfig {
 
 export interface BrokerEnv {
   now(): number;
-  /** Write one log line. */
+  /** Queue one log line. */
   log(line: string): void;
+  /** Write queued log lines without blocking longer than `waitMs`; true when none are left. */
+  flushLog(waitMs?: number): boolean;
 }
 
 /** A takeover in progress, on the running (old) broker's side. */
@@ -102,9 +105,11 @@ export interface BrokerState {
   nofile: { soft: number; hard: number };
 }
 
+const stderrSink = createLogSink(2);
 export const realEnv: BrokerEnv = {
   now: () => Date.now(),
-  log: (line) => process.stderr.write(`${line}\n`),
+  log: (line) => enqueueLine(stderrSink, line),
+  flushLog: (waitMs) => flushLogSink(stderrSink, waitMs),
 };
 
 export function createState(config: BrokerConfig, listenFd: number | null, env: BrokerEnv = realEnv): BrokerState {

@@ -1,0 +1,69 @@
+// The broker's log reaches stderr without ever blocking the loop and without growing without bound. Bun's
+// process.stderr queues in memory when nobody reads the other end (measured: 2 MB queued while writableLength
+// still said 0), so a daemon whose log pipe is stuck would grow until killed. Lines wait here instead, in a
+// bounded queue, and are written only when poll says the fd takes them; past the bound they are counted and
+// dropped, and the count is logged once the reader catches up.
+import { C, poll, write } from "../sys/index.ts";
+
+/** Bytes of log that may wait for a slow reader. */
+export const MAX_QUEUED_LOG_BYTES = 1 << 20;
+// After POLLOUT a pipe takes at least one page without blocking; larger writes to a blocking pipe could stall.
+const MAX_WRITE = 4096;
+
+const encoder = new TextEncoder();
+
+export interface LogSink {
+  fd: number;
+  maxBytes: number;
+  queue: Uint8Array[];
+  queuedBytes: number;
+  dropped: number;
+  /** The reader went away (EPIPE and the like): nothing more is written. */
+  broken: boolean;
+}
+
+export function createLogSink(fd = 2, maxBytes = MAX_QUEUED_LOG_BYTES): LogSink {
+  return { fd, maxBytes, queue: [], queuedBytes: 0, dropped: 0, broken: false };
+}
+
+export function enqueueLine(sink: LogSink, line: string): void {
+  if (sink.broken) return;
+  const bytes = encoder.encode(`${line}\n`);
+  if (sink.queuedBytes + bytes.length > sink.maxBytes) {
+    sink.dropped++;
+    return;
+  }
+  if (sink.dropped > 0 && sink.queuedBytes === 0) {
+    const note = encoder.encode(`(${sink.dropped} log lines dropped: stderr was not being read)\n`);
+    sink.queue.push(note);
+    sink.queuedBytes += note.length;
+    sink.dropped = 0;
+  }
+  sink.queue.push(bytes);
+  sink.queuedBytes += bytes.length;
+}
+
+/** Write what the fd takes without blocking; true when nothing is left waiting. */
+export function flushLogSink(sink: LogSink, waitMs = 0): boolean {
+  while (sink.queue.length > 0 && !sink.broken) {
+    if (!(poll([{ fd: sink.fd, events: C.POLLOUT }], waitMs)[0]! & C.POLLOUT)) return false;
+    const head = sink.queue[0]!;
+    const chunk = head.length > MAX_WRITE ? head.subarray(0, MAX_WRITE) : head;
+    let n: number;
+    try {
+      n = write(sink.fd, chunk);
+    } catch {
+      sink.broken = true;
+      break;
+    }
+    if (n < 0) return false;
+    sink.queuedBytes -= n;
+    if (n === head.length) sink.queue.shift();
+    else sink.queue[0] = head.subarray(n);
+  }
+  if (sink.broken) {
+    sink.queue = [];
+    sink.queuedBytes = 0;
+  }
+  return sink.queue.length === 0;
+}
