@@ -36,6 +36,7 @@ interface Tracked {
   notify?: NotifySocket;
   /** Called on the child's READY=1. */
   onReady: () => void;
+  notifiedReady: boolean;
 }
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -68,18 +69,25 @@ export function supervise(o: SuperviseOptions): Promise<number> {
       notify?.close();
       throw e;
     }
-    alive.set(child, { child, notify, onReady: () => {} });
+    alive.set(child, { child, notify, onReady: () => {}, notifiedReady: false });
     o.log(`started pid ${child.pid} (#${g})`);
     child.exited.then((s) => onExit(child, s));
     return child;
   }
 
-  /** Every child's notify socket is drained for its whole life: sd_notify blocks a sender whose queue is full. */
+  /**
+   * Every child's notify socket is drained for its whole life: sd_notify blocks a sender whose queue is full.
+   * STATUS= is logged only until READY=1 (start-up progress); a server updating it per request must not flood
+   * the log.
+   */
   function drainNotifications(): void {
     for (const t of alive.values()) {
       for (const msg of t.notify?.drain() ?? []) {
-        if (msg.has("STATUS")) o.log(`pid ${t.child.pid} status: ${msg.get("STATUS")}`);
-        if (msg.get("READY") === "1") t.onReady();
+        if (msg.has("STATUS") && !t.notifiedReady) o.log(`pid ${t.child.pid} status: ${msg.get("STATUS")}`);
+        if (msg.get("READY") === "1" && !t.notifiedReady) {
+          t.notifiedReady = true;
+          t.onReady();
+        }
       }
     }
   }
