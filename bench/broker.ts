@@ -1,6 +1,8 @@
 // `npm run bench:broker` (bun run bench/broker.ts): the broker's numbers, recorded in docs/benchmarks.md ("Broker"):
-//   1. gets per second with 1, 16 and 64 concurrent clients, each a separate process (bench/broker-client.ts) with
-//      one persistent connection and one request in flight, and the broker's own CPU time per get;
+//   1. gets per second with 1, 16 and 64 concurrent clients, each a separate process with one persistent connection
+//      and one request in flight, and the broker's own CPU time per get; clients in C speaking the protocol
+//      (bench/broker-client.c, cheap enough that the broker is what is measured) and in Bun through the client
+//      library (bench/broker-client.ts, what a Bun program gets end to end);
 //   2. latency of `fdbroker get NAME -- true` (bun bin/fdbroker, and the compiled binary) against
 //      s6-fdholder-retrieve from Debian's s6, a bare `bun -e 0` start and `true` alone, interleaved in one run;
 //   3. broker RSS holding 10,000 entries with 1000 idle connections (VmRSS from /proc);
@@ -16,7 +18,7 @@ import { openSession, put, status } from "../src/client/index.ts";
 import { connectTo } from "../src/peer/endpoint.ts";
 import { closeAll, pipe } from "../src/sys/index.ts";
 import {
-  BIN, BUN, cpuMs, killLeftovers, ROOT, rssMiB, signalClients, startBroker, startClients, startS6, stopProc, type BrokerProc,
+  BIN, BUN, BUN_CLIENT, buildCClient, cpuMs, killLeftovers, ROOT, rssMiB, signalClients, startBroker, startClients, startS6, stopProc, type BrokerProc,
 } from "./broker-procs.ts";
 
 const option = (name: string, fallback: number) => {
@@ -40,8 +42,9 @@ async function compiled(): Promise<string | null> {
   return existsSync(dist) ? dist : null;
 }
 
-async function throughput(b: BrokerProc, sock: string, clients: number) {
-  const procs = await startClients(clients, [sock, "a", "loop", String(SECONDS)]);
+async function throughput(b: BrokerProc, sock: string, client: readonly string[], clients: number) {
+  const args = client === BUN_CLIENT ? [sock, "a", "loop", String(SECONDS)] : [sock, "a", String(SECONDS)];
+  const procs = await startClients(clients, client, args);
   const cpu0 = cpuMs(b.proc.pid);
   const t0 = performance.now();
   signalClients(procs);
@@ -79,7 +82,7 @@ function fill(sock: string): void {
 
 /** Take over from the broker at `sock` with `cli` while a watching client gets on a persistent connection. */
 async function takeover(cli: readonly string[], sock: string, old: BrokerProc) {
-  const [watch] = await startClients(1, [sock, "e0", "watch"]);
+  const [watch] = await startClients(1, BUN_CLIENT, [sock, "e0", "watch"]);
   signalClients([watch!]);
   const next = startBroker(cli, sock, dir, ["--takeover", "--max-conns", String(IDLE + 100)]);
   await old.proc.exited;
@@ -97,8 +100,9 @@ async function main() {
   const results: Record<string, unknown> = { machine: `${process.platform}-${process.arch}`, bun: Bun.version, compiled: bin, seconds: SECONDS, runs: RUNS };
   const sock = join(dir, "b.sock");
   const b = startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts"]);
+  const clients: Record<string, readonly string[]> = { "C (bench/broker-client.c)": buildCClient(), "Bun (src/client)": BUN_CLIENT };
   const tp = [];
-  for (const n of [1, 16, 64]) tp.push(await throughput(b, sock, n));
+  for (const [name, client] of Object.entries(clients)) for (const n of [1, 16, 64]) tp.push({ client: name, ...(await throughput(b, sock, client, n)) });
   results.throughput = tp;
 
   const s6sock = join(dir, "s6.sock");
@@ -144,7 +148,7 @@ async function main() {
 function report(r: Record<string, any>): void {
   console.log(`${r.machine}, bun ${r.bun}; compiled binary: ${r.compiled ?? "none"}`);
   console.log(`gets/s, one persistent connection per client process, ${r.seconds} s each:`);
-  for (const t of r.throughput) console.log(`  ${String(t.clients).padStart(2)} clients: ${String(t.getsPerSecond).padStart(6)}/s  broker CPU ${t.brokerCpuPercent}%, ${t.brokerCpuUsPerGet} µs per get`);
+  for (const t of r.throughput) console.log(`  ${t.client.padEnd(27)} ${String(t.clients).padStart(2)} clients: ${String(t.getsPerSecond).padStart(6)}/s  broker CPU ${t.brokerCpuPercent}%, ${t.brokerCpuUsPerGet} µs per get`);
   const lat = r.latencyMs as Record<string, number>;
   console.log(`latency, median of ${r.runs} runs (ms), and ratios:`);
   for (const [k, v] of Object.entries(lat)) console.log(`  ${k.padEnd(32)} ${v.toFixed(2).padStart(6)}`);
