@@ -101,9 +101,13 @@ export function supervise(o: SuperviseOptions): Promise<number> {
   async function startFirst(): Promise<void> {
     const child = launch();
     current = child;
-    if ((await ready(child)) === "ready" && child.running()) {
+    const outcome = await ready(child);
+    if (outcome === "ready" && child.running()) {
       o.log(`pid ${child.pid} is ready`);
       tell(`READY=1\nMAINPID=${process.pid}\nSTATUS=pid ${child.pid} serving`);
+    } else if (outcome === "timeout") {
+      // Nothing better to run instead: it keeps running, but say so (a service manager would time out too).
+      o.log(`pid ${child.pid} not ready after ${o.readyTimeoutMs} ms; leaving it running`);
     }
   }
 

@@ -221,3 +221,11 @@ test("a child that cannot be started: a reload keeps the old one; a restart is r
     dir.cleanup();
   }
 });
+
+test("a first child that never reports ready is left running, and the log says so", async () => {
+  const run = startRun(["--ready", "notify", "--ready-timeout", "200", "--", "sleep", "30"]);
+  const pid = Number((await run.waitFor(/started pid (\d+)/))[1]);
+  await run.waitFor(new RegExp(`pid ${pid} not ready after 200 ms; leaving it running`));
+  run.proc.kill("SIGTERM");
+  expect(await run.proc.exited).toBe(143);
+});
