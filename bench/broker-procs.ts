@@ -132,15 +132,16 @@ export function signalClients(clients: readonly ClientProc[]): void {
   }
 }
 
-/** CPU time (user + system) a process has used so far, in ms. */
-export function cpuMs(pid: number): number {
+/** CPU time a process has used so far, in ms: in user space and in the kernel. */
+export function cpuMs(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  return { user: Number(fields[11]) * 10, sys: Number(fields[12]) * 10 };
 }
 
-export function rssMiB(pid: number): number {
-  const kb = Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+/** A memory figure from /proc/PID/status (VmRSS by default; RssAnon, RssFile, VmHWM...), in MiB. */
+export function rssMiB(pid: number, field = "VmRSS"): number {
+  const kb = Number(new RegExp(`^${field}:\\s*(\\d+)`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
   return kb / 1024;
 }

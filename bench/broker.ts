@@ -10,7 +10,7 @@
 //      connection keeps getting: the longest get it saw, and the new broker's start to ready.
 // Options: --seconds S per throughput point (default 3), --runs N per latency row (default 40), --entries N
 // (default 10000), --no-build (use dist/fdbroker as it is instead of compiling bench/out/fdbroker), --json.
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "../scripts/build.ts";
@@ -50,8 +50,15 @@ async function throughput(b: BrokerProc, sock: string, client: readonly string[]
   signalClients(procs);
   const gets = (await Promise.all(procs.map((c) => c.result()))).reduce((n, r) => n + (r.gets as number), 0);
   const wallMs = performance.now() - t0;
-  const brokerCpuMs = cpuMs(b.proc.pid) - cpu0;
-  return { clients, getsPerSecond: Math.round(gets / SECONDS), brokerCpuPercent: round((100 * brokerCpuMs) / wallMs, 0), brokerCpuUsPerGet: round((1000 * brokerCpuMs) / gets, 1) };
+  const cpu1 = cpuMs(b.proc.pid);
+  const brokerCpuMs = cpu1.user + cpu1.sys - cpu0.user - cpu0.sys;
+  return {
+    clients,
+    getsPerSecond: Math.round(gets / SECONDS),
+    brokerCpuPercent: round((100 * brokerCpuMs) / wallMs, 0),
+    brokerCpuUsPerGet: round((1000 * brokerCpuMs) / gets, 1),
+    brokerKernelPercent: round((100 * (cpu1.sys - cpu0.sys)) / Math.max(1, brokerCpuMs), 0),
+  };
 }
 
 /** Each row once per run, rows interleaved, so load from other processes hits them alike; medians in ms. */
@@ -80,6 +87,37 @@ function fill(sock: string): void {
   }
 }
 
+async function measureRss(cli: readonly string[], sock: string) {
+  const broker = startBroker(cli, sock, dir, ["--max-conns", String(IDLE + 100)]);
+  const emptyMiB = rssMiB(broker.proc.pid);
+  fill(sock);
+  const entriesMiB = rssMiB(broker.proc.pid);
+  const idle = Array.from({ length: IDLE }, () => connectTo(sock, 30_000));
+  try {
+    using probe = openSession({ socket: sock });
+    // Accepts happen in the broker's own time: ask until all are counted.
+    while (status(probe).connections < IDLE + 1) await Bun.sleep(20);
+    const fullMiB = rssMiB(broker.proc.pid);
+    // Idle for a second, the collector gives some garbage of the puts back; then what is the broker's own
+    // (anonymous) memory, and what is the runtime's executable mapped from disk (shared with every Bun process).
+    await Bun.sleep(1000);
+    const [settledMiB, anonMiB, fileMiB] = ["VmRSS", "RssAnon", "RssFile"].map((f) => round(rssMiB(broker.proc.pid, f)));
+    return { broker, rss: { emptyMiB: round(emptyMiB), entriesMiB: round(entriesMiB), fullMiB: round(fullMiB), settledMiB, anonMiB, fileMiB } };
+  } finally {
+    closeAll(idle);
+  }
+}
+
+/** ms between the first log lines (ISO times, ms resolution) matching `from` in one log and `to` in another. */
+function logGap(fromLog: string, from: RegExp, toLog: string, to: RegExp): number {
+  const at = (log: string, re: RegExp) => {
+    const line = readFileSync(log, "utf8").split("\n").find((l) => re.test(l));
+    if (!line) throw new Error(`no line matching ${re} in ${log}`);
+    return Date.parse(line.slice(0, line.indexOf(" ")));
+  };
+  return at(toLog, to) - at(fromLog, from);
+}
+
 /** Take over from the broker at `sock` with `cli` while a watching client gets on a persistent connection. */
 async function takeover(cli: readonly string[], sock: string, old: BrokerProc) {
   const [watch] = await startClients(1, BUN_CLIENT, [sock, "e0", "watch"]);
@@ -92,7 +130,9 @@ async function takeover(cli: readonly string[], sock: string, old: BrokerProc) {
   using s = openSession({ socket: sock });
   const st = status(s);
   if (st.entries !== ENTRIES) throw new Error(`the new broker holds ${st.entries} entries, not ${ENTRIES}`);
-  return { next, result: { startToReadyMs: round(next.readyMs), longestGetMs: round(seen.maxMs as number), getsDuring: seen.gets } };
+  // From the old broker taking the request (it stops accepting) to the new one holding everything (it accepts).
+  const windowMs = logGap(old.log, / takeover uid=\d+ pid=\d+ ok/, next.log, / takeover ok \(took/);
+  return { next, result: { windowMs, startToReadyMs: round(next.readyMs), longestGetMs: round(seen.maxMs as number), getsDuring: seen.gets } };
 }
 
 async function main() {
@@ -118,37 +158,38 @@ async function main() {
   if (s6) await stopProc(s6);
   await stopProc(b.proc);
 
-  // RSS: a fresh broker, empty, then with ENTRIES entries and IDLE idle connections (plus one asking for status).
+  // RSS: fresh brokers, empty, with ENTRIES entries, and with IDLE idle connections on top (plus one asking for
+  // status); under bun, bun --smol (a smaller heap, collected more often) and compiled. The first one is kept
+  // for the takeovers.
   const tsock = join(dir, "t.sock");
-  let current = startBroker([BUN, BIN], tsock, dir, ["--max-conns", String(IDLE + 100)]);
-  const emptyMiB = rssMiB(current.proc.pid);
-  fill(tsock);
-  const idle = Array.from({ length: IDLE }, () => connectTo(tsock, 30_000));
-  let st;
-  {
-    using probe = openSession({ socket: tsock });
-    // Accepts happen in the broker's own time: ask until all are counted.
-    while ((st = status(probe)).connections < IDLE + 1) await Bun.sleep(20);
+  const variants: [string, string[]][] = [["bun bin/fdbroker", [BUN, BIN]], ["bun --smol bin/fdbroker", [BUN, "--smol", BIN]]];
+  if (bin) variants.push(["compiled", [bin]]);
+  const rss: Record<string, unknown> = {};
+  let current: BrokerProc | null = null;
+  for (const [i, [name, cli]] of variants.entries()) {
+    const r = await measureRss(cli, i === 0 ? tsock : join(dir, `rss-${i}.sock`));
+    rss[name] = r.rss;
+    if (current) await stopProc(r.broker.proc);
+    else current = r.broker;
   }
-  results.rss = { entries: st.entries, connections: st.connections, emptyMiB: round(emptyMiB), fullMiB: round(rssMiB(current.proc.pid)) };
-  closeAll(idle);
+  results.rss = { entries: ENTRIES, connections: IDLE + 1, ...rss };
 
   // Takeover, first by bun bin/fdbroker, then back by the compiled binary.
   const takeovers: Record<string, unknown> = {};
   for (const [name, cli] of [["bun bin/fdbroker", [BUN, BIN]], ...(bin ? [["compiled", [bin]]] : [])] as [string, string[]][]) {
-    const t = await takeover(cli, tsock, current);
+    const t = await takeover(cli, tsock, current!);
     takeovers[name] = t.result;
     current = t.next;
   }
   results.takeover = { entries: ENTRIES, ...takeovers };
-  await stopProc(current.proc);
+  await stopProc(current!.proc);
   return results;
 }
 
 function report(r: Record<string, any>): void {
   console.log(`${r.machine}, bun ${r.bun}; compiled binary: ${r.compiled ?? "none"}`);
   console.log(`gets/s, one persistent connection per client process, ${r.seconds} s each:`);
-  for (const t of r.throughput) console.log(`  ${t.client.padEnd(27)} ${String(t.clients).padStart(2)} clients: ${String(t.getsPerSecond).padStart(6)}/s  broker CPU ${t.brokerCpuPercent}%, ${t.brokerCpuUsPerGet} µs per get`);
+  for (const t of r.throughput) console.log(`  ${t.client.padEnd(27)} ${String(t.clients).padStart(2)} clients: ${String(t.getsPerSecond).padStart(6)}/s  broker CPU ${t.brokerCpuPercent}%, ${t.brokerCpuUsPerGet} µs per get (${t.brokerKernelPercent}% in the kernel)`);
   const lat = r.latencyMs as Record<string, number>;
   console.log(`latency, median of ${r.runs} runs (ms), and ratios:`);
   for (const [k, v] of Object.entries(lat)) console.log(`  ${k.padEnd(32)} ${v.toFixed(2).padStart(6)}`);
@@ -156,10 +197,12 @@ function report(r: Record<string, any>): void {
   console.log(`  compiled get / bun -e 0: ${ratio("compiled get a -- true", "bun -e 0")} (target <= 2x)`);
   console.log(`  compiled get / s6-fdholder-retrieve: ${ratio("compiled get a -- true", "s6-fdholder-retrieve a true")}`);
   console.log(`  bun bin/fdbroker get / s6-fdholder-retrieve: ${ratio("bun bin/fdbroker get a -- true", "s6-fdholder-retrieve a true")}`);
-  console.log(`RSS: empty ${r.rss.emptyMiB} MiB; ${r.rss.entries} entries and ${r.rss.connections} connections: ${r.rss.fullMiB} MiB (target < 64)`);
+  console.log(`VmRSS (MiB): empty; with ${r.rss.entries} entries; with ${r.rss.connections} connections too; after 1 s idle = anon + file (target < 64):`);
+  for (const [k, v] of Object.entries(r.rss as Record<string, any>))
+    if (typeof v === "object") console.log(`  ${k.padEnd(24)} ${v.emptyMiB}  ${v.entriesMiB}  ${v.fullMiB}  ${v.settledMiB} = ${v.anonMiB} + ${v.fileMiB}`);
   for (const [k, v] of Object.entries(r.takeover as Record<string, any>)) {
     if (k === "entries") continue;
-    console.log(`takeover of ${r.takeover.entries} entries by ${k}: start to ready ${v.startToReadyMs} ms; longest get seen by a client ${v.longestGetMs} ms (${v.getsDuring} gets, none failed) (target < 200)`);
+    console.log(`takeover of ${r.takeover.entries} entries by ${k}: ${v.windowMs} ms not accepting (target < 200); new broker start to ready ${v.startToReadyMs} ms; longest get seen by a client ${v.longestGetMs} ms (${v.getsDuring} gets, none failed)`);
   }
 }
 
