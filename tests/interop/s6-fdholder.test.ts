@@ -3,12 +3,12 @@
 // reading through another. s6-fdholder-retrieve puts the fd at stdin and execs its program (which `fdbroker put`
 // stores by default); s6-fdholder-store stores its stdin (which `fdbroker get --stdin -- CMD` provides).
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { C, close, closeAll, pipe, read, waitFd, write } from "../../src/sys/index.ts";
 import { writeS6Rules } from "../../bench/broker-procs.ts";
 import { startBroker, type Broker } from "../broker/harness.ts";
-import { CLI, fdCount, fdbroker, run, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdCount, fdbroker, ROOT, run, spawn, tempDir } from "../helpers.ts";
 import { lineReader } from "./lines.ts";
 
 setDefaultTimeout(120_000);
@@ -50,6 +50,15 @@ function drain(fd: number): string {
   if (waitFd(fd, C.POLLIN, 20_000) === 0) return "";
   const got = read(fd, 4096);
   return got ? new TextDecoder().decode(got) : "";
+}
+
+/** The one-line migration loop from docs/recipes.md, "Migrating from s6-fdholder", so the page cannot drift. */
+function recipeLoop(): string {
+  const doc = readFileSync(join(ROOT, "docs/recipes.md"), "utf8");
+  const section = doc.slice(doc.indexOf("## Migrating from s6-fdholder"));
+  const line = section.split("\n").find((l) => l.startsWith("s6-fdholder-list "));
+  if (!line) throw new Error("docs/recipes.md has no s6-fdholder-list loop under 'Migrating from s6-fdholder'");
+  return line;
 }
 
 let dir: ReturnType<typeof tempDir>;
@@ -139,9 +148,12 @@ sys.exit(subprocess.run(["s6-fdholder-store", sys.argv[2], "unix:" + sys.argv[1]
     expect(ids).toEqual(["file:/etc/hosts", "pipe:logs", `unix:${listener}`]);
     const brokerFds = broker.fds();
 
-    // The loop docs/recipes.md gives ("Migrating from s6-fdholder"), with the CLI as the tests run it.
-    const loop = `s6-fdholder-list "$S6" | while IFS= read -r id; do s6-fdholder-retrieve "$S6" "$id" "$@" put "$id" -s "$SOCK" || exit 1; done`;
-    const migrated = await run(["sh", "-c", loop, "sh", ...CLI], { env: { ...process.env, S6: s6.sock, SOCK: broker.sock } });
+    // The loop exactly as docs/recipes.md gives it, with `fdbroker` on PATH running the CLI under test.
+    const bin = join(dir.path, "bin");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "fdbroker"), `#!/bin/sh\nexec ${CLI.map((a) => `'${a}'`).join(" ")} "$@"\n`, { mode: 0o755 });
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, S6: s6.sock, FDBROKER_SOCKET: broker.sock };
+    const migrated = await run(["sh", "-c", recipeLoop()], { env });
     expect(migrated).toEqual({ code: 0, stdout: "", stderr: "" });
     expect(broker.fds()).toBe(brokerFds + 3);
 
