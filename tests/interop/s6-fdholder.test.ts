@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { C, close, closeAll, pipe, read, waitFd, write } from "../../src/sys/index.ts";
 import { writeS6Rules } from "../../bench/broker-procs.ts";
 import { startBroker, waitFor, type Broker } from "../broker/harness.ts";
+import { settledFdCount } from "../cli/peer-helpers.ts";
 import { CLI, fdCount, fdbroker, ROOT, run, spawn, tempDir } from "../helpers.ts";
 import { lineReader } from "./lines.ts";
 
@@ -17,6 +18,8 @@ const present = Bun.which("s6-fdholder-daemon") !== null && Bun.which("s6-fdhold
 interface S6 {
   sock: string;
   pid: number;
+  /** Its fd count with no client connected and nothing stored. */
+  baseFds: number;
   stop(): Promise<void>;
 }
 
@@ -29,9 +32,12 @@ async function startS6(dir: string): Promise<S6> {
   // A newline once listening; EOF (also "") if it died, which the socket's absence tells apart.
   expect(await out.line()).toBe("");
   expect(existsSync(sock)).toBe(true);
+  // It closes the notification fd (its stdout) just after writing; counts must not see it.
+  await waitFor("s6-fdholderd to close its notification fd", () => !existsSync(`/proc/${proc.pid}/fd/1`));
   return {
     sock,
     pid: proc.pid,
+    baseFds: fdCount(proc.pid),
     stop: async () => {
       proc.kill("SIGTERM");
       await proc.exited;
@@ -76,12 +82,15 @@ let dir: ReturnType<typeof tempDir>;
 let broker: Broker;
 let s6: S6;
 let ownFds: number;
+/** The broker's fd count with no client connected and no entry. */
+let brokerBase: number;
 
 beforeEach(async () => {
   if (!present) return;
   ownFds = fdCount();
   dir = tempDir("fdbroker-s6-");
   broker = await startBroker();
+  brokerBase = broker.fds();
   s6 = await startS6(dir.path);
 });
 
@@ -90,7 +99,7 @@ afterEach(async () => {
   await s6.stop();
   await broker.stop();
   dir.cleanup();
-  expect(fdCount()).toBe(ownFds);
+  expect(await settledFdCount(ownFds)).toBe(ownFds);
 });
 
 test.skipIf(!present)("s6-fdholder-retrieve ID fdbroker put NAME: the broker holds the pipe s6 held", async () => {
@@ -99,15 +108,14 @@ test.skipIf(!present)("s6-fdholder-retrieve ID fdbroker put NAME: the broker hol
   try {
     const stored = await run(["s6-fdholder-store", s6.sock, "unix:/run/app/in"], { stdin: r });
     expect(stored).toMatchObject({ code: 0, stderr: "" });
-    const s6Fds = fdCount(s6.pid);
-    const brokerFds = broker.fds();
+    await expectFds("s6-fdholderd", () => fdCount(s6.pid), s6.baseFds + 1);
 
     const moved = await run(["s6-fdholder-retrieve", s6.sock, "unix:/run/app/in", ...CLI, "put", "app-in", "-s", broker.sock, "--json"]);
     expect(moved.stderr).toBe("");
     expect(moved.code).toBe(0);
     expect(JSON.parse(moved.stdout)).toMatchObject({ name: "app-in", kind: "pipe" });
-    await expectFds("the broker", () => broker.fds(), brokerFds + 1);
-    await expectFds("s6-fdholderd", () => fdCount(s6.pid), s6Fds); // retrieve hands out a copy; s6 keeps its own
+    await expectFds("the broker", () => broker.fds(), brokerBase + 1);
+    await expectFds("s6-fdholderd", () => fdCount(s6.pid), s6.baseFds + 1); // retrieve hands out a copy; s6 keeps its own
 
     // The same pipe: what we write now comes out of the broker's copy; with our write end closed and nobody
     // else holding one, get --cat reads to EOF.
@@ -126,14 +134,13 @@ test.skipIf(!present)("fdbroker get NAME --stdin -- s6-fdholder-store: s6 holds 
   try {
     expect(await fdbroker(["put", "app-out", "-s", broker.sock], { stdin: w })).toMatchObject({ code: 0, stderr: "" });
     close(open.pop()!);
-    const brokerFds = broker.fds();
-    const s6Fds = fdCount(s6.pid);
+    await expectFds("the broker", () => broker.fds(), brokerBase + 1);
 
     const moved = await fdbroker(["get", "app-out", "--rm", "-s", broker.sock, "--stdin", "--", "s6-fdholder-store", s6.sock, "unix:/run/app/out"]);
     expect(moved).toEqual({ code: 0, stdout: "", stderr: "" });
     expect(await s6List(s6)).toEqual(["unix:/run/app/out"]);
-    await expectFds("s6-fdholderd", () => fdCount(s6.pid), s6Fds + 1);
-    await expectFds("the broker", () => broker.fds(), brokerFds - 1); // --rm: the broker let its copy go
+    await expectFds("s6-fdholderd", () => fdCount(s6.pid), s6.baseFds + 1);
+    await expectFds("the broker", () => broker.fds(), brokerBase); // --rm: the broker let its copy go
 
     // Write through the copy s6 hands back (retrieve puts it at stdin), read from our end of the pipe.
     const wrote = await run(["s6-fdholder-retrieve", s6.sock, "unix:/run/app/out", "sh", "-c", "echo through s6 >&0"]);
@@ -157,7 +164,7 @@ sys.exit(subprocess.run(["s6-fdholder-store", sys.argv[2], "unix:" + sys.argv[1]
     expect(sockHolder).toMatchObject({ code: 0, stderr: "" });
     const ids = await s6List(s6);
     expect(ids).toEqual(["file:/etc/hosts", "pipe:logs", `unix:${listener}`]);
-    const brokerFds = broker.fds();
+    await expectFds("s6-fdholderd", () => fdCount(s6.pid), s6.baseFds + 3);
 
     // The loop exactly as docs/recipes.md gives it, with `fdbroker` on PATH running the CLI under test.
     const bin = join(dir.path, "bin");
@@ -166,7 +173,7 @@ sys.exit(subprocess.run(["s6-fdholder-store", sys.argv[2], "unix:" + sys.argv[1]
     const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, S6: s6.sock, FDBROKER_SOCKET: broker.sock };
     const migrated = await run(["sh", "-c", recipeLoop()], { env });
     expect(migrated).toEqual({ code: 0, stdout: "", stderr: "" });
-    await expectFds("the broker", () => broker.fds(), brokerFds + 3);
+    await expectFds("the broker", () => broker.fds(), brokerBase + 3);
 
     const ls = await fdbroker(["ls", "--json", "-s", broker.sock]);
     expect(ls.code).toBe(0);
