@@ -96,7 +96,11 @@ async function measureRss(cli: readonly string[], sock: string) {
   try {
     using probe = openSession({ socket: sock });
     // Accepts happen in the broker's own time: ask until all are counted.
-    while (status(probe).connections < IDLE + 1) await Bun.sleep(20);
+    const deadline = Date.now() + 60_000;
+    while (status(probe).connections < IDLE + 1) {
+      if (Date.now() > deadline) throw new Error(`the broker did not accept ${IDLE} idle connections within 60 s`);
+      await Bun.sleep(20);
+    }
     const fullMiB = rssMiB(broker.proc.pid);
     // Idle for a second, the collector gives some garbage of the puts back; then what is the broker's own
     // (anonymous) memory, and what is the runtime's executable mapped from disk (shared with every Bun process).
@@ -123,7 +127,8 @@ async function takeover(cli: readonly string[], sock: string, old: BrokerProc) {
   const [watch] = await startClients(1, BUN_CLIENT, [sock, "e0", "watch"]);
   signalClients([watch!]);
   const next = startBroker(cli, sock, dir, ["--takeover", "--max-conns", String(IDLE + 100)]);
-  await old.proc.exited;
+  const exited = await Promise.race([old.proc.exited.then(() => true), Bun.sleep(60_000).then(() => false)]);
+  if (!exited) throw new Error(`the old broker did not exit within 60 s of the takeover:\n${readFileSync(old.log, "utf8").slice(-2000)}`);
   signalClients([watch!]);
   const seen = await watch!.result();
   if (seen.failed !== 0) throw new Error(`gets failed during takeover: ${JSON.stringify(seen)}`);
