@@ -1,27 +1,7 @@
 // `fdbroker get NAME... [-- CMD]`: retrieve fds in one round trip; describe them, cat them, or exec CMD with them.
 import { Command } from "commander";
-import { get, openSession } from "../client/index.ts";
-import { UsageError } from "../errors.ts";
-import { closeAll } from "../sys/index.ts";
-import { parseCount, socketOf, socketOption } from "./broker-common.ts";
-
-interface GetOpts {
-  socket?: string;
-  all?: boolean;
-  rm?: boolean;
-  cat?: boolean;
-  stdin?: boolean;
-  as: number[];
-  json?: boolean;
-}
-
-/** Where each fd goes in CMD: --stdin puts the first at 0, --as numbers come next in order, then 3, 4, ... */
-export function targetsFor(count: number, stdin: boolean, as: readonly number[]): number[] {
-  const chosen = [...(stdin ? [0] : []), ...as].slice(0, count);
-  if (new Set(chosen).size !== chosen.length) throw new UsageError(`two fds placed at the same number: ${chosen.join(", ")}`);
-  for (let next = 3; chosen.length < count; next++) if (!chosen.includes(next)) chosen.push(next);
-  return chosen;
-}
+import { parseCount, socketOption } from "./broker-common.ts";
+import { runGet, type GetOpts } from "./get-action.ts";
 
 export function command(): Command {
   return new Command("get")
@@ -38,32 +18,6 @@ export function command(): Command {
     .action(async (operands: string[], opts: GetOpts) => {
       const dd = process.argv.indexOf("--");
       const cmd = dd >= 0 ? process.argv.slice(dd + 1) : [];
-      const names = operands.slice(0, operands.length - cmd.length);
-      if (names.length === 0 && !opts.all) throw new UsageError("name at least one entry, or use --all");
-      if (cmd.length === 0 && (opts.stdin || opts.as.length > 0)) throw new UsageError("--stdin and --as need a command after --");
-      if (cmd.length > 0 && opts.cat) throw new UsageError("--cat and a command cannot be combined");
-      const session = openSession({ socket: socketOf(opts) });
-      let got;
-      try {
-        got = get(session, names, { all: opts.all, remove: opts.rm });
-      } finally {
-        session.close();
-      }
-      // Each path loads only what it needs: `get NAME -- CMD` sits in services' start-up paths.
-      try {
-        if (cmd.length > 0) {
-          const { execWithFds } = await import("../launch/exec.ts");
-          execWithFds(cmd, got.map((g) => ({ fd: g.fd, name: g.entry.name })), { targets: targetsFor(got.length, !!opts.stdin, opts.as) });
-        }
-        if (opts.cat) {
-          const { catFd } = await import("./cat-fd.ts");
-          for (const g of got) catFd(g.fd);
-        } else {
-          const [{ describeFd }, { printGroups }] = await Promise.all([import("../describe/index.ts"), import("./describe-view.ts")]);
-          printGroups([{ fds: got.map((g, i) => ({ id: i, name: g.entry.name, desc: describeFd(g.fd) })) }], !!opts.json, "#");
-        }
-      } finally {
-        closeAll(got.map((g) => g.fd));
-      }
+      await runGet(operands.slice(0, operands.length - cmd.length), opts, cmd);
     });
 }

@@ -1,7 +1,5 @@
 // Entry point: finds the subcommand, loads only that module (start-up cost matters for `get -- CMD`), parses, runs.
-// First, before any import can make the runtime open fds of its own: the list of fds fdbroker inherited.
-import "../describe/startup.ts";
-import { Command, CommanderError } from "commander";
+import type { Command, CommanderError } from "commander";
 import { UsageError } from "../errors.ts";
 import { EXIT, EXIT_HELP, fail } from "./exit.ts";
 import { VERSION } from "../version.ts";
@@ -33,7 +31,16 @@ function configure(cmd: Command): Command {
   return cmd;
 }
 
+/** Commands that need the list of fds fdbroker inherited (for --fd checks, or to describe them). */
+const NEEDS_INHERITED = new Set(["inspect", "send", "exec", "run"]);
+
 async function main(argv: string[]): Promise<void> {
+  // Before any module that can make the runtime open fds of its own (picocolors dups stdout at import): the list
+  // of fds fdbroker inherited. Only the commands that use it pay for reading /proc.
+  if (NEEDS_INHERITED.has(argv[2] ?? "")) await import("../describe/startup.ts");
+  // commander is loaded only past this point: see get-fast.ts.
+  if (argv[2] === "get" && (await (await import("./get-fast.ts")).tryFastGet(argv))) return;
+  const { Command } = await import("commander");
   const program = new Command("fdbroker")
     .description("pass open file descriptors between processes over UNIX sockets (SCM_RIGHTS)")
     .version(VERSION, "-V, --version")
@@ -53,4 +60,7 @@ async function main(argv: string[]): Promise<void> {
   await program.parseAsync(argv);
 }
 
-main(process.argv).catch((e) => fail(e instanceof CommanderError ? new UsageError(e.message) : e));
+// Told apart by its code rather than by class: commander's class is not loaded on the fast path.
+const isCommanderError = (e: unknown): e is CommanderError => typeof (e as CommanderError)?.code === "string" && (e as CommanderError).code.startsWith("commander.");
+
+main(process.argv).catch((e) => fail(isCommanderError(e) ? new UsageError(e.message) : e));

@@ -65,3 +65,26 @@ test("--all, --rm, missing entries (exit 1), usage errors (exit 2)", async () =>
   expect((await fdbroker(["get", "a", "--stdin", "-s", b.sock])).code).toBe(2);
   expect((await fdbroker(["get", "a", "-s", join(b.dir, "nobody.sock")])).code).toBe(3);
 });
+
+// `get ... -- CMD` in its plain forms skips commander (src/cli/get-fast.ts); other forms go through it. Both must
+// behave as one command.
+test("get -- CMD: plain and full forms agree on placement, --rm and errors", async () => {
+  // Each file is read once: every copy of an fd shares one file offset.
+  const b = await withFiles(["a", "b", "c", "d"]);
+  const placed = await fdbroker(["get", "-s", b.sock, "b", "--as", "5", "--stdin", "a", "--", "sh", "-c", "cat; cat <&5"]);
+  expect(placed).toMatchObject({ code: 0, stdout: "contents of b\ncontents of a\n" });
+  const viaEquals = await fdbroker(["get", `--socket=${b.sock}`, "d", "--", "sh", "-c", "cat <&3"]);
+  expect(viaEquals).toMatchObject({ code: 0, stdout: "contents of d\n" });
+  expect((await fdbroker(["get", "-s", b.sock, "--rm", "c", "--", "true"])).code).toBe(0);
+  const gone = await fdbroker(["get", "-s", b.sock, "c", "--", "true"]);
+  expect(gone.code).toBe(1);
+  expect(gone.stderr).toContain('no entry "c"');
+  const clash = await fdbroker(["get", "-s", b.sock, "a", "b", "--as", "4", "--as", "4", "--", "true"]);
+  expect(clash.code).toBe(2);
+  expect(clash.stderr).toContain("two fds placed at the same number");
+  const unknown = await fdbroker(["get", "-s", b.sock, "--bogus", "a", "--", "true"]);
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toContain("--bogus");
+  expect((await fdbroker(["get", "-s", b.sock, "--", "true"])).code).toBe(2);
+  expect((await fdbroker(["get", "-s", join(b.dir, "nobody.sock"), "a", "--", "true"])).code).toBe(3);
+});
