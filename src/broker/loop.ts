@@ -9,6 +9,7 @@ import { closeAllEntries, expireDue } from "./entries.ts";
 import { dispatch } from "./handlers.ts";
 import { abortTakeover, mayDispatch, progressTakeover } from "./takeover.ts";
 import { count, logEvent } from "./log.ts";
+import { tendMemory } from "./memory.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** Longest single poll, so signals and timers are never waited on for long. */
@@ -163,15 +164,18 @@ export function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
   // Queued log lines are retried soon rather than polled for: fd 2 may be shared and is not ours to watch.
   const logWait = state.env.flushLog() ? Infinity : LOG_RETRY_MS;
   const revents = poll(reqs, Math.max(0, Math.min(maxWaitMs, logWait, wake - now)));
+  let busy = false;
   for (let i = 0; i < reqs.length; i++) {
     const rev = revents[i]!;
     if (rev === 0) continue;
+    busy = true;
     const conn = conns[i];
     if (conn === null) acceptNew(state);
     else if (conn && state.conns.get(conn.fd) === conn) serveConn(state, conn, rev);
   }
   expireDue(state);
   progressTakeover(state);
+  tendMemory(state.memory, busy, state.env.now(), state.env.collectGarbage);
 }
 
 /** Stop listening, give pending replies up to `drainMs`, then close every connection and every held fd. */

@@ -1,6 +1,7 @@
 // Everything a broker knows, as plain data passed to every function: no module-level state, so two brokers
 // (or a test) can live in one process, and takeover can hand the whole thing over.
 import { createLogSink, enqueueLine, flushLogSink } from "./log-sink.ts";
+import { newMemoryTending, type MemoryTending } from "./memory.ts";
 import type { EntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";
 import type { Peer, Rule } from "./access.ts";
 
@@ -72,6 +73,8 @@ export interface BrokerEnv {
   log(line: string): void;
   /** Write queued log lines without blocking longer than `waitMs`; true when none are left. */
   flushLog(waitMs?: number): boolean;
+  /** Ask the runtime to collect garbage: a quick young-generation pass, or a full one. */
+  collectGarbage(full: boolean): void;
 }
 
 /** A takeover in progress, on the running (old) broker's side. */
@@ -103,6 +106,7 @@ export interface BrokerState {
   /** An fd kept in reserve: at EMFILE it is closed for a moment to accept one connection and tell it why. */
   spareFd: number | null;
   nofile: { soft: number; hard: number };
+  memory: MemoryTending;
 }
 
 const stderrSink = createLogSink(2);
@@ -110,6 +114,7 @@ export const realEnv: BrokerEnv = {
   now: () => Date.now(),
   log: (line) => enqueueLine(stderrSink, line),
   flushLog: (waitMs) => flushLogSink(stderrSink, waitMs),
+  collectGarbage: (full) => Bun.gc(full),
 };
 
 export function createState(config: BrokerConfig, listenFd: number | null, env: BrokerEnv = realEnv): BrokerState {
@@ -127,5 +132,6 @@ export function createState(config: BrokerConfig, listenFd: number | null, env: 
     acceptPausedUntil: 0,
     spareFd: null,
     nofile: { soft: 0, hard: 0 },
+    memory: newMemoryTending(),
   };
 }
