@@ -23,10 +23,19 @@ export interface BuildOptions {
   verbose?: boolean;
 }
 
-/** The subcommand modules src/cli/main.ts imports lazily, as paths relative to the repository. */
-export function commandModules(): string[] {
+function modulesMatching(pattern: RegExp): string[] {
   const source = readFileSync(MAIN, "utf8");
-  return [...source.matchAll(/import\(\s*"(\.\/[^"]+)"\s*\)/g)].map((m) => relative(ROOT, join(dirname(MAIN), m[1]!)));
+  return [...source.matchAll(pattern)].map((m) => relative(ROOT, join(dirname(MAIN), m[1]!)));
+}
+
+/** The subcommand modules of src/cli/main.ts's command table (`load: () => import("./NAME.ts")`), repo-relative. */
+export function commandModules(): string[] {
+  return modulesMatching(/load:\s*\(\)\s*=>\s*import\(\s*"(\.{1,2}\/[^"]+)"\s*\)/g);
+}
+
+/** Every module src/cli/main.ts imports lazily by a literal path: commands and fast paths alike. */
+function lazyModules(): string[] {
+  return modulesMatching(/import\(\s*"(\.{1,2}\/[^"]+)"\s*\)/g);
 }
 
 function workerEntrypoints(): string[] {
@@ -39,7 +48,7 @@ function missingModules(paths: readonly string[]): Bun.BunPlugin {
   return {
     name: "missing-subcommands",
     setup(b) {
-      b.onResolve({ filter: /^\.\/[\w-]+\.ts$/ }, (args) => {
+      b.onResolve({ filter: /^\.{1,2}\/[\w/-]+\.ts$/ }, (args) => {
         const path = join(dirname(args.importer), args.path);
         return names.has(path) ? { path, namespace: "missing" } : undefined;
       });
@@ -54,7 +63,7 @@ function missingModules(paths: readonly string[]): Bun.BunPlugin {
 /** Compile the CLI; returns the path of the executable. Throws with bun's own messages when the build fails. */
 export async function build(opts: BuildOptions = {}): Promise<string> {
   const outfile = resolve(ROOT, opts.outfile ?? "dist/fdbroker");
-  const missing = commandModules().filter((p) => !existsSync(join(ROOT, p)));
+  const missing = lazyModules().filter((p) => !existsSync(join(ROOT, p)));
   if (missing.length > 0) {
     if (!opts.allowMissing) throw new Error(`subcommand modules missing: ${missing.join(", ")} (--allow-missing builds without them)`);
     process.stderr.write(`build: WARNING: building without ${missing.join(", ")}: those commands will fail\n`);

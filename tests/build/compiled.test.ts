@@ -46,6 +46,16 @@ function testFds(): string[] {
   return links.filter((l) => l !== "" && !/anon_inode:\[(eventpoll|eventfd)\]$/.test(l));
 }
 
+/** testFds() once it equals `expected`, or after 10 s: Bun closes a finished child's stdio a moment after exit. */
+async function settledTestFds(expected: string[]): Promise<string[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const now = testFds();
+    if (Bun.deepEquals(now, expected) || Date.now() >= deadline) return now;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Start `bin recv ADDR --ready-fd 3 ...` and return once it listens. */
 function startRecv(args: string[], opts: { cwd?: string } = {}) {
   const ready = readyPipe();
@@ -112,7 +122,7 @@ describe("compiled binary", () => {
     expect(message.fds).toHaveLength(1);
     expect(message.fds[0]).toMatchObject({ kind: "file", path: file, access: "w" });
     expect(message.fds[0].flags).toContain("append");
-    expect(testFds()).toEqual(before);
+    expect(await settledTestFds(before)).toEqual(before);
   });
 
   test("recv -- CMD execs with the fd at 3, LISTEN_* set, nothing else open, no .env or bunfig.toml from cwd", async () => {
@@ -133,7 +143,7 @@ describe("compiled binary", () => {
     expect(got.stdout.trim().split(/\s+/).map(Number)).toEqual([0, 1, 2, 3]);
     const line = readFileSync(file, "utf8");
     expect(line).toBe(`pid=${recv.pid} listen_pid=${recv.pid} fds=1 leak=none\n`);
-    expect(testFds()).toEqual(before);
+    expect(await settledTestFds(before)).toEqual(before);
   });
 
   test("the whole `npm start` demo (peer, broker, restart parts) runs through it", async () => {
