@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync } from "node:fs";
 import { isAllowed, parseRule } from "../../src/broker/index.ts";
 import { startBroker, type Broker } from "./harness.ts";
-import { BIN, BUN, fdbroker, run } from "../helpers.ts";
+import { CLI, fdbroker, run } from "../helpers.ts";
 
 describe("rules", () => {
   const peer = (uid: number, gid = uid) => ({ uid, gid, pid: 1, groups: [] as number[] });
@@ -30,7 +30,7 @@ afterEach(async () => {
 });
 
 // setpriv needs root to change uid; where the suite runs unprivileged this end-to-end case is skipped.
-const asNobody = (args: string[]) => run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", BUN, BIN, ...args]);
+const asNobody = (args: string[]) => run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", ...CLI, ...args]);
 const root = process.getuid?.() === 0;
 
 test.skipIf(!root)("uid 65534 is denied by default (exit 1, logged), then allowed by --allow; nothing held is affected", async () => {
@@ -54,7 +54,7 @@ test.skipIf(!root)("uid 65534 is denied by default (exit 1, logged), then allowe
       expect(get.code).toBe(0);
       expect(get.stdout.length).toBeGreaterThan(0);
       expect(JSON.parse(ls.stdout).map((e: { name: string }) => e.name)).toEqual(["web.main"]);
-      const put = await run(["sh", "-c", `echo hi | setpriv --reuid 65534 --regid 65534 --clear-groups "$0" "$1" put drop.x -s "$2"`, BUN, BIN, broker.sock]);
+      const put = await run(["sh", "-c", `echo hi | setpriv --reuid 65534 --regid 65534 --clear-groups "$@"`, "sh", ...CLI, "put", "drop.x", "-s", broker.sock]);
       expect(put.code).toBe(0);
       expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).find((e: { name: string }) => e.name === "drop.x").uid).toBe(65534);
       await fdbroker(["rm", "drop.x", "-s", broker.sock]);

@@ -1,7 +1,7 @@
 // A real `fdbroker serve` process on a temporary socket, ready when it says so on --ready-fd, with its log in a file.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, BUN, fdCount, readyPipe, spawn, tempDir, untrack } from "../helpers.ts";
+import { CLI, fdCount, readyPipe, spawn, tempDir, untrack } from "../helpers.ts";
 
 export interface Broker {
   proc: ReturnType<typeof spawn>;
@@ -18,7 +18,7 @@ export async function startBroker(args: string[] = [], opts: { env?: Record<stri
   const sock = join(dir.path, "broker.sock");
   const logPath = join(dir.path, "broker.log");
   const ready = readyPipe();
-  const proc = spawn([...(opts.cmdPrefix ?? []), BUN, BIN, "serve", "-s", sock, "--ready-fd", "3", ...args], {
+  const proc = spawn([...(opts.cmdPrefix ?? []), ...CLI, "serve", "-s", sock, "--ready-fd", "3", ...args], {
     stdio: ["ignore", "ignore", Bun.file(logPath), ready.writeEnd],
     env: { ...process.env, ...opts.env },
   });

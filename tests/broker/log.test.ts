@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openSession, put, rm, status } from "../../src/client/index.ts";
 import { close, pipe, read, setNonBlocking } from "../../src/sys/index.ts";
-import { BIN, BUN, readyPipe, spawn, tempDir } from "../helpers.ts";
+import { CLI, readyPipe, spawn, tempDir } from "../helpers.ts";
 
 function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
@@ -17,7 +17,7 @@ test("an unread log pipe bounds the broker's memory and never stalls it", async 
   const [logRead, logWrite] = pipe();
   setNonBlocking(logRead, true);
   const ready = readyPipe();
-  const proc = spawn([BUN, BIN, "serve", "-s", sock, "--ready-fd", "3"], { stdio: ["ignore", "ignore", logWrite, ready.writeEnd] });
+  const proc = spawn([...CLI, "serve", "-s", sock, "--ready-fd", "3"], { stdio: ["ignore", "ignore", logWrite, ready.writeEnd] });
   close(logWrite);
   ready.closeWriteEnd();
   const [held, heldWriteEnd] = pipe();

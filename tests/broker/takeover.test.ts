@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { ls, openSession, put } from "../../src/client/index.ts";
 import { closeAll, pipe } from "../../src/sys/index.ts";
 import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
-import { BIN, BUN, fdbroker, readyPipe, run, spawn } from "../helpers.ts";
+import { BUN, CLI, fdbroker, readyPipe, run, spawn } from "../helpers.ts";
 import { startBroker, waitFor } from "./harness.ts";
 
 test("takeover of 1000+ entries under a client loop: zero failed operations, entries and expiries intact", async () => {
@@ -23,7 +23,7 @@ test("takeover of 1000+ entries under a client loop: zero failed operations, ent
   await waitFor("the client loop to get going", () => (old.log().match(/ pid=\d+ ok/g)?.length ?? 0) > 1300);
 
   const ready = readyPipe();
-  const next = spawn([BUN, BIN, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "pipe", ready.writeEnd] });
+  const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "pipe", ready.writeEnd] });
   ready.closeWriteEnd();
   ready.wait(60000);
   ready.close();
@@ -67,7 +67,7 @@ test("a new broker that goes away before committing leaves the old one serving e
 test.skipIf(process.getuid?.() !== 0)("takeover needs the takeover right: uid 65534 is refused (exit 1)", async () => {
   const b = await startBroker(["--hold", "a=file:/etc/hosts", "--mode", "0666"]);
   chmodSync(b.dir, 0o777);
-  const r = await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", BUN, BIN, "serve", "-s", b.sock, "--takeover"]);
+  const r = await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", ...CLI, "serve", "-s", b.sock, "--takeover"]);
   expect(r.code).toBe(1);
   expect(r.stderr).toContain("may not take over");
   expect(JSON.parse((await fdbroker(["ls", "--json", "-s", b.sock])).stdout).length).toBe(1);
@@ -82,7 +82,7 @@ test("takeover moves 10,000 entries; the new broker holds exactly those fds", as
   s.close();
   closeAll([r, w]);
   const ready = readyPipe();
-  const next = spawn([BUN, BIN, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
+  const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
   ready.closeWriteEnd();
   ready.wait(60000);
   ready.close();

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
 import { startBroker, type Broker } from "../broker/harness.ts";
-import { fdbroker, run, BIN, BUN } from "../helpers.ts";
+import { CLI, fdbroker, run } from "../helpers.ts";
 
 let broker: Broker | null = null;
 afterEach(async () => {
@@ -10,7 +10,7 @@ afterEach(async () => {
 
 test("ls shows name, kind, what, owner uid and pid, age and expiry; --json too", async () => {
   broker = await startBroker(["--hold", "hosts=file:/etc/hosts", "--hold", "web=tcp:127.0.0.1:0"]);
-  const put = await run(["sh", "-c", `echo $$; exec "$0" "$1" put tmp --ttl 10m -s "$2"`, BUN, BIN, broker.sock], { stdin: Bun.file("/etc/hostname") });
+  const put = await run(["sh", "-c", `echo $$; exec "$@"`, "sh", ...CLI, "put", "tmp", "--ttl", "10m", "-s", broker.sock], { stdin: Bun.file("/etc/hostname") });
   expect(put.code).toBe(0);
   const putPid = Number(put.stdout.trim());
   const entries = JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout);

@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from "bun:test";
-import { fdbroker, run, BUN, BIN } from "../helpers.ts";
+import { CLI, fdbroker, run } from "../helpers.ts";
 import { startBroker, type Broker } from "../broker/harness.ts";
 
 let broker: Broker | null = null;
@@ -10,7 +10,7 @@ afterEach(async () => {
 
 test("put from a pipe, then get --cat prints what was written", async () => {
   broker = await startBroker();
-  const put = await run(["sh", "-c", `printf 'hello through the broker\\n' | "$0" "$1" put greeting -s "$2"`, BUN, BIN, broker.sock]);
+  const put = await run(["sh", "-c", `printf 'hello through the broker\\n' | "$@"`, "sh", ...CLI, "put", "greeting", "-s", broker.sock]);
   expect(put).toMatchObject({ code: 0, stderr: "" });
   const got = await fdbroker(["get", "greeting", "--cat", "-s", broker.sock]);
   expect(got).toMatchObject({ code: 0, stdout: "hello through the broker\n" });
@@ -29,7 +29,7 @@ test("an existing name is refused (exit 1) unless --replace", async () => {
 
 test("--fd N stores that fd; a closed fd and a bad ttl are usage errors (exit 2)", async () => {
   broker = await startBroker();
-  const ok = await run(["sh", "-c", `exec 7</etc/hosts; "$0" "$1" put h --fd 7 --ttl 1h --json -s "$2"`, BUN, BIN, broker.sock]);
+  const ok = await run(["sh", "-c", `exec 7</etc/hosts; "$@"`, "sh", ...CLI, "put", "h", "--fd", "7", "--ttl", "1h", "--json", "-s", broker.sock]);
   expect(ok.code).toBe(0);
   const entry = JSON.parse(ok.stdout);
   expect(entry).toMatchObject({ name: "h", kind: "file", uid: process.getuid!() });

@@ -5,7 +5,7 @@ import { listen } from "../../src/peer/endpoint.ts";
 import { openSpec } from "../../src/open/spec.ts";
 import { bind, C, close, encodeUnix, recvmsg, socket, waitFd } from "../../src/sys/index.ts";
 import { startBroker, waitFor, type Broker } from "../broker/harness.ts";
-import { BIN, BUN, fdbroker, readyPipe, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, readyPipe, spawn, tempDir } from "../helpers.ts";
 
 let broker: Broker | null = null;
 afterEach(async () => {
@@ -44,7 +44,7 @@ test("a live broker's socket is never clobbered; a stale one is replaced", async
   close(listen(stale));
   expect(existsSync(stale)).toBe(true);
   const ready = readyPipe();
-  const p = spawn([BUN, BIN, "serve", "-s", stale, "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
+  const p = spawn([...CLI, "serve", "-s", stale, "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
   ready.closeWriteEnd();
   ready.wait();
   ready.close();
@@ -74,7 +74,7 @@ test("--adopt-listen-fds holds socket-activation fds under LISTEN_FDNAMES; READY
   const tcp = openSpec("tcp:127.0.0.1:0");
   const file = openSpec(`file:${join(dir.path, "f")}?mode=w`);
   const ready = readyPipe();
-  const p = spawn([BUN, BIN, "serve", "-s", sock, "--adopt-listen-fds", "--ready-fd", "5"], {
+  const p = spawn([...CLI, "serve", "-s", sock, "--adopt-listen-fds", "--ready-fd", "5"], {
     stdio: ["ignore", "ignore", "ignore", tcp, file, ready.writeEnd],
     env: { ...process.env, LISTEN_FDS: "2", LISTEN_FDNAMES: "web:out", NOTIFY_SOCKET: notifyPath },
   });
