@@ -1,7 +1,7 @@
 // Showing fd descriptions: a table for people, JSON for scripts. Shared by recv, inspect and the broker's get,
 // so it takes groups (one per message or entry), each with an optional payload and its fds.
 import type { FdDescription } from "../describe/index.ts";
-import { out, printJson, table } from "./output.ts";
+import { out, printJson, printText, table } from "./output.ts";
 
 export interface ViewFd {
   /** What identifies the fd to the reader: its number (inspect) or its position (recv). */
@@ -83,5 +83,5 @@ export function groupsJson(groups: readonly ViewGroup[]) {
 
 export function printGroups(groups: readonly ViewGroup[], json: boolean, idHeader?: string): void {
   if (json) printJson(groupsJson(groups));
-  else if (groups.length) process.stdout.write(`${formatGroups(groups, idHeader)}\n`);
+  else if (groups.length) printText(`${formatGroups(groups, idHeader)}\n`);
 }

@@ -41,6 +41,11 @@ export function setNonBlocking(fd: number, on: boolean): void {
   if (next !== flags) fcntl(fd, C.F_SETFL, next);
 }
 
+/** isatty(3): whether `fd` is a terminal. */
+export function isTerminal(fd: number): boolean {
+  return libc.isatty(fd) === 1;
+}
+
 /** True when `fd` is open in this process. */
 export function isOpen(fd: number): boolean {
   return libc.fcntl(fd, C.F_GETFD, 0) >= 0;
@@ -192,5 +197,14 @@ export function waitFd(fd: number, events: number, timeoutMs: number): number {
     const rev = poll([{ fd, events }], left)[0]!;
     if (rev !== 0) return rev;
     if (left === 0 || Date.now() >= deadline) return 0;
+  }
+}
+
+/** Write all of `data`, waiting for room when `fd` is non-blocking (a terminal or pipe someone else set so). */
+export function writeAll(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length; ) {
+    const n = write(fd, off === 0 ? data : data.subarray(off));
+    if (n >= 0) off += n;
+    else waitFd(fd, C.POLLOUT, Infinity);
   }
 }

@@ -3,8 +3,8 @@ export { abi, abiFor, C, errnoName, errnoNumber, signalName, UnsupportedTargetEr
 export { isSysError, SysError } from "./errors.ts";
 export { encodeRights, parseControl, rightsOf, rightsSpace, type ControlMessage } from "./cmsg.ts";
 export {
-  close, closeAll, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, pipe, poll,
-  read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, type PollRequest, type Rlimit, type Stat,
+  close, closeAll, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, isTerminal, pipe,
+  poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Rlimit, type Stat,
 } from "./fd.ts";
 export { recvmsg, sendmsg, type Received } from "./msg.ts";
 export {

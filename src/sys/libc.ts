@@ -18,6 +18,7 @@ const symbols = {
   read: { args: [T.i32, T.ptr, T.u64], returns: T.i32 },
   write: { args: [T.i32, T.ptr, T.u64], returns: T.i32 },
   close: { args: [T.i32], returns: T.i32 },
+  isatty: { args: [T.i32], returns: T.i32 },
   // fcntl is variadic; on Linux x86-64 and arm64 an int vararg travels exactly like a fixed one.
   // Apple arm64 puts varargs on the stack: a macOS port needs its own binding.
   fcntl: { args: [T.i32, T.i32, T.i32], returns: T.i32 },
