@@ -35,8 +35,8 @@ function configure(cmd: Command): Command {
 const NEEDS_INHERITED = new Set(["inspect", "send", "exec", "run"]);
 
 async function main(argv: string[]): Promise<void> {
-  // Before any module that can make the runtime open fds of its own (picocolors dups stdout at import): the list
-  // of fds fdbroker inherited. Only the commands that use it pay for reading /proc.
+  // Before any module that can make the runtime open fds of its own (Bun dups fd 1 or 2 when process.stdout or
+  // process.stderr is first touched): the list of fds fdbroker inherited. Only the commands that use it pay.
   if (NEEDS_INHERITED.has(argv[2] ?? "")) await import("../describe/startup.ts");
   // commander is loaded only past this point: see get-fast.ts.
   if (argv[2] === "get" && (await (await import("./get-fast.ts")).tryFastGet(argv))) return;

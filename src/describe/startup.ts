@@ -1,6 +1,6 @@
 // The fds open when fdbroker started, recorded by the CLI's entry module before anything else runs: Bun dups
-// stdout for its own writer the first time anything touches process.stdout (picocolors does at import), and
-// that copy must not pass for an inherited fd. Kept tiny because every command pays for it.
+// fd 1 or 2 for its own writer the first time anything touches process.stdout or process.stderr (a library, an
+// error message), and that copy must not pass for an inherited fd. Kept tiny because every command pays for it.
 import { readdirSync } from "node:fs";
 import { isOpen } from "../sys/index.ts";
 
