@@ -22,7 +22,7 @@ export interface Abi {
   sockaddrIn6: { size: number };
   sigsetBytes: number;
   errnoSymbol: string;
-  c: typeof linuxConstants;
+  c: Constants;
 }
 
 const linuxConstants = {
@@ -37,6 +37,9 @@ const linuxConstants = {
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   F_DUPFD: 0, F_GETFD: 1, F_SETFD: 2, F_GETFL: 3, F_SETFL: 4, F_DUPFD_CLOEXEC: 1030,
   FD_CLOEXEC: 1,
+  // The kernel's mask; glibc's and musl's macro also covers O_PATH.
+  // O_ACCMODE and O_LARGEFILE as the kernel reports them in fdinfo: libc's O_ACCMODE also covers O_PATH, and
+  // glibc's O_LARGEFILE is 0 on 64-bit targets.
   O_ACCMODE: 0o3, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_CREAT: 0o100, O_TRUNC: 0o1000, O_APPEND: 0o2000,
   O_NONBLOCK: 0o4000, O_DIRECT: 0o40000, O_LARGEFILE: 0o100000, O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000,
   O_NOATIME: 0o1000000, O_CLOEXEC: 0o2000000, O_PATH: 0o10000000, O_SYNC: 0o4010000, O_DSYNC: 0o10000,
@@ -49,6 +52,8 @@ const linuxConstants = {
   SCM_MAX_FD: 253,
   NSIG: 65,
 } as const;
+
+type Constants = { readonly [K in keyof typeof linuxConstants]: number };
 
 const linuxCommon = {
   ptrSize: 8 as const,
@@ -78,6 +83,8 @@ const table: Record<string, Abi> = {
     ...linuxCommon,
     target: "linux-arm64",
     stat: { size: 128, dev: 0, ino: 8, mode: 16, nlink: 20, nlinkSize: 4, uid: 24, gid: 28, rdev: 32, size_: 48 },
+    // arch/arm64/include/uapi/asm/fcntl.h moves these four; every other constant here is the same as x86-64's.
+    c: { ...linuxConstants, O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000, O_DIRECT: 0o200000, O_LARGEFILE: 0o400000 },
   },
 };
 

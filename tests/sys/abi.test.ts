@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { abi, abiFor, C, cmsgSpace, errnoName, UnsupportedTargetError } from "../../src/sys/abi.ts";
 
 test("Linux LP64 struct sizes", () => {
@@ -28,4 +29,15 @@ test("errno names", () => {
   expect(errnoName(111)).toBe("ECONNREFUSED");
   expect(errnoName(24)).toBe("EMFILE");
   expect(errnoName(9999)).toBe("E9999");
+});
+
+test("O_LARGEFILE is the bit the kernel sets on every 64-bit open, as fdinfo shows it", () => {
+  const fd = openSync(import.meta.path, "r");
+  try {
+    const flags = parseInt(/^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))![1]!, 8);
+    expect(flags & C.O_LARGEFILE).toBe(C.O_LARGEFILE);
+    expect(flags & C.O_ACCMODE).toBe(C.O_RDONLY);
+  } finally {
+    closeSync(fd);
+  }
 });
