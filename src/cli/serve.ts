@@ -27,6 +27,7 @@ interface ServeOpts {
   maxConns: number;
   maxFds: number;
   clientTimeout: number;
+  drainTimeout: number;
   readyFd?: number;
   takeover?: boolean;
   log: "text" | "json";
@@ -43,6 +44,7 @@ export function command(): Command {
     .option("--max-conns <N>", "connections served at once", (s) => parseCount(s, "--max-conns"), 1000)
     .option("--max-fds <N>", "fds held at once (RLIMIT_NOFILE is raised to fit)", (s) => parseCount(s, "--max-fds"), 10000)
     .option("--client-timeout <DURATION>", "cut off clients idle (or not reading replies) this long", (s) => parseDuration(s, "--client-timeout"), 60_000)
+    .option("--drain-timeout <DURATION>", "at SIGTERM, and for busy clients when a new broker takes over, wait this long for replies owed", (s) => parseDuration(s, "--drain-timeout"), 2000)
     .option("--takeover", "take the listening socket, entries and clients over from the broker running at the address; it exits once done")
     .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
@@ -50,7 +52,7 @@ export function command(): Command {
     .action(async (opts: ServeOpts) => {
       const state = startBroker({
         socket: socketOf(opts), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
-        limits: { maxConns: opts.maxConns, maxFds: opts.maxFds, clientTimeoutMs: opts.clientTimeout }, log: opts.log, readyFd: opts.readyFd,
+        limits: { maxConns: opts.maxConns, maxFds: opts.maxFds, clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout }, log: opts.log, readyFd: opts.readyFd,
         takeover: opts.takeover,
       });
       const stop = () => {
