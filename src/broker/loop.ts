@@ -129,6 +129,9 @@ function cutIdle(state: BrokerState): number {
   const limit = state.config.limits.clientTimeoutMs;
   let next = Infinity;
   for (const conn of [...state.conns.values()]) {
+    // The new broker of a takeover is waited for: draining has its own bound, and once the snapshot is out,
+    // resuming on our own while it may be serving from the same listener would give the socket two brokers.
+    if (conn === state.takeover?.conn) continue;
     const deadline = conn.lastActive + limit;
     if (deadline <= now) hangUp(state, conn, conn.out.length > 0 ? "ETIMEDOUT (not reading its replies)" : "ETIMEDOUT (idle)");
     else if (deadline < next) next = deadline;
@@ -180,11 +183,17 @@ export function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
 
 /** Stop listening, give pending replies up to `drainMs`, then close every connection and every held fd. */
 async function shutDown(state: BrokerState): Promise<void> {
+  const t = state.takeover;
+  // Once the snapshot is out, the new broker may be serving from our listener even if it never confirms.
+  const socketIsTheirs = state.handedOver || t?.phase === "sent";
+  if (t?.phase === "draining") {
+    closeConn(state, t.conn);
+    abortTakeover(state, "this broker is stopping");
+  }
   if (state.listenFd !== null) {
     close(state.listenFd);
     state.listenFd = null;
-    // After a takeover the socket file is the new broker's.
-    if (state.config.path !== null && !state.handedOver) unlinkAddress(state.config.path);
+    if (state.config.path !== null && !socketIsTheirs) unlinkAddress(state.config.path);
   }
   if (state.handedOver) return finishHandover(state);
   const deadline = state.env.now() + state.config.limits.drainMs;

@@ -4,7 +4,10 @@ import { expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { ls, openSession, put } from "../../src/client/index.ts";
-import { closeAll, pipe } from "../../src/sys/index.ts";
+import { connectTo } from "../../src/peer/endpoint.ts";
+import { recvFds } from "../../src/peer/transfer.ts";
+import { encodeFrame, OP } from "../../src/proto/index.ts";
+import { C, close, closeAll, pipe, sendmsg } from "../../src/sys/index.ts";
 import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
 import { BUN, CLI, fdbroker, readyPipe, run, spawn } from "../helpers.ts";
 import { startBroker, waitFor } from "./harness.ts";
@@ -98,4 +101,63 @@ test("takeover moves 10,000 entries; the new broker holds exactly those fds", as
   next.kill("SIGTERM");
   expect(await next.exited).toBe(0);
   await old.stop();
+}, 120000);
+
+/** A raw client that pipelines `status` requests and reads none of the replies, until the broker stops reading it. */
+function busyClient(sock: string): number {
+  const fd = connectTo(sock, 30000);
+  const frame = encodeFrame({ kind: OP.status, id: 1, fds: 0, body: {} });
+  for (let i = 0; i < 100_000; i++) if (sendmsg(fd, frame, [], C.MSG_DONTWAIT) < 0) return fd;
+  close(fd);
+  throw new Error("the broker never stopped reading a client that reads no replies");
+}
+
+/** Read until the broker hangs up (recvFds throws if it has not within the wait). */
+function readToEof(fd: number): boolean {
+  for (;;) {
+    using msg = recvFds(fd, { timeoutMs: 30000 });
+    if (msg.eof) return true;
+  }
+}
+
+test("a client still busy after --drain-timeout is cut off; the takeover goes on", async () => {
+  const old = await startBroker(["--drain-timeout", "300ms", "--hold", "a=file:/etc/hosts"]);
+  const busy = busyClient(old.sock);
+  try {
+    const ready = readyPipe();
+    const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
+    ready.closeWriteEnd();
+    ready.wait(60000);
+    ready.close();
+    expect(await old.proc.exited).toBe(0);
+    expect(old.log()).toMatch(/disconnect uid=\d+ pid=\d+ ETIMEDOUT \(still busy at takeover\)/);
+    expect(old.log()).toMatch(/handed 1 entry and 0 connections/);
+    expect(readToEof(busy)).toBe(true);
+    expect(JSON.parse((await fdbroker(["ls", "--json", "-s", old.sock])).stdout).map((e: { name: string }) => e.name)).toEqual(["a"]);
+    next.kill("SIGTERM");
+    expect(await next.exited).toBe(0);
+  } finally {
+    close(busy);
+    await old.stop();
+  }
+}, 120000);
+
+test("SIGTERM while a takeover drains: the old broker aborts it and stops as asked; the new one fails", async () => {
+  const old = await startBroker(["--drain-timeout", "3s", "--hold", "a=file:/etc/hosts"]);
+  const busy = busyClient(old.sock);
+  try {
+    const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover"], { stdio: ["ignore", "ignore", "pipe"] });
+    await waitFor("the takeover to begin", () => / takeover uid=\d+ pid=\d+ ok/.test(old.log()));
+    old.proc.kill("SIGTERM");
+    expect(await old.proc.exited).toBe(0);
+    expect(old.log()).toContain("takeover aborted (this broker is stopping)");
+    expect(old.log()).toContain("stop ok (closed 1 entry)");
+    expect(existsSync(old.sock)).toBe(false);
+    const [err, code] = await Promise.all([new Response(next.stderr as ReadableStream).text(), next.exited]);
+    expect(code).not.toBe(0);
+    expect(err).toContain("closed the connection");
+  } finally {
+    close(busy);
+    await old.stop();
+  }
 }, 120000);
