@@ -14,10 +14,16 @@ export interface GetOpts {
   json?: boolean;
 }
 
-/** Where each fd goes in CMD: --stdin puts the first at 0, --as numbers come next in order, then 3, 4, ... */
-export function targetsFor(count: number, stdin: boolean, as: readonly number[]): number[] {
-  const chosen = [...(stdin ? [0] : []), ...as].slice(0, count);
+/** The numbers asked for in CMD: --stdin puts the first fd at 0, --as numbers come next in order. */
+function chosenTargets(stdin: boolean, as: readonly number[]): number[] {
+  const chosen = [...(stdin ? [0] : []), ...as];
   if (new Set(chosen).size !== chosen.length) throw new UsageError(`two fds placed at the same number: ${chosen.join(", ")}`);
+  return chosen;
+}
+
+/** Where each of `count` fds goes in CMD: the chosen numbers, then 3, 4, ... */
+export function targetsFor(count: number, stdin: boolean, as: readonly number[]): number[] {
+  const chosen = chosenTargets(stdin, as).slice(0, count);
   for (let next = 3; chosen.length < count; next++) if (!chosen.includes(next)) chosen.push(next);
   return chosen;
 }
@@ -26,6 +32,10 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
   if (names.length === 0 && !opts.all) throw new UsageError("name at least one entry, or use --all");
   if (cmd.length === 0 && (opts.stdin || opts.as.length > 0)) throw new UsageError("--stdin and --as need a command after --");
   if (cmd.length > 0 && opts.cat) throw new UsageError("--cat and a command cannot be combined");
+  // Everything that can be checked is checked before the broker is asked: with --rm, the entries would be lost.
+  chosenTargets(!!opts.stdin, opts.as);
+  const exec = cmd.length > 0 ? await import("../launch/exec.ts") : null;
+  exec?.resolveCommand(cmd[0]!);
   const session = openSession({ socket: opts.socket });
   let got;
   try {
@@ -35,10 +45,7 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
   }
   // Each path loads only what it needs: `get NAME -- CMD` sits in services' start-up paths.
   try {
-    if (cmd.length > 0) {
-      const { execWithFds } = await import("../launch/exec.ts");
-      execWithFds(cmd, got.map((g) => ({ fd: g.fd, name: g.entry.name })), { targets: targetsFor(got.length, !!opts.stdin, opts.as) });
-    }
+    if (exec) exec.execWithFds(cmd, got.map((g) => ({ fd: g.fd, name: g.entry.name })), { targets: targetsFor(got.length, !!opts.stdin, opts.as) });
     if (opts.cat) {
       const { catFd } = await import("./cat-fd.ts");
       for (const g of got) catFd(g.fd);

@@ -1,0 +1,34 @@
+// `get --rm ... -- CMD` removes entries from the broker: input that cannot work must fail before the broker is
+// asked, or the entries are gone with nothing to show for it. Both the plain (fast) and the full form are run.
+import { afterEach, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startBroker, type Broker } from "../broker/harness.ts";
+import { fdbroker } from "../helpers.ts";
+
+let broker: Broker | null = null;
+afterEach(async () => {
+  await broker?.stop();
+  broker = null;
+});
+
+test("a placement clash or a missing command fails before --rm takes anything", async () => {
+  broker = await startBroker();
+  const path = join(broker.dir, "a.txt");
+  writeFileSync(path, "contents of a\n");
+  expect((await fdbroker(["put", "a", "-s", broker.sock], { stdin: Bun.file(path) })).code).toBe(0);
+  const s = broker.sock;
+  const cases: [string[], number, string][] = [
+    [["get", "-s", s, "--rm", "a", "--as", "4", "--as", "4", "--", "true"], 2, "two fds placed at the same number"],
+    [["get", "-s", s, "--rm", "a", "--stdin", "--as", "0", "--", "true"], 2, "two fds placed at the same number"],
+    [["get", "-s", s, "--rm", "a", "--", "/nonexistent/cmd"], 4, "execve: ENOENT"],
+    [["get", "-s", s, "--rm", "a", "--json", "--", "no-such-command-here"], 4, "not found on PATH"],
+  ];
+  for (const [args, code, message] of cases) {
+    const r = await fdbroker(args);
+    expect({ args, code: r.code }).toEqual({ args, code });
+    expect(r.stderr).toContain(message);
+  }
+  const still = await fdbroker(["get", "-s", s, "--rm", "a", "--", "sh", "-c", "cat <&3"]);
+  expect(still).toMatchObject({ code: 0, stdout: "contents of a\n" });
+});
