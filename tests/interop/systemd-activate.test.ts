@@ -6,7 +6,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { BIN, BUN, fdbroker, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, spawn, tempDir } from "../helpers.ts";
 import { HTTP_SERVER, httpPid, lineReader, reload, REPORT, startRun } from "../run/harness.ts";
 
 setDefaultTimeout(90000);
@@ -43,7 +43,7 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker exec: its fd comes fi
   const dir = tempDir();
   try {
     const sd = join(dir.path, "sd.sock");
-    const proc = spawn([ACTIVATE, "-l", sd, "--fdname=sd", BUN, BIN, "exec", "--listen", `mine=unix:${dir.path}/mine.sock`,
+    const proc = spawn([ACTIVATE, "-l", sd, "--fdname=sd", ...CLI, "exec", "--listen", `mine=unix:${dir.path}/mine.sock`,
       "--", "python3", REPORT, "--check"]);
     await listening(proc);
     const trigger = connect(sd).on("error", () => {}); // reset once the child exits without accepting it
@@ -65,7 +65,7 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker exec -> HTTP server a
   const dir = tempDir();
   try {
     const sd = join(dir.path, "web.sock");
-    const proc = spawn([ACTIVATE, "-l", sd, BUN, BIN, "exec", "--", "python3", HTTP_SERVER]);
+    const proc = spawn([ACTIVATE, "-l", sd, ...CLI, "exec", "--", "python3", HTTP_SERVER]);
     await listening(proc);
     const first = pendingRequest(sd);
     expect(await first.answer).toEndWith(`\r\n\r\n${proc.pid}\n`);
@@ -100,7 +100,7 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker serve --adopt-listen-
   try {
     const sd = join(dir.path, "web.sock");
     const brokerSock = join(dir.path, "broker.sock");
-    const broker = spawn([ACTIVATE, "-l", sd, "--fdname=web", BUN, BIN, "serve", "-s", brokerSock, "--adopt-listen-fds"]);
+    const broker = spawn([ACTIVATE, "-l", sd, "--fdname=web", ...CLI, "serve", "-s", brokerSock, "--adopt-listen-fds"]);
     await listening(broker);
     const first = pendingRequest(sd);
     await waitForSocket(brokerSock);
@@ -109,7 +109,7 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker serve --adopt-listen-
     for (const deadline = Date.now() + 30000; ls.code !== 0 && Date.now() < deadline; await Bun.sleep(20))
       ls = await fdbroker(["ls", "--json", "-s", brokerSock]);
     expect(JSON.parse(ls.stdout).map((e: { name: string }) => e.name)).toEqual(["web"]);
-    const server = spawn([BUN, BIN, "get", "-s", brokerSock, "web", "--", "python3", HTTP_SERVER]);
+    const server = spawn([...CLI, "get", "-s", brokerSock, "web", "--", "python3", HTTP_SERVER]);
     expect(await first.answer).toEndWith(`\r\n\r\n${server.pid}\n`);
     expect(await httpPid(sd)).toBe(server.pid);
     server.kill("SIGTERM");

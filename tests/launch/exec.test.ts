@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseUnixAddress } from "../../src/peer/address.ts";
 import { isLive } from "../../src/peer/endpoint.ts";
 import { closeAll } from "../../src/sys/index.ts";
-import { BIN, BUN, fdbroker, fdCount, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, fdCount, ROOT, run, spawn, tempDir } from "../helpers.ts";
 
 const REPORT = join(ROOT, "tests/fixtures/fd_report.py");
 setDefaultTimeout(60000);
@@ -24,7 +24,7 @@ test("--listen opens unix, tcp, file and udp specs in order; the child sees exac
   const before = fdCount();
   try {
     const log = join(dir.path, "log");
-    const proc = spawn([BUN, BIN, "exec", "--listen", `api=unix:${dir.path}/api.sock`, "--listen", "tcp:127.0.0.1:0",
+    const proc = spawn([...CLI, "exec", "--listen", `api=unix:${dir.path}/api.sock`, "--listen", "tcp:127.0.0.1:0",
       "--listen", `log=file:${log}?mode=a`, "--listen", "dns=udp:127.0.0.1:0", "--", "python3", REPORT, "--check"]);
     const [out, code] = await Promise.all([new Response(proc.stdout as ReadableStream).text(), proc.exited]);
     const r: Report = JSON.parse(out);
@@ -52,7 +52,7 @@ test("--fd passes our own fds in command-line order: --fd 4 --fd 3 swaps them", 
   const fa = openSync(a, "r");
   const fb = openSync(b, "r");
   try {
-    const r = await run([BUN, BIN, "exec", "--fd", "second=4", "--fd", "first=3", "--", "python3", REPORT, "--check"], {
+    const r = await run([...CLI, "exec", "--fd", "second=4", "--fd", "first=3", "--", "python3", REPORT, "--check"], {
       stdio: ["ignore", "pipe", "pipe", fa, fb],
     });
     const rep: Report = JSON.parse(r.stdout);
@@ -68,7 +68,7 @@ test("--fd passes our own fds in command-line order: --fd 4 --fd 3 swaps them", 
 
 // The shim plays systemd: it sets LISTEN_PID to its own pid, which fdbroker inherits through exec.
 const asActivated = (names: string, args: string[]) =>
-  ["/bin/sh", "-c", `LISTEN_FDS=1 LISTEN_PID=$$ LISTEN_FDNAMES=${names} exec "$0" "$@"`, BUN, BIN, "exec", ...args];
+  ["/bin/sh", "-c", `LISTEN_FDS=1 LISTEN_PID=$$ LISTEN_FDNAMES=${names} exec "$0" "$@"`, ...CLI, "exec", ...args];
 
 test("inherited LISTEN_FDS come first, then --listen", async () => {
   const dir = tempDir();
@@ -98,7 +98,7 @@ test("--no-inherit drops inherited fds, and LISTEN_FDS meant for another pid is 
       stdio: ["ignore", "pipe", "pipe", fd],
     });
     expect(Object.keys(JSON.parse(dropped.stdout).fds)).toEqual(["0", "1", "2"]);
-    const other = await run([BUN, BIN, "exec", "--", "python3", REPORT], {
+    const other = await run([...CLI, "exec", "--", "python3", REPORT], {
       stdio: ["ignore", "pipe", "pipe", fd],
       env: { ...process.env, LISTEN_FDS: "1", LISTEN_PID: "1" },
     });
@@ -131,7 +131,7 @@ test("usage errors exit 2 with one line; no broker exits 3; a missing command or
   expect(missing.stderr).toContain("/no/such/program");
   const dir = tempDir();
   try {
-    const holder = spawn([BUN, BIN, "exec", "--listen", `unix:${dir.path}/s`, "--", "sleep", "30"]);
+    const holder = spawn([...CLI, "exec", "--listen", `unix:${dir.path}/s`, "--", "sleep", "30"]);
     await waitForListener(`${dir.path}/s`);
     const taken = await fdbroker(["exec", "--listen", `unix:${dir.path}/s`, "--", "true"]);
     expect(taken.code).toBe(4);

@@ -3,14 +3,14 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { startBroker } from "../broker/harness.ts";
-import { BIN, BUN, fdbroker, fdCount, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, fdCount, spawn, tempDir } from "../helpers.ts";
 import { clientLoop, HTTP_SERVER, httpPid, lineReader, reload, REPORT, startRun } from "./harness.ts";
 
 setDefaultTimeout(180000);
 
 /** One server generation: `fdbroker get web -- http_server`, ready once it prints so. */
 async function startServer(sock: string) {
-  const proc = spawn([BUN, BIN, "get", "-s", sock, "web", "--", "python3", HTTP_SERVER]);
+  const proc = spawn([...CLI, "get", "-s", sock, "web", "--", "python3", HTTP_SERVER]);
   const m = await lineReader(proc.stdout as ReadableStream<Uint8Array>).next(/^ready (\d+) /);
   expect(Number(m[1])).toBe(proc.pid); // get execs: the server is the process we started
   return proc;
@@ -81,7 +81,7 @@ test("run --get serves from a broker-held listener and reloads on it", async () 
   const web = join(broker.dir, "web.sock");
   try {
     // Put a listener that exec opened into the broker: the launcher and the broker compose.
-    const put = await fdbroker(["exec", "--listen", `web=unix:${web}`, "--", BUN, BIN, "put", "-s", broker.sock, "web", "--fd", "3"]);
+    const put = await fdbroker(["exec", "--listen", `web=unix:${web}`, "--", ...CLI, "put", "-s", broker.sock, "web", "--fd", "3"]);
     expect(put.stderr).toBe("");
     expect(put.code).toBe(0);
     const run = startRun(["--get", "web", "-s", broker.sock, "--ready", "notify", "--", "python3", HTTP_SERVER]);

@@ -2,7 +2,7 @@
 // client that tells which server process answered.
 import { connect } from "node:net";
 import { join } from "node:path";
-import { BIN, BUN, ROOT, spawn } from "../helpers.ts";
+import { CLI, ROOT, spawn } from "../helpers.ts";
 
 export const HTTP_SERVER = join(ROOT, "tests/fixtures/http_server.py");
 export const REPORT = join(ROOT, "tests/fixtures/fd_report.py");
@@ -19,7 +19,7 @@ export interface Supervisor {
 
 /** Start `fdbroker run ARGS` (after `prefix`, e.g. systemd-socket-activate) with stderr collected line by line. */
 export function startRun(args: string[], opts: Parameters<typeof spawn>[1] = {}, prefix: string[] = []): Supervisor {
-  const proc = spawn([...prefix, BUN, BIN, "run", ...args], opts);
+  const proc = spawn([...prefix, ...CLI, "run", ...args], opts);
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   const closed = (async () => {

@@ -4,7 +4,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBroker, waitFor } from "../broker/harness.ts";
-import { BIN, BUN, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { CLI, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
 import { clientLoop, HTTP_SERVER, httpPid, reload, REPORT, startRun } from "./harness.ts";
 
 setDefaultTimeout(120000);
@@ -28,7 +28,7 @@ test.skipIf(!root)("privilege separation: exec opens a low port and a root-only 
   const log = join(dir.path, "web.log");
   try {
     const [port, r] = await onFreeLowPort((p) =>
-      run([BUN, BIN, "exec", "--listen", `web=tcp:127.0.0.1:${p}`, "--listen", `log=file:${log}?mode=a`, "--", ...NOBODY,
+      run([...CLI, "exec", "--listen", `web=tcp:127.0.0.1:${p}`, "--listen", `log=file:${log}?mode=a`, "--", ...NOBODY,
         PY, REPORT, "--check"]));
     const rep = JSON.parse(r.stdout);
     expect(rep.problems).toEqual([]);
@@ -37,7 +37,7 @@ test.skipIf(!root)("privilege separation: exec opens a low port and a root-only 
     expect(rep.sockets["3"]).toMatchObject({ family: "AF_INET", listening: true, address: ["127.0.0.1", port] });
     expect(rep.fds["4"]).toBe(log);
     // The unprivileged process writes through the fd it was given, and cannot open the file itself.
-    const w = await run([BUN, BIN, "exec", "--listen", `log=file:${log}?mode=a`, "--", ...NOBODY, "sh", "-c",
+    const w = await run([...CLI, "exec", "--listen", `log=file:${log}?mode=a`, "--", ...NOBODY, "sh", "-c",
       `echo "written by $(id -u)" >&3; echo "opened by $(id -u)" >> ${log}`]);
     expect(w.code).not.toBe(0);
     expect(readFileSync(log, "utf8")).toBe("written by 65534\n");
@@ -59,7 +59,7 @@ test.skipIf(!root)("privilege separation: a root broker hands a low port to uid 
   const b = broker!;
   try {
     chmodSync(b.dir, 0o755);
-    const r = await run([...NOBODY, BUN, BIN, "get", "-s", b.sock, "web", "--", PY, REPORT, "--check"]);
+    const r = await run([...NOBODY, ...CLI, "get", "-s", b.sock, "web", "--", PY, REPORT, "--check"]);
     const rep = JSON.parse(r.stdout);
     expect(rep.problems).toEqual([]);
     expect(rep.uid).toBe(65534);
@@ -77,8 +77,8 @@ test("shared log fd: workers started by get log -- append through the broker's o
   try {
     const loop = 'i=0; while [ $i -lt 200 ]; do echo "worker $$ line $i" >&3; i=$((i+1)); done';
     const workers = await Promise.all([
-      ...Array.from({ length: 5 }, () => run([BUN, BIN, "get", "-s", broker.sock, "log", "--", "sh", "-c", loop])),
-      run([BUN, BIN, "get", "-s", broker.sock, "log", "--as", "1", "--", "sh", "-c", 'echo "stdout of $$"']),
+      ...Array.from({ length: 5 }, () => run([...CLI, "get", "-s", broker.sock, "log", "--", "sh", "-c", loop])),
+      run([...CLI, "get", "-s", broker.sock, "log", "--as", "1", "--", "sh", "-c", 'echo "stdout of $$"']),
     ]);
     for (const w of workers) expect(w.code).toBe(0);
     const lines = readFileSync(log, "utf8").trimEnd().split("\n");
@@ -102,7 +102,7 @@ test("debugging with recv: a Python sender's pipe and file are described", async
   const sock = join(dir.path, "debug.sock");
   const ready = readyPipe();
   try {
-    const recv = spawn([BUN, BIN, "recv", sock, "--json", "--timeout", "30000", "--ready-fd", "3"], {
+    const recv = spawn([...CLI, "recv", sock, "--json", "--timeout", "30000", "--ready-fd", "3"], {
       stdio: ["ignore", "pipe", "pipe", ready.writeEnd],
     });
     ready.closeWriteEnd();
@@ -131,7 +131,7 @@ test("broker upgrade with --takeover: the held listener and its servers carry on
   const web = join(dir.path, "web.sock");
   const old = await startBroker(["--hold", `web=unix:${web}`]);
   try {
-    const serve = (n: number) => spawn([BUN, BIN, "get", "-s", old.sock, "web", "--", "python3", HTTP_SERVER], {
+    const serve = (n: number) => spawn([...CLI, "get", "-s", old.sock, "web", "--", "python3", HTTP_SERVER], {
       stdout: Bun.file(join(dir.path, `server${n}.out`)),
     });
     const servedBy = (n: number) => () => /^ready \d+/.test(existsSync(join(dir.path, `server${n}.out`)) ? readFileSync(join(dir.path, `server${n}.out`), "utf8") : "");
@@ -142,7 +142,7 @@ test("broker upgrade with --takeover: the held listener and its servers carry on
 
     // The upgrade: a new broker (a new fdbroker binary, in real life) takes over at the same address.
     const ready = readyPipe();
-    const next = spawn([BUN, BIN, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "pipe", ready.writeEnd] });
+    const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "pipe", ready.writeEnd] });
     ready.closeWriteEnd();
     ready.wait(60000);
     ready.close();
@@ -182,7 +182,7 @@ test.skipIf(!present)("systemd units in this file pass systemd-analyze verify, a
   const dir = tempDir();
   try {
     const socketUnit = unitFromDoc("web.socket");
-    const serviceUnit = unitFromDoc("web.service").replace("/usr/local/bin/fdbroker", BIN).replace(/^User=.*\n/m, "");
+    const serviceUnit = unitFromDoc("web.service").replace("/usr/local/bin/fdbroker", CLI.join(" ")).replace(/^User=.*\n/m, "");
     writeFileSync(join(dir.path, "web.socket"), socketUnit);
     writeFileSync(join(dir.path, "web.service"), serviceUnit);
     const verify = await run(["systemd-analyze", "verify", join(dir.path, "web.socket"), join(dir.path, "web.service")]);
@@ -193,8 +193,8 @@ test.skipIf(!present)("systemd units in this file pass systemd-analyze verify, a
     // its FileDescriptorName, then ExecStart with a real server in place of /srv/web/server.
     const name = /^FileDescriptorName=(.*)$/m.exec(socketUnit)![1]!;
     const exec = /^ExecStart=(.*)$/m.exec(serviceUnit)![1]!.split(" ");
-    expect(exec.slice(0, 2)).toEqual([BIN, "run"]);
-    const args = exec.slice(2, exec.indexOf("--"));
+    expect(exec.slice(0, CLI.length + 1)).toEqual([...CLI, "run"]);
+    const args = exec.slice(CLI.length + 1, exec.indexOf("--"));
     const sock = join(dir.path, "web.sock");
     const sup = startRun([...args, "--", "python3", HTTP_SERVER], {}, ["/usr/bin/systemd-socket-activate", "-l", sock, `--fdname=${name}`]);
     await sup.waitFor(/^Listening on /); // systemd-socket-activate's word that it called listen()
