@@ -50,6 +50,7 @@ export function command(): Command {
       `
 Each child gets the listeners at fd 3, 4, ... with LISTEN_FDS, LISTEN_PID (its own pid) and LISTEN_FDNAMES.
 SIGTERM and SIGINT are passed to the child; run exits with its status (128+N if killed by signal N).
+If run is killed by SIGKILL, the kernel kills the child too (setpriv --pdeathsig KILL, where available).
 Transitions are logged on stderr, one line each. Under systemd (Type=notify), run itself reports READY=1,
 RELOADING=1 and STOPPING=1 to NOTIFY_SOCKET.
 

@@ -1,11 +1,17 @@
 // Starting one child of `fdbroker run`: CMD with the held fds at 3, 4, ... and the LISTEN_FDS variables.
 // Bun.spawn places stdio[i] at the child's fd i and passes no other fd, but it cannot set LISTEN_PID to the
 // child's pid: a one-line shell shim sets it to its own pid ($$) and execs CMD, which keeps that pid.
+//
+// A `run` killed by SIGKILL (kill -9, the OOM killer) cannot stop its children; the kernel can, through
+// PR_SET_PDEATHSIG, which setpriv (util-linux) sets and which survives the execs into the shim and CMD. It fires
+// when the thread that forked exits: Bun.spawn forks (vfork) on the main thread (seen with strace), and that
+// thread's exit is the process's. If run dies before setpriv's prctl, the shim sees a $PPID that is not run's
+// and gives up. CMD's own children are not covered, and a CMD that changes its uid or gid loses the setting.
 import { constants } from "node:os";
 import { UsageError } from "../errors.ts";
 import type { PassedFd } from "../launch/exec.ts";
 
-const SHIM = 'LISTEN_PID=$$; export LISTEN_PID; exec "$0" "$@"';
+const SHIM = '[ "$PPID" = "$1" ] || exit 1; shift; [ -z "${LISTEN_FDS-}" ] || { LISTEN_PID=$$; export LISTEN_PID; }; exec "$@"';
 
 export interface Child {
   pid: number;
@@ -30,6 +36,20 @@ export interface StartOptions {
   env: Record<string, string | undefined>;
   generation: number;
   notifySocket?: string;
+  /** From deathSignalPrefix(): what makes CMD die with run; empty where setpriv cannot. */
+  deathSignal: readonly string[];
+}
+
+/**
+ * `setpriv --pdeathsig KILL --` if this system's setpriv has the option (util-linux 2.33 and later), else empty.
+ * Tried once for real rather than guessed from a version string.
+ */
+export function deathSignalPrefix(env: Record<string, string | undefined>): string[] {
+  const setpriv = Bun.which("setpriv", { PATH: env.PATH ?? "/usr/local/bin:/usr/bin:/bin" });
+  if (!setpriv) return [];
+  const prefix = [setpriv, "--pdeathsig", "KILL", "--"];
+  const probe = Bun.spawnSync([...prefix, "/bin/sh", "-c", ":"], { stdio: ["ignore", "ignore", "ignore"] });
+  return probe.exitCode === 0 ? prefix : [];
 }
 
 /** The environment CMD gets: ours, without anything meant for us, plus its fds' and notify socket's names. */
@@ -49,8 +69,7 @@ export function startChild(opts: StartOptions): Child {
     Object.entries(childEnv(opts.env, opts.fds, opts.notifySocket)).filter(([, v]) => v !== undefined),
   ) as Record<string, string>;
   const stdio = ["inherit", "inherit", "inherit", ...opts.fds.map((f) => f.fd)] as const;
-  // Without LISTEN_FDS the shim's LISTEN_PID would be noise; exec CMD directly then.
-  const cmd = opts.fds.length > 0 ? ["/bin/sh", "-c", SHIM, ...opts.argv] : [...opts.argv];
+  const cmd = [...opts.deathSignal, "/bin/sh", "-c", SHIM, "fdbroker-run", String(process.pid), ...opts.argv];
   const proc = Bun.spawn(cmd, { stdio: stdio as unknown as ["inherit", "inherit", "inherit"], env });
   const exited = proc.exited.then(() => ({ code: proc.signalCode ? null : proc.exitCode, signal: signalText(proc.signalCode) }));
   return {

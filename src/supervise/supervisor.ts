@@ -2,7 +2,7 @@
 // and only once it is ready is the old one told to stop. Everything is driven by promises and timers (child
 // exits, readiness, signals), so the main thread never blocks in FFI and signal handlers run promptly.
 import type { PassedFd } from "../launch/exec.ts";
-import { describeExit, startChild, statusCode, type Child, type ExitStatus } from "./child.ts";
+import { deathSignalPrefix, describeExit, startChild, statusCode, type Child, type ExitStatus } from "./child.ts";
 import { notifyDir, openNotifySocket, type NotifySocket } from "./notify.ts";
 import { waitReady, type Readiness, type ReadyOutcome } from "./ready.ts";
 
@@ -44,6 +44,8 @@ const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 /** Run until told to stop (SIGTERM/SIGINT) or until restarts are exhausted; resolves with the exit code. */
 export function supervise(o: SuperviseOptions): Promise<number> {
   const dir = o.ready.kind === "notify" ? notifyDir() : null;
+  const deathSignal = deathSignalPrefix(o.env);
+  if (deathSignal.length === 0) o.log("no setpriv with --pdeathsig here: children will outlive a run killed by SIGKILL");
   const alive = new Map<Child, Tracked>();
   let generation = 0;
   let current: Child | null = null;
@@ -64,7 +66,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
     const notify = dir ? openNotifySocket(dir.path, `notify-${g}`) : undefined;
     let child: Child;
     try {
-      child = startChild({ argv: o.argv, fds: o.fds, env: o.env, generation: g, notifySocket: notify?.path });
+      child = startChild({ argv: o.argv, fds: o.fds, env: o.env, generation: g, notifySocket: notify?.path, deathSignal });
     } catch (e) {
       notify?.close();
       throw e;
