@@ -1,6 +1,6 @@
 // Listening on and connecting to UNIX socket addresses, with the stale-socket and timeout rules every command
 // shares. All sockets are non-blocking and CLOEXEC; callers wait with poll.
-import { existsSync, lstatSync, unlinkSync } from "node:fs";
+import { lstatSync, unlinkSync } from "node:fs";
 import {
   accept, bind, C, close, connect, isSysError, listen as sysListen, socket, socketpair, SysError, waitFd,
   type SocketType,
@@ -17,14 +17,17 @@ export interface ListenOptions {
   type?: SocketType;
 }
 
-/** True when something accepts connections at `addr` right now. */
+/**
+ * False only when nobody listens at `addr` (ECONNREFUSED, ENOENT). Any other answer counts as live: a listener
+ * whose queue is full times out, and the caller must not take its address away.
+ */
 export function isLive(addr: UnixAddress, type: SocketType = "stream"): boolean {
   const fd = socket(C.AF_UNIX, type);
   try {
     connect(fd, addr.bytes, addr.label, 1000);
     return true;
-  } catch {
-    return false;
+  } catch (e) {
+    return !(isSysError(e, "ECONNREFUSED") || isSysError(e, "ENOENT"));
   } finally {
     close(fd);
   }
@@ -74,7 +77,7 @@ function isSocketFile(path: string): boolean {
 /** Remove the socket file behind an address, if it is one. */
 export function unlinkAddress(text: string | UnixAddress): void {
   const addr = typeof text === "string" ? parseUnixAddress(text) : text;
-  if (addr.path !== null && existsSync(addr.path) && isSocketFile(addr.path)) unlinkSync(addr.path);
+  if (addr.path !== null && isSocketFile(addr.path)) unlinkSync(addr.path);
 }
 
 export function connectTo(text: string | UnixAddress, timeoutMs = 5000, type: SocketType = "stream"): number {

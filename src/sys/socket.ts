@@ -9,6 +9,7 @@ import { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr }
 const EINTR = 4;
 const EAGAIN = 11;
 const EINPROGRESS = 115;
+const ETIMEDOUT = 110;
 
 export type SocketType = "stream" | "dgram" | "seqpacket";
 const typeNumber = { stream: C.SOCK_STREAM, dgram: C.SOCK_DGRAM, seqpacket: C.SOCK_SEQPACKET };
@@ -67,7 +68,7 @@ export function connect(fd: number, addr: Uint8Array, label: string, timeoutMs: 
     if (errno === EINPROGRESS) {
       for (;;) {
         const left = deadline - Date.now();
-        if (left <= 0) throw new SysError("connect", 110, label, `no answer in ${timeoutMs} ms`);
+        if (left <= 0) throw new SysError("connect", ETIMEDOUT, label, `no answer in ${timeoutMs} ms`);
         const rev = poll([{ fd, events: C.POLLOUT }], left)[0]!;
         if (rev === 0) continue;
         const err = getIntOpt(fd, C.SOL_SOCKET, C.SO_ERROR);
@@ -75,7 +76,8 @@ export function connect(fd: number, addr: Uint8Array, label: string, timeoutMs: 
         return;
       }
     }
-    if (errno === EAGAIN && Date.now() < deadline) {
+    if (errno === EAGAIN) {
+      if (Date.now() >= deadline) throw new SysError("connect", ETIMEDOUT, label, `listen queue still full after ${timeoutMs} ms`);
       poll([], 5);
       continue;
     }
