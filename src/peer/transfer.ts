@@ -43,16 +43,17 @@ function sendAll(sock: number, bytes: Uint8Array, fds: readonly number[], deadli
 export function sendFds(sock: number, fds: readonly number[], payload?: Uint8Array | string, opts: SendOptions = {}): void {
   const bytes = typeof payload === "string" ? encoder.encode(payload) : (payload ?? ONE_NUL);
   const chunk = Math.min(opts.chunk ?? C.SCM_MAX_FD, C.SCM_MAX_FD);
+  if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk: expected a whole number of fds from 1 to ${C.SCM_MAX_FD}, got ${opts.chunk}`);
   const timeoutMs = opts.timeoutMs ?? Infinity;
   const deadline = timeoutMs === Infinity ? Infinity : Date.now() + timeoutMs;
   // The common case, one message, without the slicing below (it shows in the per-fd cost: bench/roundtrip.ts).
   if (fds.length <= chunk) return sendAll(sock, bytes.length > 0 ? bytes : ONE_NUL, fds, deadline, timeoutMs);
-  const messages = Math.max(1, Math.ceil(fds.length / chunk));
+  const messages = Math.ceil(fds.length / chunk);
   for (let i = 0; i < messages; i++) {
     const part = fds.slice(i * chunk, (i + 1) * chunk);
     const last = i === messages - 1;
     const data = last ? bytes.subarray(Math.min(i, bytes.length)) : bytes.subarray(i, i + 1);
-    sendAll(sock, data.length > 0 ? data : new Uint8Array(1), part, deadline, timeoutMs);
+    sendAll(sock, data.length > 0 ? data : ONE_NUL, part, deadline, timeoutMs);
   }
 }
 
