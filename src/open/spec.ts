@@ -2,7 +2,7 @@
 // `send --open`, `serve --hold`, `exec --listen` and `run --listen`.
 import { constants, openSync } from "node:fs";
 import { UsageError } from "../errors.ts";
-import { listen as listenUnix } from "../peer/endpoint.ts";
+import { listen as listenUnix, unlinkAddress } from "../peer/endpoint.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { boundSocket, C, close, dupCloexec, encodeInet, isOpen, listen, setCloexec, setNonBlocking } from "../sys/index.ts";
 
@@ -73,11 +73,17 @@ function inetListener(kind: "tcp" | "udp", host: string, port: number, label: st
   const family = addr.length > 16 ? C.AF_INET6 : C.AF_INET;
   // Blocking, as systemd hands them out: the server that gets one decides for itself.
   const fd = boundSocket(family, kind === "tcp" ? "stream" : "dgram", addr, label, false);
+  return kind === "tcp" ? settle(fd, () => listen(fd, 4096, label)) : fd;
+}
+
+/** Finish setting up a fresh fd; if that fails, close it (and undo what opening did) before rethrowing. */
+function settle(fd: number, setup: (fd: number) => void, undo?: () => void): number {
   try {
-    if (kind === "tcp") listen(fd, 4096, label);
+    setup(fd);
     return fd;
   } catch (e) {
     close(fd);
+    undo?.();
     throw e;
   }
 }
@@ -86,21 +92,17 @@ function inetListener(kind: "tcp" | "udp", host: string, port: number, label: st
 export function openSpec(spec: Spec | string): number {
   const s = typeof spec === "string" ? parseSpec(spec) : spec;
   switch (s.kind) {
-    case "file": {
+    case "file":
       // node:fs opens with O_CLOEXEC under Bun; set it anyway so the rule does not depend on the runtime.
-      const fd = openSync(s.path, fileFlags[s.mode], 0o666);
-      setCloexec(fd, true);
-      return fd;
-    }
+      return settle(openSync(s.path, fileFlags[s.mode], 0o666), (fd) => setCloexec(fd, true));
     case "tcp":
     case "udp":
       return inetListener(s.kind, s.host, s.port, `${s.kind}:${s.host}:${s.port}`);
     case "unix": {
-      const fd = listenUnix(parseUnixAddress(s.path), { mode: s.mode, backlog: 4096 });
+      const addr = parseUnixAddress(s.path);
       // Blocking like the inet listeners: O_NONBLOCK lives on the open file description, so a server whose
       // plain accept loop gets this fd would otherwise see EAGAIN.
-      setNonBlocking(fd, false);
-      return fd;
+      return settle(listenUnix(addr, { mode: s.mode, backlog: 4096 }), (fd) => setNonBlocking(fd, false), () => unlinkAddress(addr));
     }
     case "fd":
       if (!isOpen(s.fd)) throw new UsageError(`fd:${s.fd}: no such open fd`);

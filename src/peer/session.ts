@@ -3,7 +3,7 @@
 import { UsageError } from "../errors.ts";
 import { openSpec } from "../open/spec.ts";
 import { C, close, closeAll, isOpen, SysError, isSysError } from "../sys/index.ts";
-import { parseUnixAddress, type UnixAddress } from "./address.ts";
+import { parseUnixAddress } from "./address.ts";
 import { acceptOne, connectTo, listen, unlinkAddress } from "./endpoint.ts";
 import { recvFds, sendFds } from "./transfer.ts";
 import { waitReady } from "./wait.ts";
@@ -25,17 +25,9 @@ export interface PeerOptions {
   mode?: number;
 }
 
-function address(text: string): UnixAddress {
-  try {
-    return parseUnixAddress(text);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
-
 /** A connected socket to the one peer; a listening socket and its file live only until the peer is in. */
 async function peerSocket(text: string, opts: PeerOptions): Promise<number> {
-  const addr = address(text);
+  const addr = parseUnixAddress(text);
   const timeoutMs = opts.timeoutMs ?? Infinity;
   if (opts.connect) {
     const fd = connectTo(addr, opts.timeoutMs ?? 5000);
@@ -135,7 +127,7 @@ export interface SendToOptions extends PeerOptions {
  * opened is closed on every path.
  */
 export async function sendTo(text: string, items: readonly (number | string)[], opts: SendToOptions = {}): Promise<void> {
-  address(text);
+  parseUnixAddress(text);
   for (const it of items) if (typeof it === "number" && !isOpen(it)) throw new UsageError(`fd ${it} is not open`);
   const opened: number[] = [];
   try {
