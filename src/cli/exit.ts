@@ -44,8 +44,9 @@ export function exitCodeFor(e: unknown): number {
 
 export function describeError(e: unknown): string {
   if (e instanceof SysError) {
-    const hint = e.syscall === "connect" ? HINTS[e.code] : undefined;
-    return hint && !e.message.includes(":", e.message.indexOf(e.code) + e.code.length) ? `${e.message} (${hint})` : e.message;
+    // A detail already says more than the generic hint would.
+    const hint = e.syscall === "connect" && !e.detail ? HINTS[e.code] : undefined;
+    return hint ? `${e.message} (${hint})` : e.message;
   }
   if (e instanceof Error) return e.message;
   return String(e);

@@ -7,6 +7,8 @@ export class SysError extends Error {
   readonly code: string;
   readonly errno: number;
   readonly path?: string;
+  /** What the errno name alone would not say (the limit that was hit, the wait that ran out). */
+  readonly detail?: string;
   constructor(syscall: string, errno: number, path?: string, detail?: string) {
     const code = errnoName(errno);
     super(`${syscall}: ${code}${path !== undefined ? ` (${path})` : ""}${detail ? `: ${detail}` : ""}`);
@@ -15,6 +17,7 @@ export class SysError extends Error {
     this.code = code;
     this.errno = errno;
     this.path = path;
+    this.detail = detail;
   }
 }
 
