@@ -50,8 +50,7 @@ const put: Handler = (state, conn, frame) => {
   const fd = frame.fds.splice(0, 1)[0]!;
   const { uid, gid, pid } = conn.peer;
   const entry = storeEntry(state, fd, newEntryInfo(state, req.name, fd, { uid, gid, pid }, req.ttlMs));
-  sendFrame(state, conn, REPLY.ok, frame.id, { entry: entry.info });
-  return { names: [req.name], keep: true };
+  return { names: [req.name], keep: sendFrame(state, conn, REPLY.ok, frame.id, { entry: entry.info }) };
 };
 
 function visible(state: BrokerState, conn: Conn, op: Operation): string[] {
