@@ -60,10 +60,13 @@ function refuseOutOfFds(state: BrokerState, code: string): void {
   if (state.spareFd === null) return pauseAccepting(state, code);
   close(state.spareFd);
   state.spareFd = null;
+  let fd: number | null = null;
   try {
-    const fd = accept(state.listenFd!);
+    fd = accept(state.listenFd!);
     if (fd !== null) refuseConn(state, openConn(state, fd), code, `the broker is out of file descriptors (${code}); try again later`);
   } catch {
+    // openConn failed (SO_PEERCRED of a client already gone): the fd is still only ours.
+    if (fd !== null && !state.conns.has(fd)) close(fd);
     pauseAccepting(state, code);
   } finally {
     state.spareFd = openSpare();
