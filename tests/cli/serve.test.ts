@@ -54,12 +54,20 @@ test("a live broker's socket is never clobbered; a stale one is replaced", async
   dir.cleanup();
 });
 
-test("bad --hold, --allow and --mode are usage errors (exit 2) and leave no socket", async () => {
+test("bad --hold, --allow, --mode and --drain-timeout are usage errors (exit 2, one line naming it) and leave no socket", async () => {
   const dir = tempDir();
   const sock = join(dir.path, "b.sock");
-  for (const bad of [["--hold", "x=nope:1"], ["--hold", "noequals"], ["--allow", "uid:abc:get"], ["--allow", "uid:1:fly"], ["--mode", "999"]]) {
+  const cases: [string[], RegExp][] = [
+    [["--hold", "x=nope:1"], /nope/], [["--hold", "noequals"], /bad --hold "noequals"/],
+    [["--allow", "uid:abc:get"], /bad --allow rule "uid:abc:get": expected uid:N:OPS\[:GLOB\]/],
+    [["--allow", "uid:1:fly"], /bad operation "fly" in --allow uid:1:fly/], [["--allow", "uid:1:get,"], /bad operation ""/],
+    [["--mode", "999"], /bad --mode 999/], [["--drain-timeout", "soon"], /bad --drain-timeout "soon"/],
+  ];
+  for (const [bad, message] of cases) {
     const r = await fdbroker(["serve", "-s", sock, ...bad]);
     expect([bad, r.code]).toEqual([bad, 2]);
+    expect(r.stderr).toMatch(/^fdbroker: [^\n]+\n$/);
+    expect(r.stderr).toMatch(message);
     expect(existsSync(sock)).toBe(false);
   }
   dir.cleanup();
