@@ -2,8 +2,8 @@
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { receiveFrom, sendTo, UsageError } from "../../src/index.ts";
-import { fstat, isSysError } from "../../src/sys/index.ts";
+import { connect, listen, receiveFrom, sendFds, sendTo, socketPair, UsageError } from "../../src/index.ts";
+import { closeAll, fstat, isSysError } from "../../src/sys/index.ts";
 import { fdCount, tempDir } from "../helpers.ts";
 
 setDefaultTimeout(60000);
@@ -103,4 +103,35 @@ test("bad input: an empty address, an fd that is not open, a bad spec", async ()
   // Nothing listens there: the connect error names the call and errno.
   const err = await caught(sendTo(join(dir.path, "x"), [nul], { connect: true }));
   expect(isSysError(err, "ENOENT")).toBe(true);
+});
+
+test("a listener whose queue is full is live: its socket file is not replaced, and connecting times out (ETIMEDOUT)", async () => {
+  const addr = join(dir.path, "busy.sock");
+  const lfd = listen(addr, { backlog: 0 });
+  const waiting: number[] = [];
+  try {
+    // Fill the queue: a UNIX listener answers EAGAIN (turned into ETIMEDOUT at the deadline) once it is full.
+    let err: unknown;
+    while (err === undefined && waiting.length < 100) {
+      try {
+        waiting.push(connect(addr, 50));
+      } catch (e) {
+        err = e;
+      }
+    }
+    expect(isSysError(err, "ETIMEDOUT")).toBe(true);
+    expect(() => listen(addr)).toThrow(/EADDRINUSE.*another process is listening/);
+    expect(existsSync(addr)).toBe(true);
+  } finally {
+    closeAll([lfd, ...waiting]);
+  }
+});
+
+test("sendFds refuses a chunk size below one fd per message", () => {
+  const [a, b] = socketPair();
+  try {
+    expect(() => sendFds(a, [nul, nul], "x", { chunk: 0 })).toThrow(RangeError);
+  } finally {
+    closeAll([a, b]);
+  }
 });
