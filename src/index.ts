@@ -2,6 +2,7 @@
 export { parseUnixAddress, type UnixAddress } from "./peer/address.ts";
 export { acceptOne, connectTo as connect, isLive, listen, socketPair, unlinkAddress, type ListenOptions } from "./peer/endpoint.ts";
 export { recvFds, sendFds, type FdMessage, type RecvOptions, type SendOptions } from "./peer/transfer.ts";
+export { openSpec, parseSpec, type Spec } from "./open/spec.ts";
 export {
   receiveFrom, sendTo, type Arrival, type PeerOptions, type Reception, type ReceiveOptions, type SendToOptions,
 } from "./peer/session.ts";
