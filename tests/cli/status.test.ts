@@ -9,10 +9,10 @@ afterEach(async () => {
 });
 
 test("status reports pid, version, uptime, entries, connections and limits", async () => {
-  broker = await startBroker(["--hold", "a=file:/etc/hosts", "--max-conns", "50", "--max-fds", "300", "--client-timeout", "90s"]);
+  broker = await startBroker(["--hold", "a=file:/etc/hosts", "--max-conns", "50", "--max-fds", "300", "--client-timeout", "90s", "--drain-timeout", "5s"]);
   const s = JSON.parse((await fdbroker(["status", "--json", "-s", broker.sock])).stdout);
   expect(s).toMatchObject({ pid: broker.proc.pid, socket: broker.sock, entries: 1, connections: 1 });
-  expect(s.limits).toMatchObject({ maxConns: 50, maxFds: 300, clientTimeoutMs: 90_000 });
+  expect(s.limits).toMatchObject({ maxConns: 50, maxFds: 300, clientTimeoutMs: 90_000, drainMs: 5000 });
   expect(s.limits.nofile.soft).toBeGreaterThanOrEqual(300 + 50);
   expect(typeof s.version).toBe("string");
   const text = await fdbroker(["status", "-s", broker.sock]);
