@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync } from "node:fs";
 import { isAllowed, parseRule } from "../../src/broker/index.ts";
-import { startBroker, type Broker } from "./harness.ts";
+import { startBroker, waitFor, type Broker } from "./harness.ts";
 import { CLI, fdbroker, run } from "../helpers.ts";
 
 describe("rules", () => {
@@ -59,7 +59,7 @@ test.skipIf(!root)("uid 65534 is denied by default (exit 1, logged), then allowe
       expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).find((e: { name: string }) => e.name === "drop.x").uid).toBe(65534);
       await fdbroker(["rm", "drop.x", "-s", broker.sock]);
     }
-    expect(broker.fds()).toBe(before);
+    await waitFor("the finished clients' connections to close", () => broker!.fds() === before);
     expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).length).toBe(2);
     await broker.stop();
     broker = null;
