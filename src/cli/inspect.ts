@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { describeFd, describeProcFds, inheritedFds } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
+import { isSysError } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
 import { printJson } from "./output.ts";
 import { EXIT_HELP, fail } from "./exit.ts";
@@ -36,6 +37,6 @@ function describeFdOrUsage(fd: number) {
   try {
     return describeFd(fd);
   } catch (e) {
-    throw (e as { code?: string }).code === "EBADF" ? new UsageError(`fd ${fd} is not open`) : e;
+    throw isSysError(e, "EBADF") ? new UsageError(`fd ${fd} is not open`) : e;
   }
 }

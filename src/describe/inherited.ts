@@ -4,9 +4,9 @@
 // opens before any JavaScript runs is its event loop: one epoll instance and the eventfd that instance watches to
 // wake itself. So: take the list of open fds first thing (src/describe/startup.ts, imported first by the CLI's
 // entry; a library user gets the list from whenever it first imports fdbroker), and leave out each epoll whose
-// own watch list holds an eventfd of ours, together with that eventfd. An inherited epoll watches fds of the process that registered them, so it only looks like ours if that process
-// had an eventfd at the very same number: a corner case this rule gets wrong, and the price of not guessing by
-// fd number.
+// own watch list holds an eventfd of ours, together with that eventfd. An inherited epoll watches fds of the
+// process that registered them, so it only looks like ours if that process had an eventfd at the very same
+// number: a corner case this rule gets wrong, and the price of not guessing by fd number.
 import { readFileSync, readlinkSync } from "node:fs";
 import { epollTargets, parseFdinfo } from "./fdinfo.ts";
 import { openFds } from "./describe.ts";

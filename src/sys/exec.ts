@@ -46,6 +46,7 @@ export function execve(path: string, argv: readonly string[], env: Record<string
   libc.pthread_sigmask(C.SIG_SETMASK, empty, null);
   libc.execve(file, argvBuf, envBuf);
   const err = sysError("execve", path);
+  // Touched after the call so the strings argv and envp point at stay reachable until execve has read them.
   keep.length = 0;
   throw err;
 }
