@@ -4,11 +4,12 @@ import { RefusedError } from "../errors.ts";
 import { connectTo } from "../peer/endpoint.ts";
 import { sendFds } from "../peer/transfer.ts";
 import { createReader, drainReader, encodeFrame, feed, REPLY, type Reader, type ReceivedFrame } from "../proto/index.ts";
-import { C, close, closeAll, recvmsg, SysError, waitFd } from "../sys/index.ts";
+import { C, close, closeAll, errnoNumber, recvmsg, SysError, waitFd } from "../sys/index.ts";
 import { defaultSocket } from "./address.ts";
 
-const ETIMEDOUT = 110;
-const ECONNRESET = 104;
+// Errno numbers are ABI facts: taken from src/sys's table, not written here.
+const ETIMEDOUT = errnoNumber("ETIMEDOUT")!;
+const ECONNRESET = errnoNumber("ECONNRESET")!;
 
 export interface Session {
   fd: number;
