@@ -67,6 +67,7 @@ export interface Reception {
   extraClosed: number;
   /** Close every fd still in `fds`. */
   close(): void;
+  [Symbol.dispose](): void;
 }
 
 /**
@@ -81,7 +82,8 @@ export async function receiveFrom(text: string, opts: ReceiveOptions = {}): Prom
   const timeoutMs = opts.timeoutMs ?? Infinity;
   const sock = await peerSocket(text, opts);
   const fds: number[] = [];
-  const got: Reception = { messages: [], fds, extraClosed: 0, close: () => closeAll(fds.splice(0)) };
+  const closeFds = () => closeAll(fds.splice(0));
+  const got: Reception = { messages: [], fds, extraClosed: 0, close: closeFds, [Symbol.dispose]: closeFds };
   let bytes = 0;
   try {
     while (got.fds.length < count) {

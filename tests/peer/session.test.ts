@@ -58,9 +58,9 @@ test("--count keeps exactly N fds and closes the rest of the message", async () 
   const p = pair(addr, { count: 2, timeoutMs: 20000 }, () => sendTo(addr, [nul, nul, nul, nul, nul], { connect: true }));
   const got = await p.got;
   await p.sent();
-  expect(got.fds).toHaveLength(2);
-  expect(got.extraClosed).toBe(3);
-  got.close();
+  using held = got; // a Reception is disposable like a message: its fds close at the end of the block
+  expect(held.fds).toHaveLength(2);
+  expect(held.extraClosed).toBe(3);
 });
 
 test("more fds than maxFds: ENOBUFS, and every fd received so far is closed", async () => {
