@@ -112,6 +112,8 @@ test(`${FRAMES} malformed frames, stalls and vanishing clients: broker alive, en
 
 test("with RLIMIT_NOFILE low enough for accept and recvmsg to hit EMFILE: connected clients served, new ones refused cleanly, recovery", async () => {
   broker = await startBroker(["--hold", "hosts=file:/etc/hosts"], { cmdPrefix: ["prlimit", "--nofile=48:48"] });
+  // The hard limit leaves no room to raise the soft one for --max-fds: said once at start.
+  expect(broker.log()).toContain("start warning (RLIMIT_NOFILE is 48 (hard 48); --max-fds 10000 may not be reachable)");
   const sessions: Session[] = [];
   cleanup.push(() => sessions.forEach((s) => s.close()));
   let refused = "";
