@@ -70,7 +70,9 @@ export function startChild(opts: StartOptions): Child {
   ) as Record<string, string>;
   const stdio = ["inherit", "inherit", "inherit", ...opts.fds.map((f) => f.fd)] as const;
   const cmd = [...opts.deathSignal, "/bin/sh", "-c", SHIM, "fdbroker-run", String(process.pid), ...opts.argv];
-  const proc = Bun.spawn(cmd, { stdio: stdio as unknown as ["inherit", "inherit", "inherit"], env });
+  // A session of its own (setsid): a shell's `kill -HUP %1` or a terminal's ^C signals run's whole process group,
+  // and would otherwise kill the old child mid-reload or signal it twice; run passes on what is meant for it.
+  const proc = Bun.spawn(cmd, { stdio: stdio as unknown as ["inherit", "inherit", "inherit"], env, detached: true });
   const exited = proc.exited.then(() => ({ code: proc.signalCode ? null : proc.exitCode, signal: signalText(proc.signalCode) }));
   return {
     pid: proc.pid,

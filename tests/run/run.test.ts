@@ -232,6 +232,24 @@ test("a first child that never reports ready is left running, and the log says s
   expect(await run.proc.exited).toBe(143);
 });
 
+test("a signal to run's whole process group (a shell's kill -HUP %1, a terminal's ^C) reaches the children only through run", async () => {
+  const dir = tempDir();
+  try {
+    // run leads a process group of its own here, as a job started from an interactive shell does.
+    const run = startRun(["--listen", `unix:${dir.path}/web.sock`, "--ready", "notify", "--", "python3", HTTP_SERVER], { detached: true });
+    const first = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
+    const mark = run.lines.length;
+    process.kill(-run.proc.pid, "SIGHUP");
+    // Had the old child been in run's group, SIGHUP's default action would have killed it mid-reload.
+    await run.waitFor(new RegExp(`pid ${first} exited with code 0 \\(retired\\)`), 30000, mark);
+    expect(run.lines.slice(mark).join("\n")).not.toContain("unexpectedly");
+    process.kill(-run.proc.pid, "SIGTERM");
+    expect(await run.proc.exited).toBe(0);
+  } finally {
+    dir.cleanup();
+  }
+});
+
 /** Gone, or a zombie nobody reaps yet (an orphan's new parent may be slow to, or never). */
 function dead(pid: number): boolean {
   try {
