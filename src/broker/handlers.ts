@@ -24,15 +24,19 @@ function refuse(code: string, message: string): never {
   throw new RefusedError(code, message);
 }
 
+/** The first few names, quoted: an error about 10,000 names stays one readable line. */
+function quoteSome(names: readonly string[]): string {
+  return `${names.slice(0, 5).map((n) => JSON.stringify(n)).join(", ")}${names.length > 5 ? ", ..." : ""}`;
+}
+
 function requireAccess(state: BrokerState, conn: Conn, op: Operation, names: readonly string[]): void {
   const denied = names.filter((n) => !isAllowed(state.config.rules, state.config.ownerUid, conn.peer, op, n));
-  if (denied.length > 0)
-    refuse("EACCES", `uid ${conn.peer.uid} may not ${op} ${denied.slice(0, 5).map((n) => JSON.stringify(n)).join(", ")}${denied.length > 5 ? ", ..." : ""}`);
+  if (denied.length > 0) refuse("EACCES", `uid ${conn.peer.uid} may not ${op} ${quoteSome(denied)}`);
 }
 
 function requireEntries(state: BrokerState, names: readonly string[]): void {
   const missing = names.filter((n) => !state.entries.has(n));
-  if (missing.length > 0) refuse("ENOENT", `no entry ${missing.slice(0, 5).map((n) => JSON.stringify(n)).join(", ")}${missing.length > 5 ? ", ..." : ""}`);
+  if (missing.length > 0) refuse("ENOENT", `no entry ${quoteSome(missing)}`);
 }
 
 function noFds(frame: ReceivedFrame): void {
