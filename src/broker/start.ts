@@ -1,5 +1,6 @@
 // Starting a broker: open what --hold names and adopt socket-activation fds (before listening, so a bad spec
 // fails before anyone can connect), raise RLIMIT_NOFILE for the configured limits, listen, signal readiness.
+import { inheritedFds } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
@@ -65,7 +66,7 @@ function openInitial(opts: StartOptions): { name: string; fd: number }[] {
   try {
     for (const h of opts.holds ?? []) opened.push({ name: entryName(h.name), fd: openSpec(h.spec) });
     if (opts.adoptListenFds) {
-      const got = takeListenFds(process.env, process.pid);
+      const got = takeListenFds(process.env, process.pid, new Set(inheritedFds()));
       got.fds.forEach((fd, i) => {
         setCloexec(fd, true);
         let name = entryName(got.names[i]!);

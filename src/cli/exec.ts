@@ -28,9 +28,9 @@ survive the exec.
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
     .action(async (cmd: string[], opts: { inherit: boolean; socket?: string }) => {
-      checkInherited(sources, new Set(inheritedFds()));
-      const inherited = opts.inherit ? takeInherited() : [];
-      const fds = [...inherited, ...(await openSources(sources, brokerGetter(socketOf(opts))))];
+      const inherited = new Set(inheritedFds());
+      checkInherited(sources, inherited);
+      const fds = [...(opts.inherit ? takeInherited(inherited) : []), ...(await openSources(sources, brokerGetter(socketOf(opts))))];
       execWithFds(cmd, fds);
     });
 }

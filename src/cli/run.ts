@@ -62,8 +62,9 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const ready = parseReady(opts.ready);
       const backoff = parseBackoff(opts.backoff);
       const argv = [resolveCommand(cmd[0]!), ...cmd.slice(1)];
-      checkInherited(sources, new Set(inheritedFds()));
-      const fds = [...(opts.inherit ? takeInherited() : []), ...(await openSources(sources, brokerGetter(socketOf(opts))))];
+      const inherited = new Set(inheritedFds());
+      checkInherited(sources, inherited);
+      const fds = [...(opts.inherit ? takeInherited(inherited) : []), ...(await openSources(sources, brokerGetter(socketOf(opts))))];
       const log = (line: string) => process.stderr.write(`fdbroker run: ${line}\n`);
       const code = await supervise({
         argv, fds, env: process.env, reloadSignal, ready, backoff, log, notifyParent: parentNotifier(process.env.NOTIFY_SOCKET),

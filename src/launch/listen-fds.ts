@@ -26,23 +26,25 @@ export interface Inherited {
 
 /**
  * The fds systemd (or systemd-socket-activate, or fdbroker) passed to this process. As sd_listen_fds does, the
- * variables are removed from `env` whatever the outcome, so they do not leak into children; fds meant for
- * another pid are not ours and yield nothing.
+ * variables are removed from `env` whatever the outcome, so they do not leak into children, and fds meant for
+ * another pid are not ours. Unlike sd_listen_fds, a missing LISTEN_PID is accepted: a parent such as Bun.spawn
+ * cannot know the child's pid in advance. `inherited` is what this process really inherited
+ * (inheritedFds()): under Bun, a LISTEN_FDS larger than what was passed would otherwise take the runtime's own
+ * event-loop fds, which sit at the lowest free numbers, for listeners.
  */
-export function takeListenFds(env: Record<string, string | undefined>, pid: number): Inherited {
+export function takeListenFds(env: Record<string, string | undefined>, pid: number, inherited: ReadonlySet<number>): Inherited {
   const { LISTEN_FDS: count, LISTEN_PID: forPid, LISTEN_FDNAMES: names } = env;
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
-  if (count === undefined) return { fds: [], names: [] };
-  if (forPid !== undefined && Number(forPid) !== pid) return { fds: [], names: [] };
+  if (count === undefined || (forPid !== undefined && Number(forPid) !== pid)) return { fds: [], names: [] };
   const n = Number(count);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`bad LISTEN_FDS: ${count}`);
+  if (!/^\d+$/.test(count) || n > inherited.size) throw new UsageError(`bad LISTEN_FDS: ${count} (${inherited.size} fds inherited)`);
   const list = names === undefined ? [] : names.split(":");
   if (names !== undefined && list.length !== n)
     throw new UsageError(`LISTEN_FDNAMES names ${list.length} fds but LISTEN_FDS is ${n}`);
-  return {
-    fds: Array.from({ length: n }, (_, i) => SD_LISTEN_FDS_START + i),
-    names: Array.from({ length: n }, (_, i) => list[i] || "unknown"),
-  };
+  const fds = Array.from({ length: n }, (_, i) => SD_LISTEN_FDS_START + i);
+  const missing = fds.find((fd) => !inherited.has(fd));
+  if (missing !== undefined) throw new UsageError(`LISTEN_FDS is ${n}, but fd ${missing} was not inherited`);
+  return { fds, names: Array.from({ length: n }, (_, i) => list[i] || "unknown") };
 }

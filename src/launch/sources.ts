@@ -60,11 +60,11 @@ export function checkInherited(sources: readonly Source[], inherited: ReadonlySe
 export type Getter = (names: string[]) => Promise<PassedFd[]>;
 
 /**
- * The fds this process inherited through LISTEN_FDS (checked against our pid). They become ours: CLOEXEC, so a
- * child gets them only when we pass them on. The variables leave `env` either way.
+ * The fds this process inherited through LISTEN_FDS (checked against our pid and the fds in `inherited`). They
+ * become ours: CLOEXEC, so a child gets them only when we pass them on. The variables leave `env` either way.
  */
-export function takeInherited(env: Record<string, string | undefined> = process.env, pid = process.pid): PassedFd[] {
-  const { fds, names } = takeListenFds(env, pid);
+export function takeInherited(inherited: ReadonlySet<number>, env: Record<string, string | undefined> = process.env, pid = process.pid): PassedFd[] {
+  const { fds, names } = takeListenFds(env, pid, inherited);
   for (const fd of fds) setCloexec(fd, true);
   return fds.map((fd, i) => ({ fd, name: names[i] }));
 }

@@ -111,6 +111,14 @@ test("--no-inherit drops inherited fds, and LISTEN_FDS meant for another pid is 
   }
 });
 
+test("a LISTEN_FDS claiming more than was passed is refused: the runtime's own fds are never handed on", async () => {
+  for (const command of ["exec", "run"]) {
+    const r = await run(["/bin/sh", "-c", 'LISTEN_FDS=2 LISTEN_PID=$$ exec "$0" "$@"', ...CLI, command, "--", "true"]);
+    expect(r.stderr).toBe("fdbroker: LISTEN_FDS is 2, but fd 3 was not inherited\n");
+    expect(r.code).toBe(2);
+  }
+});
+
 test("usage errors exit 2 with one line; no broker exits 3; a missing command or a taken address exits 4", async () => {
   const bad = await fdbroker(["exec", "--listen", "tcp:nowhere", "--", "true"]);
   expect(bad.code).toBe(2);

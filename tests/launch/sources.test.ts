@@ -3,6 +3,7 @@ import { expect, test } from "bun:test";
 import { openSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../../src/errors.ts";
+import { takeListenFds } from "../../src/launch/listen-fds.ts";
 import { collectInto, openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../../src/launch/sources.ts";
 import { closeAll, getFdFlags, C } from "../../src/sys/index.ts";
 import { fdCount, tempDir } from "../helpers.ts";
@@ -62,6 +63,19 @@ test("openSources: CLOEXEC fds in order, runs of --get fetched together; a failu
 
 test("takeInherited: LISTEN_* leave the environment whether or not the fds are ours", () => {
   const env: Record<string, string | undefined> = { LISTEN_FDS: "2", LISTEN_PID: "1", LISTEN_FDNAMES: "a:b", KEEP: "x" };
-  expect(takeInherited(env, 2)).toEqual([]);
+  expect(takeInherited(new Set([0, 1, 2, 3, 4]), env, 2)).toEqual([]);
   expect(env).toEqual({ KEEP: "x" });
+});
+
+test("takeListenFds: not for another pid, and only fds we really inherited", () => {
+  const inherited = new Set([0, 1, 2, 3, 4]);
+  const take = (env: Record<string, string>) => () => takeListenFds({ ...env }, 7, inherited);
+  expect(take({ LISTEN_FDS: "2", LISTEN_PID: "7", LISTEN_FDNAMES: "a:" })()).toEqual({ fds: [3, 4], names: ["a", "unknown"] });
+  expect(take({ LISTEN_FDS: "1", LISTEN_PID: "8" })()).toEqual({ fds: [], names: [] });
+  // No LISTEN_PID: taken (a parent like Bun.spawn cannot know the pid), but still only what was inherited.
+  expect(take({ LISTEN_FDS: "1" })()).toEqual({ fds: [3], names: ["unknown"] });
+  // Bun's own epoll and eventfd sit at 5 and 6 here: a LISTEN_FDS claiming them is refused, not obeyed.
+  expect(take({ LISTEN_FDS: "3", LISTEN_PID: "7" })).toThrow("LISTEN_FDS is 3, but fd 5 was not inherited");
+  for (const bad of ["-1", "1.5", "x", "", "1000000"]) expect(take({ LISTEN_FDS: bad, LISTEN_PID: "7" })).toThrow(UsageError);
+  expect(take({ LISTEN_FDS: "2", LISTEN_PID: "7", LISTEN_FDNAMES: "a" })).toThrow("LISTEN_FDNAMES names 1 fds but LISTEN_FDS is 2");
 });
