@@ -21,7 +21,7 @@ test("the arm64 toolchain is there when CI runs", () => {
 const FILES = ["tests/sys/abi.test.ts", "tests/sys/fstat.test.ts", "tests/sys/sockaddr.test.ts", "tests/sys/cmsg.test.ts", "tests/sys/msg-hot.test.ts", "tests/proto", "tests/describe"];
 
 test.skipIf(!available)("syscall-layer, protocol and describe tests pass on arm64", async () => {
-  const r = await run(arm64(["test", ...FILES]), { cwd: ROOT, env: { ...process.env, NO_COLOR: "1" } });
+  const r = await run(arm64(["test", ...FILES]), { cwd: ROOT, env: { ...process.env, NO_COLOR: "1", FDBROKER_UNDER_QEMU: "1" } });
   const summary = `${r.stdout}\n${r.stderr}`;
   expect(summary).toMatch(/^\s*0 fail$/m);
   expect(Number(/^\s*(\d+) pass$/m.exec(summary)?.[1] ?? 0)).toBeGreaterThanOrEqual(90);
