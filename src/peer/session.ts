@@ -31,7 +31,12 @@ async function peerSocket(text: string, opts: PeerOptions): Promise<number> {
   const timeoutMs = opts.timeoutMs ?? Infinity;
   if (opts.connect) {
     const fd = connectTo(addr, opts.timeoutMs ?? 5000);
-    opts.onReady?.();
+    try {
+      opts.onReady?.();
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
     return fd;
   }
   const lfd = listen(addr, { mode: opts.mode, backlog: 1 });

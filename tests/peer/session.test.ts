@@ -135,3 +135,16 @@ test("sendFds refuses a chunk size below one fd per message", () => {
     closeAll([a, b]);
   }
 });
+
+test("an onReady that throws after connecting closes the socket: the peer sees the end, nothing leaks", async () => {
+  const addr = join(dir.path, "ready.sock");
+  let sendErr: unknown;
+  const fail = () => {
+    throw new Error("ready failed");
+  };
+  const p = pair(addr, { timeoutMs: 20000 }, () => sendTo(addr, [nul], { connect: true, onReady: fail }).catch((e) => void (sendErr = e)));
+  using got = await p.got;
+  await p.sent();
+  expect(String(sendErr)).toMatch(/ready failed/);
+  expect(got.fds).toHaveLength(0);
+});
