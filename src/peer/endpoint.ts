@@ -2,13 +2,10 @@
 // shares. All sockets are non-blocking and CLOEXEC; callers wait with poll.
 import { lstatSync, unlinkSync } from "node:fs";
 import {
-  accept, bind, C, close, connect, isSysError, listen as sysListen, socket, socketpair, SysError, waitFd,
+  accept, bind, C, close, connect, E, isSysError, listen as sysListen, socket, socketpair, SysError, waitFd,
   type SocketType,
 } from "../sys/index.ts";
 import { parseUnixAddress, type UnixAddress } from "./address.ts";
-
-const ETIMEDOUT = 110;
-const EADDRINUSE = 98;
 
 export interface ListenOptions {
   /** Permission bits of the socket file (default 0o600). */
@@ -57,8 +54,8 @@ function bindWithMode(fd: number, addr: UnixAddress, mode: number, type: SocketT
     bind(fd, addr.bytes, addr.label);
   } catch (e) {
     if (!isSysError(e, "EADDRINUSE") || addr.path === null) throw e;
-    if (!isSocketFile(addr.path)) throw new SysError("bind", EADDRINUSE, addr.label, "a file that is not a socket is in the way");
-    if (isLive(addr, type)) throw new SysError("bind", EADDRINUSE, addr.label, "another process is listening there");
+    if (!isSocketFile(addr.path)) throw new SysError("bind", E.EADDRINUSE, addr.label, "a file that is not a socket is in the way");
+    if (isLive(addr, type)) throw new SysError("bind", E.EADDRINUSE, addr.label, "another process is listening there");
     unlinkSync(addr.path);
     bind(fd, addr.bytes, addr.label);
   } finally {
@@ -99,7 +96,7 @@ export function acceptOne(listenFd: number, timeoutMs = Infinity, label?: string
     const fd = accept(listenFd);
     if (fd !== null) return fd;
     if (waitFd(listenFd, C.POLLIN, Math.max(0, deadline - Date.now())) === 0)
-      throw new SysError("accept4", ETIMEDOUT, label, `no peer connected in ${timeoutMs} ms`);
+      throw new SysError("accept4", E.ETIMEDOUT, label, `no peer connected in ${timeoutMs} ms`);
   }
 }
 

@@ -2,15 +2,11 @@
 // connect; the listening side serves exactly one peer and removes its socket file as soon as the peer is in.
 import { UsageError } from "../errors.ts";
 import { openSpec } from "../open/spec.ts";
-import { C, close, closeAll, isOpen, SysError, isSysError } from "../sys/index.ts";
+import { C, E, close, closeAll, isOpen, SysError, isSysError } from "../sys/index.ts";
 import { parseUnixAddress } from "./address.ts";
 import { acceptOne, connectTo, listen, unlinkAddress } from "./endpoint.ts";
 import { recvFds, sendFds } from "./transfer.ts";
 import { waitReady } from "./wait.ts";
-
-const ENOBUFS = 105;
-const EMSGSIZE = 90;
-const ECONNRESET = 104;
 
 export interface PeerOptions {
   /** Connect to the address instead of listening on it. */
@@ -100,7 +96,7 @@ export async function receiveFrom(text: string, opts: ReceiveOptions = {}): Prom
         timeoutMs: 1000,
       });
       if (msg.eof) {
-        if (count !== Infinity) throw new SysError("recvmsg", ECONNRESET, text, `peer closed after ${got.fds.length} of ${count} fds`);
+        if (count !== Infinity) throw new SysError("recvmsg", E.ECONNRESET, text, `peer closed after ${got.fds.length} of ${count} fds`);
         break;
       }
       const keep = msg.fds.splice(0, count - got.fds.length);
@@ -109,12 +105,12 @@ export async function receiveFrom(text: string, opts: ReceiveOptions = {}): Prom
       got.fds.push(...keep);
       bytes += msg.data.length;
       got.messages.push({ data: msg.data, fds: keep });
-      if (bytes > maxBytes) throw new SysError("recvmsg", EMSGSIZE, text, `peer sent more than the limit of ${maxBytes} payload bytes`);
+      if (bytes > maxBytes) throw new SysError("recvmsg", E.EMSGSIZE, text, `peer sent more than the limit of ${maxBytes} payload bytes`);
     }
     return got;
   } catch (e) {
     got.close();
-    if (isSysError(e, "ENOBUFS")) throw new SysError("recvmsg", ENOBUFS, text, `peer sent more than the limit of ${maxFds} fds (or RLIMIT_NOFILE was reached); everything received was closed`);
+    if (isSysError(e, "ENOBUFS")) throw new SysError("recvmsg", E.ENOBUFS, text, `peer sent more than the limit of ${maxFds} fds (or RLIMIT_NOFILE was reached); everything received was closed`);
     throw e;
   } finally {
     close(sock);

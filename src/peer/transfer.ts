@@ -1,12 +1,10 @@
 // Sending and receiving fds with the rules in one place: at least one payload byte, at most SCM_MAX_FD fds per
 // message (larger sets split), partial writes finished, bounded waits, received fds owned the moment they arrive.
-import { C, closeAll, recvmsg, sendmsg, SysError, waitFd } from "../sys/index.ts";
+import { C, E, closeAll, recvmsg, sendmsg, SysError, waitFd } from "../sys/index.ts";
 
-const ETIMEDOUT = 110;
 // Never written to: sendmsg copies the payload into its own buffer.
 const ONE_NUL = new Uint8Array(1);
 const encoder = new TextEncoder();
-const ENOBUFS = 105;
 
 export interface SendOptions {
   /** Longest wait for the socket to take more data, in ms (default: no limit). */
@@ -31,7 +29,7 @@ function sendAll(sock: number, bytes: Uint8Array, fds: readonly number[], deadli
       continue;
     }
     if (waitFd(sock, C.POLLOUT, remaining(deadline)) === 0)
-      throw new SysError("sendmsg", ETIMEDOUT, `fd ${sock}`, `peer took nothing for ${timeoutMs} ms`);
+      throw new SysError("sendmsg", E.ETIMEDOUT, `fd ${sock}`, `peer took nothing for ${timeoutMs} ms`);
   }
 }
 
@@ -95,12 +93,12 @@ export function recvFds(sock: number, opts: RecvOptions = {}): FdMessage {
     if (got !== null) {
       if (got.truncated)
         throw new SysError(
-          "recvmsg", ENOBUFS, `fd ${sock}`,
+          "recvmsg", E.ENOBUFS, `fd ${sock}`,
           `MSG_CTRUNC: the peer sent more fds than the ${maxFds} accepted (or RLIMIT_NOFILE was reached); ${got.closedFds} that arrived were closed`,
         );
       return message(got.data, got.fds);
     }
     if (waitFd(sock, C.POLLIN, remaining(deadline)) === 0)
-      throw new SysError("recvmsg", ETIMEDOUT, `fd ${sock}`, `nothing arrived in ${timeoutMs} ms`);
+      throw new SysError("recvmsg", E.ETIMEDOUT, `fd ${sock}`, `nothing arrived in ${timeoutMs} ms`);
   }
 }

@@ -1,9 +1,8 @@
 // Waiting on an fd without shutting out signal handlers. poll(2) on the main thread returns EINTR when a signal
 // arrives, but Bun runs the JavaScript handler only at the next macrotask; yielding after every wake-up lets a
 // SIGINT or SIGTERM handler abort the wait, so a command can remove its socket file before it exits.
-import { poll, SysError } from "../sys/index.ts";
+import { E, poll, SysError } from "../sys/index.ts";
 
-const ETIMEDOUT = 110;
 // Caps one poll, so a signal that lands between the abort check and poll(2) is noticed within this long.
 const SLICE_MS = 500;
 
@@ -23,7 +22,7 @@ export async function waitReady(
     const left = deadline === Infinity ? SLICE_MS : Math.max(0, deadline - Date.now());
     const rev = poll([{ fd, events }], Math.min(left, SLICE_MS))[0]!;
     if (rev !== 0) return rev;
-    if (Date.now() >= deadline) throw new SysError(what.syscall, ETIMEDOUT, what.label, `${what.detail} in ${timeoutMs} ms`);
+    if (Date.now() >= deadline) throw new SysError(what.syscall, E.ETIMEDOUT, what.label, `${what.detail} in ${timeoutMs} ms`);
     await macrotask();
   }
 }

@@ -1,17 +1,14 @@
 // Plain fd syscalls. Each throws a SysError naming the call on failure and retries EINTR where retrying is right.
-import { abi, C } from "./abi.ts";
+import { abi, C, E } from "./abi.ts";
 import { sysError } from "./errors.ts";
 import { libc, lastErrno } from "./libc.ts";
 import { getU64, putU64, scratch } from "./mem.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
 
 export function close(fd: number): void {
   // Never retry close on EINTR: Linux has already released the fd, and retrying could close someone else's.
   if (libc.close(fd) !== 0) {
     const e = sysError("close", `fd ${fd}`);
-    if (e.errno !== EINTR) throw e;
+    if (e.errno !== E.EINTR) throw e;
   }
 }
 
@@ -61,7 +58,7 @@ export function dup3(from: number, to: number, cloexec = false): number {
   for (;;) {
     const r = libc.dup3(from, to, cloexec ? C.O_CLOEXEC : 0);
     if (r >= 0) return r;
-    if (lastErrno() !== EINTR) throw sysError("dup3", `fd ${from} -> ${to}`);
+    if (lastErrno() !== E.EINTR) throw sysError("dup3", `fd ${from} -> ${to}`);
   }
 }
 
@@ -80,8 +77,8 @@ export function read(fd: number, max: number): Uint8Array | null {
     const n = libc.read(fd, buf, max);
     if (n >= 0) return buf.subarray(0, n);
     const errno = lastErrno();
-    if (errno === EAGAIN) return null;
-    if (errno !== EINTR) throw sysError("read", `fd ${fd}`);
+    if (errno === E.EAGAIN) return null;
+    if (errno !== E.EINTR) throw sysError("read", `fd ${fd}`);
   }
 }
 
@@ -93,8 +90,8 @@ export function write(fd: number, data: Uint8Array): number {
     const n = libc.write(fd, buf, data.length);
     if (n >= 0) return n;
     const errno = lastErrno();
-    if (errno === EAGAIN) return -1;
-    if (errno !== EINTR) throw sysError("write", `fd ${fd}`);
+    if (errno === E.EAGAIN) return -1;
+    if (errno !== E.EINTR) throw sysError("write", `fd ${fd}`);
   }
 }
 
@@ -182,7 +179,7 @@ export function poll(reqs: readonly PollRequest[], timeoutMs: number): Uint16Arr
   const timeout = timeoutMs === Infinity ? -1 : Math.max(0, Math.min(Math.ceil(timeoutMs), 0x7fffffff));
   const r = libc.poll(pollBuf, reqs.length, timeout);
   if (r < 0) {
-    if (lastErrno() === EINTR) return out;
+    if (lastErrno() === E.EINTR) return out;
     throw sysError("poll");
   }
   if (r > 0) for (let i = 0; i < reqs.length; i++) out[i] = pollView.getUint16(i * p.size + p.revents, true);

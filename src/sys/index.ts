@@ -1,5 +1,5 @@
 // The syscall layer: the only code in fdbroker that touches bun:ffi, pointers or struct layouts.
-export { abi, abiFor, C, errnoName, errnoNumber, signalName, UnsupportedTargetError, type Abi } from "./abi.ts";
+export { abi, abiFor, C, E, errnoName, errnoNumber, signalName, UnsupportedTargetError, type Abi } from "./abi.ts";
 export { isSysError, SysError } from "./errors.ts";
 export { encodeRights, parseControl, rightsOf, rightsSpace, type ControlMessage } from "./cmsg.ts";
 export {

@@ -1,16 +1,11 @@
 // sendmsg/recvmsg over preallocated buffers. Only this file writes pointers into structs; every buffer they
 // point at is module-level, so nothing C can still reach is ever collected.
-import { abi, C, cmsgLen, cmsgSpace } from "./abi.ts";
+import { abi, C, E, cmsgLen, cmsgSpace } from "./abi.ts";
 import { SysError, sysError } from "./errors.ts";
 import { closeAll } from "./fd.ts";
 import { parseControl, rightsOf, rightsSpace } from "./cmsg.ts";
 import { libc, lastErrno } from "./libc.ts";
 import { addressOf, getU64, putU64, scratch } from "./mem.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
-const E2BIG = 7;
-const EINVAL = 22;
 
 const M = abi.msghdr;
 const H = abi.cmsghdr;
@@ -80,8 +75,8 @@ function receivedFds(len: number): number[] {
  */
 export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] = [], flags = 0): number {
   // Rejected here because the kernel's EINVAL does not say which rule was broken.
-  if (fds.length > C.SCM_MAX_FD) throw new SysError("sendmsg", E2BIG, `fd ${fd}`, `${fds.length} fds in one message; the kernel takes at most ${C.SCM_MAX_FD}`);
-  if (fds.length > 0 && payload.length === 0) throw new SysError("sendmsg", EINVAL, `fd ${fd}`, "fds need at least one payload byte to travel with");
+  if (fds.length > C.SCM_MAX_FD) throw new SysError("sendmsg", E.E2BIG, `fd ${fd}`, `${fds.length} fds in one message; the kernel takes at most ${C.SCM_MAX_FD}`);
+  if (fds.length > 0 && payload.length === 0) throw new SysError("sendmsg", E.EINVAL, `fd ${fd}`, "fds need at least one payload byte to travel with");
   ensureData(payload.length);
   data.set(payload);
   const ctrlLen = fds.length > 0 ? putRights(fds) : 0;
@@ -90,8 +85,8 @@ export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] 
     const n = libc.sendmsg(fd, hdrAddr, flags | C.MSG_NOSIGNAL);
     if (n >= 0) return n;
     const errno = lastErrno();
-    if (errno === EAGAIN) return -1;
-    if (errno !== EINTR) throw sysError("sendmsg", `fd ${fd}`, fds.length ? `with ${fds.length} fds` : undefined);
+    if (errno === E.EAGAIN) return -1;
+    if (errno !== E.EINTR) throw sysError("sendmsg", `fd ${fd}`, fds.length ? `with ${fds.length} fds` : undefined);
   }
 }
 
@@ -120,8 +115,8 @@ export function recvmsg(fd: number, maxBytes: number, maxFds: number, flags = 0)
     const n = libc.recvmsg(fd, hdrAddr, flags | C.MSG_CMSG_CLOEXEC);
     if (n >= 0) return collect(n);
     const errno = lastErrno();
-    if (errno === EAGAIN) return null;
-    if (errno !== EINTR) throw sysError("recvmsg", `fd ${fd}`);
+    if (errno === E.EAGAIN) return null;
+    if (errno !== E.EINTR) throw sysError("recvmsg", `fd ${fd}`);
   }
 }
 

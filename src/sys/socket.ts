@@ -1,15 +1,10 @@
 // Socket syscalls. Every socket fdbroker makes is CLOEXEC from birth (SOCK_CLOEXEC), so none leaks into a child.
-import { abi, C } from "./abi.ts";
+import { abi, C, E } from "./abi.ts";
 import { SysError, sysError } from "./errors.ts";
 import { close, poll } from "./fd.ts";
 import { libc, lastErrno } from "./libc.ts";
 import { scratch } from "./mem.ts";
 import { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";
-
-const EINTR = 4;
-const EAGAIN = 11;
-const EINPROGRESS = 115;
-const ETIMEDOUT = 110;
 
 export type SocketType = "stream" | "dgram" | "seqpacket";
 const typeNumber = { stream: C.SOCK_STREAM, dgram: C.SOCK_DGRAM, seqpacket: C.SOCK_SEQPACKET };
@@ -49,8 +44,8 @@ export function accept(fd: number, nonBlocking = true): number | null {
     const r = libc.accept4(fd, null, null, C.SOCK_CLOEXEC | (nonBlocking ? C.SOCK_NONBLOCK : 0));
     if (r >= 0) return r;
     const errno = lastErrno();
-    if (errno === EAGAIN) return null;
-    if (errno !== EINTR) throw sysError("accept4");
+    if (errno === E.EAGAIN) return null;
+    if (errno !== E.EINTR) throw sysError("accept4");
   }
 }
 
@@ -64,11 +59,11 @@ export function connect(fd: number, addr: Uint8Array, label: string, timeoutMs: 
   for (;;) {
     if (libc.connect(fd, bytes, bytes.length) === 0) return;
     const errno = lastErrno();
-    if (errno === EINTR) continue;
-    if (errno === EINPROGRESS) {
+    if (errno === E.EINTR) continue;
+    if (errno === E.EINPROGRESS) {
       for (;;) {
         const left = deadline - Date.now();
-        if (left <= 0) throw new SysError("connect", ETIMEDOUT, label, `no answer in ${timeoutMs} ms`);
+        if (left <= 0) throw new SysError("connect", E.ETIMEDOUT, label, `no answer in ${timeoutMs} ms`);
         const rev = poll([{ fd, events: C.POLLOUT }], left)[0]!;
         if (rev === 0) continue;
         const err = getIntOpt(fd, C.SOL_SOCKET, C.SO_ERROR);
@@ -76,8 +71,8 @@ export function connect(fd: number, addr: Uint8Array, label: string, timeoutMs: 
         return;
       }
     }
-    if (errno === EAGAIN) {
-      if (Date.now() >= deadline) throw new SysError("connect", ETIMEDOUT, label, `listen queue still full after ${timeoutMs} ms`);
+    if (errno === E.EAGAIN) {
+      if (Date.now() >= deadline) throw new SysError("connect", E.ETIMEDOUT, label, `listen queue still full after ${timeoutMs} ms`);
       poll([], 5);
       continue;
     }
