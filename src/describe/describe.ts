@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 import {
-  C, errnoNumber, formatSockAddr, fstat, getFdFlags, isOpen, isSysError, peerName, socketInfo, sockName, SysError,
+  C, E, errnoNumber, formatSockAddr, fstat, getFdFlags, isOpen, isSysError, peerName, socketInfo, sockName, SysError,
   type SockAddr,
 } from "../sys/index.ts";
 import { accessOf, flagNames, parseFdinfo, type FdInfo } from "./fdinfo.ts";
@@ -14,7 +14,7 @@ import type { FdDescription, FdKind, SocketDescription } from "./types.ts";
 function asSysError(e: unknown, path: string): unknown {
   const err = e as NodeJS.ErrnoException;
   if (typeof err?.code !== "string") return e;
-  return new SysError(err.syscall ?? "open", errnoNumber(err.code) ?? 5, path);
+  return new SysError(err.syscall ?? "open", errnoNumber(err.code) ?? E.EIO, path);
 }
 
 function readProc<T>(path: string, read: (p: string) => T): T {
