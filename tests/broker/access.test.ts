@@ -49,7 +49,7 @@ test.skipIf(!root)("uid 65534 is denied by default (exit 1, logged), then allowe
       expect(get.code).toBe(1);
       expect(get.stderr).toContain("uid 65534 may not get");
       expect(JSON.parse(ls.stdout)).toEqual([]);
-      expect(broker.log()).toMatch(/get "web.main" uid=65534 pid=\d+ EACCES/);
+      await waitFor("the refusal in the log", () => /get "web.main" uid=65534 pid=\d+ EACCES/.test(broker!.log()));
     } else {
       expect(get.code).toBe(0);
       expect(get.stdout.length).toBeGreaterThan(0);

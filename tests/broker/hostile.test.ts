@@ -112,8 +112,9 @@ test(`${FRAMES} malformed frames, stalls and vanishing clients: broker alive, en
 
 test("with RLIMIT_NOFILE low enough for accept and recvmsg to hit EMFILE: connected clients served, new ones refused cleanly, recovery", async () => {
   broker = await startBroker(["--hold", "hosts=file:/etc/hosts"], { cmdPrefix: ["prlimit", "--nofile=48:48"] });
-  // The hard limit leaves no room to raise the soft one for --max-fds: said once at start.
-  expect(broker.log()).toContain("start warning (RLIMIT_NOFILE is 48 (hard 48); --max-fds 10000 may not be reachable)");
+  // The hard limit leaves no room to raise the soft one for --max-fds: said once at start (the log is written
+  // from the loop, after readiness, so wait for it).
+  await waitFor("the RLIMIT_NOFILE warning", () => broker!.log().includes("start warning (RLIMIT_NOFILE is 48 (hard 48); --max-fds 10000 may not be reachable)"));
   const sessions: Session[] = [];
   cleanup.push(() => sessions.forEach((s) => s.close()));
   let refused = "";
@@ -134,7 +135,7 @@ test("with RLIMIT_NOFILE low enough for accept and recvmsg to hit EMFILE: connec
   cleanup.push(() => closeAll([r, w]));
   expect(() => put(sessions[0]!, "p", r)).toThrow(/MSG_CTRUNC|EPROTO|EMFILE/);
   for (const s of sessions) expect(ls(s).map((e) => e.name)).toEqual(["hosts"]);
-  expect(broker.log()).toContain("connect uid=");
+  await waitFor("the refusal in the log", () => broker!.log().includes("connect uid="));
   // Recovery: with half the clients gone, new ones get in and everything works again.
   for (const s of sessions.splice(0, sessions.length / 2)) s.close();
   await waitFor("a new client to be served", () => {

@@ -21,5 +21,5 @@ test("rm removes entries and closes the broker's copies; all or nothing", async 
   const names = JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).map((e: { name: string }) => e.name);
   expect(names).toEqual(["c"]);
   expect((await fdbroker(["rm", "-s", broker.sock])).code).toBe(2);
-  expect(broker.log()).toMatch(/rm "a" "b" uid=\d+ pid=\d+ ok/);
+  await waitFor("the rm in the log", () => /rm "a" "b" uid=\d+ pid=\d+ ok/.test(broker!.log()));
 });
