@@ -17,7 +17,7 @@ export function command(): Command {
       const lines = [
         ["socket", s.socket], ["pid", String(s.pid)], ["version", s.version], ["uptime", formatDuration(s.uptimeMs)],
         ["entries", `${s.entries} of ${l.maxFds}`], ["connections", `${s.connections} of ${l.maxConns}`],
-        ["client timeout", formatDuration(l.clientTimeoutMs)], ["RLIMIT_NOFILE", String(l.nofile.soft)],
+        ["client timeout", formatDuration(l.clientTimeoutMs)], ["drain timeout", formatDuration(l.drainMs)], ["RLIMIT_NOFILE", String(l.nofile.soft)],
       ];
       process.stdout.write(lines.map(([k, v]) => `${out.dim(`${k}:`.padEnd(16))}${v}`).join("\n") + "\n");
     });

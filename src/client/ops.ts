@@ -65,7 +65,7 @@ export interface BrokerStatus {
   uptimeMs: number;
   entries: number;
   connections: number;
-  limits: { maxConns: number; maxFds: number; clientTimeoutMs: number; nofile: { soft: number; hard: number } } & Record<string, unknown>;
+  limits: { maxConns: number; maxFds: number; clientTimeoutMs: number; drainMs: number; nofile: { soft: number; hard: number } } & Record<string, unknown>;
 }
 
 export function status(s: Session): BrokerStatus {

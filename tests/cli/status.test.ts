@@ -19,6 +19,7 @@ test("status reports pid, version, uptime, entries, connections and limits", asy
   expect(text.code).toBe(0);
   expect(text.stdout).toContain(`pid:            ${broker.proc.pid}`);
   expect(text.stdout).toContain("entries:        1 of 300");
+  expect(text.stdout).toContain("drain timeout:  5s");
 });
 
 test("status with no broker: exit 3; with FDBROKER_SOCKET it needs no -s", async () => {
