@@ -23,8 +23,8 @@ export function parseUnixTable(lines: readonly string[], into: SocketTable = new
     const f = line.trim().split(/\s+/);
     if (f.length < 7) continue;
     const flags = parseInt(f[3]!, 16);
-    // The path is everything after the seventh column; it may contain spaces.
-    const path = f.length > 7 ? line.trim().split(/\s+/).slice(7).join(" ") : null;
+    // The path is everything after the seventh column, cut from the line itself: it may contain runs of spaces.
+    const path = f.length > 7 ? /^\s*(?:\S+\s+){7}(.*)$/.exec(line)![1]! : null;
     into.set(Number(f[6]), {
       family: "unix",
       type: unixTypes[parseInt(f[4]!, 16)] ?? "other",

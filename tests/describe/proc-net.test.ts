@@ -27,11 +27,11 @@ test("tcp rows: listening by state 0A, peer when the remote address is set", () 
 
 test("unix rows: type, listening flag, paths with spaces, abstract names, unnamed sockets", () => {
   const t = parseUnixTable([
-    "0000000059787099: 00000002 00000000 00010000 0001 01  5001 /run/a b.sock",
+    "0000000059787099: 00000002 00000000 00010000 0001 01  5001 /run/a  b.sock",
     "0000000059787099: 00000002 00000000 00000000 0005 03  5002 @abstract",
     "0000000059787099: 00000003 00000000 00000000 0002 03  5003",
   ]);
-  expect(t.get(5001)).toEqual({ family: "unix", type: "stream", local: "/run/a b.sock", peer: null, listening: true });
+  expect(t.get(5001)).toEqual({ family: "unix", type: "stream", local: "/run/a  b.sock", peer: null, listening: true });
   expect(t.get(5002)).toMatchObject({ type: "seqpacket", local: "@abstract", listening: false });
   expect(t.get(5003)).toMatchObject({ type: "dgram", local: null });
 });
