@@ -64,3 +64,14 @@ sys.stdin.read()`], { stdin: "pipe" });
   expect((await fdbroker(["inspect", "--pid", "99999999"])).stderr).toBe("fdbroker: no process 99999999\n");
   expect((await fdbroker(["inspect", "--pid", "0"])).code).toBe(2);
 });
+
+test("a stdout nobody reads (closed pipe) ends the command as SIGPIPE would: status 141, nothing on stderr", async () => {
+  const [r, w] = pipe();
+  closeAll([r]);
+  try {
+    const res = await fdbroker(["inspect", "--json"], { stdio: ["ignore", w, "pipe"] });
+    expect({ code: res.code, stderr: res.stderr }).toEqual({ code: 141, stderr: "" });
+  } finally {
+    closeAll([w]);
+  }
+});
