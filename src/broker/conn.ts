@@ -97,7 +97,9 @@ function enqueue(state: BrokerState, conn: Conn, bytes: Uint8Array, fds: number[
   conn.out.push({ bytes, fds });
   conn.outBytes += bytes.length;
   conn.outFds += fds.length;
-  return conn.outBytes <= state.config.limits.maxQueuedBytes;
+  // A takeover snapshot is as large as what the broker holds (bounded by --max-fds entries of bounded size),
+  // not by a client's reply queue: 4000 entries with long paths already exceed 4 MiB.
+  return conn === state.takeover?.conn || conn.outBytes <= state.config.limits.maxQueuedBytes;
 }
 
 /** Enough is queued for this client: handle no more of its requests until it reads some replies. */

@@ -1,7 +1,7 @@
 // Hot upgrade: a new broker takes the listener, every entry and every client connection from the running one
 // while a client hammers it; the client sees no error and nothing is lost.
 import { expect, test } from "bun:test";
-import { chmodSync, existsSync, readdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ls, openSession, put } from "../../src/client/index.ts";
 import { connectTo } from "../../src/peer/endpoint.ts";
@@ -160,4 +160,31 @@ test("SIGTERM while a takeover drains: the old broker aborts it and stops as ask
     close(busy);
     await old.stop();
   }
+}, 120000);
+
+test("a snapshot larger than a client's 4 MiB reply queue still goes through", async () => {
+  const old = await startBroker();
+  // Entries of about 1.5 KB each (a 240-byte name, a 1000-byte path): 4000 of them are about 6 MB of snapshot.
+  const dir = join(old.dir, ...Array.from({ length: 5 }, () => "d".repeat(190)));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "f"), "x");
+  const fd = openSync(join(dir, "f"), "r");
+  const s = openSession({ socket: old.sock, timeoutMs: 30000 });
+  try {
+    for (let i = 0; i < 4000; i++) put(s, `${"n".repeat(240)}-${i}`, fd);
+  } finally {
+    s.close();
+    close(fd);
+  }
+  const ready = readyPipe();
+  const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
+  ready.closeWriteEnd();
+  ready.wait(60000);
+  ready.close();
+  expect(await old.proc.exited).toBe(0);
+  expect(old.log()).toContain("handed 4000 entries");
+  expect(JSON.parse((await fdbroker(["status", "--json", "-s", old.sock])).stdout)).toMatchObject({ pid: next.pid, entries: 4000 });
+  next.kill("SIGTERM");
+  expect(await next.exited).toBe(0);
+  await old.stop();
 }, 120000);
