@@ -282,3 +282,21 @@ test.skipIf(!Bun.which("setpriv"))("a run killed by SIGKILL takes its child with
     dir.cleanup();
   }
 });
+
+test("without a setpriv that has --pdeathsig, run says so once and its children still start with their fds", async () => {
+  const dir = tempDir();
+  try {
+    // No setpriv on this PATH; CMD is given by path, and the shim is /bin/sh.
+    const run = startRun(["--listen", `a=unix:${dir.path}/a`, "--backoff", "60000", "--", "/bin/sh", "-c", 'echo "$$ $LISTEN_PID $LISTEN_FDS"'],
+      { env: { ...process.env, PATH: dir.path } });
+    await run.waitFor(/restarting in 60000 ms/);
+    run.proc.kill("SIGTERM");
+    const [out, code] = await Promise.all([run.stdout(), run.proc.exited]);
+    expect(code).toBe(0);
+    const [pid, listenPid, count] = out.trim().split(" ");
+    expect([listenPid, count]).toEqual([pid, "1"]);
+    expect(run.lines.filter((l) => l.includes("no setpriv with --pdeathsig here")).length).toBe(1);
+  } finally {
+    dir.cleanup();
+  }
+});
