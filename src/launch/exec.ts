@@ -2,11 +2,9 @@
 // `get --`, `exec` and (in each child) `run`.
 import { accessSync, constants } from "node:fs";
 import { UsageError } from "../errors.ts";
-import { execve, SysError } from "../sys/index.ts";
+import { E, errnoNumber, execve, SysError } from "../sys/index.ts";
 import { listenEnv, SD_LISTEN_FDS_START } from "./listen-fds.ts";
 import { cloexecAllBut, placeFds, type Placement } from "./place.ts";
-
-const ENOENT = 2;
 
 export interface PassedFd {
   fd: number;
@@ -28,13 +26,14 @@ export function resolveCommand(cmd: string, env: Record<string, string | undefin
   if (cmd.includes("/")) {
     try {
       accessSync(cmd, constants.X_OK);
-    } catch {
-      throw new SysError("execve", ENOENT, cmd, "no executable there");
+    } catch (e) {
+      // EACCES (not executable) and ENOTDIR say more than ENOENT would: keep what access(2) said.
+      throw new SysError("execve", errnoNumber(String((e as NodeJS.ErrnoException).code)) ?? E.ENOENT, cmd, "no executable there");
     }
     return cmd;
   }
   const found = Bun.which(cmd, { PATH: env.PATH ?? "/usr/local/bin:/usr/bin:/bin" });
-  if (!found) throw new SysError("execve", ENOENT, cmd, "not found on PATH");
+  if (!found) throw new SysError("execve", E.ENOENT, cmd, "not found on PATH");
   return found;
 }
 

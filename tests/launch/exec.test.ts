@@ -139,6 +139,10 @@ test("usage errors exit 2 with one line; no broker exits 3; a missing command or
   expect(missing.stderr).toContain("/no/such/program");
   const dir = tempDir();
   try {
+    writeFileSync(join(dir.path, "not-executable"), "");
+    const notExecutable = await fdbroker(["exec", "--", join(dir.path, "not-executable")]);
+    expect(notExecutable.code).toBe(4);
+    expect(notExecutable.stderr).toContain("EACCES");
     const holder = spawn([...CLI, "exec", "--listen", `unix:${dir.path}/s`, "--", "sleep", "30"]);
     await waitForListener(`${dir.path}/s`);
     const taken = await fdbroker(["exec", "--listen", `unix:${dir.path}/s`, "--", "true"]);
