@@ -82,7 +82,7 @@ export async function openSources(sources: readonly Source[], getter?: Getter): 
         let j = i;
         while (j < sources.length && sources[j]!.kind === "get") j++;
         if (!getter) throw new UsageError("--get needs the broker client, which this build lacks");
-        const names = sources.slice(i, j).map((g) => (g as { name: string }).name);
+        const names = sources.slice(i, j).flatMap((g) => (g.kind === "get" ? [g.name] : []));
         out.push(...(await getter(names)));
         i = j - 1;
       } else if (s.kind === "listen") {
