@@ -50,16 +50,23 @@ export function command(): Command {
     .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nBy default only the broker's own uid and root may do anything. SIGTERM or SIGINT: stop accepting,\nfinish pending replies, close every held fd, remove the socket file.")
     .action(async (opts: ServeOpts) => {
-      const state = startBroker({
+      // Handlers go in before startBroker writes --ready-fd: a supervisor may send SIGTERM the moment it reads
+      // that, and without a handler Bun would die of the signal (143) instead of shutting down cleanly. A signal
+      // during start-up is handled at the first turn of the loop, by when `state` exists.
+      let state: ReturnType<typeof startBroker> | null = null;
+      let stopRequested = false;
+      const stop = () => {
+        stopRequested = true;
+        if (state) state.stopping = true;
+      };
+      process.on("SIGTERM", stop);
+      process.on("SIGINT", stop);
+      state = startBroker({
         socket: socketOf(opts), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
         limits: { maxConns: opts.maxConns, maxFds: opts.maxFds, clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout }, log: opts.log, readyFd: opts.readyFd,
         takeover: opts.takeover,
       });
-      const stop = () => {
-        state.stopping = true;
-      };
-      process.on("SIGTERM", stop);
-      process.on("SIGINT", stop);
+      state.stopping ||= stopRequested;
       await runLoop(state);
       process.exit(0);
     });

@@ -118,3 +118,25 @@ test("an entry name file path with spaces and unicode round-trips", async () => 
   expect((await fdbroker(["put", "name with spaces ü", "-s", broker.sock], { stdin: Bun.file(path) })).code).toBe(0);
   expect((await fdbroker(["get", "name with spaces ü", "--cat", "-s", broker.sock])).stdout).toBe("x");
 });
+
+test("SIGTERM the moment --ready-fd says ready still shuts down cleanly (exit 0, socket removed)", async () => {
+  const dir = tempDir();
+  try {
+    for (let i = 0; i < 10; i++) {
+      const sock = join(dir.path, `b${i}.sock`);
+      const ready = readyPipe();
+      const proc = spawn([...CLI, "serve", "-s", sock, "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
+      ready.closeWriteEnd();
+      try {
+        ready.wait(30000);
+      } finally {
+        ready.close();
+      }
+      proc.kill("SIGTERM");
+      const code = await proc.exited;
+      expect({ round: i, code, socketLeft: existsSync(sock) }).toEqual({ round: i, code: 0, socketLeft: false });
+    }
+  } finally {
+    dir.cleanup();
+  }
+}, 120000);
