@@ -1,5 +1,5 @@
 // Shared test plumbing: real processes tracked by pid, fd counts from /proc, readiness through a pipe.
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { C, close, pipe, read, waitFd } from "../src/sys/index.ts";
@@ -93,4 +93,37 @@ export function readyPipe() {
 export function tempDir(prefix = "fdbroker-test-"): { path: string; cleanup: () => void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * This process's open fds as `N target` lines, without the event-loop fds Bun opens lazily for itself (an epoll
+ * and its eventfd): fdbroker never opens either.
+ */
+export function fdSnapshot(): string[] {
+  const lines: string[] = [];
+  for (const fd of openFdList()) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the directory fd that listed them, closed by now
+    }
+    if (!/^anon_inode:\[(eventpoll|eventfd)\]$/.test(target)) lines.push(`${fd} ${target}`);
+  }
+  return lines;
+}
+
+/**
+ * The fds open now that were not open at `before`, once there are none or `timeoutMs` has passed. An fd that
+ * closed in the meantime does not count: Bun closes an exited child's stdio in its own time, so `before` may hold
+ * a previous test's. A reused number with another target does count.
+ */
+export async function newFdsSince(before: readonly string[], timeoutMs = 10000): Promise<string[]> {
+  const known = new Set(before);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const extra = fdSnapshot().filter((l) => !known.has(l));
+    if (extra.length === 0 || Date.now() >= deadline) return extra;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }

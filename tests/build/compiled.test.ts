@@ -2,11 +2,11 @@
 // real operations through it. Catches what only a compiled binary gets wrong: a lazily imported subcommand left
 // out of the bundle, a .env or bunfig.toml picked up from the working directory, bytecode that fails to load.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build, commandModules } from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
-import { openFdList, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { fdSnapshot, newFdsSince, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
 
 // Generous: other test runs may share this machine's two cores.
 setDefaultTimeout(60_000);
@@ -30,31 +30,6 @@ afterAll(() => {
   buildDir?.cleanup();
   work?.cleanup();
 });
-
-/**
- * This process's fds, less the event loops Bun opens lazily for itself (an epoll and its eventfd, seen appearing
- * mid-test): those are the runtime's, and nothing here opens one.
- */
-function testFds(): string[] {
-  const links = openFdList().map((fd) => {
-    try {
-      return `${fd} ${readlinkSync(`/proc/self/fd/${fd}`)}`;
-    } catch {
-      return ""; // the directory fd that listed them, already closed
-    }
-  });
-  return links.filter((l) => l !== "" && !/anon_inode:\[(eventpoll|eventfd)\]$/.test(l));
-}
-
-/** testFds() once it equals `expected`, or after 10 s: Bun closes a finished child's stdio a moment after exit. */
-async function settledTestFds(expected: string[]): Promise<string[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const now = testFds();
-    if (Bun.deepEquals(now, expected) || Date.now() >= deadline) return now;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Start `bin recv ADDR --ready-fd 3 ...` and return once it listens. */
 function startRecv(args: string[], opts: { cwd?: string } = {}) {
@@ -107,7 +82,7 @@ describe("compiled binary", () => {
   });
 
   test("send and recv, both compiled, pass a file; the receiver describes it", async () => {
-    const before = testFds();
+    const before = fdSnapshot();
     const sock = join(work.path, "pass.sock");
     const file = join(work.path, "data.txt");
     writeFileSync(file, "0123456789");
@@ -122,11 +97,11 @@ describe("compiled binary", () => {
     expect(message.fds).toHaveLength(1);
     expect(message.fds[0]).toMatchObject({ kind: "file", path: file, access: "w" });
     expect(message.fds[0].flags).toContain("append");
-    expect(await settledTestFds(before)).toEqual(before);
+    expect(await newFdsSince(before)).toEqual([]);
   });
 
   test("recv -- CMD execs with the fd at 3, LISTEN_* set, nothing else open, no .env or bunfig.toml from cwd", async () => {
-    const before = testFds();
+    const before = fdSnapshot();
     const sock = join(work.path, "exec.sock");
     const file = join(work.path, "written.txt");
     writeFileSync(file, "");
@@ -143,7 +118,7 @@ describe("compiled binary", () => {
     expect(got.stdout.trim().split(/\s+/).map(Number)).toEqual([0, 1, 2, 3]);
     const line = readFileSync(file, "utf8");
     expect(line).toBe(`pid=${recv.pid} listen_pid=${recv.pid} fds=1 leak=none\n`);
-    expect(await settledTestFds(before)).toEqual(before);
+    expect(await newFdsSince(before)).toEqual([]);
   });
 
   test("the whole `npm start` demo (peer, broker, restart parts) runs through it", async () => {

@@ -2,17 +2,16 @@
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { closeSync, openSync } from "node:fs";
 import { closeAll, pipe } from "../../src/sys/index.ts";
-import { fdbroker, fdCount, spawn } from "../helpers.ts";
-import { settledFdCount } from "./peer-helpers.ts";
+import { fdbroker, fdSnapshot, newFdsSince, spawn } from "../helpers.ts";
 import { lineReader } from "../interop/lines.ts";
 
 setDefaultTimeout(60000);
-let before: number;
+let before: string[];
 beforeEach(() => {
-  before = fdCount();
+  before = fdSnapshot();
 });
 afterEach(async () => {
-  expect(await settledFdCount(before)).toBe(before);
+  expect(await newFdsSince(before)).toEqual([]);
 });
 
 test("with no arguments: the inherited fds, and none of the runtime's event-loop fds", async () => {

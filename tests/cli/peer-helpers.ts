@@ -1,7 +1,7 @@
 // Starting fdbroker processes that must be ready for a peer before the test goes on: they get a pipe's write
 // end as fd 3 and `--ready-fd 3`, and the test waits for the newline.
 import { afterEach, beforeEach, expect } from "bun:test";
-import { BIN, BUN, fdCount, readyPipe, spawn, tempDir } from "../helpers.ts";
+import { BIN, BUN, fdSnapshot, newFdsSince, readyPipe, spawn, tempDir } from "../helpers.ts";
 
 export function startReady(args: string[], extraStdio: (number | "ignore")[] = [], stdin: number | "ignore" = "ignore") {
   const ready = readyPipe();
@@ -26,30 +26,16 @@ export function startReady(args: string[], extraStdio: (number | "ignore")[] = [
   };
 }
 
-/**
- * The test process's fd count once it is back to `expected`, or what it is after `timeoutMs`. Bun closes a
- * finished child's pidfd and stdio pipes on its own schedule, so right after a child exits the count can still
- * include them; a real leak stays and fails the assertion.
- */
-export async function settledFdCount(expected: number, timeoutMs = 10000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const n = fdCount();
-    if (n === expected || Date.now() >= deadline) return n;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Each test gets a fresh temporary directory, and must leave the test process's fd count as it found it. */
+/** Each test gets a fresh temporary directory, and must leave no fd open in the test process that it opened. */
 export function tempDirAndFdCheck() {
-  const ctx = { dir: { path: "", cleanup: () => {} } as ReturnType<typeof tempDir>, before: 0 };
+  const ctx = { dir: { path: "", cleanup: () => {} } as ReturnType<typeof tempDir>, before: [] as string[] };
   beforeEach(() => {
     ctx.dir = tempDir();
-    ctx.before = fdCount();
+    ctx.before = fdSnapshot();
   });
   afterEach(async () => {
     ctx.dir.cleanup();
-    expect(await settledFdCount(ctx.before)).toBe(ctx.before);
+    expect(await newFdsSince(ctx.before)).toEqual([]);
   });
   return ctx;
 }

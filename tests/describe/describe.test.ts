@@ -5,22 +5,21 @@ import { join } from "node:path";
 import { describeFd, describeProcFd, describeProcFds, listen, connect, socketPair, UsageError } from "../../src/index.ts";
 import { openSpec } from "../../src/open/spec.ts";
 import { C, close, closeAll, connect as sysConnect, encodeInet, isSysError, pipe, socket } from "../../src/sys/index.ts";
-import { fdCount, run, spawn, tempDir } from "../helpers.ts";
-import { settledFdCount } from "../cli/peer-helpers.ts";
+import { fdSnapshot, newFdsSince, run, spawn, tempDir } from "../helpers.ts";
 import { lineReader } from "../interop/lines.ts";
 
 setDefaultTimeout(60000);
 let dir: ReturnType<typeof tempDir>;
-let before: number;
+let before: string[];
 const held: number[] = [];
 beforeEach(() => {
   dir = tempDir();
-  before = fdCount();
+  before = fdSnapshot();
 });
 afterEach(async () => {
   closeAll(held.splice(0));
   dir.cleanup();
-  expect(await settledFdCount(before)).toBe(before);
+  expect(await newFdsSince(before)).toEqual([]);
 });
 const hold = (fd: number) => (held.push(fd), fd);
 

@@ -8,8 +8,7 @@ import { join } from "node:path";
 import { C, close, closeAll, pipe, read, waitFd, write } from "../../src/sys/index.ts";
 import { writeS6Rules } from "../../bench/broker-procs.ts";
 import { startBroker, waitFor, type Broker } from "../broker/harness.ts";
-import { settledFdCount } from "../cli/peer-helpers.ts";
-import { CLI, fdCount, fdbroker, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdCount, fdbroker, fdSnapshot, newFdsSince, ROOT, run, spawn, tempDir } from "../helpers.ts";
 import { lineReader } from "./lines.ts";
 
 setDefaultTimeout(120_000);
@@ -81,13 +80,13 @@ function recipeLoop(): string {
 let dir: ReturnType<typeof tempDir>;
 let broker: Broker;
 let s6: S6;
-let ownFds: number;
+let ownFds: string[];
 /** The broker's fd count with no client connected and no entry. */
 let brokerBase: number;
 
 beforeEach(async () => {
   if (!present) return;
-  ownFds = fdCount();
+  ownFds = fdSnapshot();
   dir = tempDir("fdbroker-s6-");
   broker = await startBroker();
   brokerBase = broker.fds();
@@ -99,7 +98,7 @@ afterEach(async () => {
   await s6.stop();
   await broker.stop();
   dir.cleanup();
-  expect(await settledFdCount(ownFds)).toBe(ownFds);
+  expect(await newFdsSince(ownFds)).toEqual([]);
 });
 
 test.skipIf(!present)("s6-fdholder-retrieve ID fdbroker put NAME: the broker holds the pipe s6 held", async () => {

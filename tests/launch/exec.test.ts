@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseUnixAddress } from "../../src/peer/address.ts";
 import { isLive } from "../../src/peer/endpoint.ts";
 import { closeAll } from "../../src/sys/index.ts";
-import { CLI, fdbroker, fdCount, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, fdSnapshot, newFdsSince, ROOT, run, spawn, tempDir } from "../helpers.ts";
 
 const REPORT = join(ROOT, "tests/fixtures/fd_report.py");
 setDefaultTimeout(60000);
@@ -21,7 +21,7 @@ interface Report {
 
 test("--listen opens unix, tcp, file and udp specs in order; the child sees exactly 0-2 and them", async () => {
   const dir = tempDir();
-  const before = fdCount();
+  const before = fdSnapshot();
   try {
     const log = join(dir.path, "log");
     const proc = spawn([...CLI, "exec", "--listen", `api=unix:${dir.path}/api.sock`, "--listen", "tcp:127.0.0.1:0",
@@ -40,7 +40,7 @@ test("--listen opens unix, tcp, file and udp specs in order; the child sees exac
   } finally {
     dir.cleanup();
   }
-  expect(fdCount()).toBe(before);
+  expect(await newFdsSince(before)).toEqual([]);
 });
 
 test("--fd passes our own fds in command-line order: --fd 4 --fd 3 swaps them", async () => {
