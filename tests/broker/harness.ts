@@ -51,6 +51,19 @@ export async function startBroker(args: string[] = [], opts: { env?: Record<stri
   return b;
 }
 
+/** Start `serve --takeover` at `sock` and return once the new broker is ready; the old one exits by itself. */
+export function startTakeover(sock: string, stderr: "pipe" | "ignore" = "pipe") {
+  const ready = readyPipe();
+  const next = spawn([...CLI, "serve", "-s", sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", stderr, ready.writeEnd] });
+  ready.closeWriteEnd();
+  try {
+    ready.wait(60000);
+  } finally {
+    ready.close();
+  }
+  return next;
+}
+
 /** Wait for a condition with a generous bound, checking every 20 ms (a condition, not a fixed sleep). */
 export async function waitFor(what: string, cond: () => boolean, timeoutMs = 30000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -9,8 +9,8 @@ import { recvFds } from "../../src/peer/transfer.ts";
 import { encodeFrame, OP } from "../../src/proto/index.ts";
 import { C, close, closeAll, pipe, sendmsg } from "../../src/sys/index.ts";
 import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
-import { BUN, CLI, fdbroker, readyPipe, run, spawn } from "../helpers.ts";
-import { startBroker, waitFor } from "./harness.ts";
+import { BUN, CLI, fdbroker, run, spawn } from "../helpers.ts";
+import { startBroker, startTakeover, waitFor } from "./harness.ts";
 
 test("takeover of 1000+ entries under a client loop: zero failed operations, entries and expiries intact", async () => {
   const old = await startBroker();
@@ -25,11 +25,7 @@ test("takeover of 1000+ entries under a client loop: zero failed operations, ent
   const hammer = spawn([BUN, join(import.meta.dir, "fixtures/hammer.ts"), old.sock], { stdout: "pipe", stderr: "pipe" });
   await waitFor("the client loop to get going", () => (old.log().match(/ pid=\d+ ok/g)?.length ?? 0) > 1300);
 
-  const ready = readyPipe();
-  const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "pipe", ready.writeEnd] });
-  ready.closeWriteEnd();
-  ready.wait(60000);
-  ready.close();
+  const next = startTakeover(old.sock, "pipe");
   expect(await old.proc.exited).toBe(0);
   expect(old.log()).toMatch(/stop ok \(handed 12\d\d entries and \d+ connections? to pid \d+\)/);
 
@@ -84,11 +80,7 @@ test("takeover moves 10,000 entries; the new broker holds exactly those fds", as
   for (let i = 0; i < 10000; i++) put(s, `e${i}`, i % 2 ? r : w);
   s.close();
   closeAll([r, w]);
-  const ready = readyPipe();
-  const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
-  ready.closeWriteEnd();
-  ready.wait(60000);
-  ready.close();
+  const next = startTakeover(old.sock, "ignore");
   expect(await old.proc.exited).toBe(0);
   const st = JSON.parse((await fdbroker(["status", "--json", "-s", old.sock])).stdout);
   expect(st).toMatchObject({ pid: next.pid, entries: 10000 });
@@ -124,11 +116,7 @@ test("a client still busy after --drain-timeout is cut off; the takeover goes on
   const old = await startBroker(["--drain-timeout", "300ms", "--hold", "a=file:/etc/hosts"]);
   const busy = busyClient(old.sock);
   try {
-    const ready = readyPipe();
-    const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
-    ready.closeWriteEnd();
-    ready.wait(60000);
-    ready.close();
+    const next = startTakeover(old.sock, "ignore");
     expect(await old.proc.exited).toBe(0);
     expect(old.log()).toMatch(/disconnect uid=\d+ pid=\d+ ETIMEDOUT \(still busy at takeover\)/);
     expect(old.log()).toMatch(/handed 1 entry and 0 connections/);
@@ -176,11 +164,7 @@ test("a snapshot larger than a client's 4 MiB reply queue still goes through", a
     s.close();
     close(fd);
   }
-  const ready = readyPipe();
-  const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
-  ready.closeWriteEnd();
-  ready.wait(60000);
-  ready.close();
+  const next = startTakeover(old.sock, "ignore");
   expect(await old.proc.exited).toBe(0);
   expect(old.log()).toContain("handed 4000 entries");
   expect(JSON.parse((await fdbroker(["status", "--json", "-s", old.sock])).stdout)).toMatchObject({ pid: next.pid, entries: 4000 });

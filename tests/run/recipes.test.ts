@@ -3,7 +3,7 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startBroker, waitFor } from "../broker/harness.ts";
+import { startBroker, startTakeover, waitFor } from "../broker/harness.ts";
 import { CLI, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
 import { clientLoop, HTTP_SERVER, httpPid, reload, REPORT, startRun } from "./harness.ts";
 
@@ -141,11 +141,7 @@ test("broker upgrade with --takeover: the held listener and its servers carry on
     await client.until(() => client.total() >= 100);
 
     // The upgrade: a new broker (a new fdbroker binary, in real life) takes over at the same address.
-    const ready = readyPipe();
-    const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", "pipe", ready.writeEnd] });
-    ready.closeWriteEnd();
-    ready.wait(60000);
-    ready.close();
+    const next = startTakeover(old.sock, "pipe");
     expect(await old.proc.exited).toBe(0);
 
     // After it, the new broker hands out the same listener: a fresh server replaces the first one.
