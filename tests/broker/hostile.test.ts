@@ -8,6 +8,7 @@ import { encodeFrame, OP } from "../../src/proto/index.ts";
 import { recvFds } from "../../src/peer/transfer.ts";
 import { C, close, closeAll, pipe, read, sendmsg, shutdown, write } from "../../src/sys/index.ts";
 import { startBroker, waitFor, type Broker } from "./harness.ts";
+import { rng } from "../rng.ts";
 
 const FRAMES = Math.max(10000, Number(process.env.FUZZ_ITERATIONS ?? 10000));
 
@@ -18,16 +19,6 @@ afterEach(async () => {
   await broker?.stop();
   broker = null;
 });
-
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
 
 const rssKb = (pid: number) => Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 

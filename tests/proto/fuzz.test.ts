@@ -2,18 +2,9 @@
 // `discard`, or from drainReader), and nothing throws.
 import { expect, test } from "bun:test";
 import { createReader, drainReader, encodeFrame, feed, OP } from "../../src/proto/index.ts";
+import { rng } from "../rng.ts";
 
 const ITERATIONS = Number(process.env.FUZZ_ITERATIONS ?? 3000);
-
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
 
 test(`reader accounts for every fd over ${ITERATIONS} random streams`, () => {
   const rand = rng(12345);
