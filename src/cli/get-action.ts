@@ -35,7 +35,7 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
   // Everything that can be checked is checked before the broker is asked: with --rm, the entries would be lost.
   chosenTargets(!!opts.stdin, opts.as);
   const exec = cmd.length > 0 ? await import("../launch/exec.ts") : null;
-  exec?.resolveCommand(cmd[0]!);
+  const path = exec?.resolveCommand(cmd[0]!);
   const session = openSession({ socket: opts.socket });
   let got;
   try {
@@ -45,7 +45,7 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
   }
   // Each path loads only what it needs: `get NAME -- CMD` sits in services' start-up paths.
   try {
-    if (exec) exec.execWithFds(cmd, got.map((g) => ({ fd: g.fd, name: g.entry.name })), { targets: targetsFor(got.length, !!opts.stdin, opts.as) });
+    if (exec) exec.execWithFds(cmd, got.map((g) => ({ fd: g.fd, name: g.entry.name })), { path, targets: targetsFor(got.length, !!opts.stdin, opts.as) });
     if (opts.cat) {
       const { catFd } = await import("./cat-fd.ts");
       for (const g of got) catFd(g.fd);

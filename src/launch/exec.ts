@@ -19,6 +19,8 @@ export interface ExecOptions {
   /** Extra fds that keep their number (besides 0, 1, 2). */
   keep?: number[];
   env?: Record<string, string | undefined>;
+  /** The executable, when the caller has resolved argv[0] already (resolveCommand). */
+  path?: string;
 }
 
 /** The executable `cmd` names: a path, or the first match on PATH. */
@@ -45,7 +47,7 @@ export function resolveCommand(cmd: string, env: Record<string, string | undefin
 export function execWithFds(argv: readonly string[], fds: readonly PassedFd[], opts: ExecOptions = {}): never {
   if (argv.length === 0) throw new UsageError("no command to run");
   const env = { ...(opts.env ?? process.env) };
-  const path = resolveCommand(argv[0]!, env);
+  const path = opts.path ?? resolveCommand(argv[0]!, env);
   const targets = opts.targets ?? fds.map((_, i) => SD_LISTEN_FDS_START + i);
   if (targets.length !== fds.length) throw new UsageError(`${fds.length} fds but ${targets.length} target numbers`);
   const sequential = targets.every((t, i) => t === SD_LISTEN_FDS_START + i);
