@@ -10,6 +10,7 @@
 import { constants } from "node:os";
 import { UsageError } from "../errors.ts";
 import type { PassedFd } from "../launch/exec.ts";
+import { listenEnv } from "../launch/listen-fds.ts";
 
 const SHIM = '[ "$PPID" = "$1" ] || exit 1; shift; [ -z "${LISTEN_FDS-}" ] || { LISTEN_PID=$$; export LISTEN_PID; }; exec "$@"';
 
@@ -57,8 +58,9 @@ export function childEnv(base: Record<string, string | undefined>, fds: readonly
   const env: Record<string, string | undefined> = { ...base };
   for (const k of ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET"]) delete env[k];
   if (fds.length > 0) {
-    env.LISTEN_FDS = String(fds.length);
-    env.LISTEN_FDNAMES = fds.map((f) => f.name ?? "unknown").join(":");
+    // LISTEN_PID is the shim's to set: only it knows the pid CMD will have.
+    const { LISTEN_FDS, LISTEN_FDNAMES } = listenEnv(fds.map((f) => f.name ?? ""), 0);
+    Object.assign(env, { LISTEN_FDS, LISTEN_FDNAMES });
   }
   if (notifySocket) env.NOTIFY_SOCKET = notifySocket;
   return env;
