@@ -43,12 +43,36 @@ export function enqueueLine(sink: LogSink, line: string): void {
   sink.queuedBytes += bytes.length;
 }
 
+/** The queue's first MAX_WRITE bytes as one buffer: a busy turn logs many lines, and each write is a syscall. */
+function takeChunk(queue: readonly Uint8Array[]): Uint8Array {
+  if (queue.length === 1 || queue[0]!.length >= MAX_WRITE) return queue[0]!.subarray(0, MAX_WRITE);
+  let size = 0;
+  let count = 0;
+  while (count < queue.length && size + queue[count]!.length <= MAX_WRITE) size += queue[count++]!.length;
+  if (count <= 1) return queue[0]!;
+  const out = new Uint8Array(size);
+  for (let i = 0, off = 0; i < count; off += queue[i]!.length, i++) out.set(queue[i]!, off);
+  return out;
+}
+
+/** Remove `n` written bytes from the front of the queue. */
+function dropWritten(queue: Uint8Array[], n: number): void {
+  while (n > 0) {
+    const head = queue[0]!;
+    if (n < head.length) {
+      queue[0] = head.subarray(n);
+      return;
+    }
+    n -= head.length;
+    queue.shift();
+  }
+}
+
 /** Write what the fd takes without blocking; true when nothing is left waiting. */
 export function flushLogSink(sink: LogSink, waitMs = 0): boolean {
   while (sink.queue.length > 0 && !sink.broken) {
     if (!(poll([{ fd: sink.fd, events: C.POLLOUT }], waitMs)[0]! & C.POLLOUT)) return false;
-    const head = sink.queue[0]!;
-    const chunk = head.length > MAX_WRITE ? head.subarray(0, MAX_WRITE) : head;
+    const chunk = takeChunk(sink.queue);
     let n: number;
     try {
       n = write(sink.fd, chunk);
@@ -58,8 +82,7 @@ export function flushLogSink(sink: LogSink, waitMs = 0): boolean {
     }
     if (n < 0) return false;
     sink.queuedBytes -= n;
-    if (n === head.length) sink.queue.shift();
-    else sink.queue[0] = head.subarray(n);
+    dropWritten(sink.queue, n);
   }
   if (sink.broken) {
     sink.queue = [];
