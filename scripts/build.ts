@@ -5,6 +5,8 @@
 // `bun bin/fdbroker` (measured here), which matters for `fdbroker get -- CMD` in a service's start path.
 // src/cli/main.ts loads subcommands lazily with `import("./NAME.ts")`; the bundler follows those literal imports
 // and puts every one inside the binary, so nothing is read from disk at run time (a missing one fails the build).
+// --splitting makes each lazy import a chunk of its own inside the binary: without it the runtime loads the
+// bytecode of every command at start, about 1.1 ms more for `get NAME -- CMD` (docs/benchmarks.md).
 import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
@@ -38,6 +40,7 @@ export async function build(opts: BuildOptions = {}): Promise<string> {
       autoloadBunfig: false,
     },
     bytecode: true,
+    splitting: true,
     minify: true,
     format: "esm",
     target: "bun",

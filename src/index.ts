@@ -1,6 +1,7 @@
 // fdbroker as a library: pass fds between processes from a Bun program, without the CLI.
 export { parseUnixAddress, type UnixAddress } from "./peer/address.ts";
-export { acceptOne, connectTo as connect, isLive, listen, socketPair, unlinkAddress, type ListenOptions } from "./peer/endpoint.ts";
+export { acceptOne, connectTo as connect, socketPair } from "./peer/endpoint.ts";
+export { isLive, listen, unlinkAddress, type ListenOptions } from "./peer/listen.ts";
 export { recvFds, sendFds, type FdMessage, type RecvOptions, type SendOptions } from "./peer/transfer.ts";
 export { openSpec, parseSpec, type Spec } from "./open/spec.ts";
 export {

@@ -2,7 +2,7 @@
 // It never blocks on a client: every socket is non-blocking and the only wait is poll, with a bounded timeout.
 // Between turns it yields to Bun's event loop, where SIGTERM/SIGINT handlers run (poll returns EINTR at once).
 import { openSync } from "node:fs";
-import { unlinkAddress } from "../peer/endpoint.ts";
+import { unlinkAddress } from "../peer/listen.ts";
 import { accept, C, close, isSysError, poll, type PollRequest } from "../sys/index.ts";
 import { closeConn, flushConn, isBackedUp, openConn, readConn, sendError } from "./conn.ts";
 import { closeAllEntries, expireDue } from "./entries.ts";

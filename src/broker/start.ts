@@ -4,7 +4,7 @@ import { inheritedFds } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
-import { listen } from "../peer/endpoint.ts";
+import { listen } from "../peer/listen.ts";
 import { openSpec } from "../open/spec.ts";
 import { checkName, feed, ProtocolError } from "../proto/index.ts";
 import { closeAll, getNofileLimit, setCloexec, setNofileLimit } from "../sys/index.ts";

@@ -1,8 +1,7 @@
 // Replacing fdbroker with a command that gets exactly the fds it was meant to: the common end of `recv --`,
 // `get --`, `exec` and (in each child) `run`.
-import { accessSync, constants } from "node:fs";
 import { UsageError } from "../errors.ts";
-import { E, errnoNumber, execve, SysError } from "../sys/index.ts";
+import { access, C, E, execve, isSysError, SysError } from "../sys/index.ts";
 import { listenEnv, SD_LISTEN_FDS_START } from "./listen-fds.ts";
 import { cloexecAllBut, placeFds, type Placement } from "./place.ts";
 
@@ -27,10 +26,10 @@ export interface ExecOptions {
 export function resolveCommand(cmd: string, env: Record<string, string | undefined> = process.env): string {
   if (cmd.includes("/")) {
     try {
-      accessSync(cmd, constants.X_OK);
+      access(cmd, C.X_OK);
     } catch (e) {
       // EACCES (not executable) and ENOTDIR say more than ENOENT would: keep what access(2) said.
-      throw new SysError("execve", errnoNumber(String((e as NodeJS.ErrnoException).code)) ?? E.ENOENT, cmd, "no executable there");
+      throw isSysError(e) ? new SysError("execve", e.errno, cmd, "no executable there") : e;
     }
     return cmd;
   }

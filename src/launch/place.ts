@@ -1,8 +1,7 @@
 // Exact fd placement before exec: any map from source fds to target numbers, including targets that collide
 // with sources and cycles (swap 3 and 4; 5 to 0 while 0 goes to 5).
-import { readdirSync } from "node:fs";
 import { UsageError } from "../errors.ts";
-import { closeAll, dup3, dupCloexec, setCloexec } from "../sys/index.ts";
+import { cloexecRange, closeAll, dup3, dupCloexec, isSysError, setCloexec } from "../sys/index.ts";
 
 export interface Placement {
   from: number;
@@ -31,8 +30,28 @@ export function placeFds(map: readonly Placement[]): void {
   }
 }
 
-/** Mark every open fd outside `keep` CLOEXEC, so an exec passes exactly `keep` on. */
+/**
+ * Mark every open fd outside `keep` CLOEXEC, so an exec passes exactly `keep` on: one close_range(2) per gap
+ * between kept numbers, or, on Linux before 5.11, each fd listed in /proc/self/fd.
+ */
 export function cloexecAllBut(keep: ReadonlySet<number>): void {
+  try {
+    let first = 0;
+    for (const k of [...keep].sort((a, b) => a - b)) {
+      if (k > first) cloexecRange(first, k - 1);
+      first = Math.max(first, k + 1);
+    }
+    cloexecRange(first);
+  } catch (e) {
+    if (!isSysError(e, "ENOSYS") && !isSysError(e, "EINVAL")) throw e;
+    cloexecListed(keep);
+  }
+}
+
+/** cloexecAllBut the slow way, for kernels without CLOSE_RANGE_CLOEXEC. Exported for its test. */
+export function cloexecListed(keep: ReadonlySet<number>): void {
+  // Loaded here, not at the top: node:fs costs the fast path about a millisecond (docs/benchmarks.md).
+  const { readdirSync } = require("node:fs") as typeof import("node:fs");
   for (const name of readdirSync("/proc/self/fd")) {
     const fd = Number(name);
     if (keep.has(fd)) continue;

@@ -2,7 +2,7 @@
 // `send --open`, `serve --hold`, `exec --listen` and `run --listen`.
 import { constants, openSync } from "node:fs";
 import { UsageError } from "../errors.ts";
-import { listen as listenUnix, unlinkAddress } from "../peer/endpoint.ts";
+import { listen as listenUnix, unlinkAddress } from "../peer/listen.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { boundSocket, C, close, dupCloexec, encodeInet, isOpen, listen, setCloexec, setNonBlocking } from "../sys/index.ts";
 

@@ -1,81 +1,8 @@
-// Listening on and connecting to UNIX socket addresses, with the stale-socket and timeout rules every command
-// shares. All sockets are non-blocking and CLOEXEC; callers wait with poll.
-import { lstatSync, unlinkSync } from "node:fs";
-import {
-  accept, bind, C, close, connect, E, isSysError, listen as sysListen, socket, socketpair, SysError, waitFd,
-  type SocketType,
-} from "../sys/index.ts";
+// Connecting to UNIX socket addresses and accepting on them, with the timeout rules every command shares. All
+// sockets are non-blocking and CLOEXEC; callers wait with poll. Binding an address is in listen.ts, which needs
+// the filesystem; a client's start-up path loads only this.
+import { accept, C, close, connect, E, socket, socketpair, SysError, waitFd, type SocketType } from "../sys/index.ts";
 import { parseUnixAddress, type UnixAddress } from "./address.ts";
-
-export interface ListenOptions {
-  /** Permission bits of the socket file (default 0o600). */
-  mode?: number;
-  backlog?: number;
-  type?: SocketType;
-}
-
-/**
- * False only when nobody listens at `addr` (ECONNREFUSED, ENOENT). Any other answer counts as live: a listener
- * whose queue is full times out, and the caller must not take its address away.
- */
-export function isLive(addr: UnixAddress, type: SocketType = "stream"): boolean {
-  const fd = socket(C.AF_UNIX, type);
-  try {
-    connect(fd, addr.bytes, addr.label, 1000);
-    return true;
-  } catch (e) {
-    return !(isSysError(e, "ECONNREFUSED") || isSysError(e, "ENOENT"));
-  } finally {
-    close(fd);
-  }
-}
-
-/**
- * Listen on a UNIX address. A socket file nobody answers on is stale and replaced; a live one is never clobbered.
- * The file is created with `mode` by narrowing the umask around bind(), so there is no window where it is wider.
- */
-export function listen(text: string | UnixAddress, opts: ListenOptions = {}): number {
-  const addr = typeof text === "string" ? parseUnixAddress(text) : text;
-  const type = opts.type ?? "stream";
-  const fd = socket(C.AF_UNIX, type);
-  try {
-    bindWithMode(fd, addr, opts.mode ?? 0o600, type);
-    sysListen(fd, opts.backlog ?? 1024, addr.label);
-    return fd;
-  } catch (e) {
-    close(fd);
-    throw e;
-  }
-}
-
-function bindWithMode(fd: number, addr: UnixAddress, mode: number, type: SocketType): void {
-  const old = process.umask(~mode & 0o777);
-  try {
-    bind(fd, addr.bytes, addr.label);
-  } catch (e) {
-    if (!isSysError(e, "EADDRINUSE") || addr.path === null) throw e;
-    if (!isSocketFile(addr.path)) throw new SysError("bind", E.EADDRINUSE, addr.label, "a file that is not a socket is in the way");
-    if (isLive(addr, type)) throw new SysError("bind", E.EADDRINUSE, addr.label, "another process is listening there");
-    unlinkSync(addr.path);
-    bind(fd, addr.bytes, addr.label);
-  } finally {
-    process.umask(old);
-  }
-}
-
-function isSocketFile(path: string): boolean {
-  try {
-    return lstatSync(path).isSocket();
-  } catch {
-    return false;
-  }
-}
-
-/** Remove the socket file behind an address, if it is one. */
-export function unlinkAddress(text: string | UnixAddress): void {
-  const addr = typeof text === "string" ? parseUnixAddress(text) : text;
-  if (addr.path !== null && isSocketFile(addr.path)) unlinkSync(addr.path);
-}
 
 export function connectTo(text: string | UnixAddress, timeoutMs = 5000, type: SocketType = "stream"): number {
   const addr = typeof text === "string" ? parseUnixAddress(text) : text;

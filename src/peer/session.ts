@@ -4,7 +4,8 @@ import { UsageError } from "../errors.ts";
 import { openSpec } from "../open/spec.ts";
 import { C, E, close, closeAll, isOpen, SysError, isSysError } from "../sys/index.ts";
 import { parseUnixAddress } from "./address.ts";
-import { acceptOne, connectTo, listen, unlinkAddress } from "./endpoint.ts";
+import { acceptOne, connectTo } from "./endpoint.ts";
+import { listen, unlinkAddress } from "./listen.ts";
 import { recvFds, sendFds } from "./transfer.ts";
 import { waitReady } from "./wait.ts";
 

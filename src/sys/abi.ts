@@ -21,6 +21,8 @@ export interface Abi {
   sockaddrIn: { size: number };
   sockaddrIn6: { size: number };
   sigsetBytes: number;
+  // struct sigaction as libc's sigaction() takes it: only the handler is read (to find ignored signals).
+  sigaction: { size: number; handler: number };
   errnoSymbol: string;
   c: Constants;
 }
@@ -45,7 +47,11 @@ const linuxConstants = {
   O_NOATIME: 0o1000000, O_CLOEXEC: 0o2000000, O_PATH: 0o10000000, O_SYNC: 0o4010000, O_DSYNC: 0o10000,
   POLLIN: 0x1, POLLPRI: 0x2, POLLOUT: 0x4, POLLERR: 0x8, POLLHUP: 0x10, POLLNVAL: 0x20, POLLRDHUP: 0x2000,
   RLIMIT_NOFILE: 7,
-  SIG_BLOCK: 0, SIG_UNBLOCK: 1, SIG_SETMASK: 2,
+  SIG_BLOCK: 0, SIG_UNBLOCK: 1, SIG_SETMASK: 2, SIG_DFL: 0, SIG_IGN: 1,
+  X_OK: 1,
+  // close_range(2) has one number on x86-64 and arm64 (it came after the syscall tables were unified); its
+  // CLOEXEC flag needs Linux 5.11, and musl's headers do not spell it.
+  SYS_close_range: 436, CLOSE_RANGE_CLOEXEC: 4,
   S_IFMT: 0o170000, S_IFSOCK: 0o140000, S_IFLNK: 0o120000, S_IFREG: 0o100000, S_IFBLK: 0o60000,
   S_IFDIR: 0o40000, S_IFCHR: 0o20000, S_IFIFO: 0o10000,
   // The kernel refuses more fds than this in one SCM_RIGHTS message (include/net/scm.h).
@@ -68,6 +74,7 @@ const linuxCommon = {
   sockaddrIn6: { size: 28 },
   // The kernel's sigset_t is 64 bits; glibc's is 1024. pthread_sigmask reads the kernel's part only.
   sigsetBytes: 128,
+  sigaction: { size: 152, handler: 0 },
   errnoSymbol: "__errno_location",
   c: linuxConstants,
 };

@@ -1,52 +1,55 @@
 // execve as a shell would do it: the new program starts with default signal dispositions and an empty mask.
 // Bun ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve; left alone, `yes | head` under fdbroker
-// would never end.
-import { readFileSync } from "node:fs";
+// would never end. Nothing here reads /proc: exec must work in a sandbox without it, and `get NAME -- CMD` sits
+// in services' start paths, where loading node:fs alone costs about a millisecond.
 import { abi, C } from "./abi.ts";
 import { sysError } from "./errors.ts";
 import { libc } from "./libc.ts";
-import { addressOf, cString, putU64, scratch } from "./mem.ts";
+import { addressOf, cString, cStringBlock, getU64, putU64, scratch } from "./mem.ts";
 
+/** The signals whose disposition is SIG_IGN, asked of sigaction(2) one by one. */
 function ignoredSignals(): number[] {
-  const status = readFileSync("/proc/self/status", "utf8");
-  const m = /^SigIgn:\s*([0-9a-f]+)$/m.exec(status);
-  if (!m) return [];
-  const mask = BigInt(`0x${m[1]}`);
+  const old = scratch(abi.sigaction.size);
+  const view = new DataView(old.buffer);
   const out: number[] = [];
-  for (let sig = 1; sig < C.NSIG; sig++) if (mask & (1n << BigInt(sig - 1))) out.push(sig);
+  // libc refuses the signals it keeps for itself (EINVAL): they are never ignored.
+  for (let sig = 1; sig < C.NSIG; sig++)
+    if (libc.sigaction(sig, null, old) === 0 && getU64(view, abi.sigaction.handler) === C.SIG_IGN) out.push(sig);
   return out;
 }
 
-/** A NULL-terminated array of C-string pointers; `keep` holds the strings so they outlive the call. */
-function cStringArray(items: readonly string[], keep: Uint8Array[]): Uint8Array {
-  const arr = scratch((items.length + 1) * abi.ptrSize);
-  const view = new DataView(arr.buffer);
-  items.forEach((s, i) => {
-    const c = cString(s);
-    keep.push(c);
-    putU64(view, i * abi.ptrSize, addressOf(c));
-  });
-  return arr;
+/** A NULL-terminated array of pointers to C strings; both buffers must stay reachable while C reads them. */
+function cStringArray(items: readonly string[]): { array: Uint8Array; strings: Uint8Array } {
+  const { bytes, offsets } = cStringBlock(items);
+  const array = scratch((items.length + 1) * abi.ptrSize);
+  const view = new DataView(array.buffer);
+  const base = addressOf(bytes);
+  offsets.forEach((offset, i) => putU64(view, i * abi.ptrSize, base + offset));
+  return { array, strings: bytes };
 }
+
+/** access(2): throws a SysError naming `path` unless this process may access it with `mode` (C.X_OK, ...). */
+export function access(path: string, mode: number): void {
+  if (libc.access(cString(path), mode) !== 0) throw sysError("access", path);
+}
+
+// What execve's arguments point into, held here for the length of the call: a module-level reference cannot be
+// optimised away the way an unused local can.
+let pinned: unknown = null;
 
 /**
  * Replace this process with `path`. Returns only by throwing. The fds the new program should have must
  * already be in place and without FD_CLOEXEC; everything else must be CLOEXEC.
  */
 export function execve(path: string, argv: readonly string[], env: Record<string, string | undefined>): never {
-  const keep: Uint8Array[] = [];
   const file = cString(path);
-  const argvBuf = cStringArray(argv, keep);
-  const envBuf = cStringArray(
-    Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`])),
-    keep,
-  );
+  const args = cStringArray(argv);
+  const envp = cStringArray(Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`])));
   for (const sig of ignoredSignals()) libc.signal(sig, null);
-  const empty = scratch(abi.sigsetBytes);
-  libc.pthread_sigmask(C.SIG_SETMASK, empty, null);
-  libc.execve(file, argvBuf, envBuf);
+  libc.pthread_sigmask(C.SIG_SETMASK, scratch(abi.sigsetBytes), null);
+  pinned = [file, args, envp];
+  libc.execve(file, args.array, envp.array);
   const err = sysError("execve", path);
-  // Touched after the call so the strings argv and envp point at stay reachable until execve has read them.
-  keep.length = 0;
+  pinned = null;
   throw err;
 }

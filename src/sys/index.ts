@@ -3,7 +3,7 @@ export { abi, abiFor, C, E, errnoName, errnoNumber, signalName, UnsupportedTarge
 export { isSysError, SysError } from "./errors.ts";
 export { encodeRights, parseControl, rightsOf, rightsSpace, type ControlMessage } from "./cmsg.ts";
 export {
-  close, closeAll, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, isTerminal, pipe,
+  close, closeAll, cloexecRange, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, isTerminal, pipe,
   poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Rlimit, type Stat,
 } from "./fd.ts";
 export { recvmsg, sendmsg, type Received } from "./msg.ts";
@@ -12,5 +12,5 @@ export {
   socketpair, sockName, type PeerCred, type SocketInfo, type SocketType,
 } from "./socket.ts";
 export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";
-export { execve } from "./exec.ts";
+export { access, execve } from "./exec.ts";
 export { libcPath } from "./libc.ts";

@@ -34,6 +34,11 @@ const symbols = {
   setrlimit: { args: [T.i32, T.ptr], returns: T.i32 },
   execve: { args: [T.ptr, T.ptr, T.ptr], returns: T.i32 },
   signal: { args: [T.i32, T.ptr], returns: T.ptr },
+  sigaction: { args: [T.i32, T.ptr, T.ptr], returns: T.i32 },
+  access: { args: [T.ptr, T.i32], returns: T.i32 },
+  // For calls libc may not wrap (close_range: glibc only from 2.34, musl not at all). Variadic like fcntl, with
+  // the same Linux caveat; the arguments are longs, so they are passed as 64-bit integers.
+  syscall: { args: [T.i64, T.i64, T.i64, T.i64], returns: T.i32 },
   pthread_sigmask: { args: [T.i32, T.ptr, T.ptr], returns: T.i32 },
   getpid: { args: [], returns: T.i32 },
   [abi.errnoSymbol]: { args: [], returns: T.ptr },

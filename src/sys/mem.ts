@@ -30,3 +30,18 @@ export function cString(s: string): Uint8Array {
   out.set(bytes);
   return out;
 }
+
+/**
+ * Many NUL-terminated strings in one fresh buffer (one allocation and one encoding for a whole environment), and
+ * the byte offset at which each starts.
+ */
+export function cStringBlock(items: readonly string[]): { bytes: Uint8Array; offsets: number[] } {
+  for (const s of items) if (s.includes("\0")) throw new TypeError(`string contains a NUL byte: ${JSON.stringify(s)}`);
+  const encoded = encoder.encode(items.join("\0"));
+  const bytes = scratch(encoded.length + 1);
+  bytes.set(encoded);
+  // Offsets in bytes, not string indexes (UTF-8 lengths differ): each string starts after the previous NUL.
+  const offsets = items.length > 0 ? [0] : [];
+  for (let at = 0; offsets.length < items.length; ) offsets.push((at = bytes.indexOf(0, at) + 1));
+  return { bytes, offsets };
+}

@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { listen } from "../../src/peer/endpoint.ts";
+import { listen } from "../../src/peer/listen.ts";
 import { openSpec } from "../../src/open/spec.ts";
 import { bind, C, close, encodeUnix, recvmsg, socket, waitFd } from "../../src/sys/index.ts";
 import { startBroker, waitFor, type Broker } from "../broker/harness.ts";

@@ -4,7 +4,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseUnixAddress } from "../../src/peer/address.ts";
-import { isLive } from "../../src/peer/endpoint.ts";
+import { isLive } from "../../src/peer/listen.ts";
 import { closeAll } from "../../src/sys/index.ts";
 import { CLI, fdbroker, fdSnapshot, newFdsSince, ROOT, run, spawn, tempDir } from "../helpers.ts";
 
@@ -163,3 +163,18 @@ async function waitForListener(path: string, timeoutMs = 20000): Promise<void> {
     await Bun.sleep(20);
   }
 }
+
+// Bun ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve: CMD must start as a shell would start it.
+// The parent here also ignores SIGHUP and SIGUSR1 and blocks SIGUSR2 (as nohup and some supervisors do).
+test("CMD starts with no signal ignored and none blocked, whatever fdbroker's runtime or parent did", async () => {
+  const parent = "import os, signal, sys\n"
+    + "signal.signal(signal.SIGHUP, signal.SIG_IGN); signal.signal(signal.SIGUSR1, signal.SIG_IGN)\n"
+    + "signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR2])\n"
+    + "os.execvp(sys.argv[1], sys.argv[1:])";
+  const r = await run(["python3", "-c", parent, ...CLI, "exec", "--", "cat", "/proc/self/status"]);
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  const field = (name: string) => new RegExp(`^${name}:\\s*([0-9a-f]+)$`, "m").exec(r.stdout)?.[1];
+  expect(BigInt(`0x${field("SigIgn")}`)).toBe(0n);
+  expect(BigInt(`0x${field("SigBlk")}`)).toBe(0n);
+});

@@ -3,9 +3,11 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { cloexecRange, closeAll, dupCloexec, fcntl, getFdFlags, isOpen, pipe, C } from "../../src/sys/index.ts";
 import { BUN, ROOT, run, tempDir } from "../helpers.ts";
 
 const PLACE = join(ROOT, "tests/fixtures/place.ts");
+const CLOEXEC = join(ROOT, "tests/fixtures/cloexec.ts");
 const REPORT = join(ROOT, "tests/fixtures/fd_report.py");
 let dir: ReturnType<typeof tempDir>;
 setDefaultTimeout(60000);
@@ -91,3 +93,30 @@ test("two fds at one target is refused before anything moves", async () => {
   expect(r.code).not.toBe(0);
   expect(r.stderr).toContain("two fds placed at 4");
 });
+
+// The constant matters: CLOSE_RANGE_UNSHARE (2) or no flag at all would close the fds instead of marking them.
+test("close_range with CLOSE_RANGE_CLOEXEC marks open fds and closes none", () => {
+  const [r, w] = pipe();
+  const plain = [fcntl(r, C.F_DUPFD, 700), fcntl(w, C.F_DUPFD, 700)];
+  try {
+    expect(plain.map((fd) => getFdFlags(fd) & C.FD_CLOEXEC)).toEqual([0, 0]);
+    cloexecRange(plain[0]!, plain[1]!);
+    expect(plain.map(isOpen)).toEqual([true, true]);
+    expect(plain.map((fd) => getFdFlags(fd) & C.FD_CLOEXEC)).toEqual([C.FD_CLOEXEC, C.FD_CLOEXEC]);
+  } finally {
+    closeAll([r, w, ...plain]);
+  }
+});
+
+for (const mode of ["range", "listed"]) {
+  test(`only kept fds survive exec: stray fds below, between and far above them are CLOEXEC (${mode})`, async () => {
+    const keep = [4, 7, 300];
+    const stray = [3, 5, 6, 8, 299, 301, 1000];
+    const r = await run([BUN, CLOEXEC, mode, JSON.stringify(keep), JSON.stringify(stray), "python3", REPORT]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const fds = JSON.parse(r.stdout).fds as Record<string, string>;
+    expect(Object.keys(fds).map(Number).sort((a, b) => a - b)).toEqual([0, 1, 2, ...keep]);
+    for (const fd of keep) expect(fds[String(fd)]).toBe("/dev/null");
+  });
+}

@@ -5,7 +5,8 @@ import { errnoName, type Abi } from "../../src/sys/abi.ts";
 // Kernel facts with no userspace macro of that name, or whose libc macro means something else: libc's O_ACCMODE
 // also covers O_PATH, and glibc's O_LARGEFILE is 0 on 64-bit targets, while the table holds the kernel's values
 // that /proc/PID/fdinfo flags are read with (O_LARGEFILE is checked against the kernel in abi.test.ts).
-const NOT_IN_HEADERS = new Set(["SCM_MAX_FD", "NSIG", "O_ACCMODE", "O_LARGEFILE"]);
+// CLOSE_RANGE_CLOEXEC is missing from musl's headers; tests/launch/place.test.ts checks it against the kernel.
+const NOT_IN_HEADERS = new Set(["SCM_MAX_FD", "NSIG", "O_ACCMODE", "O_LARGEFILE", "CLOSE_RANGE_CLOEXEC"]);
 
 const layouts: [string, string, [string, string][]][] = [
   ["msghdr", "struct msghdr", [["name", "msg_name"], ["namelen", "msg_namelen"], ["iov", "msg_iov"], ["iovlen", "msg_iovlen"], ["control", "msg_control"], ["controllen", "msg_controllen"], ["flags", "msg_flags"]]],
@@ -14,6 +15,7 @@ const layouts: [string, string, [string, string][]][] = [
   ["ucred", "struct ucred", [["pid", "pid"], ["uid", "uid"], ["gid", "gid"]]],
   ["pollfd", "struct pollfd", [["fd", "fd"], ["events", "events"], ["revents", "revents"]]],
   ["rlimit", "struct rlimit", [["cur", "rlim_cur"], ["max", "rlim_max"]]],
+  ["sigaction", "struct sigaction", [["handler", "sa_handler"]]],
   ["stat", "struct stat", [["dev", "st_dev"], ["ino", "st_ino"], ["mode", "st_mode"], ["nlink", "st_nlink"], ["uid", "st_uid"], ["gid", "st_gid"], ["rdev", "st_rdev"], ["size_", "st_size"]]],
 ];
 
@@ -48,7 +50,8 @@ export function probeSource(abi: Abi): string {
     "#define _GNU_SOURCE",
     "#include <stdio.h>", "#include <stddef.h>", "#include <errno.h>", "#include <fcntl.h>", "#include <poll.h>",
     "#include <signal.h>", "#include <sys/socket.h>", "#include <sys/un.h>", "#include <sys/uio.h>",
-    "#include <sys/stat.h>", "#include <sys/resource.h>", "#include <netinet/in.h>",
+    "#include <sys/stat.h>", "#include <sys/resource.h>", "#include <netinet/in.h>", "#include <unistd.h>",
+    "#include <sys/syscall.h>",
     "int main(void) {",
   ];
   const p = (key: string, expr: string) => lines.push(`  printf("%s %ld\\n", "${key}", (long)(${expr}));`);
