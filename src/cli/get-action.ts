@@ -2,6 +2,7 @@
 // (get-fast.ts) and the full command (get.ts) run the same code.
 import { get, openSession } from "../client/index.ts";
 import { UsageError } from "../errors.ts";
+import type { PassedFd } from "../launch/exec.ts";
 import { closeAll } from "../sys/index.ts";
 
 export interface GetOpts {
@@ -16,7 +17,7 @@ export interface GetOpts {
 
 /** The numbers asked for in CMD: --stdin puts the first fd at 0, --as numbers come next in order. */
 function chosenTargets(stdin: boolean, as: readonly number[]): number[] {
-  const chosen = [...(stdin ? [0] : []), ...as];
+  const chosen = stdin ? [0, ...as] : [...as];
   if (new Set(chosen).size !== chosen.length) throw new UsageError(`two fds placed at the same number: ${chosen.join(", ")}`);
   return chosen;
 }
@@ -45,7 +46,12 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
   }
   // Each path loads only what it needs: `get NAME -- CMD` sits in services' start-up paths.
   try {
-    if (exec) exec.execWithFds(cmd, got.map((g) => ({ fd: g.fd, name: g.entry.name })), { path, targets: targetsFor(got.length, !!opts.stdin, opts.as) });
+    if (exec) {
+      // A loop, not got.map: see src/sys/exec.ts on builtins in a fresh process.
+      const fds: PassedFd[] = [];
+      for (const g of got) fds.push({ fd: g.fd, name: g.entry.name });
+      exec.execWithFds(cmd, fds, { path, targets: targetsFor(got.length, !!opts.stdin, opts.as) });
+    }
     if (opts.cat) {
       const { catFd } = await import("./cat-fd.ts");
       for (const g of got) catFd(g.fd);

@@ -38,7 +38,10 @@ export function get(s: Session, names: readonly string[], opts: GetOptions = {})
     closeAll(reply.fds);
     throw new RefusedError("EPROTO", `the broker sent ${reply.fds.length} fds for ${entries?.length ?? "unlisted"} entries`);
   }
-  return entries.map((entry, i) => ({ entry, fd: reply.fds[i]! }));
+  // Plain loops here and in entriesOf: `get NAME -- CMD` runs this in a fresh process (see src/sys/exec.ts).
+  const out: Retrieved[] = [];
+  for (let i = 0; i < entries.length; i++) out.push({ entry: entries[i]!, fd: reply.fds[i]! });
+  return out;
 }
 
 export function rm(s: Session, names: readonly string[]): number {
@@ -53,8 +56,13 @@ export function ls(s: Session): EntryInfo[] {
 
 /** The entries listed across every part of a reply, or null if a part lists none. */
 function entriesOf(reply: Reply): EntryInfo[] | null {
-  const lists = [reply.body.entries, ...reply.more.map((m) => m.body.entries)];
-  return lists.every(Array.isArray) ? (lists as EntryInfo[][]).flat() : null;
+  const out: EntryInfo[] = [];
+  for (let i = -1; i < reply.more.length; i++) {
+    const listed = (i < 0 ? reply.body : reply.more[i]!.body).entries;
+    if (!Array.isArray(listed)) return null;
+    for (const e of listed as EntryInfo[]) out.push(e);
+  }
+  return out;
 }
 
 export interface BrokerStatus {

@@ -47,15 +47,26 @@ export function execWithFds(argv: readonly string[], fds: readonly PassedFd[], o
   if (argv.length === 0) throw new UsageError("no command to run");
   const env = { ...(opts.env ?? process.env) };
   const path = opts.path ?? resolveCommand(argv[0]!, env);
-  const targets = opts.targets ?? fds.map((_, i) => SD_LISTEN_FDS_START + i);
+  // Plain loops: this is `get NAME -- CMD`'s path (see src/sys/exec.ts).
+  let targets = opts.targets;
+  if (!targets) {
+    targets = [];
+    for (let i = 0; i < fds.length; i++) targets.push(SD_LISTEN_FDS_START + i);
+  }
   if (targets.length !== fds.length) throw new UsageError(`${fds.length} fds but ${targets.length} target numbers`);
-  const sequential = targets.every((t, i) => t === SD_LISTEN_FDS_START + i);
+  let sequential = true;
+  const names: string[] = [];
+  const map: Placement[] = [];
+  for (let i = 0; i < fds.length; i++) {
+    sequential &&= targets[i] === SD_LISTEN_FDS_START + i;
+    names.push(fds[i]!.name ?? "unknown");
+    map.push({ from: fds[i]!.fd, to: targets[i]! });
+  }
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
-  if ((opts.listenFds ?? sequential) && fds.length > 0) Object.assign(env, listenEnv(fds.map((f) => f.name ?? "unknown"), process.pid));
-  const map: Placement[] = fds.map((f, i) => ({ from: f.fd, to: targets[i]! }));
+  if ((opts.listenFds ?? sequential) && fds.length > 0) Object.assign(env, listenEnv(names, process.pid));
   placeFds(map);
-  cloexecAllBut(new Set([0, 1, 2, ...targets, ...(opts.keep ?? [])]));
+  cloexecAllBut([0, 1, 2, ...targets, ...(opts.keep ?? [])]);
   return execve(path, argv, env);
 }

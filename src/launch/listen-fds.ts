@@ -12,11 +12,9 @@ export function checkFdName(name: string): string {
 }
 
 export function listenEnv(names: readonly string[], pid: number): Record<string, string> {
-  return {
-    LISTEN_FDS: String(names.length),
-    LISTEN_PID: String(pid),
-    LISTEN_FDNAMES: names.map((n) => n || "unknown").join(":"),
-  };
+  let joined = "";
+  for (let i = 0; i < names.length; i++) joined += `${i > 0 ? ":" : ""}${names[i] || "unknown"}`;
+  return { LISTEN_FDS: String(names.length), LISTEN_PID: String(pid), LISTEN_FDNAMES: joined };
 }
 
 export interface Inherited {

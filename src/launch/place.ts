@@ -20,11 +20,12 @@ export function placeFds(map: readonly Placement[]): void {
     if (targets.has(to)) throw new UsageError(`two fds placed at ${to}`);
     targets.add(to);
   }
-  const floor = Math.max(10, ...map.map((p) => Math.max(p.from, p.to) + 1));
+  let floor = 10;
+  for (const { from, to } of map) floor = Math.max(floor, from + 1, to + 1);
   const copies: number[] = [];
   try {
     for (const { from } of map) copies.push(dupCloexec(from, floor));
-    map.forEach(({ to }, i) => dup3(copies[i]!, to, false));
+    for (let i = 0; i < map.length; i++) dup3(copies[i]!, map[i]!.to, false);
   } finally {
     closeAll(copies);
   }
@@ -34,10 +35,16 @@ export function placeFds(map: readonly Placement[]): void {
  * Mark every open fd outside `keep` CLOEXEC, so an exec passes exactly `keep` on: one close_range(2) per gap
  * between kept numbers, or, on Linux before 5.11, each fd listed in /proc/self/fd.
  */
-export function cloexecAllBut(keep: ReadonlySet<number>): void {
+export function cloexecAllBut(keep: readonly number[]): void {
   try {
+    // A typed array sorts numerically, natively: `get NAME -- CMD`'s path avoids JSC's JavaScript-written
+    // builtins (Array sort, Set iteration), whose first call in a process compiles them (see src/sys/exec.ts).
+    const sorted = new Uint32Array(keep.length);
+    for (let i = 0; i < keep.length; i++) sorted[i] = keep[i]!;
+    sorted.sort();
     let first = 0;
-    for (const k of [...keep].sort((a, b) => a - b)) {
+    for (let i = 0; i < sorted.length; i++) {
+      const k = sorted[i]!;
       if (k > first) cloexecRange(first, k - 1);
       first = Math.max(first, k + 1);
     }
@@ -49,7 +56,8 @@ export function cloexecAllBut(keep: ReadonlySet<number>): void {
 }
 
 /** cloexecAllBut the slow way, for kernels without CLOSE_RANGE_CLOEXEC. Exported for its test. */
-export function cloexecListed(keep: ReadonlySet<number>): void {
+export function cloexecListed(keepList: readonly number[]): void {
+  const keep = new Set(keepList);
   // Loaded here, not at the top: node:fs costs the fast path about a millisecond (docs/benchmarks.md).
   const { readdirSync } = require("node:fs") as typeof import("node:fs");
   for (const name of readdirSync("/proc/self/fd")) {

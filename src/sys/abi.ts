@@ -132,9 +132,14 @@ export const E = {
   EHOSTDOWN: 112, EHOSTUNREACH: 113, EALREADY: 114, EINPROGRESS: 115, ESTALE: 116, EDQUOT: 122, ECANCELED: 125,
 } as const;
 
-const errnoNames: Record<number, string> = Object.fromEntries(Object.entries(E).map(([name, n]) => [n, name]));
+// Built on first use, with a loop: module start-up is on every command's path (see src/sys/exec.ts).
+let errnoNames: Record<number, string> | null = null;
 
 export function errnoName(errno: number): string {
+  if (errnoNames === null) {
+    errnoNames = {};
+    for (const name in E) errnoNames[E[name as keyof typeof E]] = name;
+  }
   return errnoNames[errno] ?? `E${errno}`;
 }
 export function errnoNumber(name: string): number | undefined {

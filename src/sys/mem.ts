@@ -36,7 +36,8 @@ export function cString(s: string): Uint8Array {
  * the byte offset at which each starts.
  */
 export function cStringBlock(items: readonly string[]): { bytes: Uint8Array; offsets: number[] } {
-  for (const s of items) if (s.includes("\0")) throw new TypeError(`string contains a NUL byte: ${JSON.stringify(s)}`);
+  for (let i = 0; i < items.length; i++)
+    if (items[i]!.includes("\0")) throw new TypeError(`string contains a NUL byte: ${JSON.stringify(items[i])}`);
   const encoded = encoder.encode(items.join("\0"));
   const bytes = scratch(encoded.length + 1);
   bytes.set(encoded);
