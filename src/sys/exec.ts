@@ -1,9 +1,8 @@
 // execve as a shell would do it: the new program starts with default signal dispositions and an empty mask.
 // Bun ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve; left alone, `yes | head` under fdbroker
-// would never end. Nothing here reads /proc: exec must work in a sandbox without it, and `get NAME -- CMD` sits
-// in services' start paths, where loading node:fs alone costs about a millisecond. For the same reason the
-// code here uses plain loops: in a fresh process the first call of each of JSC's JavaScript-written builtins
-// (map, forEach, flatMap, ...) compiles it, 20-130 us apiece.
+// would never end. Nothing here uses node:fs: `get NAME -- CMD` sits in services' start paths, where loading it
+// costs about a millisecond. For the same reason the code here uses plain loops: in a fresh process the first
+// call of each of JSC's JavaScript-written builtins (map, forEach, flatMap, ...) compiles it, 20-130 us apiece.
 import { abi, C } from "./abi.ts";
 import { sysError } from "./errors.ts";
 import { libc } from "./libc.ts";
