@@ -4,10 +4,10 @@ import { UsageError } from "../errors.ts";
 import { openSpec } from "../open/spec.ts";
 import { C, E, close, closeAll, isOpen, SysError, isSysError } from "../sys/index.ts";
 import { parseUnixAddress } from "./address.ts";
-import { acceptOne, connectTo } from "./endpoint.ts";
+import { acceptOne } from "./endpoint.ts";
 import { listen, unlinkAddress } from "./listen.ts";
 import { recvFds, sendFds } from "./transfer.ts";
-import { waitReady } from "./wait.ts";
+import { connectWaiting, waitReady } from "./wait.ts";
 
 export interface PeerOptions {
   /** Connect to the address instead of listening on it. */
@@ -27,7 +27,7 @@ async function peerSocket(text: string, opts: PeerOptions): Promise<number> {
   const addr = parseUnixAddress(text);
   const timeoutMs = opts.timeoutMs ?? Infinity;
   if (opts.connect) {
-    const fd = connectTo(addr, opts.timeoutMs ?? 5000);
+    const fd = await connectWaiting(addr, opts.timeoutMs ?? 5000, opts.signal);
     try {
       opts.onReady?.();
     } catch (e) {

@@ -1,7 +1,7 @@
 // A real `fdbroker serve` process on a temporary socket, ready when it says so on --ready-fd, with its log in a file.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, fdCount, readyPipe, spawn, tempDir, untrack } from "../helpers.ts";
+import { CLI, fdCount, readyPipe, spawn, tempDir, untrack, waitFor } from "../helpers.ts";
 
 export interface Broker {
   proc: ReturnType<typeof spawn>;
@@ -64,11 +64,4 @@ export function startTakeover(sock: string, stderr: "pipe" | "ignore" = "pipe") 
   return next;
 }
 
-/** Wait for a condition with a generous bound, checking every 20 ms (a condition, not a fixed sleep). */
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 30000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
+export { waitFor } from "../helpers.ts";

@@ -1,8 +1,11 @@
 // `fdbroker send` as a user runs it: order of --fd/--open, default fd 0, describing what goes, exit codes.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { closeSync, existsSync, openSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fdbroker } from "../helpers.ts";
+import { connectTo } from "../../src/peer/endpoint.ts";
+import { listen } from "../../src/peer/listen.ts";
+import { closeAll, isSysError } from "../../src/sys/index.ts";
+import { CLI, fdbroker, spawn, waitFor } from "../helpers.ts";
 import { startReady, tempDirAndFdCheck } from "./peer-helpers.ts";
 
 setDefaultTimeout(60000);
@@ -92,4 +95,41 @@ test("a file that cannot be opened is a system error (exit 4) before anything is
   const r = await fdbroker(["send", join(ctx.dir.path, "nobody"), "--open", `file:${ctx.dir.path}/no/such/file`]);
   expect(r.code).toBe(4);
   expect(r.stderr).toMatch(/ENOENT/);
+});
+
+test("SIGINT while waiting for a listener whose queue is full ends send at once with 130, not at --timeout", async () => {
+  const addr = join(ctx.dir.path, "busy");
+  const lfd = listen(addr, { backlog: 0 });
+  const queued: number[] = [];
+  try {
+    // Fill the listen queue: the next connect gets EAGAIN, and send keeps retrying until its timeout.
+    for (;;) {
+      try {
+        queued.push(connectTo(addr, 50));
+      } catch (e) {
+        if (isSysError(e, "ETIMEDOUT")) break;
+        throw e;
+      }
+    }
+    const proc = spawn([...CLI, "send", addr, "--timeout", "20000", "--open", "file:/dev/null"], { stdio: ["ignore", "pipe", "pipe"] });
+    // A socket above 2 (Bun's stdio pipes are sockets too) exists once the SIGINT handler is in place and the
+    // connect attempts have begun.
+    const connecting = () => readdirSync(`/proc/${proc.pid}/fd`).some((n) => {
+      try {
+        return Number(n) > 2 && readlinkSync(`/proc/${proc.pid}/fd/${n}`).startsWith("socket:");
+      } catch {
+        return false;
+      }
+    });
+    await waitFor("send to start connecting", connecting);
+    const t0 = Date.now();
+    proc.kill("SIGINT");
+    expect(await proc.exited).toBe(130);
+    // Exited on its own, as a shell expects (128 + 2), rather than killed by the signal.
+    expect(proc.signalCode).toBeNull();
+    // Not a timing assertion: waiting out the connect attempts, it would end only at the 20 s --timeout.
+    expect(Date.now() - t0).toBeLessThan(15_000);
+  } finally {
+    closeAll([lfd, ...queued]);
+  }
 });
