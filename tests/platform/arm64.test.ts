@@ -55,3 +55,38 @@ test.skipIf(!available)("an arm64 recv takes a file and a TCP listener from an x
     dir.cleanup();
   }
 }, 240000);
+
+// The exec path on arm64: fd placement (close_range through syscall(), or its fallback), LISTEN_* and the signal
+// reset (sigaction's arm64 layout), seen by the command itself.
+test.skipIf(!available)("an arm64 recv -- CMD: CMD gets exactly 0-2 and the fds, LISTEN_* for itself, no signal ignored or blocked", async () => {
+  const dir = tempDir();
+  const sock = join(dir.path, "exec.sock");
+  const ready = readyPipe();
+  const report = join(ROOT, "tests/fixtures/fd_report.py");
+  const cmd = `grep -E '^Sig(Ign|Blk):' /proc/self/status; exec python3 ${report} --check`;
+  const recv = spawn(arm64([BIN, "recv", sock, "--count", "2", "--timeout", "60000", "--ready-fd", "3", "--", "sh", "-c", cmd]), {
+    stdio: ["ignore", "pipe", "pipe", ready.writeEnd],
+  });
+  ready.closeWriteEnd();
+  try {
+    ready.wait(120000);
+    const sent = await run([...CLI, "send", sock, "--open", "file:/etc/hostname", "--open", "tcp:127.0.0.1:0"]);
+    expect(sent.code).toBe(0);
+    const [out, err, code] = await Promise.all([
+      new Response(recv.stdout as ReadableStream).text(), new Response(recv.stderr as ReadableStream).text(), recv.exited,
+    ]);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const lines = out.trim().split("\n");
+    expect(lines.slice(0, 2).sort()).toEqual(["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"]);
+    const r = JSON.parse(lines[2]!);
+    expect(r.problems).toEqual([]);
+    expect(r.env).toEqual({ LISTEN_FDS: "2", LISTEN_PID: String(recv.pid), LISTEN_FDNAMES: "unknown:unknown" });
+    expect(Object.keys(r.fds).map(Number).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4]);
+    expect(r.fds["3"]).toBe("/etc/hostname");
+    expect(r.sockets["4"]).toMatchObject({ family: "AF_INET", type: "stream", listening: true });
+  } finally {
+    ready.close();
+    dir.cleanup();
+  }
+}, 240000);
