@@ -1,7 +1,7 @@
 // Exact fd placement before exec: any map from source fds to target numbers, including targets that collide
 // with sources and cycles (swap 3 and 4; 5 to 0 while 0 goes to 5).
 import { UsageError } from "../errors.ts";
-import { cloexecRange, closeAll, dup3, dupCloexec, isSysError, setCloexec } from "../sys/index.ts";
+import { cloexecRange, closeAll, dup3, dupCloexec, isSysError, MAX_FD_NUMBER, setCloexec } from "../sys/index.ts";
 
 export interface Placement {
   from: number;
@@ -40,7 +40,12 @@ export function cloexecAllBut(keep: readonly number[]): void {
     // A typed array sorts numerically, natively: `get NAME -- CMD`'s path avoids JSC's JavaScript-written
     // builtins (Array sort, Set iteration), whose first call in a process compiles them (see src/sys/exec.ts).
     const sorted = new Uint32Array(keep.length);
-    for (let i = 0; i < keep.length; i++) sorted[i] = keep[i]!;
+    for (let i = 0; i < keep.length; i++) {
+      // A number no fd can have (-1, 3.5, 2^32 + 3) keeps nothing, so it becomes the top one, which no fd has
+      // either: the array's own conversion would wrap it onto a real fd (3), or past the top back to 0.
+      const k = keep[i]!;
+      sorted[i] = k >= 0 && k < MAX_FD_NUMBER && Math.floor(k) === k ? k : MAX_FD_NUMBER;
+    }
     sorted.sort();
     let first = 0;
     for (let i = 0; i < sorted.length; i++) {
@@ -48,7 +53,7 @@ export function cloexecAllBut(keep: readonly number[]): void {
       if (k > first) cloexecRange(first, k - 1);
       first = Math.max(first, k + 1);
     }
-    cloexecRange(first);
+    if (first <= MAX_FD_NUMBER) cloexecRange(first);
   } catch (e) {
     if (!isSysError(e, "ENOSYS") && !isSysError(e, "EINVAL")) throw e;
     cloexecListed(keep);

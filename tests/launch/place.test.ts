@@ -112,7 +112,9 @@ for (const mode of ["range", "listed"]) {
   test(`only kept fds survive exec: stray fds below, between and far above them are CLOEXEC (${mode})`, async () => {
     const keep = [4, 7, 300];
     const stray = [3, 5, 6, 8, 299, 301, 1000];
-    const r = await run([BUN, CLOEXEC, mode, JSON.stringify(keep), JSON.stringify(stray), "python3", REPORT]);
+    // Also kept, and changing nothing: repeats out of order, and numbers no fd has (as uint32: 0xffffffff, 3, 5).
+    const noFd = [300, 4, 7, -1, 3.5, 2 ** 32 + 5, 0xffffffff];
+    const r = await run([BUN, CLOEXEC, mode, ...[keep, stray, noFd].map((l) => JSON.stringify(l)), "python3", REPORT]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const fds = JSON.parse(r.stdout).fds as Record<string, string>;
