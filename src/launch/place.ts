@@ -33,7 +33,8 @@ export function placeFds(map: readonly Placement[]): void {
 
 /**
  * Mark every open fd outside `keep` CLOEXEC, so an exec passes exactly `keep` on: one close_range(2) per gap
- * between kept numbers, or, on Linux before 5.11, each fd listed in /proc/self/fd.
+ * between kept numbers, or, on Linux before 5.11 or under a seccomp filter that predates close_range, each fd
+ * listed in /proc/self/fd.
  */
 export function cloexecAllBut(keep: readonly number[]): void {
   try {
@@ -55,7 +56,9 @@ export function cloexecAllBut(keep: readonly number[]): void {
     }
     if (first <= MAX_FD_NUMBER) cloexecRange(first);
   } catch (e) {
-    if (!isSysError(e, "ENOSYS") && !isSysError(e, "EINVAL")) throw e;
+    // ENOSYS before 5.9, EINVAL (the flag) on 5.9 and 5.10; EPERM from a container's seccomp profile written
+    // before close_range existed (older container runtimes answer EPERM for any call their profile does not list).
+    if (!isSysError(e, "ENOSYS") && !isSysError(e, "EINVAL") && !isSysError(e, "EPERM")) throw e;
     cloexecListed(keep);
   }
 }

@@ -43,7 +43,8 @@ export const MAX_FD_NUMBER = 0xffff_ffff;
 
 /**
  * Mark every open fd numbered `first` to `last` (inclusive) CLOEXEC in one close_range(2) call. Linux before 5.11
- * answers ENOSYS or EINVAL; the caller decides what to do instead.
+ * answers ENOSYS or EINVAL, a seccomp filter that does not know the call often EPERM; the caller decides what to
+ * do instead.
  */
 export function cloexecRange(first: number, last: number = MAX_FD_NUMBER): void {
   if (libc.syscall(C.SYS_close_range, first, last, C.CLOSE_RANGE_CLOEXEC, 0) !== 0) throw sysError("close_range", `fds ${first}-${last}`);
