@@ -47,7 +47,7 @@ export const MAX_FD_NUMBER = 0xffff_ffff;
  * do instead.
  */
 export function cloexecRange(first: number, last: number = MAX_FD_NUMBER): void {
-  if (libc.syscall(C.SYS_close_range, first, last, C.CLOSE_RANGE_CLOEXEC, 0) !== 0) throw sysError("close_range", `fds ${first}-${last}`);
+  if (libc.syscall(C.SYS_close_range, first, last, C.CLOSE_RANGE_CLOEXEC) !== 0) throw sysError("close_range", `fds ${first}-${last}`);
 }
 
 /** isatty(3): whether `fd` is a terminal. */
