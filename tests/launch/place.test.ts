@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cloexecRange, closeAll, dupCloexec, fcntl, getFdFlags, isOpen, pipe, C } from "../../src/sys/index.ts";
+import { cloexecRange, closeAll, fcntl, getFdFlags, isOpen, pipe, C } from "../../src/sys/index.ts";
 import { BUN, ROOT, run, tempDir } from "../helpers.ts";
 
 const PLACE = join(ROOT, "tests/fixtures/place.ts");
