@@ -63,10 +63,11 @@ function entryName(name: string): string {
 /** Open every --hold and adopted fd; on any failure, close those already opened. */
 function openInitial(opts: StartOptions): { name: string; fd: number }[] {
   const opened: { name: string; fd: number }[] = [];
+  const inherited = new Set(inheritedFds());
   try {
-    for (const h of opts.holds ?? []) opened.push({ name: entryName(h.name), fd: openSpec(h.spec) });
+    for (const h of opts.holds ?? []) opened.push({ name: entryName(h.name), fd: openSpec(h.spec, inherited) });
     if (opts.adoptListenFds) {
-      const got = takeListenFds(process.env, process.pid, new Set(inheritedFds()));
+      const got = takeListenFds(process.env, process.pid, inherited);
       got.fds.forEach((fd, i) => {
         setCloexec(fd, true);
         let name = entryName(got.names[i]!);

@@ -32,7 +32,7 @@ function configure(cmd: Command): Command {
 }
 
 /** Commands that need the list of fds fdbroker inherited (for --fd checks, or to describe them). */
-const NEEDS_INHERITED = new Set(["inspect", "send", "exec", "run"]);
+const NEEDS_INHERITED = new Set(["inspect", "send", "exec", "run", "put", "serve"]);
 
 async function main(argv: string[]): Promise<void> {
   // Before any module that can make the runtime open fds of its own (Bun dups fd 1 or 2 when process.stdout or

@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { openSession, put } from "../client/index.ts";
 import { UsageError } from "../errors.ts";
+import { inheritedFds } from "../describe/inherited.ts";
 import { isOpen } from "../sys/index.ts";
 import { parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
 import { printJson } from "./output.ts";
@@ -25,7 +26,8 @@ export function command(): Command {
     .option("--json", "print the stored entry as JSON")
     .addHelpText("after", "\nExample: some-producer | fdbroker put logs --ttl 10m")
     .action((name: string, opts: PutOpts) => {
-      if (!isOpen(opts.fd)) throw new UsageError(`fd ${opts.fd} is not open in this process`);
+      // Only an fd fdbroker was given: the runtime's own (its event loop) are open too, but nobody's to store.
+      if (!isOpen(opts.fd) || !inheritedFds().includes(opts.fd)) throw new UsageError(`--fd ${opts.fd}: not an fd this process inherited`);
       using session = openSession({ socket: socketOf(opts) });
       const entry = put(session, name, opts.fd, { ttlMs: opts.ttl, replace: opts.replace });
       if (opts.json) printJson(entry);

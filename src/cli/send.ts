@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { describeFd, inheritedFds } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
 import { sendTo } from "../peer/session.ts";
-import { SPEC_HELP } from "../open/spec.ts";
+import { parseSpec, SPEC_HELP } from "../open/spec.ts";
 import { printGroups } from "./describe-view.ts";
 import { EXIT_HELP, fail } from "./exit.ts";
 import { integer, interruption, readyNotifier } from "./peer-options.ts";
@@ -31,7 +31,10 @@ export function command(): Command {
         if (items.length === 0) items.push(0);
         // Fds the runtime opened for itself (its event loop) are never anyone's to send.
         const inherited = new Set(inheritedFds());
-        for (const it of items) if (typeof it === "number" && !inherited.has(it)) throw new UsageError(`--fd ${it}: not an fd this process inherited`);
+        for (const it of items) {
+          const fd = typeof it === "number" ? it : fdOfSpec(it);
+          if (fd !== null && !inherited.has(fd)) throw new UsageError(`${typeof it === "number" ? "--fd " : "--open "}${it}: not an fd this process inherited`);
+        }
         await sendTo(addr, items, {
           connect: !o.listen, timeoutMs: o.timeout, payload: o.data, onReady: readyNotifier(o.readyFd), signal: stop.signal,
           onSent: (fds) => {
@@ -43,4 +46,10 @@ export function command(): Command {
         fail(e);
       }
     });
+}
+
+/** The fd an `--open fd:N` names, or null for any other spec (a bad one fails here, before anything opens). */
+function fdOfSpec(spec: string): number | null {
+  const s = parseSpec(spec);
+  return s.kind === "fd" ? s.fd : null;
 }

@@ -89,7 +89,11 @@ function settle(fd: number, setup: (fd: number) => void, undo?: () => void): num
 }
 
 /** Open what `spec` names. The fd is CLOEXEC and owned by the caller. */
-export function openSpec(spec: Spec | string): number {
+/**
+ * Open what a spec names; the fd is ours (CLOEXEC). `inherited`, when given, is what an `fd:N` must be one of:
+ * the CLI passes the fds it inherited, so the runtime's own (its event loop) are never handed out.
+ */
+export function openSpec(spec: Spec | string, inherited?: ReadonlySet<number>): number {
   const s = typeof spec === "string" ? parseSpec(spec) : spec;
   switch (s.kind) {
     case "file":
@@ -105,6 +109,7 @@ export function openSpec(spec: Spec | string): number {
       return settle(listenUnix(addr, { mode: s.mode, backlog: 4096 }), (fd) => setNonBlocking(fd, false), () => unlinkAddress(addr));
     }
     case "fd":
+      if (inherited && !inherited.has(s.fd)) throw new UsageError(`fd:${s.fd}: not an fd this process inherited`);
       if (!isOpen(s.fd)) throw new UsageError(`fd:${s.fd}: no such open fd`);
       return dupCloexec(s.fd);
   }

@@ -35,6 +35,12 @@ test("--fd N stores that fd; a closed fd and a bad ttl are usage errors (exit 2)
   expect(entry).toMatchObject({ name: "h", kind: "file", uid: process.getuid!() });
   expect(entry.expires - entry.created).toBe(3600_000);
   expect((await fdbroker(["put", "y", "--fd", "99", "-s", broker.sock])).code).toBe(2);
+  // Given only 0-2, put's 3 and 4 are the runtime's own (its event loop): open, but nobody's to store.
+  for (const fd of ["3", "4"]) {
+    const own = await fdbroker(["put", "y", "--fd", fd, "-s", broker.sock]);
+    expect(own).toMatchObject({ code: 2, stderr: `fdbroker: --fd ${fd}: not an fd this process inherited\n` });
+  }
+  expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).map((e: { name: string }) => e.name)).toEqual(["h"]);
   expect((await fdbroker(["put", "y", "--ttl", "soon", "-s", broker.sock])).code).toBe(2);
 });
 

@@ -78,6 +78,9 @@ test("usage errors exit 2: bad spec, an fd not inherited, bad numbers, no addres
     [["send", addr, "--open", "bogus:1"], /bad spec: bogus:1/],
     [["send", addr, "--open", "file:/x?mode=z"], /bad mode/],
     [["send", addr, "--fd", "200"], /--fd 200: not an fd this process inherited/],
+    // Given only 0-2, fdbroker's 3 and 4 are the runtime's own (its event loop): open, but nobody's to send.
+    [["send", addr, "--fd", "3"], /--fd 3: not an fd this process inherited/],
+    [["send", addr, "--open", "fd:4"], /--open fd:4: not an fd this process inherited/],
     [["send", addr, "--fd", "-1"], /--fd/],
     [["send", addr, "--timeout", "soon"], /--timeout/],
     [["send"], /addr/],
