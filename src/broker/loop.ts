@@ -196,7 +196,7 @@ async function shutDown(state: BrokerState): Promise<void> {
   if (state.listenFd !== null) {
     close(state.listenFd);
     state.listenFd = null;
-    if (state.config.path !== null && !socketIsTheirs) unlinkAddress(state.config.path);
+    if (state.config.path !== null && !socketIsTheirs) removeSocketFile(state, state.config.path);
   }
   if (state.handedOver) return finishHandover(state);
   const deadline = state.env.now() + state.config.limits.drainMs;
@@ -209,6 +209,18 @@ async function shutDown(state: BrokerState): Promise<void> {
   closeAllEntries(state);
   closeSpare(state);
   logEvent(state, { op: "stop", result: "ok", detail: `closed ${count(held, "entry", "entries")}` });
+}
+
+/**
+ * A broker that took over as another user may not be allowed to remove the file (its directory is not its own).
+ * The stop goes on: a socket file nobody answers on is stale, and the next broker replaces it.
+ */
+function removeSocketFile(state: BrokerState, path: string): void {
+  try {
+    unlinkAddress(path);
+  } catch (e) {
+    logEvent(state, { op: "stop", result: isSysError(e) ? e.code : "EIO", detail: `the socket file stays: ${(e as Error).message}` });
+  }
 }
 
 function closeSpare(state: BrokerState): void {

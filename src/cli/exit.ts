@@ -1,6 +1,6 @@
 // The documented exit codes, and the one place that turns an error into a line on stderr and a code.
 import { RefusedError, UsageError } from "../errors.ts";
-import { SysError } from "../sys/index.ts";
+import { fromNodeError, SysError } from "../sys/index.ts";
 
 export const EXIT = {
   ok: 0,
@@ -52,8 +52,9 @@ export function describeError(e: unknown): string {
   return String(e);
 }
 
-/** Print one line on stderr and exit with the documented code. */
-export function fail(e: unknown): never {
+/** Print one line on stderr and exit with the documented code. A node:fs error reads like any SysError. */
+export function fail(thrown: unknown): never {
+  const e = fromNodeError(thrown);
   process.stderr.write(`fdbroker: ${describeError(e)}\n`);
   if (process.env.FDBROKER_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   process.exit(exitCodeFor(e));

@@ -3,25 +3,18 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 import {
-  C, E, errnoNumber, formatSockAddr, fstat, getFdFlags, isOpen, isSysError, peerName, socketInfo, sockName, SysError,
+  C, formatSockAddr, fromNodeError, fstat, getFdFlags, isOpen, isSysError, peerName, socketInfo, sockName,
   type SockAddr,
 } from "../sys/index.ts";
 import { accessOf, flagNames, parseFdinfo, type FdInfo } from "./fdinfo.ts";
 import { readSocketTables, type SocketTable } from "./proc-net.ts";
 import type { FdDescription, FdKind, SocketDescription } from "./types.ts";
 
-/** A node:fs failure as a SysError, so the CLI names the call and errno like any other. */
-function asSysError(e: unknown, path: string): unknown {
-  const err = e as NodeJS.ErrnoException;
-  if (typeof err?.code !== "string") return e;
-  return new SysError(err.syscall ?? "open", errnoNumber(err.code) ?? E.EIO, path);
-}
-
 function readProc<T>(path: string, read: (p: string) => T): T {
   try {
     return read(path);
   } catch (e) {
-    throw asSysError(e, path);
+    throw fromNodeError(e, path);
   }
 }
 
@@ -149,7 +142,7 @@ function procFacts(pid: number, fd: number, tables: () => SocketTable): FdDescri
     target = readlinkSync(`${base}/fd/${fd}`);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError(`fd ${fd} is not open in process ${pid}`);
-    throw asSysError(e, `${base}/fd/${fd}`);
+    throw fromNodeError(e, `${base}/fd/${fd}`);
   }
   let stat: Facts["stat"] = null;
   try {

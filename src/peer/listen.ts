@@ -1,7 +1,9 @@
 // Listening on UNIX socket addresses, with the stale-socket rules every command shares: a socket file nobody
 // answers on is replaced, a live one is never clobbered.
 import { lstatSync, unlinkSync } from "node:fs";
-import { bind, C, close, connect, E, isSysError, listen as sysListen, socket, SysError, type SocketType } from "../sys/index.ts";
+import {
+  bind, C, close, connect, E, fromNodeError, isSysError, listen as sysListen, socket, SysError, type SocketType,
+} from "../sys/index.ts";
 import { parseUnixAddress, type UnixAddress } from "./address.ts";
 
 export interface ListenOptions {
@@ -68,9 +70,14 @@ function isSocketFile(path: string): boolean {
   }
 }
 
-/** Remove the socket file behind an address, if it is one. */
+/** Remove the socket file behind an address, if it is one. Throws a SysError naming unlink when it cannot. */
 export function unlinkAddress(text: string | UnixAddress): void {
   const addr = typeof text === "string" ? parseUnixAddress(text) : text;
-  if (addr.path !== null && isSocketFile(addr.path)) unlinkSync(addr.path);
+  if (addr.path === null || !isSocketFile(addr.path)) return;
+  try {
+    unlinkSync(addr.path);
+  } catch (e) {
+    throw fromNodeError(e, addr.path);
+  }
 }
 

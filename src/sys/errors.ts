@@ -1,4 +1,4 @@
-import { errnoName } from "./abi.ts";
+import { E, errnoName, errnoNumber } from "./abi.ts";
 import { lastErrno } from "./libc.ts";
 
 /** A failed system call: which call, the errno name as the kernel spells it, and what it was acting on. */
@@ -28,3 +28,10 @@ export function sysError(syscall: string, path?: string, detail?: string): SysEr
 
 export const isSysError = (e: unknown, code?: string): e is SysError =>
   e instanceof SysError && (code === undefined || e.code === code);
+
+/** A node:fs failure (code "EACCES", syscall "unlink") as a SysError, so it reads like any other; else `e`. */
+export function fromNodeError(e: unknown, path?: string): unknown {
+  const err = e as { code?: unknown; syscall?: unknown; path?: unknown };
+  if (e instanceof SysError || !(e instanceof Error) || typeof err.code !== "string" || !/^E[A-Z0-9]+$/.test(err.code) || typeof err.syscall !== "string") return e;
+  return new SysError(err.syscall, errnoNumber(err.code) ?? E.EIO, path ?? (typeof err.path === "string" ? err.path : undefined));
+}

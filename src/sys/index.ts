@@ -1,6 +1,6 @@
 // The syscall layer: the only code in fdbroker that touches bun:ffi, pointers or struct layouts.
 export { abi, abiFor, C, E, errnoName, errnoNumber, signalName, UnsupportedTargetError, type Abi } from "./abi.ts";
-export { isSysError, SysError } from "./errors.ts";
+export { fromNodeError, isSysError, SysError } from "./errors.ts";
 export { encodeRights, parseControl, rightsOf, rightsSpace, type ControlMessage } from "./cmsg.ts";
 export {
   close, closeAll, cloexecRange, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, isTerminal, pipe,

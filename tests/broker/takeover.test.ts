@@ -9,7 +9,7 @@ import { recvFds } from "../../src/peer/transfer.ts";
 import { encodeFrame, OP } from "../../src/proto/index.ts";
 import { C, close, closeAll, pipe, sendmsg } from "../../src/sys/index.ts";
 import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
-import { BUN, CLI, fdbroker, run, spawn } from "../helpers.ts";
+import { BUN, CLI, fdbroker, readyPipe, run, spawn } from "../helpers.ts";
 import { startBroker, startTakeover, waitFor } from "./harness.ts";
 
 test("takeover of 1000+ entries under a client loop: zero failed operations, entries and expiries intact", async () => {
@@ -71,6 +71,29 @@ test.skipIf(process.getuid?.() !== 0)("takeover needs the takeover right: uid 65
   expect(r.stderr).toContain("may not take over");
   expect(JSON.parse((await fdbroker(["ls", "--json", "-s", b.sock])).stdout).length).toBe(1);
   expect(await b.stop()).toBe(0);
+});
+
+test.skipIf(process.getuid?.() !== 0)("a broker that took over as another user and may not remove the socket file still stops cleanly (exit 0, one log line)", async () => {
+  const b = await startBroker(["--hold", "a=file:/etc/hosts", "--mode", "0666", "--allow", "uid:65534:all"]);
+  // Others may reach the socket but not change the directory: uid 65534 cannot unlink the file.
+  chmodSync(b.dir, 0o755);
+  const ready = readyPipe();
+  const next = spawn(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", ...CLI, "serve", "-s", b.sock, "--takeover", "--ready-fd", "3"], {
+    stdio: ["ignore", "ignore", "pipe", ready.writeEnd],
+  });
+  ready.closeWriteEnd();
+  try {
+    ready.wait(60000);
+  } finally {
+    ready.close();
+  }
+  expect(await b.proc.exited).toBe(0);
+  next.kill("SIGTERM");
+  const [stderr, code] = await Promise.all([new Response(next.stderr as ReadableStream).text(), next.exited]);
+  expect(code).toBe(0);
+  expect(stderr).toMatch(/ stop EACCES \(the socket file stays: unlink: EACCES \(.*broker\.sock\)\)\n/);
+  expect(stderr).toMatch(/ stop ok \(closed 1 entry\)\n/);
+  await b.stop();
 });
 
 test("takeover moves 10,000 entries; the new broker holds exactly those fds", async () => {
