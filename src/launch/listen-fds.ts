@@ -5,15 +5,21 @@ import { UsageError } from "../errors.ts";
 export const SD_LISTEN_FDS_START = 3;
 
 /** A name LISTEN_FDNAMES can carry: what sd_listen_fds_with_names accepts (no colon, printable, at most 255). */
+const isFdName = (name: string) => name.length > 0 && name.length <= 255 && /^[\x21-\x7e]+$/.test(name) && !name.includes(":");
+
 export function checkFdName(name: string): string {
-  if (name.length === 0 || name.length > 255 || !/^[\x21-\x7e]+$/.test(name) || name.includes(":"))
-    throw new UsageError(`bad fd name ${JSON.stringify(name)}: 1-255 printable characters, no ':' or spaces`);
+  if (!isFdName(name)) throw new UsageError(`bad fd name ${JSON.stringify(name)}: 1-255 printable characters, no ':' or spaces`);
   return name;
 }
 
+/**
+ * The variables for fds at 3, 4, ... A name LISTEN_FDNAMES cannot carry (a broker entry may be called
+ * `unix:/run/app.sock`, and a ':' would split it in two) is passed as `unknown`, so every later name still
+ * lines up with its fd.
+ */
 export function listenEnv(names: readonly string[], pid: number): Record<string, string> {
   let joined = "";
-  for (let i = 0; i < names.length; i++) joined += `${i > 0 ? ":" : ""}${names[i] || "unknown"}`;
+  for (let i = 0; i < names.length; i++) joined += `${i > 0 ? ":" : ""}${isFdName(names[i]!) ? names[i] : "unknown"}`;
   return { LISTEN_FDS: String(names.length), LISTEN_PID: String(pid), LISTEN_FDNAMES: joined };
 }
 

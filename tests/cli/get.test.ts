@@ -44,6 +44,14 @@ test("get -- CMD: fds at 3, 4 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, nothing
   expect(fds.length).toBe(6);
 });
 
+test("an entry name LISTEN_FDNAMES cannot carry (an s6 id with ':', a space) is passed as unknown; the rest line up", async () => {
+  broker = await startBroker();
+  for (const n of ["unix:/run/app.sock", "two words", "b"])
+    expect((await fdbroker(["put", n, "-s", broker.sock], { stdin: Bun.file("/etc/hostname") })).code).toBe(0);
+  const r = await fdbroker(["get", "unix:/run/app.sock", "two words", "b", "-s", broker.sock, "--", "sh", "-c", 'echo "$LISTEN_FDS $LISTEN_FDNAMES"']);
+  expect(r).toMatchObject({ code: 0, stdout: "3 unknown:unknown:b\n" });
+});
+
 test("--stdin puts the first fd at 0; --as picks numbers", async () => {
   // Separate entries: every copy of an fd shares one file offset, so a file read once is at its end for all.
   const b = await withFiles(["a", "b", "c"]);
