@@ -5,12 +5,11 @@ import { UsageError } from "../errors.ts";
 import { isSysError } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
 import { printJson } from "./output.ts";
-import { EXIT_HELP, fail } from "./exit.ts";
+import { fail } from "./exit.ts";
 import { integer } from "./peer-options.ts";
 
 export function command(): Command {
   return new Command("inspect")
-    .addHelpText("after", `\n${EXIT_HELP}\n`)
     .description("describe open fds: those fdbroker inherited (default all), or another process's with --pid")
     .argument("[fd...]", "fd numbers (default: all)")
     .option("-p, --pid <pid>", "describe this process's fds, through /proc", integer(1))

@@ -45,10 +45,13 @@ async function main(argv: string[]): Promise<void> {
     .description("pass open file descriptors between processes over UNIX sockets (SCM_RIGHTS)")
     .version(VERSION, "-V, --version")
     .addHelpText("after", `\n${EXIT_HELP}\n`);
+  // `fdbroker help [CMD]`, which commander lists, is `fdbroker [CMD] --help`.
+  if (argv[2] === "help") argv = [argv[0]!, argv[1]!, ...argv.slice(3, 4), "--help"];
   const name = argv[2];
   const entry = name !== undefined ? commands[name] : undefined;
   if (entry) {
-    program.addCommand((await entry.load()).command());
+    // Every command's help ends with the exit codes, after any text of its own.
+    program.addCommand((await entry.load()).command().addHelpText("after", `\n${EXIT_HELP}\n`));
   } else {
     for (const [n, c] of Object.entries(commands)) program.command(n).description(c.summary);
     if (name !== undefined && !name.startsWith("-")) {

@@ -6,7 +6,7 @@ import { checkFdName } from "../launch/listen-fds.ts";
 import { execWithFds } from "../launch/exec.ts";
 import { receiveFrom, type Reception } from "../peer/session.ts";
 import { printGroups, type ViewGroup } from "./describe-view.ts";
-import { EXIT_HELP, fail } from "./exit.ts";
+import { fail } from "./exit.ts";
 import { integer, interruption, readyNotifier } from "./peer-options.ts";
 
 /** `--names`: the payload, all messages joined, is the fd names separated by ':' (as LISTEN_FDNAMES). */
@@ -33,7 +33,6 @@ function describe(got: Reception, names: string[] | undefined, json: boolean): v
 
 export function command(): Command {
   return new Command("recv")
-    .addHelpText("after", `\n${EXIT_HELP}\n`)
     .description("receive fds from one peer on a UNIX socket; describe them, or exec CMD with them at fd 3, 4, ...")
     .argument("<addr>", "socket path, @abstract-name or unix:PATH")
     .argument("[cmd...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")

@@ -5,7 +5,7 @@ import { UsageError } from "../errors.ts";
 import { sendTo } from "../peer/session.ts";
 import { parseSpec, SPEC_HELP } from "../open/spec.ts";
 import { printGroups } from "./describe-view.ts";
-import { EXIT_HELP, fail } from "./exit.ts";
+import { fail } from "./exit.ts";
 import { integer, interruption, readyNotifier } from "./peer-options.ts";
 
 export function command(): Command {
@@ -14,7 +14,6 @@ export function command(): Command {
   const addFd = (v: string) => (items.push(integer()(v)), items);
   const addSpec = (v: string) => (items.push(v), items);
   return new Command("send")
-    .addHelpText("after", `\n${EXIT_HELP}\n`)
     .description("send fds to one peer over a UNIX socket (SCM_RIGHTS); default: fd 0")
     .argument("<addr>", "socket path, @abstract-name or unix:PATH")
     .option("--fd <n>", "send this inherited fd (repeatable)", addFd)
