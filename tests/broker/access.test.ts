@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { chmodSync } from "node:fs";
 import { isAllowed, parseRule } from "../../src/broker/index.ts";
-import { startBroker, waitFor, type Broker } from "./harness.ts";
+import { brokerPerTest, waitFor } from "./harness.ts";
 import { CLI, fdbroker, run } from "../helpers.ts";
 
 describe("rules", () => {
@@ -23,11 +23,7 @@ describe("rules", () => {
   });
 });
 
-let broker: Broker | null = null;
-afterEach(async () => {
-  await broker?.stop();
-  broker = null;
-});
+const start = brokerPerTest();
 
 // setpriv needs root to change uid; where the suite runs unprivileged this end-to-end case is skipped.
 const asNobody = (args: string[]) => run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", ...CLI, ...args]);
@@ -35,7 +31,7 @@ const root = process.getuid?.() === 0;
 
 test.skipIf(!root)("uid 65534 is denied by default (exit 1, logged), then allowed by --allow; nothing held is affected", async () => {
   for (const allow of [[], ["--allow", "uid:65534:get,ls:web.*", "--allow", "gid:65534:put:drop.*"]]) {
-    broker = await startBroker(["--mode", "0666", "--hold", "web.main=file:/etc/hosts", "--hold", "secret=file:/etc/hostname", ...allow]);
+    const broker = await start(["--mode", "0666", "--hold", "web.main=file:/etc/hosts", "--hold", "secret=file:/etc/hostname", ...allow]);
     chmodSync(broker.dir, 0o755);
     const before = broker.fds();
     const get = await asNobody(["get", "web.main", "--cat", "-s", broker.sock]);
@@ -49,7 +45,7 @@ test.skipIf(!root)("uid 65534 is denied by default (exit 1, logged), then allowe
       expect(get.code).toBe(1);
       expect(get.stderr).toContain("uid 65534 may not get");
       expect(JSON.parse(ls.stdout)).toEqual([]);
-      await waitFor("the refusal in the log", () => /get "web.main" uid=65534 pid=\d+ EACCES/.test(broker!.log()));
+      await waitFor("the refusal in the log", () => /get "web.main" uid=65534 pid=\d+ EACCES/.test(broker.log()));
     } else {
       expect(get.code).toBe(0);
       expect(get.stdout.length).toBeGreaterThan(0);
@@ -59,9 +55,8 @@ test.skipIf(!root)("uid 65534 is denied by default (exit 1, logged), then allowe
       expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).find((e: { name: string }) => e.name === "drop.x").uid).toBe(65534);
       await fdbroker(["rm", "drop.x", "-s", broker.sock]);
     }
-    await waitFor("the finished clients' connections to close", () => broker!.fds() === before);
+    await waitFor("the finished clients' connections to close", () => broker.fds() === before);
     expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).length).toBe(2);
     await broker.stop();
-    broker = null;
   }
 });

@@ -1,4 +1,5 @@
 // A real `fdbroker serve` process on a temporary socket, ready when it says so on --ready-fd, with its log in a file.
+import { afterEach } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CLI, fdCount, readyPipe, spawn, tempDir, untrack, waitFor } from "../helpers.ts";
@@ -35,20 +36,36 @@ export async function startBroker(args: string[] = [], opts: { env?: Record<stri
   }
   // The broker closes its end of the ready pipe just after writing; fd counts must not see it.
   await waitFor("the broker to close --ready-fd", () => !existsSync(`/proc/${proc.pid}/fd/3`));
+  let stopped: Promise<number> | null = null;
   const b: Broker = {
     proc,
     sock,
     dir: dir.path,
     log: () => readFileSync(logPath, "utf8"),
     fds: () => fdCount(proc.pid),
-    stop: async () => {
-      proc.kill("SIGTERM");
-      const code = await proc.exited;
-      dir.cleanup();
-      return code;
-    },
+    // Once: a test may stop its broker itself and brokerPerTest stops it again afterwards.
+    stop: () =>
+      (stopped ??= (async () => {
+        proc.kill("SIGTERM");
+        const code = await proc.exited;
+        dir.cleanup();
+        return code;
+      })()),
   };
   return b;
+}
+
+/** `start` brokers in a test (startBroker's arguments); each is stopped after the test, pass or fail. */
+export function brokerPerTest(): typeof startBroker {
+  const started: Broker[] = [];
+  afterEach(async () => {
+    for (const b of started.splice(0)) await b.stop();
+  });
+  return async (...args) => {
+    const b = await startBroker(...args);
+    started.push(b);
+    return b;
+  };
 }
 
 /** Start `serve --takeover` at `sock` and return once the new broker is ready; the old one exits by itself. */

@@ -7,23 +7,21 @@ import { connectTo } from "../../src/peer/endpoint.ts";
 import { encodeFrame, OP } from "../../src/proto/index.ts";
 import { recvFds } from "../../src/peer/transfer.ts";
 import { C, close, closeAll, pipe, read, sendmsg, shutdown, write } from "../../src/sys/index.ts";
-import { startBroker, waitFor, type Broker } from "./harness.ts";
+import { brokerPerTest, waitFor } from "./harness.ts";
 import { rng } from "../rng.ts";
 
 const FRAMES = Math.max(10000, Number(process.env.FUZZ_ITERATIONS ?? 10000));
 
-let broker: Broker | null = null;
+const start = brokerPerTest();
 const cleanup: (() => void)[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const c of cleanup.splice(0)) c();
-  await broker?.stop();
-  broker = null;
 });
 
 const rssKb = (pid: number) => Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 
 test(`${FRAMES} malformed frames, stalls and vanishing clients: broker alive, entries intact, fds and RSS back`, async () => {
-  broker = await startBroker(["--hold", "hosts=file:/etc/hosts", "--client-timeout", "5s"]);
+  const broker = await start(["--hold", "hosts=file:/etc/hosts", "--client-timeout", "5s"]);
   const [r, w] = pipe();
   cleanup.push(() => closeAll([r, w]));
   write(w, new TextEncoder().encode("still here\n"));
@@ -94,18 +92,18 @@ test(`${FRAMES} malformed frames, stalls and vanishing clients: broker alive, en
   close(got!.fd);
   expect(status(keeper).pid).toBe(broker.proc.pid);
   keeper.close();
-  await waitFor("the broker's fd count back to its baseline", () => broker!.fds() === baseFds - 1).catch((e) => {
-    const fds = readdirSync(`/proc/${broker!.proc.pid}/fd`).map((n) => `${n} -> ${readlinkSync(`/proc/${broker!.proc.pid}/fd/${n}`)}`);
-    throw new Error(`${e.message}: ${baseFds} before, now ${fds.join(", ")}\n${broker!.log().split("\n").slice(-15).join("\n")}`);
+  await waitFor("the broker's fd count back to its baseline", () => broker.fds() === baseFds - 1).catch((e) => {
+    const fds = readdirSync(`/proc/${broker.proc.pid}/fd`).map((n) => `${n} -> ${readlinkSync(`/proc/${broker.proc.pid}/fd/${n}`)}`);
+    throw new Error(`${e.message}: ${baseFds} before, now ${fds.join(", ")}\n${broker.log().split("\n").slice(-15).join("\n")}`);
   });
   expect(rssKb(broker.proc.pid)).toBeLessThan(baseRss + 64 * 1024);
 }, 180000);
 
 test("with RLIMIT_NOFILE low enough for accept and recvmsg to hit EMFILE: connected clients served, new ones refused cleanly, recovery", async () => {
-  broker = await startBroker(["--hold", "hosts=file:/etc/hosts"], { cmdPrefix: ["prlimit", "--nofile=48:48"] });
+  const broker = await start(["--hold", "hosts=file:/etc/hosts"], { cmdPrefix: ["prlimit", "--nofile=48:48"] });
   // The hard limit leaves no room to raise the soft one for --max-fds: said once at start (the log is written
   // from the loop, after readiness, so wait for it).
-  await waitFor("the RLIMIT_NOFILE warning", () => broker!.log().includes("start warning (RLIMIT_NOFILE is 48 (hard 48); --max-fds 10000 may not be reachable)"));
+  await waitFor("the RLIMIT_NOFILE warning", () => broker.log().includes("start warning (RLIMIT_NOFILE is 48 (hard 48); --max-fds 10000 may not be reachable)"));
   const sessions: Session[] = [];
   cleanup.push(() => sessions.forEach((s) => s.close()));
   let refused = "";
@@ -126,11 +124,11 @@ test("with RLIMIT_NOFILE low enough for accept and recvmsg to hit EMFILE: connec
   cleanup.push(() => closeAll([r, w]));
   expect(() => put(sessions[0]!, "p", r)).toThrow(/MSG_CTRUNC|EPROTO|EMFILE/);
   for (const s of sessions) expect(ls(s).map((e) => e.name)).toEqual(["hosts"]);
-  await waitFor("the refusal in the log", () => broker!.log().includes("connect uid="));
+  await waitFor("the refusal in the log", () => broker.log().includes("connect uid="));
   // Recovery: with half the clients gone, new ones get in and everything works again.
   for (const s of sessions.splice(0, sessions.length / 2)) s.close();
   await waitFor("a new client to be served", () => {
-    const s = openSession({ socket: broker!.sock, timeoutMs: 30000 });
+    const s = openSession({ socket: broker.sock, timeoutMs: 30000 });
     try {
       return status(s).entries === 1;
     } catch {

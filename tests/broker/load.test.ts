@@ -5,14 +5,12 @@ import { connectTo } from "../../src/peer/endpoint.ts";
 import { recvFds } from "../../src/peer/transfer.ts";
 import { decodeHeader, encodeFrame, HEADER_SIZE, OP, REPLY } from "../../src/proto/index.ts";
 import { C, close, closeAll, pipe, sendmsg } from "../../src/sys/index.ts";
-import { startBroker, waitFor, type Broker } from "./harness.ts";
+import { type Broker, brokerPerTest, waitFor } from "./harness.ts";
 
-let broker: Broker | null = null;
+const start = brokerPerTest();
 const cleanup: (() => void)[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const c of cleanup.splice(0)) c();
-  await broker?.stop();
-  broker = null;
 });
 
 function session(b: Broker): Session {
@@ -22,7 +20,7 @@ function session(b: Broker): Session {
 }
 
 test("1000 concurrent connections, each with a request in flight, all answered", async () => {
-  broker = await startBroker(["--max-conns", "1001", "--hold", "a=file:/etc/hosts"]);
+  const broker = await start(["--max-conns", "1001", "--hold", "a=file:/etc/hosts"]);
   const socks: number[] = [];
   cleanup.push(() => closeAll(socks));
   for (let i = 0; i < 1000; i++) socks.push(connectTo(broker.sock, 30000));
@@ -37,7 +35,7 @@ test("1000 concurrent connections, each with a request in flight, all answered",
 });
 
 test("a client over --max-conns gets a clear error; the others keep being served", async () => {
-  broker = await startBroker(["--max-conns", "3", "--hold", "a=file:/etc/hosts"]);
+  const broker = await start(["--max-conns", "3", "--hold", "a=file:/etc/hosts"]);
   const held = [session(broker), session(broker), session(broker)];
   for (const s of held) expect(ls(s).length).toBe(1);
   const extra = session(broker);
@@ -46,7 +44,7 @@ test("a client over --max-conns gets a clear error; the others keep being served
 });
 
 test("a stalled client (not reading, or half a frame) delays nobody and is cut off by --client-timeout", async () => {
-  broker = await startBroker(["--client-timeout", "2s", "--hold", "a=file:/etc/hosts"]);
+  const broker = await start(["--client-timeout", "2s", "--hold", "a=file:/etc/hosts"]);
   const s = session(broker);
   const [r, w] = pipe();
   cleanup.push(() => closeAll([r, w]));
@@ -74,12 +72,12 @@ test("a stalled client (not reading, or half a frame) delays nobody and is cut o
   expect(sendmsg(half, req.subarray(0, 7))).toBe(7);
   for (let i = 0; i < 200; i++) expect(get(s, ["a"]).map((g) => (close(g.fd), g.entry.name))).toEqual(["a"]);
   // Both stalled clients go once the timeout passes; every duplicate queued for them is closed.
-  await waitFor("the stalled clients to be cut off", () => /ETIMEDOUT \(not reading/.test(broker!.log()) && /ETIMEDOUT \(idle/.test(broker!.log()));
-  await waitFor("fd count back to base", () => broker!.fds() === base + 1);
+  await waitFor("the stalled clients to be cut off", () => /ETIMEDOUT \(not reading/.test(broker.log()) && /ETIMEDOUT \(idle/.test(broker.log()));
+  await waitFor("fd count back to base", () => broker.fds() === base + 1);
 }, 60000);
 
 test("unannounced fds, fds on the wrong frames and garbage frames leave the broker's fd count where it was", async () => {
-  broker = await startBroker(["--hold", "a=file:/etc/hosts"]);
+  const broker = await start(["--hold", "a=file:/etc/hosts"]);
   const base = broker.fds();
   const [r, w] = pipe();
   cleanup.push(() => closeAll([r, w]));
@@ -110,11 +108,11 @@ test("unannounced fds, fds on the wrong frames and garbage frames leave the brok
   expect(codes).toEqual(["ok", "EPROTO", "EPROTO", "EPROTO", "EPROTO", "EPROTO", "EPROTO", "EPROTO"]);
   expect(ls(session(broker)).map((e) => e.name)).toEqual(["a"]);
   cleanup.splice(0).forEach((c) => c());
-  await waitFor("fd count back to base", () => broker!.fds() === base);
+  await waitFor("fd count back to base", () => broker.fds() === base);
 });
 
 test("get of 600 names in one round trip arrives in announced parts of at most 253 fds", async () => {
-  broker = await startBroker();
+  const broker = await start();
   const s = session(broker);
   const [r, w] = pipe();
   cleanup.push(() => closeAll([r, w]));
@@ -130,7 +128,7 @@ test("get of 600 names in one round trip arrives in announced parts of at most 2
 });
 
 test("after 10,000 mixed operations the broker's fd count equals its count before", async () => {
-  broker = await startBroker(["--hold", "keep=file:/etc/hosts"]);
+  const broker = await start(["--hold", "keep=file:/etc/hosts"]);
   const [r, w] = pipe();
   cleanup.push(() => closeAll([r, w]));
   let s = session(broker);
@@ -164,5 +162,5 @@ test("after 10,000 mixed operations the broker's fd count equals its count befor
   expect(failures).toBeGreaterThan(0);
   for (const e of ls(s)) if (e.name !== "keep") rm(s, [e.name]);
   s.close();
-  await waitFor("fd count back to base", () => broker!.fds() === base);
+  await waitFor("fd count back to base", () => broker.fds() === base);
 }, 120000);

@@ -1,19 +1,15 @@
 // `get --rm ... -- CMD` removes entries from the broker: input that cannot work must fail before the broker is
 // asked, or the entries are gone with nothing to show for it. Both the plain (fast) and the full form are run.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startBroker, type Broker } from "../broker/harness.ts";
+import { brokerPerTest } from "../broker/harness.ts";
 import { fdbroker } from "../helpers.ts";
 
-let broker: Broker | null = null;
-afterEach(async () => {
-  await broker?.stop();
-  broker = null;
-});
+const start = brokerPerTest();
 
 test("a placement clash or a missing command fails before --rm takes anything", async () => {
-  broker = await startBroker();
+  const broker = await start();
   const path = join(broker.dir, "a.txt");
   writeFileSync(path, "contents of a\n");
   expect((await fdbroker(["put", "a", "-s", broker.sock], { stdin: Bun.file(path) })).code).toBe(0);

@@ -1,17 +1,13 @@
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startBroker, type Broker } from "../broker/harness.ts";
+import { type Broker, brokerPerTest } from "../broker/harness.ts";
 import { fdbroker } from "../helpers.ts";
 
-let broker: Broker | null = null;
-afterEach(async () => {
-  await broker?.stop();
-  broker = null;
-});
+const start = brokerPerTest();
 
 async function withFiles(names: string[]): Promise<Broker> {
-  broker = await startBroker();
+  const broker = await start();
   for (const n of names) {
     const path = join(broker.dir, `${n}.txt`);
     writeFileSync(path, `contents of ${n}\n`);
@@ -45,7 +41,7 @@ test("get -- CMD: fds at 3, 4 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, nothing
 });
 
 test("an entry name LISTEN_FDNAMES cannot carry (an s6 id with ':', a space) is passed as unknown; the rest line up", async () => {
-  broker = await startBroker();
+  const broker = await start();
   for (const n of ["unix:/run/app.sock", "two words", "b"])
     expect((await fdbroker(["put", n, "-s", broker.sock], { stdin: Bun.file("/etc/hostname") })).code).toBe(0);
   const r = await fdbroker(["get", "unix:/run/app.sock", "two words", "b", "-s", broker.sock, "--", "sh", "-c", 'echo "$LISTEN_FDS $LISTEN_FDNAMES"']);

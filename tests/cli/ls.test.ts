@@ -1,15 +1,11 @@
-import { afterEach, expect, test } from "bun:test";
-import { startBroker, type Broker } from "../broker/harness.ts";
+import { expect, test } from "bun:test";
+import { brokerPerTest } from "../broker/harness.ts";
 import { CLI, fdbroker, run } from "../helpers.ts";
 
-let broker: Broker | null = null;
-afterEach(async () => {
-  await broker?.stop();
-  broker = null;
-});
+const start = brokerPerTest();
 
 test("ls shows name, kind, what, owner uid and pid, age and expiry; --json too", async () => {
-  broker = await startBroker(["--hold", "hosts=file:/etc/hosts", "--hold", "web=tcp:127.0.0.1:0"]);
+  const broker = await start(["--hold", "hosts=file:/etc/hosts", "--hold", "web=tcp:127.0.0.1:0"]);
   const put = await run(["sh", "-c", `echo $$; exec "$@"`, "sh", ...CLI, "put", "tmp", "--ttl", "10m", "-s", broker.sock], { stdin: Bun.file("/etc/hostname") });
   expect(put.code).toBe(0);
   const putPid = Number(put.stdout.trim());
@@ -28,7 +24,7 @@ test("ls shows name, kind, what, owner uid and pid, age and expiry; --json too",
 });
 
 test("ls of an empty broker says so on stderr and prints [] with --json", async () => {
-  broker = await startBroker();
+  const broker = await start();
   const r = await fdbroker(["ls", "-s", broker.sock]);
   expect(r).toMatchObject({ code: 0, stdout: "", stderr: "no entries\n" });
   expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout)).toEqual([]);

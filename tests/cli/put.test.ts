@@ -1,15 +1,11 @@
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { CLI, fdbroker, run } from "../helpers.ts";
-import { startBroker, type Broker } from "../broker/harness.ts";
+import { brokerPerTest } from "../broker/harness.ts";
 
-let broker: Broker | null = null;
-afterEach(async () => {
-  await broker?.stop();
-  broker = null;
-});
+const start = brokerPerTest();
 
 test("put from a pipe, then get --cat prints what was written", async () => {
-  broker = await startBroker();
+  const broker = await start();
   const put = await run(["sh", "-c", `printf 'hello through the broker\\n' | "$@"`, "sh", ...CLI, "put", "greeting", "-s", broker.sock]);
   expect(put).toMatchObject({ code: 0, stderr: "" });
   const got = await fdbroker(["get", "greeting", "--cat", "-s", broker.sock]);
@@ -17,7 +13,7 @@ test("put from a pipe, then get --cat prints what was written", async () => {
 });
 
 test("an existing name is refused (exit 1) unless --replace", async () => {
-  broker = await startBroker();
+  const broker = await start();
   expect((await fdbroker(["put", "x", "-s", broker.sock], { stdin: Bun.file("/etc/hostname") })).code).toBe(0);
   const again = await fdbroker(["put", "x", "-s", broker.sock], { stdin: Bun.file("/etc/hostname") });
   expect(again.code).toBe(1);
@@ -28,7 +24,7 @@ test("an existing name is refused (exit 1) unless --replace", async () => {
 });
 
 test("--fd N stores that fd; a closed fd and a bad ttl are usage errors (exit 2)", async () => {
-  broker = await startBroker();
+  const broker = await start();
   const ok = await run(["sh", "-c", `exec 7</etc/hosts; "$@"`, "sh", ...CLI, "put", "h", "--fd", "7", "--ttl", "1h", "--json", "-s", broker.sock]);
   expect(ok.code).toBe(0);
   const entry = JSON.parse(ok.stdout);
@@ -51,8 +47,8 @@ test("no broker running: exit 3 with one line on stderr", async () => {
 });
 
 test("--max-fds: a put beyond it is refused (exit 1, EMFILE); replacing an entry still works", async () => {
-  broker = await startBroker(["--max-fds", "2"]);
-  const put = (name: string, ...extra: string[]) => fdbroker(["put", name, ...extra, "-s", broker!.sock], { stdin: Bun.file("/etc/hosts") });
+  const broker = await start(["--max-fds", "2"]);
+  const put = (name: string, ...extra: string[]) => fdbroker(["put", name, ...extra, "-s", broker.sock], { stdin: Bun.file("/etc/hosts") });
   expect((await put("a")).code).toBe(0);
   expect((await put("b")).code).toBe(0);
   const over = await put("c");

@@ -1,32 +1,27 @@
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { listen } from "../../src/peer/listen.ts";
 import { openSpec } from "../../src/open/spec.ts";
 import { bind, C, close, encodeUnix, recvmsg, socket, waitFd } from "../../src/sys/index.ts";
-import { startBroker, waitFor, type Broker } from "../broker/harness.ts";
+import { brokerPerTest, waitFor } from "../broker/harness.ts";
 import { CLI, fdbroker, readyPipe, spawn, tempDir } from "../helpers.ts";
 
-let broker: Broker | null = null;
-afterEach(async () => {
-  await broker?.stop();
-  broker = null;
-});
+const start = brokerPerTest();
 
 test("socket file is 0600 by default, --mode widens it; SIGTERM closes everything and removes it", async () => {
-  broker = await startBroker(["--hold", "a=file:/etc/hosts"]);
+  const broker = await start(["--hold", "a=file:/etc/hosts"]);
   expect(statSync(broker.sock).mode & 0o777).toBe(0o600);
   const sock = broker.sock;
   const code = await broker.stop();
-  broker = null;
   expect(code).toBe(0);
   expect(existsSync(sock)).toBe(false);
-  broker = await startBroker(["--mode", "0666"]);
-  expect(statSync(broker.sock).mode & 0o777).toBe(0o666);
+  const wide = await start(["--mode", "0666"]);
+  expect(statSync(wide.sock).mode & 0o777).toBe(0o666);
 });
 
 test("SIGINT drains too; the log says how many entries were closed", async () => {
-  broker = await startBroker(["--hold", "a=file:/etc/hosts", "--hold", "b=file:/etc/hosts"]);
+  const broker = await start(["--hold", "a=file:/etc/hosts", "--hold", "b=file:/etc/hosts"]);
   broker.proc.kill("SIGINT");
   expect(await broker.proc.exited).toBe(0);
   expect(broker.log()).toContain("stop ok (closed 2 entries)");
@@ -34,7 +29,7 @@ test("SIGINT drains too; the log says how many entries were closed", async () =>
 });
 
 test("a live broker's socket is never clobbered; a stale one is replaced", async () => {
-  broker = await startBroker();
+  const broker = await start();
   const second = await fdbroker(["serve", "-s", broker.sock]);
   expect(second.code).not.toBe(0);
   expect(second.stderr).toContain("another process is listening there");
@@ -104,17 +99,17 @@ test("--adopt-listen-fds holds socket-activation fds under LISTEN_FDNAMES; READY
 });
 
 test("--log json writes one JSON object per operation", async () => {
-  broker = await startBroker(["--log", "json", "--hold", "a=file:/etc/hosts"]);
+  const broker = await start(["--log", "json", "--hold", "a=file:/etc/hosts"]);
   await fdbroker(["get", "a", "-s", broker.sock]);
   await fdbroker(["get", "missing", "-s", broker.sock]);
-  await waitFor("log lines", () => broker!.log().includes("missing"));
+  await waitFor("log lines", () => broker.log().includes("missing"));
   const lines = broker.log().trim().split("\n").map((l) => JSON.parse(l));
   expect(lines.find((l) => l.op === "get" && l.result === "ok")).toMatchObject({ names: ["a"], uid: process.getuid!() });
   expect(lines.find((l) => l.op === "get" && l.result === "ENOENT")).toMatchObject({ names: ["missing"] });
 });
 
 test("an entry name file path with spaces and unicode round-trips", async () => {
-  broker = await startBroker();
+  const broker = await start();
   const path = join(broker.dir, "a file ü.txt");
   writeFileSync(path, "x");
   expect((await fdbroker(["put", "name with spaces ü", "-s", broker.sock], { stdin: Bun.file(path) })).code).toBe(0);

@@ -1,15 +1,11 @@
-import { afterEach, expect, test } from "bun:test";
-import { startBroker, type Broker } from "../broker/harness.ts";
+import { expect, test } from "bun:test";
+import { brokerPerTest } from "../broker/harness.ts";
 import { fdbroker } from "../helpers.ts";
 
-let broker: Broker | null = null;
-afterEach(async () => {
-  await broker?.stop();
-  broker = null;
-});
+const start = brokerPerTest();
 
 test("status reports pid, version, uptime, entries, connections and limits", async () => {
-  broker = await startBroker(["--hold", "a=file:/etc/hosts", "--max-conns", "50", "--max-fds", "300", "--client-timeout", "90s", "--drain-timeout", "5s"]);
+  const broker = await start(["--hold", "a=file:/etc/hosts", "--max-conns", "50", "--max-fds", "300", "--client-timeout", "90s", "--drain-timeout", "5s"]);
   const s = JSON.parse((await fdbroker(["status", "--json", "-s", broker.sock])).stdout);
   expect(s).toMatchObject({ pid: broker.proc.pid, socket: broker.sock, entries: 1, connections: 1 });
   expect(s.limits).toMatchObject({ maxConns: 50, maxFds: 300, clientTimeoutMs: 90_000, drainMs: 5000 });
@@ -24,7 +20,7 @@ test("status reports pid, version, uptime, entries, connections and limits", asy
 
 test("status with no broker: exit 3; with FDBROKER_SOCKET it needs no -s", async () => {
   expect((await fdbroker(["status", "-s", "@fdbroker-test-nobody-here"])).code).toBe(3);
-  broker = await startBroker();
+  const broker = await start();
   const r = await fdbroker(["status", "--json"], { env: { ...process.env, FDBROKER_SOCKET: broker.sock } });
   expect(r.code).toBe(0);
   expect(JSON.parse(r.stdout).pid).toBe(broker.proc.pid);
