@@ -1,5 +1,5 @@
 // The syscall layer: the only code in fdbroker that touches bun:ffi, pointers or struct layouts.
-export { abi, abiFor, C, E, errnoName, errnoNumber, signalName, UnsupportedTargetError, type Abi } from "./abi.ts";
+export { abi, abiFor, C, E, errnoName, errnoNumber, UnsupportedTargetError, type Abi } from "./abi.ts";
 export { fromNodeError, isSysError, SysError } from "./errors.ts";
 export { encodeRights, parseControl, rightsOf, rightsSpace, type ControlMessage } from "./cmsg.ts";
 export {
@@ -13,4 +13,3 @@ export {
 } from "./socket.ts";
 export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";
 export { access, execve } from "./exec.ts";
-export { libcPath } from "./libc.ts";

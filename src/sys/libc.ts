@@ -40,7 +40,6 @@ const symbols = {
   // the same Linux caveat; the arguments are longs, so they are passed as 64-bit integers.
   syscall: { args: [T.i64, T.i64, T.i64, T.i64], returns: T.i32 },
   pthread_sigmask: { args: [T.i32, T.ptr, T.ptr], returns: T.i32 },
-  getpid: { args: [], returns: T.i32 },
   [abi.errnoSymbol]: { args: [], returns: T.ptr },
 } as const;
 
@@ -58,7 +57,7 @@ function load() {
   const errors: string[] = [];
   for (const name of candidates()) {
     try {
-      return { lib: dlopen(name, symbols as Symbols), name };
+      return dlopen(name, symbols as Symbols);
     } catch (e) {
       errors.push(`${name}: ${(e as Error).message}`);
     }
@@ -66,9 +65,7 @@ function load() {
   throw new Error(`cannot load libc (tried ${errors.join("; ")}); set FDBROKER_LIBC to its path`);
 }
 
-const loaded = load();
-export const libcPath = loaded.name;
-export const libc = loaded.lib.symbols as unknown as {
+export const libc = load().symbols as unknown as {
   [K in keyof Symbols]: (...args: any[]) => any;
 } & Record<string, (...args: any[]) => any>;
 
