@@ -88,7 +88,6 @@ function settle(fd: number, setup: (fd: number) => void, undo?: () => void): num
   }
 }
 
-/** Open what `spec` names. The fd is CLOEXEC and owned by the caller. */
 /**
  * Open what a spec names; the fd is ours (CLOEXEC). `inherited`, when given, is what an `fd:N` must be one of:
  * the CLI passes the fds it inherited, so the runtime's own (its event loop) are never handed out.
