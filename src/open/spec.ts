@@ -27,7 +27,7 @@ function query(rest: string): [string, URLSearchParams] {
   return q < 0 ? [rest, new URLSearchParams()] : [rest.slice(0, q), new URLSearchParams(rest.slice(q + 1))];
 }
 
-export function parseSpec(spec: string, allowFd = true): Spec {
+export function parseSpec(spec: string): Spec {
   const colon = spec.indexOf(":");
   const scheme = colon < 0 ? "" : spec.slice(0, colon);
   const rest = spec.slice(colon + 1);
@@ -50,10 +50,10 @@ export function parseSpec(spec: string, allowFd = true): Spec {
       return { kind: "unix", path, mode: parseInt(m, 8) };
     }
     case "fd":
-      if (allowFd && /^\d+$/.test(rest)) return { kind: "fd", fd: Number(rest) };
+      if (/^\d+$/.test(rest)) return { kind: "fd", fd: Number(rest) };
       break;
   }
-  throw new UsageError(`bad spec: ${spec} (expected ${allowFd ? SPEC_HELP : SPEC_HELP.replace(" or fd:N", "")})`);
+  throw new UsageError(`bad spec: ${spec} (expected ${SPEC_HELP})`);
 }
 
 const fileFlags = {
