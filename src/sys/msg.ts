@@ -13,8 +13,8 @@ const hdr = scratch(M.size);
 const hdrView = new DataView(hdr.buffer);
 const iov = scratch(abi.iovec.size);
 const iovView = new DataView(iov.buffer);
-// Room for SCM_MAX_FD fds plus a credentials message, should the peer's socket have SO_PASSCRED set.
-const ctrl = scratch(rightsSpace(C.SCM_MAX_FD) + 64);
+// Room for SCM_MAX_FD fds, the most either call ever offers the kernel (recvmsg offers what its caller accepts).
+const ctrl = scratch(rightsSpace(C.SCM_MAX_FD));
 const ctrlView = new DataView(ctrl.buffer);
 let data = scratch(64 * 1024);
 
