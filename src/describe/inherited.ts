@@ -8,8 +8,8 @@
 // process that registered them, so it only looks like ours if that process had an eventfd at the very same
 // number: a corner case this rule gets wrong, and the price of not guessing by fd number.
 import { readFileSync, readlinkSync } from "node:fs";
+import { isOpen } from "../sys/index.ts";
 import { epollTargets, parseFdinfo } from "./fdinfo.ts";
-import { openFds } from "./describe.ts";
 import { fdsAtStartup } from "./startup.ts";
 
 function linkOf(fd: number): string {
@@ -42,6 +42,5 @@ export function runtimeFds(fds: readonly number[]): Set<number> {
 /** Fds this process inherited and still has open, ascending (0, 1 and 2 included when open). */
 export function inheritedFds(): number[] {
   const own = runtimeFds(fdsAtStartup);
-  const now = new Set(openFds("self"));
-  return fdsAtStartup.filter((fd) => !own.has(fd) && now.has(fd));
+  return fdsAtStartup.filter((fd) => !own.has(fd) && isOpen(fd));
 }
