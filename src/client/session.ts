@@ -4,12 +4,8 @@ import { RefusedError } from "../errors.ts";
 import { connectTo } from "../peer/endpoint.ts";
 import { sendFds } from "../peer/transfer.ts";
 import { createReader, drainReader, encodeFrame, feed, REPLY, type Reader, type ReceivedFrame } from "../proto/index.ts";
-import { C, close, closeAll, errnoNumber, recvmsg, SysError, waitFd } from "../sys/index.ts";
+import { C, close, closeAll, E, recvmsg, SysError, waitFd } from "../sys/index.ts";
 import { defaultSocket } from "./address.ts";
-
-// Errno numbers are ABI facts: taken from src/sys's table, not written here.
-const ETIMEDOUT = errnoNumber("ETIMEDOUT")!;
-const ECONNRESET = errnoNumber("ECONNRESET")!;
 
 export interface Session {
   fd: number;
@@ -55,10 +51,10 @@ function nextFrame(s: Session, deadline: number): ReceivedFrame {
     const got = recvmsg(s.fd, 64 * 1024, C.SCM_MAX_FD, C.MSG_DONTWAIT);
     if (got === null) {
       if (waitFd(s.fd, C.POLLIN, Math.max(0, deadline - Date.now())) === 0)
-        throw new SysError("recvmsg", ETIMEDOUT, s.label, `the broker did not answer in ${s.timeoutMs} ms`);
+        throw new SysError("recvmsg", E.ETIMEDOUT, s.label, `the broker did not answer in ${s.timeoutMs} ms`);
       continue;
     }
-    if (got.data.length === 0 && got.fds.length === 0) throw new SysError("recvmsg", ECONNRESET, s.label, "the broker closed the connection");
+    if (got.data.length === 0 && got.fds.length === 0) throw new SysError("recvmsg", E.ECONNRESET, s.label, "the broker closed the connection");
     const fed = feed(s.reader, got.data, got.fds);
     closeAll(fed.discard);
     s.queued.push(...fed.frames);
