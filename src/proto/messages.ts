@@ -63,9 +63,11 @@ export interface ErrorBody {
   message: string;
 }
 
+const encoder = new TextEncoder();
+
 export function checkName(name: unknown): string {
   if (typeof name !== "string" || name.length === 0) throw new ProtocolError("entry name must be a non-empty string");
-  if (new TextEncoder().encode(name).length > MAX_NAME) throw new ProtocolError(`entry name longer than ${MAX_NAME} bytes`);
+  if (encoder.encode(name).length > MAX_NAME) throw new ProtocolError(`entry name longer than ${MAX_NAME} bytes`);
   if (/[\x00-\x1f\x7f]/.test(name)) throw new ProtocolError("entry name contains control characters");
   return name;
 }
