@@ -54,7 +54,11 @@ export async function fdbroker(args: string[], opts: Parameters<typeof Bun.spawn
 }
 
 export async function run(cmd: string[], opts: Parameters<typeof Bun.spawn>[1] = {}): Promise<RunResult> {
-  const proc = spawn(cmd, opts);
+  return finish(spawn(cmd, opts));
+}
+
+/** Wait for a process started with stdout and stderr piped to end; its exit code and everything it printed. */
+export async function finish(proc: ReturnType<typeof spawn>): Promise<RunResult> {
   const [stdout, stderr, code] = await Promise.all([
     new Response(proc.stdout as ReadableStream).text(),
     new Response(proc.stderr as ReadableStream).text(),

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build, commandModules } from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
-import { fdSnapshot, newFdsSince, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { fdSnapshot, finish, newFdsSince, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
 
 // Generous: other test runs may share this machine's two cores.
 setDefaultTimeout(60_000);
@@ -42,15 +42,6 @@ function startRecv(args: string[], opts: { cwd?: string } = {}) {
     ready.close();
   }
   return proc;
-}
-
-async function finish(proc: ReturnType<typeof spawn>) {
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout as ReadableStream).text(),
-    new Response(proc.stderr as ReadableStream).text(),
-    proc.exited,
-  ]);
-  return { code, stdout, stderr };
 }
 
 describe("compiled binary", () => {

@@ -1,7 +1,7 @@
 // Starting fdbroker processes that must be ready for a peer before the test goes on: they get a pipe's write
 // end as fd 3 and `--ready-fd 3`, and the test waits for the newline.
 import { afterEach, beforeEach, expect } from "bun:test";
-import { BIN, BUN, fdSnapshot, newFdsSince, readyPipe, spawn, tempDir } from "../helpers.ts";
+import { BIN, BUN, fdSnapshot, finish, newFdsSince, readyPipe, spawn, tempDir } from "../helpers.ts";
 
 export function startReady(args: string[], extraStdio: (number | "ignore")[] = [], stdin: number | "ignore" = "ignore") {
   const ready = readyPipe();
@@ -15,14 +15,7 @@ export function startReady(args: string[], extraStdio: (number | "ignore")[] = [
   }
   return {
     proc,
-    async result() {
-      const [stdout, stderr, code] = await Promise.all([
-        new Response(proc.stdout as ReadableStream).text(),
-        new Response(proc.stderr as ReadableStream).text(),
-        proc.exited,
-      ]);
-      return { stdout, stderr, code };
-    },
+    result: () => finish(proc),
   };
 }
 

@@ -6,7 +6,7 @@
 import { expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, CLI, ROOT, readyPipe, run, spawn, tempDir } from "../helpers.ts";
+import { BIN, CLI, finish, ROOT, readyPipe, run, spawn, tempDir } from "../helpers.ts";
 
 const SYSROOT = "/usr/aarch64-linux-gnu";
 const QEMU = Bun.which("qemu-aarch64-static") ?? Bun.which("qemu-aarch64");
@@ -42,7 +42,7 @@ test.skipIf(!available)("an arm64 recv takes a file and a TCP listener from an x
     ready.wait(120000);
     const sent = await run([...CLI, "send", sock, "--open", `file:${file}`, "--open", "tcp:127.0.0.1:0", "--data", "arm"]);
     expect(sent.code).toBe(0);
-    const [out, code] = await Promise.all([new Response(recv.stdout as ReadableStream).text(), recv.exited]);
+    const { stdout: out, code } = await finish(recv);
     expect(code).toBe(0);
     const messages = JSON.parse(out);
     const fds = messages.flatMap((m: { fds: unknown[] }) => m.fds);
@@ -72,9 +72,7 @@ test.skipIf(!available)("an arm64 recv -- CMD: CMD gets exactly 0-2 and the fds,
     ready.wait(120000);
     const sent = await run([...CLI, "send", sock, "--open", "file:/etc/hostname", "--open", "tcp:127.0.0.1:0"]);
     expect(sent.code).toBe(0);
-    const [out, err, code] = await Promise.all([
-      new Response(recv.stdout as ReadableStream).text(), new Response(recv.stderr as ReadableStream).text(), recv.exited,
-    ]);
+    const { stdout: out, stderr: err, code } = await finish(recv);
     expect(err).toBe("");
     expect(code).toBe(0);
     const lines = out.trim().split("\n");
