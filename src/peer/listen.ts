@@ -55,7 +55,7 @@ function bindWithMode(fd: number, addr: UnixAddress, mode: number, type: SocketT
     if (!isSysError(e, "EADDRINUSE") || addr.path === null) throw e;
     if (!isSocketFile(addr.path)) throw new SysError("bind", E.EADDRINUSE, addr.label, "a file that is not a socket is in the way");
     if (isLive(addr, type)) throw new SysError("bind", E.EADDRINUSE, addr.label, "another process is listening there");
-    unlinkSync(addr.path);
+    unlinkFile(addr.path);
     bind(fd, addr.bytes, addr.label);
   } finally {
     process.umask(old);
@@ -73,11 +73,15 @@ function isSocketFile(path: string): boolean {
 /** Remove the socket file behind an address, if it is one. Throws a SysError naming unlink when it cannot. */
 export function unlinkAddress(text: string | UnixAddress): void {
   const addr = typeof text === "string" ? parseUnixAddress(text) : text;
-  if (addr.path === null || !isSocketFile(addr.path)) return;
+  if (addr.path !== null && isSocketFile(addr.path)) unlinkFile(addr.path);
+}
+
+// As a SysError, so removing a stale socket fails like every other step of listen() (syscall, errno name, path).
+function unlinkFile(path: string): void {
   try {
-    unlinkSync(addr.path);
+    unlinkSync(path);
   } catch (e) {
-    throw fromNodeError(e, addr.path);
+    throw fromNodeError(e, path);
   }
 }
 
