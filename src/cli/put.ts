@@ -1,9 +1,7 @@
 // `fdbroker put NAME`: store a copy of one of our fds (default stdin) in the broker.
 import { Command } from "commander";
 import { openSession, put } from "../client/index.ts";
-import { UsageError } from "../errors.ts";
-import { inheritedFds } from "../describe/inherited.ts";
-import { isOpen } from "../sys/index.ts";
+import { inheritedFds, requireInherited } from "../describe/inherited.ts";
 import { parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
 import { printJson } from "./output.ts";
 
@@ -26,8 +24,7 @@ export function command(): Command {
     .option("--json", "print the stored entry as JSON")
     .addHelpText("after", "\nExample: some-producer | fdbroker put logs --ttl 10m")
     .action((name: string, opts: PutOpts) => {
-      // Only an fd fdbroker was given: the runtime's own (its event loop) are open too, but nobody's to store.
-      if (!isOpen(opts.fd) || !inheritedFds().includes(opts.fd)) throw new UsageError(`--fd ${opts.fd}: not an fd this process inherited`);
+      requireInherited(opts.fd, `--fd ${opts.fd}`, new Set(inheritedFds()));
       using session = openSession({ socket: socketOf(opts) });
       const entry = put(session, name, opts.fd, { ttlMs: opts.ttl, replace: opts.replace });
       if (opts.json) printJson(entry);

@@ -1,7 +1,6 @@
 // fdbroker send ADDR: send our own fds and freshly opened ones to one peer, in the order given.
 import { Command } from "commander";
-import { describeFd, inheritedFds } from "../describe/index.ts";
-import { UsageError } from "../errors.ts";
+import { describeFd, inheritedFds, requireInherited } from "../describe/index.ts";
 import { sendTo } from "../peer/session.ts";
 import { parseSpec, SPEC_HELP } from "../open/spec.ts";
 import { printGroups } from "./describe-view.ts";
@@ -28,11 +27,10 @@ export function command(): Command {
       const stop = interruption();
       try {
         if (items.length === 0) items.push(0);
-        // Fds the runtime opened for itself (its event loop) are never anyone's to send.
         const inherited = new Set(inheritedFds());
         for (const it of items) {
           const fd = typeof it === "number" ? it : fdOfSpec(it);
-          if (fd !== null && !inherited.has(fd)) throw new UsageError(`${typeof it === "number" ? "--fd " : "--open "}${it}: not an fd this process inherited`);
+          if (fd !== null) requireInherited(fd, `${typeof it === "number" ? "--fd " : "--open "}${it}`, inherited);
         }
         await sendTo(addr, items, {
           connect: !o.listen, timeoutMs: o.timeout, payload: o.data, onReady: readyNotifier(o.readyFd), signal: stop.signal,

@@ -1,4 +1,4 @@
 // Describing open fds: this process's (describeFd) or another's through /proc (describeProcFd).
 export { classify, describeFd, describeProcFd, describeProcFds, openFds } from "./describe.ts";
-export { inheritedFds } from "./inherited.ts";
+export { inheritedFds, requireInherited } from "./inherited.ts";
 export type { FdDescription, FdKind, SocketDescription } from "./types.ts";

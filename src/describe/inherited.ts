@@ -8,6 +8,7 @@
 // process that registered them, so it only looks like ours if that process had an eventfd at the very same
 // number: a corner case this rule gets wrong, and the price of not guessing by fd number.
 import { readFileSync, readlinkSync } from "node:fs";
+import { UsageError } from "../errors.ts";
 import { isOpen } from "../sys/index.ts";
 import { epollTargets, parseFdinfo } from "./fdinfo.ts";
 import { fdsAtStartup } from "./startup.ts";
@@ -43,4 +44,13 @@ export function runtimeFds(fds: readonly number[]): Set<number> {
 export function inheritedFds(): number[] {
   const own = runtimeFds(fdsAtStartup);
   return fdsAtStartup.filter((fd) => !own.has(fd) && isOpen(fd));
+}
+
+/**
+ * Refuse an fd this process did not inherit (`inherited` is inheritedFds()): the runtime's own, its event loop's
+ * epoll and eventfd, are open too, and must never be sent, stored or handed to a program by mistake. `what` is
+ * how the user named it: `--fd 3`, `fd:4`.
+ */
+export function requireInherited(fd: number, what: string, inherited: ReadonlySet<number>): void {
+  if (!inherited.has(fd)) throw new UsageError(`${what}: not an fd this process inherited`);
 }

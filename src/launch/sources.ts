@@ -1,6 +1,7 @@
 // Where the fds a launched command gets come from, in the order it gets them: inherited LISTEN_FDS first
 // (a server started under systemd keeps its sockets at 3, 4, ... unchanged), then --listen, --fd and --get
 // in the order they appear on the command line. Shared by `exec` and `run`.
+import { requireInherited } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { openSpec, parseSpec, type Spec } from "../open/spec.ts";
 import { closeAll, setCloexec } from "../sys/index.ts";
@@ -45,14 +46,11 @@ export function collectInto(list: Source[]) {
   };
 }
 
-/**
- * Refuse --fd N and --listen fd:N for an fd fdbroker did not inherit: the runtime's own (its event loop's epoll
- * and eventfd) are open too, and must never be handed to a program by mistake.
- */
+/** Refuse --fd N and --listen fd:N for an fd fdbroker did not inherit, before anything is opened. */
 export function checkInherited(sources: readonly Source[], inherited: ReadonlySet<number>): void {
   for (const s of sources) {
     const fd = s.kind === "fd" ? s.fd : s.kind === "listen" && s.spec.kind === "fd" ? s.spec.fd : null;
-    if (fd !== null && !inherited.has(fd)) throw new UsageError(`fd ${fd}: not an fd this process inherited`);
+    if (fd !== null) requireInherited(fd, `fd ${fd}`, inherited);
   }
 }
 

@@ -1,6 +1,7 @@
 // Opening what a SPEC names: a file, a TCP or UDP listener, a UNIX listener, or an inherited fd. Shared by
 // `send --open`, `serve --hold`, `exec --listen` and `run --listen`.
 import { constants, openSync } from "node:fs";
+import { requireInherited } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { listen as listenUnix, unlinkAddress } from "../peer/listen.ts";
 import { parseUnixAddress } from "../peer/address.ts";
@@ -108,7 +109,7 @@ export function openSpec(spec: Spec | string, inherited?: ReadonlySet<number>): 
       return settle(listenUnix(addr, { mode: s.mode, backlog: 4096 }), (fd) => setNonBlocking(fd, false), () => unlinkAddress(addr));
     }
     case "fd":
-      if (inherited && !inherited.has(s.fd)) throw new UsageError(`fd:${s.fd}: not an fd this process inherited`);
+      if (inherited) requireInherited(s.fd, `fd:${s.fd}`, inherited);
       if (!isOpen(s.fd)) throw new UsageError(`fd:${s.fd}: no such open fd`);
       return dupCloexec(s.fd);
   }
