@@ -68,6 +68,9 @@ export function readConn(state: BrokerState, conn: Conn): ReadResult {
     }
     conn.inbox.push(...fed.frames);
     res.error = fed.error;
+    // A short read took all there was, or stopped at a message with fds: poll is level-triggered and says if more
+    // is waiting, so the usual lone request costs no second recvmsg that would only answer EAGAIN.
+    if (got.data.length < READ_BYTES) break;
   }
   return res;
 }
