@@ -37,14 +37,22 @@ async function peerSocket(text: string, opts: PeerOptions): Promise<number> {
     return fd;
   }
   const lfd = listen(addr, { mode: opts.mode, backlog: 1 });
+  let fd = -1;
   try {
     opts.onReady?.();
     await waitReady(lfd, C.POLLIN, timeoutMs, { syscall: "accept4", label: addr.label, detail: "no peer connected" }, opts.signal);
-    return acceptOne(lfd, 1000, addr.label);
+    fd = acceptOne(lfd, 1000, addr.label);
   } finally {
     close(lfd);
-    unlinkAddress(addr);
+    try {
+      unlinkAddress(addr);
+    } catch (e) {
+      // The peer is already in: a socket file we cannot remove must not leave its connection open.
+      if (fd >= 0) close(fd);
+      throw e;
+    }
   }
+  return fd;
 }
 
 export interface Arrival {
