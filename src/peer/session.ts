@@ -3,7 +3,7 @@
 import { UsageError } from "../errors.ts";
 import { openSpec } from "../open/spec.ts";
 import { C, E, close, closeAll, isOpen, SysError, isSysError } from "../sys/index.ts";
-import { parseUnixAddress } from "./address.ts";
+import { parseUnixAddress, type UnixAddress } from "./address.ts";
 import { acceptOne } from "./endpoint.ts";
 import { listen, unlinkAddress } from "./listen.ts";
 import { recvFds, sendFds } from "./transfer.ts";
@@ -23,8 +23,7 @@ export interface PeerOptions {
 }
 
 /** A connected socket to the one peer; a listening socket and its file live only until the peer is in. */
-async function peerSocket(text: string, opts: PeerOptions): Promise<number> {
-  const addr = parseUnixAddress(text);
+async function peerSocket(addr: UnixAddress, opts: PeerOptions): Promise<number> {
   const timeoutMs = opts.timeoutMs ?? Infinity;
   if (opts.connect) {
     const fd = await connectWaiting(addr, opts.timeoutMs ?? 5000, opts.signal);
@@ -90,7 +89,7 @@ export async function receiveFrom(text: string, opts: ReceiveOptions = {}): Prom
   const maxBytes = opts.maxBytes ?? 1 << 20;
   const count = opts.count ?? Infinity;
   const timeoutMs = opts.timeoutMs ?? Infinity;
-  const sock = await peerSocket(text, opts);
+  const sock = await peerSocket(parseUnixAddress(text), opts);
   const fds: number[] = [];
   const closeFds = () => closeAll(fds.splice(0));
   const got: Reception = { messages: [], fds, extraClosed: 0, close: closeFds, [Symbol.dispose]: closeFds };
@@ -100,7 +99,7 @@ export async function receiveFrom(text: string, opts: ReceiveOptions = {}): Prom
       await waitReady(sock, C.POLLIN, timeoutMs, { syscall: "recvmsg", label: text, detail: "nothing arrived" }, opts.signal);
       // One byte past the limit is read on purpose: it tells "at the limit" from "over it".
       const msg = recvFds(sock, {
-        maxFds: Math.min(maxFds - got.fds.length, C.SCM_MAX_FD),
+        maxFds: maxFds - got.fds.length,
         maxBytes: Math.min(65536, maxBytes - bytes + 1),
         timeoutMs: 1000,
       });
@@ -139,7 +138,7 @@ export interface SendToOptions extends PeerOptions {
  * opened is closed on every path.
  */
 export async function sendTo(text: string, items: readonly (number | string)[], opts: SendToOptions = {}): Promise<void> {
-  parseUnixAddress(text);
+  const addr = parseUnixAddress(text);
   for (const it of items) if (typeof it === "number" && !isOpen(it)) throw new UsageError(`fd ${it} is not open`);
   const opened: number[] = [];
   try {
@@ -149,7 +148,7 @@ export async function sendTo(text: string, items: readonly (number | string)[], 
       opened.push(fd);
       return fd;
     });
-    const sock = await peerSocket(text, opts);
+    const sock = await peerSocket(addr, opts);
     try {
       sendFds(sock, fds, opts.payload, { timeoutMs: opts.timeoutMs });
       opts.onSent?.(fds);
