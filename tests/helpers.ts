@@ -140,3 +140,62 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 300
     await Bun.sleep(20);
   }
 }
+
+/** A child's output line by line as it arrives (readiness lines, reports); the stream is this reader's alone. */
+export function lineReader(stream: ReadableStream<Uint8Array>) {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let buffered = "";
+  const take = (): string | null => {
+    const nl = buffered.indexOf("\n");
+    if (nl < 0) return null;
+    const line = buffered.slice(0, nl);
+    buffered = buffered.slice(nl + 1);
+    return line;
+  };
+  /** One more chunk into `buffered`: false at end of stream, null if `waitMs` passed first. */
+  const more = async (waitMs = Infinity): Promise<boolean | null> => {
+    const read = reader.read();
+    const chunk = waitMs === Infinity ? await read : await Promise.race([read, Bun.sleep(waitMs).then(() => null)]);
+    if (chunk === null) return null;
+    if (chunk.done) return false;
+    buffered += decoder.decode(chunk.value, { stream: true });
+    return true;
+  };
+  return {
+    /** The next line; at end of stream, what is left of a last unterminated one ("" if nothing). */
+    async line(): Promise<string> {
+      for (;;) {
+        const line = take();
+        if (line !== null) return line;
+        if (!(await more())) {
+          const rest = buffered;
+          buffered = "";
+          return rest;
+        }
+      }
+    },
+    /** The next line matching `re`, skipping others; throws at end of stream or after timeoutMs. */
+    async next(re: RegExp, timeoutMs = 30000): Promise<RegExpExecArray> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const line = take();
+        if (line !== null) {
+          const m = re.exec(line);
+          if (m) return m;
+          continue;
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no line matching ${re} in ${timeoutMs} ms`);
+        if ((await more(left)) === false) throw new Error(`stream ended before a line matching ${re}`);
+      }
+    },
+    /** Everything from here to end of stream. */
+    async rest(): Promise<string> {
+      while (await more());
+      const all = buffered;
+      buffered = "";
+      return all;
+    },
+  };
+}

@@ -2,8 +2,7 @@
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { closeSync, openSync } from "node:fs";
 import { closeAll, pipe } from "../../src/sys/index.ts";
-import { fdbroker, fdSnapshot, newFdsSince, spawn } from "../helpers.ts";
-import { lineReader } from "../interop/lines.ts";
+import { fdbroker, fdSnapshot, lineReader, newFdsSince, spawn } from "../helpers.ts";
 
 setDefaultTimeout(60000);
 let before: string[];

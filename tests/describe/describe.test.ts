@@ -5,8 +5,7 @@ import { join } from "node:path";
 import { describeFd, describeProcFd, describeProcFds, listen, connect, socketPair, UsageError } from "../../src/index.ts";
 import { openSpec } from "../../src/open/spec.ts";
 import { C, close, closeAll, connect as sysConnect, encodeInet, isSysError, pipe, socket } from "../../src/sys/index.ts";
-import { fdSnapshot, newFdsSince, run, spawn, tempDir } from "../helpers.ts";
-import { lineReader } from "../interop/lines.ts";
+import { fdSnapshot, lineReader, newFdsSince, run, spawn, tempDir } from "../helpers.ts";
 
 setDefaultTimeout(60000);
 let dir: ReturnType<typeof tempDir>;

@@ -3,9 +3,8 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { close, pipe, write } from "../../src/sys/index.ts";
-import { BIN, BUN, ROOT, run, spawn } from "../helpers.ts";
+import { BIN, BUN, lineReader, ROOT, run, spawn } from "../helpers.ts";
 import { startReady, tempDirAndFdCheck } from "../cli/peer-helpers.ts";
-import { lineReader } from "./lines.ts";
 
 setDefaultTimeout(120000);
 const PEER = join(ROOT, "tests/interop/peer.py");

@@ -8,8 +8,7 @@ import { join } from "node:path";
 import { C, close, closeAll, pipe, read, waitFd, write } from "../../src/sys/index.ts";
 import { writeS6Rules } from "../../bench/broker-procs.ts";
 import { startBroker, waitFor, type Broker } from "../broker/harness.ts";
-import { CLI, fdCount, fdbroker, fdSnapshot, newFdsSince, ROOT, run, spawn, tempDir } from "../helpers.ts";
-import { lineReader } from "./lines.ts";
+import { CLI, fdCount, fdbroker, fdSnapshot, lineReader, newFdsSince, ROOT, run, spawn, tempDir } from "../helpers.ts";
 
 setDefaultTimeout(120_000);
 const present = Bun.which("s6-fdholder-daemon") !== null && Bun.which("s6-fdholder-retrieve") !== null;

@@ -6,8 +6,8 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { CLI, fdbroker, spawn, tempDir } from "../helpers.ts";
-import { HTTP_SERVER, httpPid, lineReader, reload, REPORT, startRun } from "../run/harness.ts";
+import { CLI, fdbroker, lineReader, spawn, tempDir } from "../helpers.ts";
+import { HTTP_SERVER, httpPid, reload, REPORT, startRun } from "../run/harness.ts";
 
 setDefaultTimeout(90000);
 const ACTIVATE = "/usr/bin/systemd-socket-activate";

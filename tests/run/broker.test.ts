@@ -3,8 +3,8 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { startBroker } from "../broker/harness.ts";
-import { CLI, fdbroker, fdCount, spawn, tempDir } from "../helpers.ts";
-import { clientLoop, HTTP_SERVER, httpPid, lineReader, reload, REPORT, startRun } from "./harness.ts";
+import { CLI, fdbroker, fdCount, lineReader, spawn, tempDir } from "../helpers.ts";
+import { clientLoop, HTTP_SERVER, httpPid, reload, REPORT, startRun } from "./harness.ts";
 
 setDefaultTimeout(180000);
 

@@ -136,33 +136,3 @@ export function clientLoop(target: Target, workers = 4) {
     },
   };
 }
-
-/** Lines of a child's stdout as they arrive; next(re) resolves with the next matching line. */
-export function lineReader(stream: ReadableStream<Uint8Array>) {
-  const reader = stream.getReader();
-  const decoder = new TextDecoder();
-  let buffered = "";
-  return {
-    /** Stop reading (and let the pipe close). */
-    cancel: () => reader.cancel(),
-    async next(re: RegExp, timeoutMs = 30000): Promise<RegExpExecArray> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const nl = buffered.indexOf("\n");
-        if (nl >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          const m = re.exec(line);
-          if (m) return m;
-          continue;
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no line matching ${re} in ${timeoutMs} ms`);
-        const chunk = await Promise.race([reader.read(), Bun.sleep(left).then(() => null)]);
-        if (chunk === null) continue;
-        if (chunk.done) throw new Error(`stream ended before a line matching ${re}`);
-        buffered += decoder.decode(chunk.value, { stream: true });
-      }
-    },
-  };
-}
