@@ -1,9 +1,8 @@
 // `fdbroker exec`: socket activation. Open listeners, gather fds, become CMD (same pid) with them at 3, 4, ...
 import { Command } from "commander";
-import { inheritedFds } from "../describe/inherited.ts";
 import { execWithFds } from "../launch/exec.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
-import { checkInherited, collectInto, openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { collectInto, gatherFds, parseFdSource, parseGet, parseListen, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { socketOf, socketOption } from "./broker-common.ts";
 
@@ -28,9 +27,6 @@ survive the exec.
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
     .action(async (cmd: string[], opts: { inherit: boolean; socket?: string }) => {
-      const inherited = new Set(inheritedFds());
-      checkInherited(sources, inherited);
-      const fds = [...(opts.inherit ? takeInherited(inherited) : []), ...(await openSources(sources, brokerGetter(socketOf(opts))))];
-      execWithFds(cmd, fds);
+      execWithFds(cmd, await gatherFds(sources, opts.inherit, brokerGetter(socketOf(opts))));
     });
 }

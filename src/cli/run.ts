@@ -2,9 +2,8 @@
 import { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import { resolveCommand } from "../launch/exec.ts";
-import { inheritedFds } from "../describe/inherited.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
-import { checkInherited, collectInto, openSources, parseGet, parseListen, takeInherited, type Source } from "../launch/sources.ts";
+import { collectInto, gatherFds, parseGet, parseListen, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { parseSignal } from "../supervise/child.ts";
 import { parentNotifier } from "../supervise/notify.ts";
@@ -62,9 +61,7 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const ready = parseReady(opts.ready);
       const backoff = parseBackoff(opts.backoff);
       const argv = [resolveCommand(cmd[0]!), ...cmd.slice(1)];
-      const inherited = new Set(inheritedFds());
-      checkInherited(sources, inherited);
-      const fds = [...(opts.inherit ? takeInherited(inherited) : []), ...(await openSources(sources, brokerGetter(socketOf(opts))))];
+      const fds = await gatherFds(sources, opts.inherit, brokerGetter(socketOf(opts)));
       const log = (line: string) => process.stderr.write(`fdbroker run: ${line}\n`);
       const code = await supervise({
         argv, fds, env: process.env, reloadSignal, ready, backoff, log, notifyParent: parentNotifier(process.env.NOTIFY_SOCKET),

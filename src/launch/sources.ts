@@ -1,7 +1,7 @@
 // Where the fds a launched command gets come from, in the order it gets them: inherited LISTEN_FDS first
 // (a server started under systemd keeps its sockets at 3, 4, ... unchanged), then --listen, --fd and --get
 // in the order they appear on the command line. Shared by `exec` and `run`.
-import { requireInherited } from "../describe/inherited.ts";
+import { inheritedFds, requireInherited } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { openSpec, parseSpec, type Spec } from "../open/spec.ts";
 import { closeAll, setCloexec } from "../sys/index.ts";
@@ -47,7 +47,7 @@ export function collectInto(list: Source[]) {
 }
 
 /** Refuse --fd N and --listen fd:N for an fd fdbroker did not inherit, before anything is opened. */
-export function checkInherited(sources: readonly Source[], inherited: ReadonlySet<number>): void {
+function checkInherited(sources: readonly Source[], inherited: ReadonlySet<number>): void {
   for (const s of sources) {
     const fd = s.kind === "fd" ? s.fd : s.kind === "listen" && s.spec.kind === "fd" ? s.spec.fd : null;
     if (fd !== null) requireInherited(fd, `fd ${fd}`, inherited);
@@ -94,4 +94,14 @@ export async function openSources(sources: readonly Source[], getter?: Getter): 
     closeAll(out.map((p) => p.fd));
     throw e;
   }
+}
+
+/**
+ * Every fd `exec` or `run` hands CMD, in order: those inherited through LISTEN_FDS (unless `inherit` is false),
+ * then `sources`, which are checked against what this process inherited before any is opened.
+ */
+export async function gatherFds(sources: readonly Source[], inherit: boolean, getter?: Getter): Promise<PassedFd[]> {
+  const inherited = new Set(inheritedFds());
+  checkInherited(sources, inherited);
+  return [...(inherit ? takeInherited(inherited) : []), ...(await openSources(sources, getter))];
 }
