@@ -6,7 +6,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { CLI, fdbroker, lineReader, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, lineReader, spawn, tempDir, waitFor } from "../helpers.ts";
 import { HTTP_SERVER, httpPid, reload, REPORT, startRun } from "../run/harness.ts";
 
 setDefaultTimeout(90000);
@@ -16,14 +16,6 @@ const present = existsSync(ACTIVATE);
 /** systemd-socket-activate says "Listening on ADDR as 3." once it has called listen(): connecting is safe then. */
 async function listening(proc: ReturnType<typeof spawn>): Promise<void> {
   await lineReader(proc.stderr as ReadableStream<Uint8Array>).next(/^Listening on /);
-}
-
-async function waitForSocket(path: string, timeoutMs = 30000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!existsSync(path)) {
-    if (Date.now() > deadline) throw new Error(`${path} did not appear`);
-    await Bun.sleep(20);
-  }
 }
 
 /** Connect and send an HTTP request; resolves with the answering pid once the (later) server answers. */
@@ -103,7 +95,7 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker serve --adopt-listen-
     const broker = spawn([ACTIVATE, "-l", sd, "--fdname=web", ...CLI, "serve", "-s", brokerSock, "--adopt-listen-fds"]);
     await listening(broker);
     const first = pendingRequest(sd);
-    await waitForSocket(brokerSock);
+    await waitFor(`${brokerSock} to appear`, () => existsSync(brokerSock));
     // The socket file appears at bind(), a moment before listen(): retry until the broker answers.
     let ls = await fdbroker(["ls", "--json", "-s", brokerSock]);
     for (const deadline = Date.now() + 30000; ls.code !== 0 && Date.now() < deadline; await Bun.sleep(20))
