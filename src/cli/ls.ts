@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { ls, openSession } from "../client/index.ts";
 import { formatDuration, socketOf, socketOption } from "./broker-common.ts";
-import { out, printJson, table } from "./output.ts";
+import { out, printJson, printText, table } from "./output.ts";
 
 export function command(): Command {
   return new Command("ls")
@@ -19,6 +19,6 @@ export function command(): Command {
         out.bold(e.name), e.kind, e.what, String(e.uid), String(e.pid), formatDuration(now - e.created),
         e.expires === null ? out.dim("never") : `in ${formatDuration(e.expires - now)}`,
       ]);
-      process.stdout.write(`${table(["NAME", "KIND", "WHAT", "UID", "PID", "AGE", "EXPIRES"], rows)}\n`);
+      printText(`${table(["NAME", "KIND", "WHAT", "UID", "PID", "AGE", "EXPIRES"], rows)}\n`);
     });
 }

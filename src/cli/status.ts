@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { openSession, status } from "../client/index.ts";
 import { formatDuration, socketOf, socketOption } from "./broker-common.ts";
-import { out, printJson } from "./output.ts";
+import { out, printJson, printText } from "./output.ts";
 
 export function command(): Command {
   return new Command("status")
@@ -19,6 +19,6 @@ export function command(): Command {
         ["entries", `${s.entries} of ${l.maxFds}`], ["connections", `${s.connections} of ${l.maxConns}`],
         ["client timeout", formatDuration(l.clientTimeoutMs)], ["drain timeout", formatDuration(l.drainMs)], ["RLIMIT_NOFILE", String(l.nofile.soft)],
       ];
-      process.stdout.write(lines.map(([k, v]) => `${out.dim(`${k}:`.padEnd(16))}${v}`).join("\n") + "\n");
+      printText(`${lines.map(([k, v]) => `${out.dim(`${k}:`.padEnd(16))}${v}`).join("\n")}\n`);
     });
 }
