@@ -3,7 +3,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { close, pipe, write } from "../../src/sys/index.ts";
-import { BIN, BUN, lineReader, ROOT, run, spawn } from "../helpers.ts";
+import { fdbroker, lineReader, ROOT, run, spawn } from "../helpers.ts";
 import { startReady, tempDirAndFdCheck } from "../cli/peer-helpers.ts";
 
 setDefaultTimeout(120000);
@@ -48,7 +48,7 @@ test("fdbroker send -> Python receiver: an inherited pipe, a file and a TCP list
   const [pr, pw] = pipe();
   write(pw, new TextEncoder().encode("through the pipe"));
   close(pw);
-  const sent = await run([BUN, BIN, "send", addr, "--fd", "3", "--open", "file:/etc/hostname", "--open", "tcp:127.0.0.1:0", "--data", "hello"], {
+  const sent = await fdbroker(["send", addr, "--fd", "3", "--open", "file:/etc/hostname", "--open", "tcp:127.0.0.1:0", "--data", "hello"], {
     stdio: ["ignore", "pipe", "pipe", pr],
   });
   close(pr);
@@ -81,7 +81,7 @@ test("600 fds in one fdbroker send reach Python in messages of at most 253, and 
   const addr = join(ctx.dir.path, "600.sock");
   const report = await startPythonRecv(addr);
   const args = Array.from({ length: 600 }, () => ["--open", "file:/dev/null"]).flat();
-  const sent = await run([BUN, BIN, "send", addr, ...args, "--data", "six hundred"]);
+  const sent = await fdbroker(["send", addr, ...args, "--data", "six hundred"]);
   expect(sent.stderr).toBe("");
   expect(sent.code).toBe(0);
   const got = await report();
