@@ -1,21 +1,9 @@
 // Copying what a retrieved fd reads to stdout, for `get --cat`. A regular file is read from offset 0 with pread,
 // so the offset it shares with every other holder does not move; a pipe or socket is read until EOF.
-import { fstatSync, readSync, writeSync } from "node:fs";
-import { C, read, waitFd } from "../sys/index.ts";
+import { fstatSync, readSync } from "node:fs";
+import { C, read, waitFd, writeAll } from "../sys/index.ts";
 
 const CHUNK = 64 * 1024;
-
-function writeAll(out: number, data: Uint8Array): void {
-  let off = 0;
-  while (off < data.length) {
-    try {
-      off += writeSync(out, data, off, data.length - off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-      waitFd(out, C.POLLOUT, Infinity);
-    }
-  }
-}
 
 export function catFd(fd: number, out = 1): number {
   let total = 0;
