@@ -13,10 +13,6 @@ export interface SendOptions {
   chunk?: number;
 }
 
-function remaining(deadline: number): number {
-  return deadline === Infinity ? Infinity : Math.max(0, deadline - Date.now());
-}
-
 /** Write all of `bytes` (fds with the first byte) to a non-blocking or blocking socket. */
 function sendAll(sock: number, bytes: Uint8Array, fds: readonly number[], deadline: number, timeoutMs: number): void {
   let off = 0;
@@ -28,7 +24,7 @@ function sendAll(sock: number, bytes: Uint8Array, fds: readonly number[], deadli
       withFds = [];
       continue;
     }
-    if (waitFd(sock, C.POLLOUT, remaining(deadline)) === 0)
+    if (waitFd(sock, C.POLLOUT, Math.max(0, deadline - Date.now())) === 0)
       throw new SysError("sendmsg", E.ETIMEDOUT, `fd ${sock}`, `peer took nothing for ${timeoutMs} ms`);
   }
 }
@@ -43,6 +39,7 @@ export function sendFds(sock: number, fds: readonly number[], payload?: Uint8Arr
   const chunk = Math.min(opts.chunk ?? C.SCM_MAX_FD, C.SCM_MAX_FD);
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk: expected a whole number of fds from 1 to ${C.SCM_MAX_FD}, got ${opts.chunk}`);
   const timeoutMs = opts.timeoutMs ?? Infinity;
+  // Date.now() only when there is a limit: this runs once per message.
   const deadline = timeoutMs === Infinity ? Infinity : Date.now() + timeoutMs;
   // The common case, one message, without the slicing below (it shows in the per-fd cost: bench/roundtrip.ts).
   if (fds.length <= chunk) return sendAll(sock, bytes.length > 0 ? bytes : ONE_NUL, fds, deadline, timeoutMs);
@@ -98,7 +95,7 @@ export function recvFds(sock: number, opts: RecvOptions = {}): FdMessage {
         );
       return message(got.data, got.fds);
     }
-    if (waitFd(sock, C.POLLIN, remaining(deadline)) === 0)
+    if (waitFd(sock, C.POLLIN, Math.max(0, deadline - Date.now())) === 0)
       throw new SysError("recvmsg", E.ETIMEDOUT, `fd ${sock}`, `nothing arrived in ${timeoutMs} ms`);
   }
 }

@@ -21,11 +21,10 @@ export async function waitReady(
   fd: number, events: number, timeoutMs: number, what: { syscall: string; label?: string; detail: string },
   signal?: AbortSignal,
 ): Promise<number> {
-  const deadline = timeoutMs === Infinity ? Infinity : Date.now() + timeoutMs;
+  const deadline = Date.now() + timeoutMs; // Infinity when there is no limit
   for (;;) {
     signal?.throwIfAborted();
-    const left = deadline === Infinity ? SLICE_MS : Math.max(0, deadline - Date.now());
-    const rev = poll([{ fd, events }], Math.min(left, SLICE_MS))[0]!;
+    const rev = poll([{ fd, events }], Math.min(Math.max(0, deadline - Date.now()), SLICE_MS))[0]!;
     if (rev !== 0) return rev;
     if (Date.now() >= deadline) throw new SysError(what.syscall, E.ETIMEDOUT, what.label, `${what.detail} in ${timeoutMs} ms`);
     await macrotask();

@@ -200,9 +200,10 @@ export function poll(reqs: readonly PollRequest[], timeoutMs: number): Uint16Arr
 
 /** Wait until one fd is ready for `events` or `timeoutMs` passes; returns revents (0 on timeout). */
 export function waitFd(fd: number, events: number, timeoutMs: number): number {
-  const deadline = timeoutMs === Infinity ? Infinity : Date.now() + timeoutMs;
+  // No limit needs no special case: Date.now() + Infinity is Infinity, and so is what is left of it.
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const left = deadline === Infinity ? Infinity : Math.max(0, deadline - Date.now());
+    const left = Math.max(0, deadline - Date.now());
     const rev = poll([{ fd, events }], left)[0]!;
     if (rev !== 0) return rev;
     if (left === 0 || Date.now() >= deadline) return 0;
