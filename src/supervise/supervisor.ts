@@ -53,8 +53,8 @@ export function supervise(o: SuperviseOptions): Promise<number> {
   let reloadQueued = false;
   let stopping = false;
   let failures = 0;
+  /** The current child's last exit: run's own status once it stops. */
   let lastStatus: ExitStatus = { code: 0, signal: null };
-  let exitCode: number | null = null;
   let restartTimer: Timer | null = null;
   let killTimer: Timer | null = null;
   let done: (code: number) => void = () => {};
@@ -199,7 +199,6 @@ export function supervise(o: SuperviseOptions): Promise<number> {
       lastStatus = s;
       if (stopping) {
         o.log(`pid ${child.pid} ${describeExit(s)}`);
-        exitCode = statusCode(s);
       } else {
         if (ran >= o.stableMs) failures = 0;
         o.log(`pid ${child.pid} ${describeExit(s)} unexpectedly${starting ? `; pid ${starting.pid} is starting` : ""}`);
@@ -208,7 +207,7 @@ export function supervise(o: SuperviseOptions): Promise<number> {
     } else if (child !== starting) {
       o.log(`pid ${child.pid} ${describeExit(s)} (retired)`);
     }
-    if (stopping && alive.size === 0) finish(exitCode ?? statusCode(lastStatus));
+    if (stopping && alive.size === 0) finish(statusCode(lastStatus));
   }
 
   function stop(signal: string): void {
