@@ -73,10 +73,6 @@ export function fdCount(pid: number | "self" = "self"): number {
   return readdirSync(`/proc/${pid}/fd`).length - (pid === "self" ? 1 : 0);
 }
 
-export function openFdList(pid: number | "self" = "self"): number[] {
-  return readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
-}
-
 /** A pipe whose write end a child gets (as --ready-fd); resolves when the child writes, or throws after timeoutMs. */
 export function readyPipe() {
   const [r, w] = pipe();
@@ -105,7 +101,7 @@ export function tempDir(prefix = "fdbroker-test-"): { path: string; cleanup: () 
  */
 export function fdSnapshot(): string[] {
   const lines: string[] = [];
-  for (const fd of openFdList()) {
+  for (const fd of readdirSync("/proc/self/fd").map(Number).sort((a, b) => a - b)) {
     let target: string;
     try {
       target = readlinkSync(`/proc/self/fd/${fd}`);
