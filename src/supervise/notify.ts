@@ -3,7 +3,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { boundSocket, C, close, connect, encodeUnix, recvmsg, sendmsg, socket } from "../sys/index.ts";
+import { notifySupervisor } from "../broker/notify.ts";
+import { boundSocket, C, close, encodeUnix, recvmsg } from "../sys/index.ts";
 
 export interface NotifySocket {
   path: string;
@@ -62,15 +63,10 @@ export function openNotifySocket(dir: string, name: string): NotifySocket {
 export function parentNotifier(path: string | undefined): (message: string) => void {
   if (!path) return () => {};
   return (message) => {
-    let fd = -1;
     try {
-      fd = socket(C.AF_UNIX, "dgram");
-      connect(fd, encodeUnix(path), path, 1000);
-      sendmsg(fd, new TextEncoder().encode(message));
+      notifySupervisor(message, { NOTIFY_SOCKET: path });
     } catch {
       // Nobody is listening any more: nothing to tell.
-    } finally {
-      if (fd >= 0) close(fd);
     }
   };
 }
