@@ -23,10 +23,10 @@ function chosenTargets(stdin: boolean, as: readonly number[]): number[] {
 }
 
 /** Where each of `count` fds goes in CMD: the chosen numbers, then 3, 4, ... */
-export function targetsFor(count: number, stdin: boolean, as: readonly number[]): number[] {
-  const chosen = chosenTargets(stdin, as).slice(0, count);
-  for (let next = 3; chosen.length < count; next++) if (!chosen.includes(next)) chosen.push(next);
-  return chosen;
+function targetsFor(count: number, chosen: readonly number[]): number[] {
+  const targets = chosen.slice(0, count);
+  for (let next = 3; targets.length < count; next++) if (!targets.includes(next)) targets.push(next);
+  return targets;
 }
 
 export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Promise<void> {
@@ -34,7 +34,7 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
   if (cmd.length === 0 && (opts.stdin || opts.as.length > 0)) throw new UsageError("--stdin and --as need a command after --");
   if (cmd.length > 0 && opts.cat) throw new UsageError("--cat and a command cannot be combined");
   // Everything that can be checked is checked before the broker is asked: with --rm, the entries would be lost.
-  chosenTargets(!!opts.stdin, opts.as);
+  const chosen = chosenTargets(!!opts.stdin, opts.as);
   const exec = cmd.length > 0 ? await import("../launch/exec.ts") : null;
   const path = exec?.resolveCommand(cmd[0]!);
   const session = openSession({ socket: opts.socket });
@@ -50,7 +50,7 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
       // A loop, not got.map: see src/sys/exec.ts on builtins in a fresh process.
       const fds: PassedFd[] = [];
       for (const g of got) fds.push({ fd: g.fd, name: g.entry.name });
-      exec.execWithFds(cmd, fds, { path, targets: targetsFor(got.length, !!opts.stdin, opts.as) });
+      exec.execWithFds(cmd, fds, { path, targets: targetsFor(got.length, chosen) });
     }
     if (opts.cat) {
       const { catFd } = await import("./cat-fd.ts");
