@@ -3,7 +3,7 @@
 import type { FdDescription } from "../describe/index.ts";
 import { out, printJson, printText, table } from "./output.ts";
 
-export interface ViewFd {
+interface ViewFd {
   /** What identifies the fd to the reader: its number (inspect) or its position (recv). */
   id: number;
   name?: string;
@@ -17,7 +17,7 @@ export interface ViewGroup {
 }
 
 /** Payload as text when it is printable UTF-8, else as hex. */
-export function payloadView(bytes: Uint8Array): { text: string } | { hex: string } {
+function payloadView(bytes: Uint8Array): { text: string } | { hex: string } {
   try {
     const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     if (!/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text)) return { text };
@@ -54,7 +54,7 @@ function row(f: ViewFd, named: boolean): string[] {
   return cells;
 }
 
-export function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): string {
+function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): string {
   const parts: string[] = [];
   for (const g of groups) {
     const facts: string[] = [];
@@ -73,7 +73,7 @@ export function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): str
   return parts.join("\n");
 }
 
-export function groupsJson(groups: readonly ViewGroup[]) {
+function groupsJson(groups: readonly ViewGroup[]) {
   return groups.map((g) => ({
     ...(g.title !== undefined ? { title: g.title } : {}),
     ...(g.payload ? { bytes: g.payload.length, payload: payloadView(g.payload) } : {}),

@@ -31,7 +31,7 @@ const HINTS: Record<string, string> = {
   EMFILE: "out of file descriptors (RLIMIT_NOFILE)",
 };
 
-export function exitCodeFor(e: unknown): number {
+function exitCodeFor(e: unknown): number {
   if (e instanceof UsageError) return EXIT.usage;
   if (e instanceof RefusedError) return EXIT.refused;
   if (e instanceof SysError) {
@@ -42,7 +42,7 @@ export function exitCodeFor(e: unknown): number {
   return EXIT.system;
 }
 
-export function describeError(e: unknown): string {
+function describeError(e: unknown): string {
   if (e instanceof SysError) {
     // A detail already says more than the generic hint would.
     const hint = e.syscall === "connect" && !e.detail ? HINTS[e.code] : undefined;

@@ -4,7 +4,7 @@ import { UsageError } from "../errors.ts";
 import { EXIT, EXIT_HELP, fail } from "./exit.ts";
 import { VERSION } from "../version.ts";
 
-export type CommandModule = { command: () => Command };
+type CommandModule = { command: () => Command };
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   recv: { summary: "receive fds on a socket; describe them or exec a command with them", load: () => import("./recv.ts") },

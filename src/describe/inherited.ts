@@ -22,7 +22,7 @@ function linkOf(fd: number): string {
 }
 
 /** The runtime's own event-loop fds among `fds`. */
-export function runtimeFds(fds: readonly number[]): Set<number> {
+function runtimeFds(fds: readonly number[]): Set<number> {
   const own = new Set<number>();
   for (const fd of fds) {
     if (linkOf(fd) !== "anon_inode:[eventpoll]") continue;
