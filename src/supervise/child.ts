@@ -93,17 +93,18 @@ export function startChild(opts: StartOptions): Child {
   };
 }
 
+/** The name of signal number `n` (SIGHUP for 1), if it has one here. */
+const signalName = (n: number) => Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
+
 function signalText(sig: number | string | null): string | null {
   if (sig === null || typeof sig === "string") return sig;
-  return Object.entries(constants.signals).find(([, n]) => n === sig)?.[0] ?? `SIG${sig}`;
+  return signalName(sig) ?? `SIG${sig}`;
 }
 
 /** A signal as users write it: HUP, SIGHUP, sighup or 1. */
 export function parseSignal(text: string): string {
   const upper = text.toUpperCase();
-  const name = /^\d+$/.test(text)
-    ? Object.entries(constants.signals).find(([, n]) => n === Number(text))?.[0]
-    : upper.startsWith("SIG") ? upper : `SIG${upper}`;
+  const name = /^\d+$/.test(text) ? signalName(Number(text)) : upper.startsWith("SIG") ? upper : `SIG${upper}`;
   if (!name || !(name in constants.signals) || name === "SIGKILL" || name === "SIGSTOP")
     throw new UsageError(`bad signal: ${text} (a catchable signal name like HUP, USR2 or its number)`);
   return name;
