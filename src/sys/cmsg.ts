@@ -13,15 +13,24 @@ export const rightsSpace = (n: number) => cmsgSpace(n * 4);
 
 /** Write one SCM_RIGHTS control message for `fds` at the start of `out`; returns the bytes used. */
 export function encodeRights(fds: readonly number[], out: Uint8Array): number {
-  const h = abi.cmsghdr;
   const space = rightsSpace(fds.length);
   if (out.length < space) throw new RangeError(`control buffer of ${out.length} bytes cannot hold ${fds.length} fds`);
-  const v = new DataView(out.buffer, out.byteOffset, space);
-  out.fill(0, 0, space);
+  return writeRights(new DataView(out.buffer, out.byteOffset, space), fds);
+}
+
+/**
+ * encodeRights through a view the caller keeps: sendmsg (msg.ts) writes every message into one long-lived buffer,
+ * and a DataView per call cost more than the rest of the send path's JavaScript. The view must hold the space.
+ */
+export function writeRights(v: DataView, fds: readonly number[]): number {
+  const h = abi.cmsghdr;
+  const space = rightsSpace(fds.length);
   putU64(v, h.len, cmsgLen(fds.length * 4));
   v.setInt32(h.level, C.SOL_SOCKET, true);
   v.setInt32(h.type, C.SCM_RIGHTS, true);
   for (let i = 0; i < fds.length; i++) v.setInt32(h.size + i * 4, fds[i]!, true);
+  // The padding after the last fd, so no stale bytes from an earlier message go out with this one.
+  for (let off = h.size + fds.length * 4; off < space; off += 4) v.setInt32(off, 0, true);
   return space;
 }
 

@@ -1,9 +1,9 @@
 // sendmsg/recvmsg over preallocated buffers. Only this file writes pointers into structs; every buffer they
 // point at is module-level, so nothing C can still reach is ever collected.
-import { abi, C, E, cmsgLen, cmsgSpace } from "./abi.ts";
+import { abi, C, E, cmsgSpace } from "./abi.ts";
 import { SysError, sysError } from "./errors.ts";
 import { closeAll } from "./fd.ts";
-import { parseControl, rightsOf, rightsSpace } from "./cmsg.ts";
+import { parseControl, rightsOf, rightsSpace, writeRights } from "./cmsg.ts";
 import { libc, lastErrno } from "./libc.ts";
 import { addressOf, getU64, putU64, scratch } from "./mem.ts";
 
@@ -41,20 +41,6 @@ function setupHeader(dataLen: number, ctrlLen: number): void {
   putU64(hdrView, M.controllen, ctrlLen);
 }
 
-/**
- * One SCM_RIGHTS message for `fds` at the start of `ctrl`: the layout encodeRights (cmsg.ts) produces, written
- * through the long-lived view because a DataView per call cost more than the rest of the send path's JavaScript.
- */
-function putRights(fds: readonly number[]): number {
-  const space = rightsSpace(fds.length);
-  putU64(ctrlView, H.len, cmsgLen(fds.length * 4));
-  ctrlView.setInt32(H.level, C.SOL_SOCKET, true);
-  ctrlView.setInt32(H.type, C.SCM_RIGHTS, true);
-  for (let i = 0; i < fds.length; i++) ctrlView.setInt32(H.size + i * 4, fds[i]!, true);
-  for (let off = H.size + fds.length * 4; off < space; off += 4) ctrlView.setInt32(off, 0, true);
-  return space;
-}
-
 /** The fds of the control buffer after recvmsg: one SCM_RIGHTS message read in place, anything else parsed. */
 function receivedFds(len: number): number[] {
   if (len === 0) return [];
@@ -79,7 +65,7 @@ export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] 
   if (fds.length > 0 && payload.length === 0) throw new SysError("sendmsg", E.EINVAL, `fd ${fd}`, "fds need at least one payload byte to travel with");
   ensureData(payload.length);
   data.set(payload);
-  const ctrlLen = fds.length > 0 ? putRights(fds) : 0;
+  const ctrlLen = fds.length > 0 ? writeRights(ctrlView, fds) : 0;
   for (;;) {
     setupHeader(payload.length, ctrlLen);
     const n = libc.sendmsg(fd, hdrAddr, flags | C.MSG_NOSIGNAL);
