@@ -1,6 +1,6 @@
 // Generates a C program that prints, for the libc it is compiled against, every struct size, field offset and
 // constant the ABI table (src/sys/abi.ts) claims, in the same `key value` form as `claimsOf` gives for the table.
-import { errnoName, type Abi } from "../../src/sys/abi.ts";
+import { E, type Abi } from "../../src/sys/abi.ts";
 
 // Kernel facts with no userspace macro of that name, or whose libc macro means something else: libc's O_ACCMODE
 // also covers O_PATH, and glibc's O_LARGEFILE is 0 on 64-bit targets, while the table holds the kernel's values
@@ -19,12 +19,6 @@ const layouts: [string, string, [string, string][]][] = [
   ["stat", "struct stat", [["dev", "st_dev"], ["ino", "st_ino"], ["mode", "st_mode"], ["nlink", "st_nlink"], ["uid", "st_uid"], ["gid", "st_gid"], ["rdev", "st_rdev"], ["size_", "st_size"]]],
 ];
 
-function errnoNamesKnown(): string[] {
-  const names: string[] = [];
-  for (let n = 1; n < 200; n++) if (!/^E\d+$/.test(errnoName(n))) names.push(errnoName(n));
-  return names;
-}
-
 /** What the table says, as `key value` lines. */
 export function claimsOf(abi: Abi): Map<string, number> {
   const out = new Map<string, number>();
@@ -41,7 +35,7 @@ export function claimsOf(abi: Abi): Map<string, number> {
   out.set("sockaddrIn.size", abi.sockaddrIn.size);
   out.set("sockaddrIn6.size", abi.sockaddrIn6.size);
   for (const [name, value] of Object.entries(abi.c)) if (!NOT_IN_HEADERS.has(name)) out.set(`c.${name}`, value);
-  for (let n = 1; n < 200; n++) if (!/^E\d+$/.test(errnoName(n))) out.set(`errno.${errnoName(n)}`, n);
+  for (const [name, n] of Object.entries(E)) out.set(`errno.${name}`, n);
   return out;
 }
 
@@ -69,7 +63,7 @@ export function probeSource(abi: Abi): string {
   const macro = (key: string, name: string) =>
     lines.push(`#ifdef ${name}`, `  printf("%s %ld\\n", "${key}", (long)(${name}));`, "#else", `  printf("%s missing\\n", "${key}");`, "#endif");
   for (const name of Object.keys(abi.c)) if (!NOT_IN_HEADERS.has(name)) macro(`c.${name}`, name);
-  for (const name of errnoNamesKnown()) macro(`errno.${name}`, name);
+  for (const name of Object.keys(E)) macro(`errno.${name}`, name);
   lines.push("  return 0;", "}");
   return lines.join("\n");
 }
