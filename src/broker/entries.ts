@@ -15,7 +15,7 @@ export interface Owner {
 export function storeEntry(state: BrokerState, fd: number, info: EntryInfo): Entry {
   const old = state.entries.get(info.name);
   if (old) close(old.fd);
-  const entry = { fd, info };
+  const entry = { fd, info, bytes: Buffer.byteLength(JSON.stringify(info)) + 1 };
   state.entries.set(info.name, entry);
   if (info.expires !== null && info.expires < state.nextExpiry) state.nextExpiry = info.expires;
   return entry;

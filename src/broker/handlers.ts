@@ -66,7 +66,7 @@ function visible(state: BrokerState, conn: Conn, op: Operation): string[] {
  * the body size limit need; every part lists the entries whose fds it carries.
  */
 function sendEntries(state: BrokerState, conn: Conn, id: number, entries: Entry[], withFds: boolean): boolean {
-  const parts = chunkBySize(entries, withFds ? MAX_FDS_PER_FRAME : Infinity, (e) => JSON.stringify(e.info).length + 1);
+  const parts = chunkBySize(entries, withFds ? MAX_FDS_PER_FRAME : Infinity, (e) => e.bytes);
   const fdsOf = (part: Entry[]) => (withFds ? part.map((e) => e.fd) : []);
   const infos = (part: Entry[]) => part.map((e) => e.info);
   let keep = sendFrame(state, conn, REPLY.ok, id, { entries: infos(parts[0]!), total: entries.length, parts: parts.length }, fdsOf(parts[0]!));

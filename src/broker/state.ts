@@ -32,6 +32,8 @@ export const DEFAULT_LIMITS: Limits = {
 export interface Entry {
   fd: number;
   info: EntryInfo;
+  /** Bytes `info` takes in a reply body (UTF-8 JSON and a comma), measured once: replies are split into parts by it. */
+  bytes: number;
 }
 
 /** A reply not yet taken by the client; its fds are our own duplicates, closed once sent. */

@@ -1,5 +1,7 @@
 // Many clients, slow clients, hostile bytes: the broker keeps serving everyone and its fd count comes back.
 import { afterEach, expect, test } from "bun:test";
+import { mkdirSync, openSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { get, ls, openSession, put, rm, status, type Session } from "../../src/client/index.ts";
 import { connectTo } from "../../src/peer/endpoint.ts";
 import { recvFds } from "../../src/peer/transfer.ts";
@@ -125,6 +127,25 @@ test("get of 600 names in one round trip arrives in announced parts of at most 2
   expect(all.length).toBe(600);
   closeAll(all.map((g) => g.fd));
   expect(ls(s)).toEqual([]);
+});
+
+test("ls and get of entries with non-ASCII names and paths are split by UTF-8 bytes, not by string length", async () => {
+  const broker = await start();
+  // 80 three-byte characters a directory, 12 deep: each entry's path is about 1000 characters but 3 KB of UTF-8,
+  // and its name 240 bytes. 500 of them make 1.5 MB of ls reply where the string lengths add up to 600 K.
+  let dir = broker.dir;
+  for (let i = 0; i < 12; i++) dir = join(dir, "\u6f22".repeat(80));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "f"), "x");
+  const fd = openSync(join(dir, "f"), "r");
+  cleanup.push(() => close(fd));
+  const s = session(broker);
+  const names = Array.from({ length: 500 }, (_, i) => `${"\u540d".repeat(80)}${i}`).sort();
+  for (const n of names) put(s, n, fd);
+  expect(ls(s).map((e) => e.name)).toEqual(names);
+  const got = get(s, names);
+  closeAll(got.map((g) => g.fd));
+  expect(got.map((g) => g.entry.name)).toEqual(names);
 });
 
 test("after 10,000 mixed operations the broker's fd count equals its count before", async () => {
