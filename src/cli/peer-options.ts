@@ -1,7 +1,8 @@
 // Option plumbing shared by recv and send: number parsing, the readiness fd, and signals that end a wait.
-import { closeSync, fstatSync, writeSync } from "node:fs";
 import { InvalidArgumentError } from "commander";
+import { writeReadyFd } from "../broker/notify.ts";
 import { UsageError } from "../errors.ts";
+import { isOpen } from "../sys/index.ts";
 
 /** commander parser for a non-negative integer option. */
 export function integer(min = 0) {
@@ -11,18 +12,11 @@ export function integer(min = 0) {
   };
 }
 
-/** `--ready-fd N`: checked up front, then written one newline and closed when the command is ready for a peer. */
+/** `--ready-fd N`: checked up front, then written one newline and closed (as serve does) once ready for a peer. */
 export function readyNotifier(fd: number | undefined): () => void {
   if (fd === undefined) return () => {};
-  try {
-    fstatSync(fd);
-  } catch {
-    throw new UsageError(`--ready-fd ${fd}: not an open fd`);
-  }
-  return () => {
-    writeSync(fd, "\n");
-    closeSync(fd);
-  };
+  if (!isOpen(fd)) throw new UsageError(`--ready-fd ${fd}: not an open fd`);
+  return () => writeReadyFd(fd);
 }
 
 const signalNumbers = { SIGINT: 2, SIGTERM: 15 } as const;
