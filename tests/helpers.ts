@@ -73,7 +73,10 @@ export function fdCount(pid: number | "self" = "self"): number {
   return readdirSync(`/proc/${pid}/fd`).length - (pid === "self" ? 1 : 0);
 }
 
-/** A pipe whose write end a child gets (as --ready-fd); resolves when the child writes, or throws after timeoutMs. */
+/**
+ * A pipe whose write end a child gets (as --ready-fd): wait() returns what the child wrote; it throws after
+ * timeoutMs, or at once if the child closed the pipe without writing (it died before it was ready).
+ */
 export function readyPipe() {
   const [r, w] = pipe();
   return {
@@ -84,7 +87,8 @@ export function readyPipe() {
       const rev = waitFd(r, C.POLLIN | C.POLLHUP, timeoutMs);
       if (rev === 0) throw new Error(`not ready after ${timeoutMs} ms`);
       const data = read(r, 4096);
-      return data ? new TextDecoder().decode(data) : "";
+      if (!data?.length) throw new Error("the ready fd was closed without a word (did the process exit?)");
+      return new TextDecoder().decode(data);
     },
     close: () => close(r),
   };
