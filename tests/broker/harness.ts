@@ -26,11 +26,13 @@ export async function startBroker(args: string[] = [], opts: { env?: Record<stri
   ready.closeWriteEnd();
   try {
     ready.wait(30000);
-  } catch (e) {
+  } catch {
     proc.kill("SIGKILL");
     await proc.exited;
     untrack(proc.pid);
-    throw new Error(`broker did not start: ${readFileSync(logPath, "utf8")}`);
+    const log = readFileSync(logPath, "utf8");
+    dir.cleanup();
+    throw new Error(`broker did not start: ${log}`);
   } finally {
     ready.close();
   }
