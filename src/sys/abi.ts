@@ -39,7 +39,6 @@ const linuxConstants = {
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   F_DUPFD: 0, F_GETFD: 1, F_SETFD: 2, F_GETFL: 3, F_SETFL: 4, F_DUPFD_CLOEXEC: 1030,
   FD_CLOEXEC: 1,
-  // The kernel's mask; glibc's and musl's macro also covers O_PATH.
   // O_ACCMODE and O_LARGEFILE as the kernel reports them in fdinfo: libc's O_ACCMODE also covers O_PATH, and
   // glibc's O_LARGEFILE is 0 on 64-bit targets.
   O_ACCMODE: 0o3, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_CREAT: 0o100, O_TRUNC: 0o1000, O_APPEND: 0o2000,
