@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseUnixAddress } from "../../src/peer/address.ts";
 import { isLive } from "../../src/peer/listen.ts";
 import { closeAll } from "../../src/sys/index.ts";
-import { CLI, fdbroker, fdSnapshot, newFdsSince, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, fdSnapshot, newFdsSince, ROOT, run, spawn, tempDir, waitFor } from "../helpers.ts";
 
 const REPORT = join(ROOT, "tests/fixtures/fd_report.py");
 setDefaultTimeout(60000);
@@ -144,7 +144,8 @@ test("usage errors exit 2 with one line; no broker exits 3; a missing command or
     expect(notExecutable.code).toBe(4);
     expect(notExecutable.stderr).toContain("EACCES");
     const holder = spawn([...CLI, "exec", "--listen", `unix:${dir.path}/s`, "--", "sleep", "30"]);
-    await waitForListener(`${dir.path}/s`);
+    // The file alone appears at bind(), before listen(): wait for something that accepts connections.
+    await waitFor("a listener at s", () => existsSync(`${dir.path}/s`) && isLive(parseUnixAddress(`${dir.path}/s`)));
     const taken = await fdbroker(["exec", "--listen", `unix:${dir.path}/s`, "--", "true"]);
     expect(taken.code).toBe(4);
     expect(taken.stderr).toContain("EADDRINUSE");
@@ -154,15 +155,6 @@ test("usage errors exit 2 with one line; no broker exits 3; a missing command or
     dir.cleanup();
   }
 });
-
-/** Until something accepts connections at `path` (the file alone appears at bind(), before listen()). */
-async function waitForListener(path: string, timeoutMs = 20000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(existsSync(path) && isLive(parseUnixAddress(path)))) {
-    if (Date.now() > deadline) throw new Error(`nothing listening at ${path}`);
-    await Bun.sleep(20);
-  }
-}
 
 // Bun ignores SIGPIPE and SIGXFSZ, and ignored signals survive execve: CMD must start as a shell would start it.
 // The parent here also ignores SIGHUP and SIGUSR1 and blocks SIGUSR2 (as nohup and some supervisors do).
