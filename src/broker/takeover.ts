@@ -7,7 +7,7 @@
 // request is handled here after the snapshot, so nothing can change behind it. On `takeoverCommit` we answer and
 // exit without removing the socket file. If the new broker goes away first, we resume serving.
 import { RefusedError } from "../errors.ts";
-import { chunkFds, MAX_FDS_PER_FRAME, PART_BYTES, REPLY, type ReceivedFrame } from "../proto/index.ts";
+import { chunkBySize, MAX_FDS_PER_FRAME, PART_BYTES, REPLY, type ReceivedFrame } from "../proto/index.ts";
 import { isAllowed } from "./access.ts";
 import { closeConn, sendFrame } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
@@ -59,7 +59,7 @@ export function progressTakeover(state: BrokerState): void {
 
 function sendSnapshot(state: BrokerState, to: Conn, id: number, conns: Conn[]): boolean {
   const entries = [...state.entries.values()];
-  const entryParts = entries.length > 0 ? chunkFds(entries) : [];
+  const entryParts = entries.length > 0 ? chunkBySize(entries, MAX_FDS_PER_FRAME, (e) => e.bytes) : [];
   const connParts: Conn[][] = [];
   let fds = Infinity;
   let bytes = 0;

@@ -173,25 +173,33 @@ test("SIGTERM while a takeover drains: the old broker aborts it and stops as ask
   }
 }, 120000);
 
-test("a snapshot larger than a client's 4 MiB reply queue still goes through", async () => {
+/** Fill a broker with `count` entries of one file in `dirs` below its directory; a new broker must take them all. */
+async function takeOverEntriesOf(dirs: string[], count: number, nameOf: (i: number) => string): Promise<void> {
   const old = await startBroker();
-  // Entries of about 1.5 KB each (a 240-byte name, a 1000-byte path): 4000 of them are about 6 MB of snapshot.
-  const dir = join(old.dir, ...Array.from({ length: 5 }, () => "d".repeat(190)));
+  const dir = join(old.dir, ...dirs);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "f"), "x");
   const fd = openSync(join(dir, "f"), "r");
   const s = openSession({ socket: old.sock, timeoutMs: 30000 });
   try {
-    for (let i = 0; i < 4000; i++) put(s, `${"n".repeat(240)}-${i}`, fd);
+    for (let i = 0; i < count; i++) put(s, nameOf(i), fd);
   } finally {
     s.close();
     close(fd);
   }
   const next = startTakeover(old.sock, "ignore");
   expect(await old.proc.exited).toBe(0);
-  expect(old.log()).toContain("handed 4000 entries");
-  expect(JSON.parse((await fdbroker(["status", "--json", "-s", old.sock])).stdout)).toMatchObject({ pid: next.pid, entries: 4000 });
+  expect(old.log()).toContain(`handed ${count} entries`);
+  expect(JSON.parse((await fdbroker(["status", "--json", "-s", old.sock])).stdout)).toMatchObject({ pid: next.pid, entries: count });
   next.kill("SIGTERM");
   expect(await next.exited).toBe(0);
   await old.stop();
-}, 120000);
+}
+
+// Entries of about 1.5 KB each (a 240-byte name, a 1000-byte path): 4000 of them are about 6 MB of snapshot.
+test("a snapshot larger than a client's 4 MiB reply queue still goes through", () =>
+  takeOverEntriesOf(Array.from({ length: 5 }, () => "d".repeat(190)), 4000, (i) => `${"n".repeat(240)}-${i}`), 120000);
+
+// JSON spells each control character in 6 bytes (\u0001): 253 such entries, a part's worth of fds, are 1.3 MB.
+test("snapshot parts stay under the frame limit by bytes: 300 entries whose paths are 800 control characters", () =>
+  takeOverEntriesOf(Array.from({ length: 4 }, () => "\x01".repeat(200)), 300, (i) => `e${i}`), 120000);
