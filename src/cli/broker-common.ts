@@ -1,4 +1,5 @@
-// What every broker command shares: the -s/--socket option with its default chain, and duration parsing.
+// What every broker command shares: the -s/--socket option with its default chain, number and duration parsing,
+// repeatable options.
 import { Option } from "commander";
 import { defaultSocket } from "../client/address.ts";
 import { UsageError } from "../errors.ts";
@@ -7,6 +8,9 @@ export const socketOption = () =>
   new Option("-s, --socket <ADDR>", "broker socket: a path or @abstract (default $FDBROKER_SOCKET, $XDG_RUNTIME_DIR/fdbroker.sock, /tmp/fdbroker-UID.sock)");
 
 export const socketOf = (opts: { socket?: string }) => opts.socket ?? defaultSocket();
+
+/** An option parser for a repeatable option: each value parsed and appended, in command-line order. */
+export const collect = <T>(parse: (s: string) => T) => (text: string, prev: T[] = []) => [...prev, parse(text)];
 
 const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

@@ -1,6 +1,6 @@
 // `fdbroker get NAME... [-- CMD]`: retrieve fds in one round trip; describe them, cat them, or exec CMD with them.
 import { Command } from "commander";
-import { parseCount, socketOption } from "./broker-common.ts";
+import { collect, parseCount, socketOption } from "./broker-common.ts";
 import { runGet, type GetOpts } from "./get-action.ts";
 
 export function command(): Command {
@@ -12,7 +12,7 @@ export function command(): Command {
     .option("--rm", "remove the entries once retrieved")
     .option("--cat", "copy each retrieved file's or pipe's contents to stdout")
     .option("--stdin", "with CMD: put the first fd at fd 0")
-    .option("--as <N>", "with CMD: put the next fd at N (repeatable, in order; default 3, 4, ...)", (s, prev: number[] = []) => [...prev, parseCount(s, "--as", 0)], [])
+    .option("--as <N>", "with CMD: put the next fd at N (repeatable, in order; default 3, 4, ...)", collect((s) => parseCount(s, "--as", 0)), [])
     .option("--json", "describe as JSON")
     .addHelpText("after", "\nWith CMD at 3, 4, ..., CMD gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES; no other fd leaks into it.\nExample: fdbroker get web -- ./server")
     .action(async (operands: string[], opts: GetOpts) => {

@@ -3,9 +3,7 @@ import { Command, Option } from "commander";
 import { parseRule, runLoop, startBroker, type Rule } from "../broker/index.ts";
 import { UsageError } from "../errors.ts";
 import { SPEC_HELP } from "../open/spec.ts";
-import { parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
-
-const collect = <T>(parse: (s: string) => T) => (text: string, prev: T[] = []) => [...prev, parse(text)];
+import { collect, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
 
 function parseHold(text: string): { name: string; spec: string } {
   const eq = text.indexOf("=");
