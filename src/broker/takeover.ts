@@ -36,8 +36,10 @@ export function progressTakeover(state: BrokerState): void {
   const t = state.takeover;
   if (!t || t.phase !== "draining") return;
   const others = [...state.conns.values()].filter((c) => c !== t.conn);
-  // A connection mid-way through a huge frame would not fit in a snapshot part; it is cut off like a busy one.
-  const busy = others.filter((c) => c.out.length > 0 || c.inbox.length > 0 || c.reader.pending.length > MAX_PENDING);
+  // A connection mid-way through a huge frame, or through one of 253 fds (with the connection's own, one too many),
+  // would not fit in a snapshot part; it is cut off like a busy one.
+  const busy = others.filter((c) =>
+    c.out.length > 0 || c.inbox.length > 0 || c.reader.pending.length > MAX_PENDING || c.reader.fds.length >= MAX_FDS_PER_FRAME);
   if (busy.length > 0 && state.env.now() < t.deadline) return;
   for (const c of busy) {
     logEvent(state, { op: "disconnect", result: "ETIMEDOUT (still busy at takeover)", conn: c });

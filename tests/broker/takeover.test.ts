@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { ls, openSession, put } from "../../src/client/index.ts";
 import { connectTo } from "../../src/peer/endpoint.ts";
 import { recvFds } from "../../src/peer/transfer.ts";
-import { encodeFrame, OP } from "../../src/proto/index.ts";
+import { encodeFrame, HEADER_SIZE, OP } from "../../src/proto/index.ts";
 import { C, close, closeAll, pipe, sendmsg } from "../../src/sys/index.ts";
 import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
 import { BUN, CLI, fdbroker, readyPipe, run, spawn } from "../helpers.ts";
@@ -149,6 +149,28 @@ test("a client still busy after --drain-timeout is cut off; the takeover goes on
     expect(await next.exited).toBe(0);
   } finally {
     close(busy);
+    await old.stop();
+  }
+}, 120000);
+
+test("a client half-way through a frame of 253 fds is cut off at takeover: with its own fd they would not fit a part", async () => {
+  const old = await startBroker(["--drain-timeout", "300ms", "--hold", "a=file:/etc/hosts"]);
+  const [r, w] = pipe();
+  const half = connectTo(old.sock, 30000);
+  try {
+    const base = old.fds();
+    const frame = encodeFrame({ kind: OP.put, id: 1, fds: 253, body: { name: "x" } });
+    expect(sendmsg(half, frame.subarray(0, HEADER_SIZE + 1), Array.from({ length: 253 }, () => r))).toBe(HEADER_SIZE + 1);
+    await waitFor("the broker to hold the half frame's fds", () => old.fds() === base + 254);
+    const next = startTakeover(old.sock, "ignore");
+    expect(await old.proc.exited).toBe(0);
+    expect(old.log()).toMatch(/disconnect uid=\d+ pid=\d+ ETIMEDOUT \(still busy at takeover\)/);
+    expect(old.log()).toMatch(/handed 1 entry and 0 connections/);
+    expect(JSON.parse((await fdbroker(["ls", "--json", "-s", old.sock])).stdout).map((e: { name: string }) => e.name)).toEqual(["a"]);
+    next.kill("SIGTERM");
+    expect(await next.exited).toBe(0);
+  } finally {
+    closeAll([half, r, w]);
     await old.stop();
   }
 }, 120000);
