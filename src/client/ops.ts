@@ -14,7 +14,7 @@ export interface PutOptions {
 /** Store a copy of `fd` under `name`. The caller keeps its own fd. */
 export function put(s: Session, name: string, fd: number, opts: PutOptions = {}): EntryInfo {
   const reply = call(s, OP.put, { name, ttlMs: opts.ttlMs ?? null, replace: opts.replace ?? false }, [fd]);
-  return reply.body.entry as EntryInfo;
+  return withoutFds(reply).body.entry as EntryInfo;
 }
 
 export interface GetOptions {
@@ -45,13 +45,19 @@ export function get(s: Session, names: readonly string[], opts: GetOptions = {})
 }
 
 export function rm(s: Session, names: readonly string[]): number {
-  return call(s, OP.rm, { names }).body.removed as number;
+  return withoutFds(call(s, OP.rm, { names })).body.removed as number;
 }
 
 export function ls(s: Session): EntryInfo[] {
-  const entries = entriesOf(call(s, OP.ls, {}));
+  const entries = entriesOf(withoutFds(call(s, OP.ls, {})));
   if (entries === null) throw new RefusedError("EPROTO", "the broker's entry list is malformed");
   return entries;
+}
+
+/** A reply that should carry no fds, with any it brought all the same closed: nobody asked for them. */
+function withoutFds(reply: Reply): Reply {
+  closeAll(reply.fds);
+  return reply;
 }
 
 /** The entries listed across every part of a reply, or null if a part lists none. */
@@ -77,5 +83,5 @@ export interface BrokerStatus {
 }
 
 export function status(s: Session): BrokerStatus {
-  return call(s, OP.status, {}).body as unknown as BrokerStatus;
+  return withoutFds(call(s, OP.status, {})).body as unknown as BrokerStatus;
 }
