@@ -131,7 +131,8 @@ function cutIdle(state: BrokerState): number {
   const now = state.env.now();
   const limit = state.config.limits.clientTimeoutMs;
   let next = Infinity;
-  for (const conn of [...state.conns.values()]) {
+  // Every turn, so no copy of the map: deleting the entry being visited (hangUp) is safe while iterating it.
+  for (const conn of state.conns.values()) {
     // The new broker of a takeover is waited for: draining has its own bound, and once the snapshot is out,
     // resuming on our own while it may be serving from the same listener would give the socket two brokers.
     if (conn === state.takeover?.conn) continue;
