@@ -1,6 +1,6 @@
 // Processes bench/broker.ts starts and watches: fdbroker brokers, s6-fdholder-daemon, client processes, and what
 // /proc says about them. Every process started here is remembered so the bench can kill leftovers by pid.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { C, close, pipe, read, waitFd } from "../src/sys/index.ts";
 
@@ -86,18 +86,6 @@ export interface ClientProc {
 
 /** The Bun client (bench/broker-client.ts), as a command prefix for startClients. */
 export const BUN_CLIENT = [BUN, join(import.meta.dir, "broker-client.ts")];
-
-/** Compile bench/broker-client.c into bench/out/ (under a private name first: another run may be using it). */
-export function buildCClient(): string[] {
-  const out = join(import.meta.dir, "out");
-  mkdirSync(out, { recursive: true });
-  const exe = join(out, "broker-client");
-  const tmp = `${exe}.${process.pid}`;
-  const cc = Bun.spawnSync(["cc", "-O2", "-Wall", "-o", tmp, join(import.meta.dir, "broker-client.c")], { stderr: "pipe" });
-  if (cc.exitCode !== 0) throw new Error(`cc failed (is a C compiler installed?):\n${cc.stderr.toString()}`);
-  renameSync(tmp, exe);
-  return [exe];
-}
 
 /** Start `count` client processes (`client` then `args`); resolve once every one is connected and warmed up. */
 export async function startClients(count: number, client: readonly string[], args: string[]): Promise<ClientProc[]> {

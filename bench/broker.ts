@@ -18,22 +18,16 @@ import { openSession, put, status } from "../src/client/index.ts";
 import { connectTo } from "../src/peer/endpoint.ts";
 import { closeAll, pipe } from "../src/sys/index.ts";
 import {
-  BIN, BUN, BUN_CLIENT, buildCClient, cpuMs, killLeftovers, ROOT, rssMiB, signalClients, startBroker, startClients, startS6, stopProc, type BrokerProc,
+  BIN, BUN, BUN_CLIENT, cpuMs, killLeftovers, ROOT, rssMiB, signalClients, startBroker, startClients, startS6, stopProc, type BrokerProc,
 } from "./broker-procs.ts";
+import { compileC, median, option } from "./common.ts";
 
-const option = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!(v > 0)) throw new Error(`${name} needs a positive number`);
-  return v;
-};
 const SECONDS = option("--seconds", 3);
 const RUNS = Math.round(option("--runs", 40));
 const ENTRIES = Math.round(option("--entries", 10_000));
 const IDLE = 1000;
 const asJson = process.argv.includes("--json");
 const dir = mkdtempSync(join(tmpdir(), "fdbroker-bench-"));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
 
 async function compiled(): Promise<string | null> {
@@ -145,7 +139,7 @@ async function main() {
   const results: Record<string, unknown> = { machine: `${process.platform}-${process.arch}`, bun: Bun.version, compiled: bin, seconds: SECONDS, runs: RUNS };
   const sock = join(dir, "b.sock");
   const b = startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts"]);
-  const clients: Record<string, readonly string[]> = { "C (bench/broker-client.c)": buildCClient(), "Bun (src/client)": BUN_CLIENT };
+  const clients: Record<string, readonly string[]> = { "C (bench/broker-client.c)": [compileC("broker-client")], "Bun (src/client)": BUN_CLIENT };
   const tp = [];
   for (const [name, client] of Object.entries(clients)) for (const n of [1, 16, 64]) tp.push({ client: name, ...(await throughput(b, sock, client, n)) });
   results.throughput = tp;

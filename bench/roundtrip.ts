@@ -5,37 +5,19 @@
 // Rounds are interleaved (C, Python, library, raw, C, ...) so a burst of load on a shared machine hits every
 // implementation alike; the table shows the median and the best round, and ratios against C for each.
 // Options: --rounds N (default 7), --scale X (multiply iteration counts; 0.1 for a quick look), --json.
-import { mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { recvFds, sendFds } from "../src/peer/transfer.ts";
 import { close, closeAll, pipe, recvmsg, sendmsg, socketpair } from "../src/sys/index.ts";
+import { compileC, median, option } from "./common.ts";
 
 const HERE = import.meta.dir;
-const OUT = join(HERE, "out");
 const BATCHES = [1, 64];
 // About 100k round trips for single fds and 256k fds in batches: a second or so per round for C.
 const BASE_ITERATIONS: Record<number, number> = { 1: 100_000, 64: 4_000 };
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!(v > 0)) throw new Error(`${name} needs a positive number`);
-  return v;
-}
 const rounds = Math.round(option("--rounds", 7));
 const scale = option("--scale", 1);
 const asJson = process.argv.includes("--json");
-
-function buildC(): string {
-  mkdirSync(OUT, { recursive: true });
-  const exe = join(OUT, "roundtrip");
-  // Built under a private name, then renamed: another run (the test suite's) may be executing the old one.
-  const tmp = `${exe}.${process.pid}`;
-  const cc = Bun.spawnSync(["cc", "-O2", "-Wall", "-o", tmp, join(HERE, "roundtrip.c")], { stderr: "pipe" });
-  if (cc.exitCode !== 0) throw new Error(`cc failed (is a C compiler installed?):\n${cc.stderr.toString()}`);
-  renameSync(tmp, exe);
-  return exe;
-}
 
 /** Run an external reference for one round; it prints ns per fd on its last line. */
 function external(cmd: string[], batch: number, iterations: number): number {
@@ -82,7 +64,7 @@ function hasPython(): boolean {
 }
 
 type Impl = { name: string; round: (batch: number, iterations: number) => number };
-const cExe = buildC();
+const cExe = compileC("roundtrip");
 const impls: Impl[] = [
   { name: "C (cc -O2)", round: (batch, n) => external([cExe], batch, n) },
   ...(hasPython() ? [{ name: "Python send_fds", round: (batch: number, n: number) => external(["python3", join(HERE, "roundtrip.py")], batch, n) }] : []),
@@ -90,7 +72,6 @@ const impls: Impl[] = [
   { name: "fdbroker raw sendmsg/recvmsg", round: rawRound },
 ];
 
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 const results: { impl: string; batch: number; medianNs: number; bestNs: number; ratioToC: number; bestRatioToC: number }[] = [];
 for (const batch of BATCHES) {
   const iterations = Math.max(1, Math.round(BASE_ITERATIONS[batch]! * scale));
