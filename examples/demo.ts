@@ -36,9 +36,7 @@ function context(dir: string): DemoContext {
   const show = (text: string) => console.log(text.trimEnd().replace(/^/gm, "    "));
   async function fdbroker(args: string[], opts: { stdin?: number } = {}): Promise<string> {
     const p = Bun.spawn([...cli, ...args], { stdin: opts.stdin ?? "ignore", stdout: "pipe", stderr: "pipe" });
-    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    if (code !== 0) throw new Error(`fdbroker ${args.join(" ")} exited ${code}: ${err.trim()}`);
-    return out;
+    return finish(p, `fdbroker ${args.join(" ")}`);
   }
   async function startReady(args: string[]) {
     // fd 3 is a pipe the child writes a newline to and closes once ready; its end of file is the signal.
@@ -53,7 +51,8 @@ function context(dir: string): DemoContext {
   return { cli, dir, step, show, fdbroker, startReady };
 }
 
-async function finish(p: Bun.Subprocess<"ignore", "pipe", "pipe">, what: string): Promise<string> {
+/** Wait for `p` to end; what it printed, or an error with its stderr unless it exited 0. */
+async function finish(p: Bun.Subprocess<Bun.SpawnOptions.Writable, "pipe", "pipe">, what: string): Promise<string> {
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   if (code !== 0) throw new Error(`${what} exited ${code}: ${err.trim()}`);
   return out;
