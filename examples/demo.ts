@@ -7,7 +7,7 @@
 // that this demo runs with `bun FILE` (with FDBROKER_DEMO_DIR set to a temporary directory of its own).
 //
 // FDBROKER_BIN=dist/fdbroker npm start runs the demo through the compiled binary.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -41,7 +41,13 @@ function context(dir: string): DemoContext {
   async function startReady(args: string[]) {
     // fd 3 is a pipe the child writes a newline to and closes once ready; its end of file is the signal.
     const p = Bun.spawn([...cli, ...args], { stdio: ["ignore", "pipe", "pipe", "pipe"] });
-    const said = await new Response(Bun.file(p.stdio[3] as number).stream()).text();
+    const readyFd = p.stdio[3] as number;
+    let said: string;
+    try {
+      said = await new Response(Bun.file(readyFd).stream()).text();
+    } finally {
+      closeSync(readyFd); // Bun leaves our end of an extra "pipe" open for as long as this process lives
+    }
     if (said !== "\n") {
       p.kill();
       throw new Error(`fdbroker ${args.join(" ")} did not get ready: ${(await new Response(p.stderr).text()).trim()}`);
