@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { DemoContext } from "./demo.ts";
+import { context, type DemoContext } from "./demo.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const SERVER = join(ROOT, "tests/fixtures/http_server.py");
@@ -43,10 +43,7 @@ async function logLine(lines: string[], re: RegExp, from: number, timeoutMs = 30
   }
 }
 
-/** What this part needs of the demo's context (so it also runs on its own). */
-type Context = Pick<DemoContext, "cli" | "dir" | "step" | "show">;
-
-export async function run(ctx: Context): Promise<void> {
+export async function run(ctx: DemoContext): Promise<void> {
   if (!Bun.which("python3")) {
     ctx.step("Zero-downtime restart: skipped (the demo server needs python3)");
     return;
@@ -104,13 +101,7 @@ export async function run(ctx: Context): Promise<void> {
 
 if (import.meta.main) {
   const dir = mkdtempSync(join(tmpdir(), "fdbroker-demo-restart-"));
-  const cli = process.env.FDBROKER_BIN ? [resolve(process.env.FDBROKER_BIN)] : [process.execPath, join(ROOT, "bin/fdbroker")];
-  const ctx: Context = {
-    cli, dir,
-    step: (t: string) => console.log(`\n${t}`),
-    show: (t: string) => console.log(t.trimEnd().replace(/^/gm, "    ")),
-  };
-  run(ctx)
+  run(context(dir))
     .catch((e) => {
       process.stderr.write(`demo-restart failed: ${e instanceof Error ? e.message : String(e)}\n`);
       process.exitCode = 1;

@@ -31,7 +31,8 @@ const EXTENSIONS = ["demo-broker.ts", "demo-restart.ts"];
 const cli = process.env.FDBROKER_BIN ? [resolve(process.env.FDBROKER_BIN)] : [process.execPath, join(ROOT, "bin/fdbroker")];
 const bold = (s: string) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${s}\x1b[22m` : s);
 
-function context(dir: string): DemoContext {
+/** The helpers a part gets, for the temporary directory `dir` (also used by a part run on its own). */
+export function context(dir: string): DemoContext {
   const step = (text: string) => console.log(`\n${bold(text)}`);
   const show = (text: string) => console.log(text.trimEnd().replace(/^/gm, "    "));
   async function fdbroker(args: string[], opts: { stdin?: number } = {}): Promise<string> {
