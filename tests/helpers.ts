@@ -1,5 +1,5 @@
 // Shared test plumbing: real processes tracked by pid, fd counts from /proc, readiness through a pipe.
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { C, close, pipe, read, waitFd } from "../src/sys/index.ts";
@@ -65,6 +65,11 @@ export async function finish(proc: ReturnType<typeof spawn>): Promise<RunResult>
     proc.exited,
   ]);
   return { code, stdout, stderr };
+}
+
+/** A process's resident memory (VmRSS in /proc/PID/status), in KiB. */
+export function rssKiB(pid: number): number {
+  return Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 }
 
 /** Number of open fds of a process (default this one), from /proc. */

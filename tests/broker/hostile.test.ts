@@ -1,12 +1,13 @@
 // Hostile clients: at least 10,000 malformed frames (FUZZ_ITERATIONS raises it), clients that stall or vanish,
 // and a broker starved of fds. Afterwards it is alive, every entry intact, fd count and RSS back near baseline.
 import { afterEach, expect, test } from "bun:test";
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readlinkSync } from "node:fs";
 import { get, ls, openSession, put, rm, status, type Session } from "../../src/client/index.ts";
 import { connectTo } from "../../src/peer/endpoint.ts";
 import { encodeFrame, OP } from "../../src/proto/index.ts";
 import { recvFds } from "../../src/peer/transfer.ts";
 import { C, close, closeAll, pipe, read, sendmsg, shutdown, write } from "../../src/sys/index.ts";
+import { rssKiB } from "../helpers.ts";
 import { brokerPerTest, waitFor } from "./harness.ts";
 import { rng } from "../rng.ts";
 
@@ -17,8 +18,6 @@ const cleanup: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanup.splice(0)) c();
 });
-
-const rssKb = (pid: number) => Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 
 test(`${FRAMES} malformed frames, stalls and vanishing clients: broker alive, entries intact, fds and RSS back`, async () => {
   const broker = await start(["--hold", "hosts=file:/etc/hosts", "--client-timeout", "5s"]);
@@ -31,7 +30,7 @@ test(`${FRAMES} malformed frames, stalls and vanishing clients: broker alive, en
   const before = ls(keeper);
   // The baseline counts the keeper's connection, closed before the final count.
   const baseFds = broker.fds();
-  const baseRss = rssKb(broker.proc.pid);
+  const baseRss = rssKiB(broker.proc.pid);
 
   const rand = rng(20261125);
   const int = (n: number) => Math.floor(rand() * n);
@@ -96,7 +95,7 @@ test(`${FRAMES} malformed frames, stalls and vanishing clients: broker alive, en
     const fds = readdirSync(`/proc/${broker.proc.pid}/fd`).map((n) => `${n} -> ${readlinkSync(`/proc/${broker.proc.pid}/fd/${n}`)}`);
     throw new Error(`${e.message}: ${baseFds} before, now ${fds.join(", ")}\n${broker.log().split("\n").slice(-15).join("\n")}`);
   });
-  expect(rssKb(broker.proc.pid)).toBeLessThan(baseRss + 64 * 1024);
+  expect(rssKiB(broker.proc.pid)).toBeLessThan(baseRss + 64 * 1024);
 }, 180000);
 
 test("with RLIMIT_NOFILE low enough for accept and recvmsg to hit EMFILE: connected clients served, new ones refused cleanly, recovery", async () => {

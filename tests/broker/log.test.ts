@@ -1,15 +1,10 @@
 // A broker whose stderr nobody reads keeps serving, holds its log queue to a bound, and says how many lines it
 // dropped once the reader catches up.
 import { expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openSession, put, rm, status } from "../../src/client/index.ts";
 import { close, pipe, read, setNonBlocking } from "../../src/sys/index.ts";
-import { CLI, readyPipe, spawn, tempDir } from "../helpers.ts";
-
-function rssKiB(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
-}
+import { CLI, readyPipe, rssKiB, spawn, tempDir } from "../helpers.ts";
 
 test("an unread log pipe bounds the broker's memory and never stalls it", async () => {
   const dir = tempDir();
