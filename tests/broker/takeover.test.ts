@@ -1,7 +1,7 @@
 // Hot upgrade: a new broker takes the listener, every entry and every client connection from the running one
 // while a client hammers it; the client sees no error and nothing is lost.
 import { expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ls, openSession, put } from "../../src/client/index.ts";
 import { connectTo } from "../../src/peer/endpoint.ts";
@@ -9,7 +9,7 @@ import { recvFds } from "../../src/peer/transfer.ts";
 import { encodeFrame, HEADER_SIZE, OP } from "../../src/proto/index.ts";
 import { C, close, closeAll, pipe, sendmsg } from "../../src/sys/index.ts";
 import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
-import { BUN, CLI, fdbroker, readyPipe, run, spawn } from "../helpers.ts";
+import { BUN, CLI, fdbroker, fdCount, readyPipe, run, spawn } from "../helpers.ts";
 import { startBroker, startTakeover, waitFor } from "./harness.ts";
 
 test("takeover of 1000+ entries under a client loop: zero failed operations, entries and expiries intact", async () => {
@@ -110,7 +110,7 @@ test("takeover moves 10,000 entries; the new broker holds exactly those fds", as
   const listed = JSON.parse((await fdbroker(["ls", "--json", "-s", old.sock])).stdout);
   expect(listed.length).toBe(10000);
   // Only fd numbers: 10,000 entries, the listener, and a handful of the runtime's own.
-  const fds = readdirSync(`/proc/${next.pid}/fd`).length;
+  const fds = fdCount(next.pid);
   expect(fds).toBeGreaterThanOrEqual(10001);
   expect(fds).toBeLessThan(10001 + 40);
   next.kill("SIGTERM");
