@@ -2,7 +2,7 @@
 // client that tells which server process answered.
 import { connect } from "node:net";
 import { join } from "node:path";
-import { CLI, ROOT, spawn } from "../helpers.ts";
+import { CLI, ROOT, spawn, waitFor } from "../helpers.ts";
 
 export const HTTP_SERVER = join(ROOT, "tests/fixtures/http_server.py");
 export const REPORT = join(ROOT, "tests/fixtures/fd_report.py");
@@ -122,14 +122,8 @@ export function clientLoop(target: Target, workers = 4) {
     byPid,
     failures,
     total: () => total,
-    /** Resolves once at least `n` requests in all have been answered by `pid`. */
-    async until(pred: () => boolean, timeoutMs = 60000): Promise<void> {
-      const deadline = Date.now() + timeoutMs;
-      while (!pred()) {
-        if (Date.now() > deadline) throw new Error("client loop: condition not met in time");
-        await Bun.sleep(5);
-      }
-    },
+    /** Resolves once `pred` holds (say, so many requests answered by one pid); throws after timeoutMs. */
+    until: (pred: () => boolean, timeoutMs = 60000) => waitFor("the client loop's condition", pred, timeoutMs),
     async stop(): Promise<void> {
       running = false;
       await Promise.all(loops);
