@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build, commandModules } from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
-import { fdSnapshot, finish, newFdsSince, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { BUN, fdSnapshot, finish, newFdsSince, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
 
 // Generous: other test runs may share this machine's two cores.
 setDefaultTimeout(60_000);
@@ -113,7 +113,7 @@ describe("compiled binary", () => {
   });
 
   test("the whole `npm start` demo (peer, broker, restart parts) runs through it", async () => {
-    const r = await run([process.execPath, join(ROOT, "examples/demo.ts")], {
+    const r = await run([BUN, join(ROOT, "examples/demo.ts")], {
       env: { ...process.env, FDBROKER_BIN: bin, NO_COLOR: "1" },
     });
     expect(r.stderr).toBe("");
