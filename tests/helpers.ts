@@ -137,10 +137,13 @@ export async function newFdsSince(before: readonly string[], timeoutMs = 10000):
   }
 }
 
-/** Wait for a condition with a generous bound, checking every 20 ms (a condition, not a fixed sleep). */
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 30000): Promise<void> {
+/**
+ * Wait for a condition with a generous bound, checking every 20 ms (a condition, not a fixed sleep). It may be
+ * async: asking a process, say.
+ */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await Bun.sleep(20);
   }

@@ -6,7 +6,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
-import { CLI, fdbroker, lineReader, spawn, tempDir, waitFor } from "../helpers.ts";
+import { CLI, fdbroker, lineReader, type RunResult, spawn, tempDir, waitFor } from "../helpers.ts";
 import { HTTP_SERVER, httpPid, reload, REPORT, startRun } from "../run/harness.ts";
 
 setDefaultTimeout(90000);
@@ -95,11 +95,9 @@ test.skipIf(!present)("systemd-socket-activate -> fdbroker serve --adopt-listen-
     const broker = spawn([ACTIVATE, "-l", sd, "--fdname=web", ...CLI, "serve", "-s", brokerSock, "--adopt-listen-fds"]);
     await listening(broker);
     const first = pendingRequest(sd);
-    await waitFor(`${brokerSock} to appear`, () => existsSync(brokerSock));
-    // The socket file appears at bind(), a moment before listen(): retry until the broker answers.
-    let ls = await fdbroker(["ls", "--json", "-s", brokerSock]);
-    for (const deadline = Date.now() + 30000; ls.code !== 0 && Date.now() < deadline; await Bun.sleep(20))
-      ls = await fdbroker(["ls", "--json", "-s", brokerSock]);
+    // Until the broker answers: its socket file appears at bind(), a moment before listen().
+    let ls!: RunResult;
+    await waitFor("the broker to answer ls", async () => (ls = await fdbroker(["ls", "--json", "-s", brokerSock])).code === 0);
     expect(JSON.parse(ls.stdout).map((e: { name: string }) => e.name)).toEqual(["web"]);
     const server = spawn([...CLI, "get", "-s", brokerSock, "web", "--", "python3", HTTP_SERVER]);
     expect(await first.answer).toEndWith(`\r\n\r\n${server.pid}\n`);
