@@ -13,6 +13,7 @@ export const BUN = process.execPath;
  */
 export const CLI: readonly string[] = process.env.FDBROKER_BIN ? [resolve(process.env.FDBROKER_BIN)] : [BUN, BIN];
 
+type SpawnOptions = NonNullable<Parameters<typeof Bun.spawn>[1]>;
 const tracked = new Map<number, ReturnType<typeof Bun.spawn>>();
 
 /** Kill every tracked process that is still running; returns the pids that were. */
@@ -31,7 +32,7 @@ export function killTracked(): number[] {
 }
 
 /** Bun.spawn, with the process killed by pid when the current test ends. */
-export function spawn(cmd: string[], opts: Parameters<typeof Bun.spawn>[1] = {}) {
+export function spawn(cmd: string[], opts: SpawnOptions = {}) {
   const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", ...opts });
   tracked.set(proc.pid, proc);
   return proc;
@@ -49,11 +50,11 @@ export interface RunResult {
 }
 
 /** Run the CLI (see CLI) to completion. */
-export async function fdbroker(args: string[], opts: Parameters<typeof Bun.spawn>[1] = {}): Promise<RunResult> {
+export async function fdbroker(args: string[], opts: SpawnOptions = {}): Promise<RunResult> {
   return run([...CLI, ...args], opts);
 }
 
-export async function run(cmd: string[], opts: Parameters<typeof Bun.spawn>[1] = {}): Promise<RunResult> {
+export async function run(cmd: string[], opts: SpawnOptions = {}): Promise<RunResult> {
   return finish(spawn(cmd, opts));
 }
 
@@ -97,6 +98,27 @@ export function readyPipe() {
     },
     close: () => close(r),
   };
+}
+
+/**
+ * spawn() a command that reports readiness on fd 3 (`--ready-fd 3` is in `cmd`): a readyPipe's write end goes
+ * there, and this returns once the process has written to it, with what it wrote. `stdio` gives fds 0-2 (default:
+ * stdin ignored, stdout and stderr piped) and any from 4 on.
+ */
+export function spawnReady(cmd: string[], opts: Omit<SpawnOptions, "stdio"> & { stdio?: unknown[] } = {}, timeoutMs = 20000) {
+  const [stdin = "ignore", stdout = "pipe", stderr = "pipe", ...more] = opts.stdio ?? [];
+  const ready = readyPipe();
+  try {
+    let proc: ReturnType<typeof spawn>;
+    try {
+      proc = spawn(cmd, { ...opts, stdio: [stdin, stdout, stderr, ready.writeEnd, ...more] as never });
+    } finally {
+      ready.closeWriteEnd();
+    }
+    return { proc, said: ready.wait(timeoutMs) };
+  } finally {
+    ready.close();
+  }
 }
 
 export function tempDir(prefix = "fdbroker-test-"): { path: string; cleanup: () => void } {

@@ -2,7 +2,7 @@
 import { afterEach } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, fdCount, readyPipe, spawn, tempDir, untrack, waitFor } from "../helpers.ts";
+import { CLI, fdCount, readyPipe, spawn, spawnReady, tempDir, untrack, waitFor } from "../helpers.ts";
 
 export interface Broker {
   proc: ReturnType<typeof spawn>;
@@ -72,15 +72,7 @@ export function brokerPerTest(): typeof startBroker {
 
 /** Start `serve --takeover` at `sock` and return once the new broker is ready; the old one exits by itself. */
 export function startTakeover(sock: string, stderr: "pipe" | "ignore" = "pipe") {
-  const ready = readyPipe();
-  const next = spawn([...CLI, "serve", "-s", sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", stderr, ready.writeEnd] });
-  ready.closeWriteEnd();
-  try {
-    ready.wait(60000);
-  } finally {
-    ready.close();
-  }
-  return next;
+  return spawnReady([...CLI, "serve", "-s", sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", stderr] }, 60000).proc;
 }
 
 export { waitFor } from "../helpers.ts";

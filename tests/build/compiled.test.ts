@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build, commandModules } from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
-import { BUN, fdSnapshot, finish, newFdsSince, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { BUN, fdSnapshot, finish, newFdsSince, ROOT, run, spawnReady, tempDir } from "../helpers.ts";
 
 // Generous: other test runs may share this machine's two cores.
 setDefaultTimeout(60_000);
@@ -33,14 +33,8 @@ afterAll(() => {
 
 /** Start `bin recv ADDR --ready-fd 3 ...` and return once it listens. */
 function startRecv(args: string[], opts: { cwd?: string } = {}) {
-  const ready = readyPipe();
-  const proc = spawn([bin, "recv", "--ready-fd", "3", ...args], { stdio: ["ignore", "pipe", "pipe", ready.writeEnd], cwd: opts.cwd });
-  ready.closeWriteEnd();
-  try {
-    expect(ready.wait()).toBe("\n");
-  } finally {
-    ready.close();
-  }
+  const { proc, said } = spawnReady([bin, "recv", "--ready-fd", "3", ...args], opts);
+  expect(said).toBe("\n");
   return proc;
 }
 

@@ -1,18 +1,11 @@
 // Starting fdbroker processes that must be ready for a peer before the test goes on: they get a pipe's write
 // end as fd 3 and `--ready-fd 3`, and the test waits for the newline.
 import { afterEach, beforeEach, expect } from "bun:test";
-import { CLI, fdSnapshot, finish, newFdsSince, readyPipe, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdSnapshot, finish, newFdsSince, spawnReady, tempDir } from "../helpers.ts";
 
 export function startReady(args: string[], extraStdio: (number | "ignore")[] = [], stdin: number | "ignore" = "ignore") {
-  const ready = readyPipe();
   // Before any `--`, so a command to exec does not get it.
-  const proc = spawn([...CLI, args[0]!, "--ready-fd", "3", ...args.slice(1)], { stdio: [stdin, "pipe", "pipe", ready.writeEnd, ...extraStdio] as never });
-  ready.closeWriteEnd();
-  try {
-    ready.wait();
-  } finally {
-    ready.close();
-  }
+  const { proc } = spawnReady([...CLI, args[0]!, "--ready-fd", "3", ...args.slice(1)], { stdio: [stdin, "pipe", "pipe", ...extraStdio] });
   return {
     proc,
     result: () => finish(proc),

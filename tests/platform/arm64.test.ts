@@ -6,7 +6,7 @@
 import { expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BIN, CLI, finish, ROOT, readyPipe, run, spawn, tempDir } from "../helpers.ts";
+import { BIN, CLI, finish, ROOT, run, spawnReady, tempDir } from "../helpers.ts";
 
 const SYSROOT = "/usr/aarch64-linux-gnu";
 const QEMU = Bun.which("qemu-aarch64-static") ?? Bun.which("qemu-aarch64");
@@ -33,13 +33,8 @@ test.skipIf(!available)("an arm64 recv takes a file and a TCP listener from an x
   const sock = join(dir.path, "drop.sock");
   const file = join(dir.path, "data.txt");
   writeFileSync(file, "hello from x86-64\n");
-  const ready = readyPipe();
-  const recv = spawn(arm64([BIN, "recv", sock, "--json", "--count", "2", "--timeout", "60000", "--ready-fd", "3"]), {
-    stdio: ["ignore", "pipe", "pipe", ready.writeEnd],
-  });
-  ready.closeWriteEnd();
   try {
-    ready.wait(120000);
+    const { proc: recv } = spawnReady(arm64([BIN, "recv", sock, "--json", "--count", "2", "--timeout", "60000", "--ready-fd", "3"]), {}, 120000);
     const sent = await run([...CLI, "send", sock, "--open", `file:${file}`, "--open", "tcp:127.0.0.1:0", "--data", "arm"]);
     expect(sent.code).toBe(0);
     const { stdout: out, code } = await finish(recv);
@@ -51,7 +46,6 @@ test.skipIf(!available)("an arm64 recv takes a file and a TCP listener from an x
     expect(fds[0].path).toBe(file);
     expect(fds[1].socket).toMatchObject({ family: "inet", type: "stream", listening: true });
   } finally {
-    ready.close();
     dir.cleanup();
   }
 }, 240000);
@@ -61,15 +55,10 @@ test.skipIf(!available)("an arm64 recv takes a file and a TCP listener from an x
 test.skipIf(!available)("an arm64 recv -- CMD: CMD gets exactly 0-2 and the fds, LISTEN_* for itself, no signal ignored or blocked", async () => {
   const dir = tempDir();
   const sock = join(dir.path, "exec.sock");
-  const ready = readyPipe();
   const report = join(ROOT, "tests/fixtures/fd_report.py");
   const cmd = `grep -E '^Sig(Ign|Blk):' /proc/self/status; exec python3 ${report} --check`;
-  const recv = spawn(arm64([BIN, "recv", sock, "--count", "2", "--timeout", "60000", "--ready-fd", "3", "--", "sh", "-c", cmd]), {
-    stdio: ["ignore", "pipe", "pipe", ready.writeEnd],
-  });
-  ready.closeWriteEnd();
   try {
-    ready.wait(120000);
+    const { proc: recv } = spawnReady(arm64([BIN, "recv", sock, "--count", "2", "--timeout", "60000", "--ready-fd", "3", "--", "sh", "-c", cmd]), {}, 120000);
     const sent = await run([...CLI, "send", sock, "--open", "file:/etc/hostname", "--open", "tcp:127.0.0.1:0"]);
     expect(sent.code).toBe(0);
     const { stdout: out, stderr: err, code } = await finish(recv);
@@ -84,7 +73,6 @@ test.skipIf(!available)("an arm64 recv -- CMD: CMD gets exactly 0-2 and the fds,
     expect(r.fds["3"]).toBe("/etc/hostname");
     expect(r.sockets["4"]).toMatchObject({ family: "AF_INET", type: "stream", listening: true });
   } finally {
-    ready.close();
     dir.cleanup();
   }
 }, 240000);
