@@ -5,7 +5,7 @@ import { listen } from "../../src/peer/listen.ts";
 import { openSpec } from "../../src/open/spec.ts";
 import { bind, C, close, encodeUnix, recvmsg, socket, waitFd } from "../../src/sys/index.ts";
 import { brokerPerTest, waitFor } from "../broker/harness.ts";
-import { CLI, fdbroker, readyPipe, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, readyPipe, spawn, spawnReady, tempDir } from "../helpers.ts";
 
 const start = brokerPerTest();
 
@@ -38,11 +38,7 @@ test("a live broker's socket is never clobbered; a stale one is replaced", async
   const stale = join(dir.path, "stale.sock");
   close(listen(stale));
   expect(existsSync(stale)).toBe(true);
-  const ready = readyPipe();
-  const p = spawn([...CLI, "serve", "-s", stale, "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
-  ready.closeWriteEnd();
-  ready.wait();
-  ready.close();
+  const p = spawnReady([...CLI, "serve", "-s", stale, "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore"] }).proc;
   expect((await fdbroker(["status", "-s", stale])).code).toBe(0);
   p.kill("SIGTERM");
   expect(await p.exited).toBe(0);
@@ -121,14 +117,7 @@ test("SIGTERM the moment --ready-fd says ready still shuts down cleanly (exit 0,
   try {
     for (let i = 0; i < 10; i++) {
       const sock = join(dir.path, `b${i}.sock`);
-      const ready = readyPipe();
-      const proc = spawn([...CLI, "serve", "-s", sock, "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore", ready.writeEnd] });
-      ready.closeWriteEnd();
-      try {
-        ready.wait(30000);
-      } finally {
-        ready.close();
-      }
+      const { proc } = spawnReady([...CLI, "serve", "-s", sock, "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore"] }, 30000);
       proc.kill("SIGTERM");
       const code = await proc.exited;
       expect({ round: i, code, socketLeft: existsSync(sock) }).toEqual({ round: i, code: 0, socketLeft: false });
