@@ -4,7 +4,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBroker, startTakeover, waitFor } from "../broker/harness.ts";
-import { CLI, readyPipe, ROOT, run, spawn, tempDir } from "../helpers.ts";
+import { CLI, ROOT, run, spawn, spawnReady, tempDir } from "../helpers.ts";
 import { clientLoop, HTTP_SERVER, httpPid, reload, REPORT, startRun } from "./harness.ts";
 
 setDefaultTimeout(120000);
@@ -100,13 +100,8 @@ test("shared log fd: workers started by get log -- append through the broker's o
 test("debugging with recv: a Python sender's pipe and file are described", async () => {
   const dir = tempDir();
   const sock = join(dir.path, "debug.sock");
-  const ready = readyPipe();
   try {
-    const recv = spawn([...CLI, "recv", sock, "--json", "--timeout", "30000", "--ready-fd", "3"], {
-      stdio: ["ignore", "pipe", "pipe", ready.writeEnd],
-    });
-    ready.closeWriteEnd();
-    ready.wait(30000);
+    const { proc: recv } = spawnReady([...CLI, "recv", sock, "--json", "--timeout", "30000", "--ready-fd", "3"], {}, 30000);
     const sender = `import os, socket
 r, w = os.pipe()
 f = open("/etc/hostname")
@@ -121,7 +116,6 @@ socket.send_fds(s, [b"what the program sends"], [r, f.fileno()])`;
     expect(msg.payload.text).toBe("what the program sends");
     expect(msg.fds.map((f: { kind: string; path: string | null }) => [f.kind, f.path])).toEqual([["pipe", null], ["file", "/etc/hostname"]]);
   } finally {
-    ready.close();
     dir.cleanup();
   }
 });
