@@ -9,7 +9,7 @@ import { recvFds } from "../../src/peer/transfer.ts";
 import { encodeFrame, HEADER_SIZE, OP } from "../../src/proto/index.ts";
 import { C, close, closeAll, pipe, sendmsg } from "../../src/sys/index.ts";
 import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
-import { BUN, CLI, fdbroker, fdCount, readyPipe, run, spawn } from "../helpers.ts";
+import { BUN, CLI, fdbroker, fdCount, run, spawn, spawnReady } from "../helpers.ts";
 import { startBroker, startTakeover, waitFor } from "./harness.ts";
 
 test("takeover of 1000+ entries under a client loop: zero failed operations, entries and expiries intact", async () => {
@@ -77,16 +77,9 @@ test.skipIf(process.getuid?.() !== 0)("a broker that took over as another user a
   const b = await startBroker(["--hold", "a=file:/etc/hosts", "--mode", "0666", "--allow", "uid:65534:all"]);
   // Others may reach the socket but not change the directory: uid 65534 cannot unlink the file.
   chmodSync(b.dir, 0o755);
-  const ready = readyPipe();
-  const next = spawn(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", ...CLI, "serve", "-s", b.sock, "--takeover", "--ready-fd", "3"], {
-    stdio: ["ignore", "ignore", "pipe", ready.writeEnd],
-  });
-  ready.closeWriteEnd();
-  try {
-    ready.wait(60000);
-  } finally {
-    ready.close();
-  }
+  const next = spawnReady(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", ...CLI, "serve", "-s", b.sock, "--takeover", "--ready-fd", "3"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  }, 60000).proc;
   expect(await b.proc.exited).toBe(0);
   next.kill("SIGTERM");
   const [stderr, code] = await Promise.all([new Response(next.stderr as ReadableStream).text(), next.exited]);
