@@ -75,7 +75,7 @@ export function rssKiB(pid: number): number {
 
 /** Number of open fds of a process (default this one), from /proc. */
 export function fdCount(pid: number | "self" = "self"): number {
-  // readdirSync opens the directory itself; the count excludes it by taking the listing after it is closed.
+  // Listing /proc/self/fd lists the fd readdirSync opened on that directory (closed by now): not counted.
   return readdirSync(`/proc/${pid}/fd`).length - (pid === "self" ? 1 : 0);
 }
 
