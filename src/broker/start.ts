@@ -63,6 +63,8 @@ function entryName(name: string): string {
 /** Open every --hold and adopted fd; on any failure, close those already opened. */
 function openInitial(opts: StartOptions): { name: string; fd: number }[] {
   const opened: { name: string; fd: number }[] = [];
+  // Telling inherited fds from the runtime's reads /proc: only worth it when there is something to open.
+  if (!opts.holds?.length && !opts.adoptListenFds) return opened;
   const inherited = new Set(inheritedFds());
   try {
     for (const h of opts.holds ?? []) opened.push({ name: entryName(h.name), fd: openSpec(h.spec, inherited) });
