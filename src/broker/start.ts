@@ -48,8 +48,10 @@ function nofileWanted(l: Limits): number {
 function raiseNofile(need: number): { soft: number; hard: number } {
   const lim = getNofileLimit();
   const target = Math.min(lim.hard, need);
-  if (lim.soft < target) setNofileLimit({ soft: target, hard: lim.hard });
-  return getNofileLimit();
+  if (lim.soft >= target) return lim;
+  const raised = { soft: target, hard: lim.hard };
+  setNofileLimit(raised);
+  return raised;
 }
 
 function entryName(name: string): string {
