@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 
-export const OPERATIONS = ["get", "put", "rm", "ls", "takeover"] as const;
+const OPERATIONS = ["get", "put", "rm", "ls", "takeover"] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export interface Rule {
@@ -22,7 +22,7 @@ export interface Peer {
 }
 
 /** `*` matches any run of characters, `?` one character; everything else is literal. */
-export function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string): RegExp {
   const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
   return new RegExp(`^${body}$`, "s");
 }
@@ -41,7 +41,7 @@ export function parseRule(text: string): Rule {
 }
 
 /** Supplementary groups of a process, from /proc; empty if it is gone or hidden. */
-export function groupsOf(pid: number): number[] {
+function groupsOf(pid: number): number[] {
   try {
     const m = /^Groups:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? m[1]!.trim().split(/\s+/).filter(Boolean).map(Number) : [];
@@ -50,7 +50,7 @@ export function groupsOf(pid: number): number[] {
   }
 }
 
-export function isPrivileged(peer: Peer, ownerUid: number): boolean {
+function isPrivileged(peer: Peer, ownerUid: number): boolean {
   return peer.uid === 0 || peer.uid === ownerUid;
 }
 

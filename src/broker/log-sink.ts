@@ -6,7 +6,7 @@
 import { C, poll, write } from "../sys/index.ts";
 
 /** Bytes of log that may wait for a slow reader. */
-export const MAX_QUEUED_LOG_BYTES = 1 << 20;
+const MAX_QUEUED_LOG_BYTES = 1 << 20;
 // After POLLOUT a pipe takes at least one page without blocking; larger writes to a blocking pipe could stall.
 const MAX_WRITE = 4096;
 

@@ -163,7 +163,7 @@ function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null
 }
 
 /** One turn of the loop: wait for at most `maxWaitMs`, then do everything that is ready. */
-export function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
+function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
   const nextIdle = cutIdle(state);
   const now = state.env.now();
   const wake = Math.min(state.nextExpiry, nextIdle, state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity);
