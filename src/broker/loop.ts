@@ -205,10 +205,7 @@ async function shutDown(state: BrokerState): Promise<void> {
     turn(state, 50);
     await yieldToEventLoop();
   }
-  for (const conn of [...state.conns.values()]) closeConn(state, conn);
-  const held = state.entries.size;
-  closeAllEntries(state);
-  closeSpare(state);
+  const held = closeEverything(state);
   logEvent(state, { op: "stop", result: "ok", detail: `closed ${count(held, "entry", "entries")}` });
 }
 
@@ -224,9 +221,14 @@ function removeSocketFile(state: BrokerState, path: string): void {
   }
 }
 
-function closeSpare(state: BrokerState): void {
+/** Close every connection, every held fd and the spare; returns how many entries there were. */
+function closeEverything(state: BrokerState): number {
+  for (const conn of state.conns.values()) closeConn(state, conn);
+  const held = state.entries.size;
+  closeAllEntries(state);
   if (state.spareFd !== null) close(state.spareFd);
   state.spareFd = null;
+  return held;
 }
 
 /** The new broker has everything: send it our last reply, drop our copies, and go. */
@@ -239,10 +241,7 @@ async function finishHandover(state: BrokerState): Promise<void> {
     await yieldToEventLoop();
   }
   const conns = state.conns.size - 1;
-  for (const conn of [...state.conns.values()]) closeConn(state, conn);
-  const held = state.entries.size;
-  closeAllEntries(state);
-  closeSpare(state);
+  const held = closeEverything(state);
   logEvent(state, { op: "stop", result: "ok", detail: `handed ${count(held, "entry", "entries")} and ${count(conns, "connection", "connections")} to pid ${to.peer.pid}` });
 }
 
