@@ -247,7 +247,6 @@ async function finishHandover(state: BrokerState): Promise<void> {
 
 /** Run until `state.stopping` is set (by a signal handler, or a caller), then shut down cleanly. */
 export async function runLoop(state: BrokerState): Promise<void> {
-  state.spareFd ??= openSpare();
   while (!state.stopping) {
     turn(state);
     await yieldToEventLoop();
