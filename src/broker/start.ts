@@ -69,7 +69,11 @@ function openInitial(opts: StartOptions): { name: string; fd: number }[] {
   if (!opts.holds?.length && !opts.adoptListenFds) return opened;
   const inherited = new Set(inheritedFds());
   try {
-    for (const h of opts.holds ?? []) opened.push({ name: entryName(h.name), fd: openSpec(h.spec, inherited) });
+    for (const h of opts.holds ?? []) {
+      const name = entryName(h.name);
+      if (opened.some((o) => o.name === name)) throw new UsageError(`entry ${JSON.stringify(name)} is held twice`);
+      opened.push({ name, fd: openSpec(h.spec, inherited) });
+    }
     if (opts.adoptListenFds) {
       const got = takeListenFds(process.env, process.pid, inherited);
       got.fds.forEach((fd, i) => {
@@ -78,11 +82,6 @@ function openInitial(opts: StartOptions): { name: string; fd: number }[] {
         for (let n = 1; opened.some((o) => o.name === name); n++) name = `${got.names[i]}.${n}`;
         opened.push({ name, fd });
       });
-    }
-    const seen = new Set<string>();
-    for (const o of opened) {
-      if (seen.has(o.name)) throw new UsageError(`entry ${JSON.stringify(o.name)} is held twice`);
-      seen.add(o.name);
     }
     return opened;
   } catch (e) {
