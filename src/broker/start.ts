@@ -7,7 +7,7 @@ import { parseUnixAddress } from "../peer/address.ts";
 import { listen } from "../peer/listen.ts";
 import { openSpec } from "../open/spec.ts";
 import { checkName, feed, ProtocolError } from "../proto/index.ts";
-import { closeAll, getNofileLimit, setCloexec, setNofileLimit } from "../sys/index.ts";
+import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
 import { openConn } from "./conn.ts";
@@ -94,6 +94,8 @@ export function startBroker(opts: StartOptions): BrokerState {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
   const addr = parseUnixAddress(opts.socket);
   const env = opts.env ?? realEnv;
+  // Checked before anything is taken: once a takeover has committed, failing would lose every entry.
+  if (opts.readyFd !== undefined && !isOpen(opts.readyFd)) throw new UsageError(`--ready-fd ${opts.readyFd}: not an open fd`);
   const initial = openInitial(opts);
   let listenFd: number;
   let nofile: { soft: number; hard: number };
@@ -124,7 +126,12 @@ export function startBroker(opts: StartOptions): BrokerState {
   logEvent(state, { op: "start", result: "ok", detail: `listening on ${addr.label}, holding ${count(state.entries.size, "entry", "entries")}, pid ${process.pid}` });
   // Before the ready fd closes, so the spare never takes its number (a supervisor may watch that fd).
   state.spareFd = openSpare();
-  if (opts.readyFd !== undefined) writeReadyFd(opts.readyFd);
+  // A supervisor that went away is logged, not fatal: the broker already holds (perhaps took over) everything.
+  try {
+    if (opts.readyFd !== undefined) writeReadyFd(opts.readyFd);
+  } catch (e) {
+    logEvent(state, { op: "ready-fd", result: "error", detail: (e as Error).message });
+  }
   try {
     notifySupervisor("READY=1");
   } catch (e) {

@@ -55,6 +55,8 @@ test("bad --hold, --allow, --mode and --drain-timeout are usage errors (exit 2, 
     [["--mode", "999"], /bad --mode 999/], [["--drain-timeout", "soon"], /bad --drain-timeout "soon"/],
     // Given only 0-2, the broker's 3 and 4 are the runtime's own (its event loop): open, but not to be held.
     [["--hold", "x=fd:3"], /fd:3: not an fd this process inherited/], [["--hold", "x=fd:4"], /fd:4: not an fd this process inherited/],
+    // Checked before anything is held or taken over: a supervisor that cannot be told must not cost the entries.
+    [["--ready-fd", "77"], /--ready-fd 77: not an open fd/],
   ];
   for (const [bad, message] of cases) {
     const r = await fdbroker(["serve", "-s", sock, ...bad]);
