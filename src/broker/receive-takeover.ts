@@ -66,7 +66,8 @@ export function receiveTakeover(socket: string, timeoutMs: number): Snapshot {
 /** Tell the old broker we have everything; it answers and exits. */
 export function commitTakeover(snap: Snapshot): void {
   try {
-    call(snap.session, OP.takeoverCommit, {});
+    // The commit's answer carries no fds; any that come anyway are closed, as every client call does.
+    closeAll(call(snap.session, OP.takeoverCommit, {}).fds);
   } finally {
     snap.session.close();
   }
