@@ -3,6 +3,7 @@
 // Between turns it yields to Bun's event loop, where SIGTERM/SIGINT handlers run (poll returns EINTR at once).
 import { openSync } from "node:fs";
 import { unlinkAddress } from "../peer/listen.ts";
+import { macrotask } from "../peer/wait.ts";
 import { accept, C, close, isSysError, poll, type PollRequest } from "../sys/index.ts";
 import { closeConn, flushConn, isBackedUp, openConn, readConn, sendError } from "./conn.ts";
 import { closeAllEntries, expireDue } from "./entries.ts";
@@ -21,7 +22,6 @@ const ACCEPT_BACKOFF_MS = 100;
 /** How soon to try again when the log reader is behind. */
 const LOG_RETRY_MS = 20;
 
-const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 function acceptNew(state: BrokerState): void {
   for (let i = 0; i < ACCEPTS_PER_TURN && state.listenFd !== null; i++) {
@@ -203,7 +203,7 @@ async function shutDown(state: BrokerState): Promise<void> {
   const deadline = state.env.now() + state.config.limits.drainMs;
   while ([...state.conns.values()].some((c) => c.out.length > 0) && state.env.now() < deadline) {
     turn(state, 50);
-    await yieldToEventLoop();
+    await macrotask();
   }
   const held = closeEverything(state);
   logEvent(state, { op: "stop", result: "ok", detail: `closed ${count(held, "entry", "entries")}` });
@@ -238,7 +238,7 @@ async function finishHandover(state: BrokerState): Promise<void> {
   while (to.out.length > 0 && state.conns.has(to.fd) && state.env.now() < deadline) {
     flushConn(state, to);
     if (to.out.length > 0) poll([{ fd: to.fd, events: C.POLLOUT }], 50);
-    await yieldToEventLoop();
+    await macrotask();
   }
   const conns = state.conns.size - 1;
   const held = closeEverything(state);
@@ -249,7 +249,7 @@ async function finishHandover(state: BrokerState): Promise<void> {
 export async function runLoop(state: BrokerState): Promise<void> {
   while (!state.stopping) {
     turn(state);
-    await yieldToEventLoop();
+    await macrotask();
   }
   await shutDown(state);
   state.env.flushLog(state.config.limits.drainMs);

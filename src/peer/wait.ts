@@ -11,7 +11,7 @@ const SLICE_MS = 500;
 // Caps one run of connect attempts (each retried every few ms inside connectTo) for the same reason.
 const CONNECT_SLICE_MS = 50;
 
-const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+export const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * Resolve when `fd` reports one of `events`; throw SysError ETIMEDOUT (naming `syscall` and `what`) after

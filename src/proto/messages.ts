@@ -22,7 +22,9 @@ export const REPLY = {
 } as const;
 
 export type OpName = keyof typeof OP;
-export const opName = (kind: number): string => Object.entries(OP).find(([, v]) => v === kind)?.[0] ?? `op${kind}`;
+// Built once: the broker names the operation of every request it logs.
+const opNames: Record<number, string> = Object.fromEntries(Object.entries(OP).map(([name, kind]) => [kind, name]));
+export const opName = (kind: number): string => opNames[kind] ?? `op${kind}`;
 
 /** Longest entry name, in bytes of UTF-8. */
 export const MAX_NAME = 255;
