@@ -14,7 +14,7 @@ import { openConn } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
 import { openSpare } from "./loop.ts";
 import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
-import { notifySupervisor, writeReadyFd } from "./notify.ts";
+import { notifySupervisor, writeReadyFd } from "../peer/ready.ts";
 import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Limits } from "./state.ts";
 
 export interface StartOptions {

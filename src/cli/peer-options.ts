@@ -1,6 +1,6 @@
 // Option plumbing shared by recv and send: number parsing, the readiness fd, and signals that end a wait.
 import { InvalidArgumentError } from "commander";
-import { writeReadyFd } from "../broker/notify.ts";
+import { writeReadyFd } from "../peer/ready.ts";
 import { UsageError } from "../errors.ts";
 import { isOpen } from "../sys/index.ts";
 

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { notifySupervisor } from "../broker/notify.ts";
+import { notifySupervisor } from "../peer/ready.ts";
 import { boundSocket, C, close, encodeUnix, recvmsg } from "../sys/index.ts";
 
 export interface NotifySocket {

@@ -1,6 +1,7 @@
-// Telling a supervisor the broker is up: a newline on --ready-fd (s6 style), and READY=1 on NOTIFY_SOCKET
-// (systemd's sd_notify protocol: one datagram to the socket the variable names, `@` meaning abstract).
-import { connectTo } from "../peer/endpoint.ts";
+// Telling a supervisor a process is ready (serve, recv, send, run): a newline on --ready-fd (s6 style), and
+// READY=1 or other states on NOTIFY_SOCKET (systemd's sd_notify protocol: one datagram to the socket the variable
+// names, `@` meaning abstract).
+import { connectTo } from "./endpoint.ts";
 import { close, sendmsg, write } from "../sys/index.ts";
 
 export function writeReadyFd(fd: number): void {
