@@ -40,10 +40,12 @@ const symbols = {
   // the same Linux caveat; the arguments are longs, so they are passed as 64-bit integers.
   syscall: { args: [T.i64, T.i64, T.i64, T.i64], returns: T.i32 },
   pthread_sigmask: { args: [T.i32, T.ptr, T.ptr], returns: T.i32 },
-  [abi.errnoSymbol]: { args: [], returns: T.ptr },
 } as const;
 
 type Symbols = typeof symbols;
+// errno's accessor is named per platform (__errno_location on Linux, __error on macOS): a computed key would turn
+// the table's type into an index signature and every binding into a union, so it is added at load time only.
+const withErrno = { ...symbols, [abi.errnoSymbol]: { args: [], returns: T.ptr } } as const;
 
 function candidates(): string[] {
   const fromEnv = process.env.FDBROKER_LIBC;
@@ -57,7 +59,7 @@ function load() {
   const errors: string[] = [];
   for (const name of candidates()) {
     try {
-      return dlopen(name, symbols as Symbols);
+      return dlopen(name, withErrno as Symbols);
     } catch (e) {
       errors.push(`${name}: ${(e as Error).message}`);
     }
@@ -65,11 +67,11 @@ function load() {
   throw new Error(`cannot load libc (tried ${errors.join("; ")}); set FDBROKER_LIBC to its path`);
 }
 
-export const libc = load().symbols as unknown as {
-  [K in keyof Symbols]: (...args: any[]) => any;
-} & Record<string, (...args: any[]) => any>;
+const lib = load();
+/** Every binding with its declared signature: a wrong argument count or type fails `npm run typecheck`. */
+export const libc = lib.symbols;
 
-const errnoLocation = libc[abi.errnoSymbol] as () => Pointer;
+const errnoLocation = (lib.symbols as unknown as Record<string, () => Pointer>)[abi.errnoSymbol]!;
 // errno lives at a fixed address per thread; a module instance belongs to one thread (Workers load their own).
 let errnoPtr: Pointer | null = null;
 
