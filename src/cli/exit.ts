@@ -1,6 +1,7 @@
 // The documented exit codes, and the one place that turns an error into a line on stderr and a code.
 import { RefusedError, UsageError } from "../errors.ts";
 import { fromNodeError, SysError } from "../sys/index.ts";
+import { escapeText } from "../text.ts";
 
 export const EXIT = {
   ok: 0,
@@ -55,7 +56,8 @@ function describeError(e: unknown): string {
 /** Print one line on stderr and exit with the documented code. A node:fs error reads like any SysError. */
 export function fail(thrown: unknown): never {
   const e = fromNodeError(thrown);
-  process.stderr.write(`fdbroker: ${describeError(e)}\n`);
+  // Messages quote names, paths and what a broker or peer said: escaped, so the one line stays one line.
+  process.stderr.write(`fdbroker: ${escapeText(describeError(e))}\n`);
   if (process.env.FDBROKER_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   process.exit(exitCodeFor(e));
 }
