@@ -41,16 +41,26 @@ export function whatOf(d: FdDescription): string {
   return [d.target, ...extra].join(" ");
 }
 
+/** Why a flag ends in `*`: said once under a table that has one. */
+const RUNTIME_CLOEXEC_NOTE =
+  "* close-on-exec set by the runtime (Bun) at start-up, not by the launcher: an fd marked close-on-exec is never inherited";
+
+function accessCell(d: FdDescription): string {
+  if (d.kind === "gone") return "-";
+  const flags = d.cloexecByRuntime ? d.flags.map((f) => (f === "cloexec" ? "cloexec*" : f)) : d.flags;
+  return [d.access, ...flags].join(" ");
+}
+
 function row(f: ViewFd, named: boolean): (string | Styled)[] {
   const d = f.desc;
   const cells: (string | Styled)[] = [String(f.id)];
   if (named) cells.push(f.name ?? "");
   cells.push(
     styled(d.kind, out.cyan),
-    [d.access, ...d.flags].join(" "),
+    accessCell(d),
     d.offset === null ? "-" : String(d.offset),
     d.inode === null ? "-" : String(d.inode),
-    whatOf(d),
+    d.kind === "gone" ? "(closed while being read)" : whatOf(d),
   );
   return cells;
 }
@@ -70,6 +80,7 @@ function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): string {
     const named = g.fds.some((f) => f.name !== undefined);
     const header = [idHeader, ...(named ? ["NAME"] : []), "KIND", "ACCESS", "OFFSET", "INODE", "WHAT"];
     if (g.fds.length) parts.push(table(header, g.fds.map((f) => row(f, named))));
+    if (g.fds.some((f) => f.desc.cloexecByRuntime)) parts.push(out.dim(RUNTIME_CLOEXEC_NOTE));
   }
   return parts.join("\n");
 }

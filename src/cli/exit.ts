@@ -19,7 +19,7 @@ export const EXIT_HELP = `Exit status:
   0  success
   1  refused by the peer or broker (denied, no such entry, limit reached)
   2  usage error (bad option, spec or address)
-  3  could not reach the peer or broker, or a wait timed out
+  3  could not reach the peer or broker (or the process inspect --pid reads), or a wait timed out
   4  any other system error`;
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOENT", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE", "ENOTSOCK"]);
@@ -36,7 +36,8 @@ function exitCodeFor(e: unknown): number {
   if (e instanceof UsageError) return EXIT.usage;
   if (e instanceof RefusedError) return EXIT.refused;
   if (e instanceof SysError) {
-    if (e.code === "ETIMEDOUT") return EXIT.unreachable;
+    // ESRCH: the process being read (inspect --pid) exited under us; like a peer that went away, not our failure.
+    if (e.code === "ETIMEDOUT" || e.code === "ESRCH") return EXIT.unreachable;
     if ((e.syscall === "connect" || e.syscall === "accept4") && UNREACHABLE.has(e.code)) return EXIT.unreachable;
     return EXIT.system;
   }
