@@ -59,6 +59,6 @@ export function fail(thrown: unknown): never {
   const e = fromNodeError(thrown);
   // Messages quote names, paths and what a broker or peer said: escaped, so the one line stays one line.
   process.stderr.write(`fdbroker: ${escapeText(describeError(e))}\n`);
-  if (process.env.FDBROKER_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  if (process.env.FDBROKER_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack.split("\n").map(escapeText).join("\n")}\n`);
   process.exit(exitCodeFor(e));
 }

@@ -9,7 +9,7 @@ import {
 import { accessOf, flagNames, parseFdinfo, type FdInfo } from "./fdinfo.ts";
 import type { FdDescription, FdKind, SocketDescription } from "./types.ts";
 
-export function readProc<T>(path: string, read: (p: string) => T): T {
+function readProc<T>(path: string, read: (p: string) => T): T {
   try {
     return read(path);
   } catch (e) {

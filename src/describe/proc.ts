@@ -4,10 +4,10 @@
 // its number may be reused by the next open in between. Such an fd is described as `gone` rather than failing
 // the whole listing or mixing two files into one row; and if the process itself exits (or its pid is reused)
 // while anything could not be read, the caller gets an error instead of a partial table that looks complete.
-import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { readFileSync, readlinkSync, statSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 import { E, fromNodeError, SysError } from "../sys/index.ts";
-import { build, type Facts } from "./describe.ts";
+import { build, openFds, type Facts } from "./describe.ts";
 import { parseFdinfo } from "./fdinfo.ts";
 import { readSocketTables, type SocketTable } from "./proc-net.ts";
 import type { FdDescription } from "./types.ts";
@@ -96,7 +96,7 @@ export function describeProcFds(pid: number, fds?: readonly number[]): FdDescrip
   const start = checkProcess(pid);
   let tables: SocketTable | null = null;
   const lazyTables = () => (tables ??= readSocketTables(pid));
-  const listed = fds ?? ifOpen(`/proc/${pid}/fd`, (p) => readdirSync(p))?.map(Number).sort((a, b) => a - b) ?? [];
+  const listed = fds ?? ifOpen(`/proc/${pid}/fd`, () => openFds(pid)) ?? [];
   const descs: FdDescription[] = [];
   const missing: number[] = [];
   for (const fd of listed) {
