@@ -1,4 +1,5 @@
 // One line per operation: readable text, or one JSON object per line (--log json) for log collectors.
+import { escapeText, jsonText } from "../text.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 export interface LogEvent {
@@ -21,7 +22,7 @@ export function logEvent(state: BrokerState, ev: LogEvent): void {
     if (names.length) rec.names = names;
     if (peer) Object.assign(rec, { uid: peer.uid, gid: peer.gid, pid: peer.pid });
     if (ev.detail) rec.detail = ev.detail;
-    state.env.log(JSON.stringify(rec));
+    state.env.log(jsonText(rec));
     return;
   }
   const shown = names.length > MAX_LOGGED_NAMES ? [...names.slice(0, MAX_LOGGED_NAMES), `(+${names.length - MAX_LOGGED_NAMES})`] : names;
@@ -29,7 +30,8 @@ export function logEvent(state: BrokerState, ev: LogEvent): void {
   if (peer) parts.push(`uid=${peer.uid}`, `pid=${peer.pid}`);
   parts.push(ev.result);
   if (ev.detail) parts.push(`(${ev.detail})`);
-  state.env.log(parts.join(" "));
+  // Names a client sent (even refused ones) and details quoting paths: escaped, so a line stays one line.
+  state.env.log(escapeText(parts.join(" ")));
 }
 
 /** "1 entry", "2 entries": counts in log lines. */

@@ -6,7 +6,7 @@ import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { listen } from "../peer/listen.ts";
 import { openSpec } from "../open/spec.ts";
-import { checkName, feed, ProtocolError } from "../proto/index.ts";
+import { feed, requireName } from "../proto/index.ts";
 import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
@@ -54,14 +54,6 @@ function raiseNofile(need: number): { soft: number; hard: number } {
   return raised;
 }
 
-function entryName(name: string): string {
-  try {
-    return checkName(name);
-  } catch (e) {
-    throw new UsageError(`bad entry name ${JSON.stringify(name)}: ${(e as ProtocolError).message}`);
-  }
-}
-
 /** Open every --hold and adopted fd; on any failure, close those already opened. */
 function openInitial(opts: StartOptions): { name: string; fd: number }[] {
   const opened: { name: string; fd: number }[] = [];
@@ -70,7 +62,7 @@ function openInitial(opts: StartOptions): { name: string; fd: number }[] {
   const inherited = new Set(inheritedFds());
   try {
     for (const h of opts.holds ?? []) {
-      const name = entryName(h.name);
+      const name = requireName(h.name);
       if (opened.some((o) => o.name === name)) throw new UsageError(`entry ${JSON.stringify(name)} is held twice`);
       opened.push({ name, fd: openSpec(h.spec, inherited) });
     }
@@ -78,7 +70,7 @@ function openInitial(opts: StartOptions): { name: string; fd: number }[] {
       const got = takeListenFds(process.env, process.pid, inherited);
       got.fds.forEach((fd, i) => {
         setCloexec(fd, true);
-        let name = entryName(got.names[i]!);
+        let name = requireName(got.names[i]!);
         for (let n = 1; opened.some((o) => o.name === name); n++) name = `${got.names[i]}.${n}`;
         opened.push({ name, fd });
       });

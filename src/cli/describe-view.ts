@@ -1,7 +1,8 @@
 // Showing fd descriptions: a table for people, JSON for scripts. Shared by recv, inspect and the broker's get,
 // so it takes groups (one per message or entry), each with an optional payload and its fds.
 import type { FdDescription } from "../describe/index.ts";
-import { out, printJson, printText, table } from "./output.ts";
+import { escapeText } from "../text.ts";
+import { out, printJson, printText, styled, table, type Styled } from "./output.ts";
 
 interface ViewFd {
   /** What identifies the fd to the reader: its number (inspect) or its position (recv). */
@@ -40,16 +41,26 @@ export function whatOf(d: FdDescription): string {
   return [d.target, ...extra].join(" ");
 }
 
-function row(f: ViewFd, named: boolean): string[] {
+/** Why a flag ends in `*`: said once under a table that has one. */
+const RUNTIME_CLOEXEC_NOTE =
+  "* close-on-exec set by the runtime (Bun) at start-up, not by the launcher: an fd marked close-on-exec is never inherited";
+
+function accessCell(d: FdDescription): string {
+  if (d.kind === "gone") return "-";
+  const flags = d.cloexecByRuntime ? d.flags.map((f) => (f === "cloexec" ? "cloexec*" : f)) : d.flags;
+  return [d.access, ...flags].join(" ");
+}
+
+function row(f: ViewFd, named: boolean): (string | Styled)[] {
   const d = f.desc;
-  const cells = [String(f.id)];
+  const cells: (string | Styled)[] = [String(f.id)];
   if (named) cells.push(f.name ?? "");
   cells.push(
-    out.cyan(d.kind),
-    [d.access, ...d.flags].join(" "),
+    styled(d.kind, out.cyan),
+    accessCell(d),
     d.offset === null ? "-" : String(d.offset),
     d.inode === null ? "-" : String(d.inode),
-    whatOf(d),
+    d.kind === "gone" ? "(closed while being read)" : whatOf(d),
   );
   return cells;
 }
@@ -61,14 +72,15 @@ function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): string {
     if (g.payload) {
       const p = payloadView(g.payload);
       const n = g.payload.length;
-      facts.push(`payload ${"text" in p ? JSON.stringify(p.text) : `hex ${p.hex}`} (${n} byte${n === 1 ? "" : "s"})`);
+      facts.push(`payload ${"text" in p ? escapeText(JSON.stringify(p.text)) : `hex ${p.hex}`} (${n} byte${n === 1 ? "" : "s"})`);
     }
     if (g.title || g.payload) facts.push(`${g.fds.length} fd${g.fds.length === 1 ? "" : "s"}`);
-    if (g.title) parts.push(`${out.bold(g.title)}: ${facts.join(", ")}`);
+    if (g.title) parts.push(`${out.bold(escapeText(g.title))}: ${facts.join(", ")}`);
     else if (facts.length) parts.push(facts.join(", "));
     const named = g.fds.some((f) => f.name !== undefined);
     const header = [idHeader, ...(named ? ["NAME"] : []), "KIND", "ACCESS", "OFFSET", "INODE", "WHAT"];
     if (g.fds.length) parts.push(table(header, g.fds.map((f) => row(f, named))));
+    if (g.fds.some((f) => f.desc.cloexecByRuntime)) parts.push(out.dim(RUNTIME_CLOEXEC_NOTE));
   }
   return parts.join("\n");
 }

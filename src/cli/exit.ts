@@ -1,6 +1,7 @@
 // The documented exit codes, and the one place that turns an error into a line on stderr and a code.
 import { RefusedError, UsageError } from "../errors.ts";
 import { fromNodeError, SysError } from "../sys/index.ts";
+import { escapeText } from "../text.ts";
 
 export const EXIT = {
   ok: 0,
@@ -18,7 +19,7 @@ export const EXIT_HELP = `Exit status:
   0  success
   1  refused by the peer or broker (denied, no such entry, limit reached)
   2  usage error (bad option, spec or address)
-  3  could not reach the peer or broker, or a wait timed out
+  3  could not reach the peer or broker (or the process inspect --pid reads), or a wait timed out
   4  any other system error`;
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOENT", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE", "ENOTSOCK"]);
@@ -35,7 +36,8 @@ function exitCodeFor(e: unknown): number {
   if (e instanceof UsageError) return EXIT.usage;
   if (e instanceof RefusedError) return EXIT.refused;
   if (e instanceof SysError) {
-    if (e.code === "ETIMEDOUT") return EXIT.unreachable;
+    // ESRCH: the process being read (inspect --pid) exited under us; like a peer that went away, not our failure.
+    if (e.code === "ETIMEDOUT" || e.code === "ESRCH") return EXIT.unreachable;
     if ((e.syscall === "connect" || e.syscall === "accept4") && UNREACHABLE.has(e.code)) return EXIT.unreachable;
     return EXIT.system;
   }
@@ -55,7 +57,8 @@ function describeError(e: unknown): string {
 /** Print one line on stderr and exit with the documented code. A node:fs error reads like any SysError. */
 export function fail(thrown: unknown): never {
   const e = fromNodeError(thrown);
-  process.stderr.write(`fdbroker: ${describeError(e)}\n`);
-  if (process.env.FDBROKER_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+  // Messages quote names, paths and what a broker or peer said: escaped, so the one line stays one line.
+  process.stderr.write(`fdbroker: ${escapeText(describeError(e))}\n`);
+  if (process.env.FDBROKER_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack.split("\n").map(escapeText).join("\n")}\n`);
   process.exit(exitCodeFor(e));
 }

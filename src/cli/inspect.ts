@@ -1,6 +1,7 @@
-// fdbroker inspect [FD...] [--pid PID]: describe the fds this process inherited, or another process's.
+// fdbroker inspect [FD...] [--pid PID]: describe the fds this process inherited, or another process's. Exit 3 when
+// that process exits while its fds are being read (it could no longer be reached, as a peer that went away).
 import { Command } from "commander";
-import { describeFd, describeProcFds, inheritedFds } from "../describe/index.ts";
+import { describeFd, describeProcFds, inheritedFds, markRuntimeCloexec, type FdDescription } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
 import { isSysError } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
@@ -20,10 +21,7 @@ export function command(): Command {
           if (!/^\d+$/.test(a)) throw new UsageError(`bad fd: ${a}`);
           return Number(a);
         });
-        const descs =
-          o.pid !== undefined
-            ? describeProcFds(o.pid, fds.length ? fds : undefined)
-            : (fds.length ? fds : inheritedFds()).map(describeFdOrUsage);
+        const descs = o.pid !== undefined ? describeProcFds(o.pid, fds.length ? fds : undefined) : describeOwn(fds);
         if (o.json) printJson(descs);
         else printGroups([{ fds: descs.map((desc) => ({ id: desc.fd, desc })) }], false);
       } catch (e) {
@@ -32,10 +30,14 @@ export function command(): Command {
     });
 }
 
-function describeFdOrUsage(fd: number) {
-  try {
-    return describeFd(fd);
-  } catch (e) {
-    throw isSysError(e, "EBADF") ? new UsageError(`fd ${fd} is not open`) : e;
-  }
+/** The fds named (default: every inherited one), with close-on-exec marked where the runtime set it. */
+function describeOwn(fds: readonly number[]): FdDescription[] {
+  const inherited = new Set(inheritedFds());
+  return (fds.length ? fds : [...inherited]).map((fd) => {
+    try {
+      return markRuntimeCloexec(describeFd(fd), inherited);
+    } catch (e) {
+      throw isSysError(e, "EBADF") ? new UsageError(`fd ${fd} is not open`) : e;
+    }
+  });
 }

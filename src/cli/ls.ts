@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { ls, openSession } from "../client/index.ts";
 import { formatDuration, socketOf, socketOption } from "./broker-common.ts";
-import { out, printJson, printText, table } from "./output.ts";
+import { out, printJson, printText, styled, table } from "./output.ts";
 
 export function command(): Command {
   return new Command("ls")
@@ -16,8 +16,8 @@ export function command(): Command {
       if (entries.length === 0) return void process.stderr.write("no entries\n");
       const now = Date.now();
       const rows = entries.map((e) => [
-        out.bold(e.name), e.kind, e.what, String(e.uid), String(e.pid), formatDuration(now - e.created),
-        e.expires === null ? out.dim("never") : `in ${formatDuration(e.expires - now)}`,
+        styled(e.name, out.bold), e.kind, e.what, String(e.uid), String(e.pid), formatDuration(now - e.created),
+        e.expires === null ? styled("never", out.dim) : `in ${formatDuration(e.expires - now)}`,
       ]);
       printText(`${table(["NAME", "KIND", "WHAT", "UID", "PID", "AGE", "EXPIRES"], rows)}\n`);
     });

@@ -1,6 +1,7 @@
 // Entry point: finds the subcommand, loads only that module (start-up cost matters for `get -- CMD`), parses, runs.
 import type { Command, CommanderError } from "commander";
 import { UsageError } from "../errors.ts";
+import { escapeText } from "../text.ts";
 import { EXIT, EXIT_HELP, fail } from "./exit.ts";
 import { VERSION } from "../version.ts";
 
@@ -26,7 +27,8 @@ function configure(cmd: Command): Command {
     if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") process.exit(EXIT.ok);
     process.exit(EXIT.usage);
   });
-  cmd.configureOutput({ outputError: (s, write) => write(`fdbroker: ${s.replace(/^error: /, "").trimEnd()}\n`) });
+  // commander quotes the arguments it rejects; its messages may run over lines, each escaped on its own.
+  cmd.configureOutput({ outputError: (s, write) => write(`fdbroker: ${s.replace(/^error: /, "").trimEnd().split("\n").map(escapeText).join("\n")}\n`) });
   for (const sub of cmd.commands) configure(sub);
   return cmd;
 }
@@ -55,7 +57,7 @@ async function main(argv: string[]): Promise<void> {
   } else {
     for (const [n, c] of Object.entries(commands)) program.command(n).description(c.summary);
     if (name !== undefined && !name.startsWith("-")) {
-      process.stderr.write(`fdbroker: unknown command '${name}' (try fdbroker --help)\n`);
+      process.stderr.write(`fdbroker: unknown command '${escapeText(name)}' (try fdbroker --help)\n`);
       process.exit(EXIT.usage);
     }
   }

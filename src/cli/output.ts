@@ -6,6 +6,7 @@
 // that does not touch it). A synchronous write also cannot be cut short by process.exit().
 import type { Colors } from "picocolors/types";
 import { isSysError, isTerminal, writeAll } from "../sys/index.ts";
+import { escapeText, jsonText } from "../text.ts";
 
 const SIGPIPE_STATUS = 128 + 13;
 
@@ -28,15 +29,27 @@ export function printText(text: string): void {
   }
 }
 
+/** JSON for scripts: exact, with characters a terminal would act on written as \u escapes (src/text.ts). */
 export function printJson(value: unknown): void {
-  printText(`${JSON.stringify(value, null, 2)}\n`);
+  printText(`${jsonText(value, 2)}\n`);
 }
 
-/** Left-aligned columns, widths from the widest cell; the header is dimmed when colour is on. */
-export function table(header: string[], rows: string[][]): string {
-  const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => strip(r[i] ?? "").length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === cells.length - 1 ? c : c + " ".repeat(widths[i]! - strip(c).length))).join("  ").trimEnd();
-  return [out.dim(line(header)), ...rows.map(line)].join("\n");
+/** A table cell with its colour: the text is escaped and measured before the colour goes on. */
+export interface Styled {
+  text: string;
+  paint: (s: string) => string;
+}
+
+export const styled = (text: string, paint: (s: string) => string): Styled => ({ text, paint });
+
+/**
+ * Left-aligned columns, widths from the widest cell; the header is dimmed when colour is on. Every cell is
+ * escaped here (escapeText), so no path, name or address can end a row or reach the terminal as a control.
+ */
+export function table(header: string[], rows: (string | Styled)[][]): string {
+  const cells = rows.map((r) => r.map((c) => (typeof c === "string" ? { text: escapeText(c), paint: String } : { ...c, text: escapeText(c.text) })));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.text.length ?? 0)));
+  const line = (row: Styled[]) =>
+    row.map((c, i) => c.paint(c.text) + (i === row.length - 1 ? "" : " ".repeat(widths[i]! - c.text.length))).join("  ").trimEnd();
+  return [out.dim(line(header.map((text) => ({ text, paint: String })))), ...cells.map(line)].join("\n");
 }

@@ -9,6 +9,7 @@ import { parseSignal } from "../supervise/child.ts";
 import { parentNotifier } from "../supervise/notify.ts";
 import { supervise, type Readiness } from "../supervise/supervisor.ts";
 import { closeAll } from "../sys/index.ts";
+import { escapeText } from "../text.ts";
 import { parseCount, socketOf, socketOption } from "./broker-common.ts";
 
 const count = (name: string) => (v: string) => parseCount(v, name, 0);
@@ -62,7 +63,8 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const backoff = parseBackoff(opts.backoff);
       const argv = [resolveCommand(cmd[0]!), ...cmd.slice(1)];
       const fds = await gatherFds(sources, opts.inherit, brokerGetter(socketOf(opts)));
-      const log = (line: string) => process.stderr.write(`fdbroker run: ${line}\n`);
+      // Lines quote what children say (a STATUS= from NOTIFY_SOCKET) and error messages: escaped, one line each.
+      const log = (line: string) => process.stderr.write(`fdbroker run: ${escapeText(line)}\n`);
       const code = await supervise({
         argv, fds, env: process.env, reloadSignal, ready, backoff, log, notifyParent: parentNotifier(process.env.NOTIFY_SOCKET),
         readyTimeoutMs: opts.readyTimeout, graceMs: opts.grace, maxRestarts: opts.maxRestarts, stableMs: opts.stable,

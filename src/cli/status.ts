@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { openSession, status } from "../client/index.ts";
 import { formatDuration, socketOf, socketOption } from "./broker-common.ts";
+import { escapeText } from "../text.ts";
 import { out, printJson, printText } from "./output.ts";
 
 export function command(): Command {
@@ -14,11 +15,12 @@ export function command(): Command {
       const s = status(session);
       if (opts.json) return printJson(s);
       const l = s.limits;
-      const lines = [
+      const lines: [string, string][] = [
         ["socket", s.socket], ["pid", String(s.pid)], ["version", s.version], ["uptime", formatDuration(s.uptimeMs)],
         ["entries", `${s.entries} of ${l.maxFds}`], ["connections", `${s.connections} of ${l.maxConns}`],
         ["client timeout", formatDuration(l.clientTimeoutMs)], ["drain timeout", formatDuration(l.drainMs)], ["RLIMIT_NOFILE", String(l.nofile.soft)],
       ];
-      printText(`${lines.map(([k, v]) => `${out.dim(`${k}:`.padEnd(16))}${v}`).join("\n")}\n`);
+      // The broker says what its socket is: shown escaped, as any text from another process.
+      printText(`${lines.map(([k, v]) => `${out.dim(`${k}:`.padEnd(16))}${escapeText(v)}`).join("\n")}\n`);
     });
 }

@@ -1,5 +1,5 @@
 // One function per broker operation. Each takes an open session (so many operations can share a connection).
-import { OP, type EntryInfo } from "../proto/index.ts";
+import { OP, requireName, type EntryInfo } from "../proto/index.ts";
 import { closeAll } from "../sys/index.ts";
 import { RefusedError } from "../errors.ts";
 import { call, type Reply, type Session } from "./session.ts";
@@ -13,6 +13,7 @@ export interface PutOptions {
 
 /** Store a copy of `fd` under `name`. The caller keeps its own fd. */
 export function put(s: Session, name: string, fd: number, opts: PutOptions = {}): EntryInfo {
+  requireName(name);
   const reply = call(s, OP.put, { name, ttlMs: opts.ttlMs ?? null, replace: opts.replace ?? false }, [fd]);
   return withoutFds(reply).body.entry as EntryInfo;
 }
@@ -32,6 +33,8 @@ export interface Retrieved {
 
 /** Retrieve copies of the fds of `names`, all in one round trip; all or nothing. */
 export function get(s: Session, names: readonly string[], opts: GetOptions = {}): Retrieved[] {
+  // A bad name is the caller's mistake: said here (exit 2), before anything is sent, rather than as EPROTO.
+  for (let i = 0; i < names.length; i++) requireName(names[i]!);
   const reply = call(s, OP.get, { names, all: opts.all ?? false, remove: opts.remove ?? false });
   const entries = entriesOf(reply);
   if (entries === null || entries.length !== reply.fds.length) {
@@ -45,6 +48,7 @@ export function get(s: Session, names: readonly string[], opts: GetOptions = {})
 }
 
 export function rm(s: Session, names: readonly string[]): number {
+  for (let i = 0; i < names.length; i++) requireName(names[i]!);
   return withoutFds(call(s, OP.rm, { names })).body.removed as number;
 }
 

@@ -1,13 +1,12 @@
 // Describing an open fd: what it is, how it is open, where it points. This process's fds are read with syscalls
-// (fstat, getsockopt, getsockname, getpeername) plus /proc/self/fdinfo; another process's come from /proc alone.
-import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
-import { UsageError } from "../errors.ts";
+// (fstat, getsockopt, getsockname, getpeername) plus /proc/self/fdinfo; another process's come from /proc alone
+// (proc.ts), through the same build().
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import {
   C, formatSockAddr, fromNodeError, fstat, getFdFlags, isOpen, isSysError, peerName, socketInfo, sockName,
   type SockAddr,
 } from "../sys/index.ts";
 import { accessOf, flagNames, parseFdinfo, type FdInfo } from "./fdinfo.ts";
-import { readSocketTables, type SocketTable } from "./proc-net.ts";
 import type { FdDescription, FdKind, SocketDescription } from "./types.ts";
 
 function readProc<T>(path: string, read: (p: string) => T): T {
@@ -56,7 +55,7 @@ function details(kind: FdKind, info: FdInfo): Record<string, string> {
   return d;
 }
 
-interface Facts {
+export interface Facts {
   fd: number;
   target: string;
   info: FdInfo;
@@ -65,7 +64,7 @@ interface Facts {
   socket: () => SocketDescription | null;
 }
 
-function build(f: Facts): FdDescription {
+export function build(f: Facts): FdDescription {
   const { kind, path, deleted } = classify(f.target, f.stat?.mode ?? null);
   return {
     fd: f.fd,
@@ -123,61 +122,6 @@ export function describeFd(fd: number): FdDescription {
     stat: st,
     cloexec: (getFdFlags(fd) & C.FD_CLOEXEC) !== 0,
     socket: () => ownSocket(fd),
-  });
-}
-
-function checkProcess(pid: number): void {
-  if (!Number.isInteger(pid) || pid <= 0) throw new UsageError(`bad pid: ${pid}`);
-  try {
-    statSync(`/proc/${pid}`);
-  } catch {
-    throw new UsageError(`no process ${pid}`);
-  }
-}
-
-function procFacts(pid: number, fd: number, tables: () => SocketTable): FdDescription {
-  const base = `/proc/${pid}`;
-  let target: string;
-  try {
-    target = readlinkSync(`${base}/fd/${fd}`);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") throw new UsageError(`fd ${fd} is not open in process ${pid}`);
-    throw fromNodeError(e, `${base}/fd/${fd}`);
-  }
-  let stat: Facts["stat"] = null;
-  try {
-    // stat follows the /proc magic link to the open file itself, pipes and sockets included.
-    stat = statSync(`${base}/fd/${fd}`);
-  } catch {}
-  const ino = /^socket:\[(\d+)\]$/.exec(target)?.[1];
-  return build({
-    fd,
-    target,
-    info: parseFdinfo(readProc(`${base}/fdinfo/${fd}`, (p) => readFileSync(p, "utf8"))),
-    stat,
-    socket: () => tables().get(Number(ino)) ?? { family: "other", type: "other", local: null, peer: null, listening: false },
-  });
-}
-
-/** Describe one fd of process `pid` from /proc (ptrace-read rights on it are needed, as for ls -l /proc/PID/fd). */
-export function describeProcFd(pid: number, fd: number): FdDescription {
-  return describeProcFds(pid, [fd])[0]!;
-}
-
-/** Describe `fds` (default: every open fd) of process `pid`, reading its socket tables at most once. */
-export function describeProcFds(pid: number, fds?: readonly number[]): FdDescription[] {
-  checkProcess(pid);
-  let tables: SocketTable | null = null;
-  const lazyTables = () => (tables ??= readSocketTables(pid));
-  if (fds) return fds.map((fd) => procFacts(pid, fd, lazyTables));
-  // A listing of everything skips fds the process closed between readdir and readlink.
-  return openFds(pid).flatMap((fd) => {
-    try {
-      return [procFacts(pid, fd, lazyTables)];
-    } catch (e) {
-      if (e instanceof UsageError) return [];
-      throw e;
-    }
   });
 }
 

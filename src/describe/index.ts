@@ -1,4 +1,5 @@
 // Describing open fds: this process's (describeFd) or another's through /proc (describeProcFd).
-export { classify, describeFd, describeProcFd, describeProcFds, openFds } from "./describe.ts";
-export { inheritedFds, requireInherited } from "./inherited.ts";
+export { classify, describeFd, openFds } from "./describe.ts";
+export { describeProcFd, describeProcFds } from "./proc.ts";
+export { inheritedFds, markRuntimeCloexec, requireInherited } from "./inherited.ts";
 export type { FdDescription, FdKind, SocketDescription } from "./types.ts";

@@ -12,6 +12,7 @@ import { UsageError } from "../errors.ts";
 import { isOpen } from "../sys/index.ts";
 import { epollTargets, parseFdinfo } from "./fdinfo.ts";
 import { fdsAtStartup } from "./startup.ts";
+import type { FdDescription } from "./types.ts";
 
 function linkOf(fd: number): string {
   try {
@@ -53,4 +54,13 @@ export function inheritedFds(): number[] {
  */
 export function requireInherited(fd: number, what: string, inherited: ReadonlySet<number>): void {
   if (!inherited.has(fd)) throw new UsageError(`${what}: not an fd this process inherited`);
+}
+
+/**
+ * `d`, a description of one of this process's fds, marked `cloexecByRuntime` when it was inherited and is now
+ * close-on-exec: the launcher cannot have set that (exec would have closed the fd), so the runtime did, before
+ * any JavaScript ran (Bun marks inherited fds from 4 up). `inherited` is inheritedFds().
+ */
+export function markRuntimeCloexec(d: FdDescription, inherited: ReadonlySet<number>): FdDescription {
+  return inherited.has(d.fd) && d.flags.includes("cloexec") ? { ...d, cloexecByRuntime: true } : d;
 }

@@ -18,14 +18,28 @@ function readTable(path: string): string[] {
   }
 }
 
+/**
+ * The kernel prints a socket's path raw, newlines included, so a socket bound at `/tmp/x\n0000: ... INODE /fake`
+ * adds a line claiming another socket's inode. The real line of that inode is listed too: an inode listed twice
+ * is reported with its address unknown rather than with whichever line came last.
+ */
+const AMBIGUOUS: SocketDescription = { family: "unix", type: "other", local: null, peer: null, listening: false };
+
 export function parseUnixTable(lines: readonly string[], into: SocketTable = new Map()): SocketTable {
+  const seen = new Set<number>();
   for (const line of lines) {
     const f = line.trim().split(/\s+/);
     if (f.length < 7) continue;
+    const inode = Number(f[6]);
+    if (seen.has(inode)) {
+      into.set(inode, AMBIGUOUS);
+      continue;
+    }
+    seen.add(inode);
     const flags = parseInt(f[3]!, 16);
     // The path is everything after the seventh column, cut from the line itself: it may contain runs of spaces.
     const path = f.length > 7 ? /^\s*(?:\S+\s+){7}(.*)$/.exec(line)![1]! : null;
-    into.set(Number(f[6]), {
+    into.set(inode, {
       family: "unix",
       type: unixTypes[parseInt(f[4]!, 16)] ?? "other",
       local: path,

@@ -2,7 +2,9 @@
 
 export type FdKind =
   | "file" | "directory" | "pipe" | "fifo" | "socket" | "chardev" | "blockdev" | "symlink" | "memfd"
-  | "eventfd" | "epoll" | "signalfd" | "timerfd" | "pidfd" | "inotify" | "fanotify" | "io_uring" | "anon" | "unknown";
+  | "eventfd" | "epoll" | "signalfd" | "timerfd" | "pidfd" | "inotify" | "fanotify" | "io_uring" | "anon" | "unknown"
+  /** Another process's fd that was listed but closed before it could be read (describeProcFds). */
+  | "gone";
 
 export interface SocketDescription {
   family: "unix" | "inet" | "inet6" | "netlink" | "packet" | "other";
@@ -24,10 +26,15 @@ export interface FdDescription {
   path: string | null;
   /** The file was unlinked while open. */
   deleted: boolean;
-  /** Open mode: read, write, both, or an O_PATH handle that can do neither. */
-  access: "r" | "w" | "rw" | "path";
+  /** Open mode: read, write, both, or an O_PATH handle that can do neither; null for a `gone` fd. */
+  access: "r" | "w" | "rw" | "path" | null;
   /** Status flags by name (append, nonblock, cloexec, ...); O_LARGEFILE is left out, 64-bit kernels set it always. */
   flags: string[];
+  /**
+   * Set on an inherited fd whose close-on-exec flag this process's runtime set at start-up (Bun does so from fd 4
+   * up): the launcher cannot have, since an fd marked close-on-exec is not inherited. Only `inspect` sets it.
+   */
+  cloexecByRuntime?: true;
   /** The raw `flags:` word of /proc/PID/fdinfo/N. */
   rawFlags: number;
   /** File offset; null where the kernel keeps none worth showing (pipes, sockets, anon inodes). */

@@ -5,7 +5,7 @@ export {
 } from "./frame.ts";
 export { createReader, drainReader, feed, type FeedResult, type Reader, type ReceivedFrame } from "./reader.ts";
 export {
-  checkName, MAX_NAME, OP, opName, parseGet, parsePut, parseRm, REPLY, type EntryInfo, type ErrorBody, type GetRequest,
+  checkName, MAX_NAME, OP, opName, parseGet, parsePut, parseRm, REPLY, requireName, type EntryInfo, type ErrorBody, type GetRequest,
   type OpName, type PutRequest, type RmRequest,
 } from "./messages.ts";
 export { chunkBySize, chunkFds, PART_BYTES } from "./chunk.ts";

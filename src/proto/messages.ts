@@ -1,5 +1,7 @@
 // What each frame kind means and what its body must hold. Requests are validated here, once, so handlers get
 // typed values and a bad field is a ProtocolError (answered EPROTO) rather than a crash.
+import { UsageError } from "../errors.ts";
+import { firstUnsafe } from "../text.ts";
 import { ProtocolError } from "./frame.ts";
 
 export const OP = {
@@ -67,10 +69,42 @@ export interface ErrorBody {
 
 const encoder = new TextEncoder();
 
+/**
+ * What is wrong with an entry name, or null. A name is shown to people (ls, logs, errors) and compared byte for
+ * byte, so it must print as itself: well-formed UTF-8 (no lone surrogate, which JSON can carry) and no control
+ * or format character (C0, DEL, C1, U+202E and the like), or two different names could print alike.
+ */
+export function nameProblem(name: unknown): string | null {
+  if (typeof name !== "string" || name.length === 0) return "entry name must be a non-empty string";
+  if (isPrintableAscii(name)) return name.length > MAX_NAME ? `entry name longer than ${MAX_NAME} bytes` : null;
+  if (!name.isWellFormed()) return "entry name is not well-formed UTF-8 (it holds a lone surrogate)";
+  if (encoder.encode(name).length > MAX_NAME) return `entry name longer than ${MAX_NAME} bytes`;
+  const bad = firstUnsafe(name);
+  return bad ? `entry name holds ${bad}, a control or format character` : null;
+}
+
+/**
+ * The usual name, checked without the Unicode-property regex: compiling that costs about 0.4 ms in a fresh
+ * process, and `get NAME -- CMD` checks its names on a service's start-up path.
+ */
+function isPrintableAscii(name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 export function checkName(name: unknown): string {
-  if (typeof name !== "string" || name.length === 0) throw new ProtocolError("entry name must be a non-empty string");
-  if (encoder.encode(name).length > MAX_NAME) throw new ProtocolError(`entry name longer than ${MAX_NAME} bytes`);
-  if (/[\x00-\x1f\x7f]/.test(name)) throw new ProtocolError("entry name contains control characters");
+  const problem = nameProblem(name);
+  if (problem) throw new ProtocolError(problem);
+  return name as string;
+}
+
+/** checkName for a name a person gave (an argument, --hold NAME=): a usage error, exit 2 in the CLI. */
+export function requireName(name: string): string {
+  const problem = nameProblem(name);
+  if (problem) throw new UsageError(`bad entry name ${JSON.stringify(name)}: ${problem}`);
   return name;
 }
 

@@ -1,6 +1,10 @@
-// Parsing /proc/PID/net tables: addresses the kernel prints as host-order hex words.
+// Parsing /proc/PID/net tables: addresses the kernel prints as host-order hex words, and paths it prints raw.
 import { expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { describeProcFds } from "../../src/describe/index.ts";
 import { decodeHexAddress, parseInetTable, parseUnixTable } from "../../src/describe/proc-net.ts";
+import { lineReader, spawn, tempDir } from "../helpers.ts";
 
 test.each([
   ["0100007F:1F90", "inet", "127.0.0.1:8080"],
@@ -34,4 +38,50 @@ test("unix rows: type, listening flag, paths with spaces, abstract names, unname
   expect(t.get(5001)).toEqual({ family: "unix", type: "stream", local: "/run/a  b.sock", peer: null, listening: true });
   expect(t.get(5002)).toMatchObject({ type: "seqpacket", local: "@abstract", listening: false });
   expect(t.get(5003)).toMatchObject({ type: "dgram", local: null });
+});
+
+test("an inode listed twice (a path with a newline faking a row) is reported unknown, not as the last row said", () => {
+  const t = parseUnixTable([
+    "0000000059787099: 00000002 00000000 00010000 0001 01  5001 /run/real.sock",
+    "0000000059787099: 00000002 00000000 00010000 0001 01  6001 @x",
+    "0000000000000000: 00000002 00000000 00010000 0001 01 5001 /fake",
+    "0000000059787099: 00000002 00000000 00010000 0001 01  6002 @y",
+    "0000000000000000: 00000002 00000000 00010000 0001 01 5001 /fake2",
+  ]);
+  expect(t.get(5001)).toEqual({ family: "unix", type: "other", local: null, peer: null, listening: false });
+  expect(t.get(6002)).toMatchObject({ local: "@y" });
+});
+
+test("another uid's abstract sockets named to fake rows of /proc/net/unix cannot rename a process's socket", async () => {
+  // The system's python: one under root's home (pyenv) is out of uid 65534's reach.
+  if (!Bun.which("setpriv") || !existsSync("/usr/bin/python3")) return console.warn("skipped: needs setpriv and /usr/bin/python3 to fake rows as uid 65534");
+  const dir = tempDir();
+  try {
+    const real = join(dir.path, "real.sock");
+    const victim = spawn(["python3", "-c", `
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()
+print(s.fileno(), os.fstat(s.fileno()).st_ino, flush=True)
+sys.stdin.read()`, real], { stdin: "pipe" });
+    const [fd, ino] = (await lineReader(victim.stdout as ReadableStream<Uint8Array>).line()).split(" ").map(Number);
+    // 50 of them, so that some come after the real row whatever order the kernel's hash table lists them in.
+    const faker = spawn(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "/usr/bin/python3", "-c", `
+import socket, sys
+held = []
+for i in range(50):
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(("\\0f%d\\n0000000000000000: 00000002 00000000 00010000 0001 01 %s /fake" % (i, sys.argv[1])).encode())
+    s.listen(); held.append(s)
+print("ready", flush=True)
+sys.stdin.read()`, String(ino)], { stdin: "pipe" });
+    expect(await lineReader(faker.stdout as ReadableStream<Uint8Array>).line()).toBe("ready");
+    const local = describeProcFds(victim.pid, [fd!])[0]!.socket?.local;
+    expect([real, null]).toContain(local ?? null);
+    for (const p of [victim, faker]) {
+      (p.stdin as import("bun").FileSink).end();
+      await p.exited;
+    }
+  } finally {
+    dir.cleanup();
+  }
 });

@@ -302,3 +302,22 @@ test("without a setpriv that has --pdeathsig, run says so once and its children 
     dir.cleanup();
   }
 });
+
+test("a child's STATUS= text is logged escaped: no escape sequence or C1 control reaches run's stderr", async () => {
+  const run = startRun(["--ready", "notify", "--", "python3", "-c", `
+import os, signal, socket, sys
+addr = os.environ["NOTIFY_SOCKET"]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.connect("\\0" + addr[1:] if addr.startswith("@") else addr)
+s.send("STATUS=\\x1b]0;pwned\\x07 almost\\u009b2J\\u202edone".encode())
+s.send(b"READY=1")
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+signal.pause()`]);
+  await run.waitFor(/is ready/);
+  run.proc.kill("SIGTERM");
+  expect(await run.proc.exited).toBe(0);
+  await run.closed;
+  const status = run.lines.filter((l) => l.includes("status:"));
+  expect(status).toEqual([expect.stringMatching(/^fdbroker run: pid \d+ status: \\x1b\]0;pwned\\x07 almost\\x9b2J\\u202edone$/)]);
+  expect(run.lines.join("\n")).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f\u202e]/);
+});
