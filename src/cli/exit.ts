@@ -13,6 +13,10 @@ export const EXIT = {
   unreachable: 3,
   /** Any other system error. */
   system: 4,
+  /** CMD was found but could not be executed (not executable, not a program), as shells say it. */
+  cannotExecute: 126,
+  /** CMD was not found, as shells say it. */
+  notFound: 127,
 } as const;
 
 export const EXIT_HELP = `Exit status:
@@ -20,7 +24,9 @@ export const EXIT_HELP = `Exit status:
   1  refused by the peer or broker (denied, no such entry, limit reached)
   2  usage error (bad option, spec or address)
   3  could not reach the peer or broker (or the process inspect --pid reads), or a wait timed out
-  4  any other system error`;
+  4  any other system error
+  126  CMD (after --) found but could not be executed
+  127  CMD (after --) not found`;
 
 const UNREACHABLE = new Set(["ECONNREFUSED", "ENOENT", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE", "ENOTSOCK"]);
 
@@ -36,6 +42,8 @@ function exitCodeFor(e: unknown): number {
   if (e instanceof UsageError) return EXIT.usage;
   if (e instanceof RefusedError) return EXIT.refused;
   if (e instanceof SysError) {
+    // As a shell would answer for the same command, so scripts can tell "no such program" from our own failures.
+    if (e.syscall === "execve") return e.code === "ENOENT" ? EXIT.notFound : EXIT.cannotExecute;
     // ESRCH: the process being read (inspect --pid) exited under us; like a peer that went away, not our failure.
     if (e.code === "ETIMEDOUT" || e.code === "ESRCH") return EXIT.unreachable;
     if ((e.syscall === "connect" || e.syscall === "accept4") && UNREACHABLE.has(e.code)) return EXIT.unreachable;

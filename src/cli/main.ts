@@ -56,7 +56,12 @@ async function main(argv: string[]): Promise<void> {
     program.addCommand((await entry.load()).command().addHelpText("after", `\n${EXIT_HELP}\n`));
   } else {
     for (const [n, c] of Object.entries(commands)) program.command(n).description(c.summary);
-    if (name !== undefined && !name.startsWith("-")) {
+    if (name === undefined) {
+      // No command is a usage error, not a request for help: a script that lost its arguments must not pass.
+      program.outputHelp({ error: true });
+      process.exit(EXIT.usage);
+    }
+    if (!name.startsWith("-")) {
       process.stderr.write(`fdbroker: unknown command '${escapeText(name)}' (try fdbroker --help)\n`);
       process.exit(EXIT.usage);
     }

@@ -22,6 +22,15 @@ export interface ExecOptions {
   path?: string;
 }
 
+function isAccessible(path: string): boolean {
+  try {
+    access(path, C.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The executable `cmd` names: a path, or the first match on PATH. */
 export function resolveCommand(cmd: string, env: Record<string, string | undefined> = process.env): string {
   if (cmd.includes("/")) {
@@ -31,6 +40,9 @@ export function resolveCommand(cmd: string, env: Record<string, string | undefin
       // EACCES (not executable) and ENOTDIR say more than ENOENT would: keep what access(2) said.
       throw isSysError(e) ? new SysError("execve", e.errno, cmd, "no executable there") : e;
     }
+    // A directory passes X_OK (it can be searched) but execve refuses it: say so now, not in every child `run`
+    // starts. "DIR/." exists only for a directory, and access(2) keeps node:fs off `get -- CMD`'s start-up path.
+    if (isAccessible(`${cmd}/.`)) throw new SysError("execve", E.EACCES, cmd, "a directory");
     return cmd;
   }
   const found = Bun.which(cmd, { PATH: env.PATH ?? "/usr/local/bin:/usr/bin:/bin" });

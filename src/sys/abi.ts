@@ -47,7 +47,7 @@ const linuxConstants = {
   POLLIN: 0x1, POLLPRI: 0x2, POLLOUT: 0x4, POLLERR: 0x8, POLLHUP: 0x10, POLLNVAL: 0x20, POLLRDHUP: 0x2000,
   RLIMIT_NOFILE: 7,
   SIG_BLOCK: 0, SIG_UNBLOCK: 1, SIG_SETMASK: 2, SIG_DFL: 0, SIG_IGN: 1,
-  X_OK: 1,
+  F_OK: 0, X_OK: 1,
   // close_range(2) has one number on x86-64 and arm64 (it came after the syscall tables were unified); its
   // CLOEXEC flag needs Linux 5.11, and musl's headers do not spell it.
   SYS_close_range: 436, CLOSE_RANGE_CLOEXEC: 4,

@@ -20,7 +20,7 @@ test.each(names)("fdbroker help %s is its --help, ending with the exit codes", a
   expect(help).toMatchObject({ code: 0, stderr: "" });
   expect(help.stdout).toBe(dashed.stdout);
   expect(help.stdout).toStartWith(`Usage: fdbroker ${name} `);
-  expect(help.stdout.trimEnd()).toEndWith("4  any other system error");
+  expect(help.stdout.trimEnd()).toEndWith("127  CMD (after --) not found");
   expect(help.stdout.match(/Exit status:/g)).toHaveLength(1);
 });
 

@@ -119,7 +119,7 @@ test("a LISTEN_FDS claiming more than was passed is refused: the runtime's own f
   }
 });
 
-test("usage errors exit 2 with one line; no broker exits 3; a missing command or a taken address exits 4", async () => {
+test("usage errors exit 2 with one line; no broker exits 3; a missing command 127, a non-executable one 126, a taken address 4", async () => {
   const bad = await fdbroker(["exec", "--listen", "tcp:nowhere", "--", "true"]);
   expect(bad.code).toBe(2);
   expect(bad.stderr).toMatch(/^fdbroker: bad address in tcp:nowhere.*\n$/);
@@ -135,13 +135,13 @@ test("usage errors exit 2 with one line; no broker exits 3; a missing command or
     expect(notOurs.stderr).toBe("fdbroker: fd 9: not an fd this process inherited\n");
   }
   const missing = await fdbroker(["exec", "--", "/no/such/program"]);
-  expect(missing.code).toBe(4);
+  expect(missing.code).toBe(127);
   expect(missing.stderr).toContain("/no/such/program");
   const dir = tempDir();
   try {
     writeFileSync(join(dir.path, "not-executable"), "");
     const notExecutable = await fdbroker(["exec", "--", join(dir.path, "not-executable")]);
-    expect(notExecutable.code).toBe(4);
+    expect(notExecutable.code).toBe(126);
     expect(notExecutable.stderr).toContain("EACCES");
     const holder = spawn([...CLI, "exec", "--listen", `unix:${dir.path}/s`, "--", "sleep", "30"]);
     // The file alone appears at bind(), before listen(): wait for something that accepts connections.

@@ -154,7 +154,7 @@ test("bad options exit 2 with one line and hold nothing", async () => {
     expect(r.stderr.trim().split("\n").length).toBe(1);
   }
   const missing = await fdbroker(["run", "--", "/no/such/cmd"]);
-  expect(missing.code).toBe(4);
+  expect(missing.code).toBe(127);
   expect(fdCount()).toBeLessThanOrEqual(before);
 });
 
