@@ -3,12 +3,17 @@
 //
 // Why these flags: --bytecode --minify --format=esm cut start-up to about 12 ms, against 27-37 ms for
 // `bun bin/fdbroker` (measured here), which matters for `fdbroker get -- CMD` in a service's start path.
-// src/cli/main.ts loads subcommands lazily with `import("./NAME.ts")`; the bundler follows those literal imports
+// src/cli/commands.ts loads subcommands lazily with `import("./NAME.ts")`; the bundler follows those literal imports
 // and puts every one inside the binary, so nothing is read from disk at run time (a missing one fails the build).
 // --splitting makes each lazy import a chunk of its own inside the binary: without it the runtime loads the
 // bytecode of every command at start, about 1.1 ms more for `get NAME -- CMD` (docs/benchmarks.md).
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { COMMANDS } from "../src/cli/commands.ts";
+import { writeManPage } from "./man.ts";
+
+/** Every subcommand's name, from the table the CLI itself dispatches on. */
+export const commandNames = (): string[] => Object.keys(COMMANDS);
 
 const ROOT = resolve(import.meta.dir, "..");
 const MAIN = join(ROOT, "src/cli/main.ts");
@@ -18,13 +23,6 @@ export interface BuildOptions {
   outfile?: string;
   /** Print bun's own progress lines. */
   verbose?: boolean;
-}
-
-/** The subcommand modules of src/cli/main.ts's command table (`load: () => import("./NAME.ts")`), repo-relative. */
-export function commandModules(): string[] {
-  const source = readFileSync(MAIN, "utf8");
-  const loads = source.matchAll(/load:\s*\(\)\s*=>\s*import\(\s*"(\.{1,2}\/[^"]+)"\s*\)/g);
-  return [...loads].map((m) => relative(ROOT, join(dirname(MAIN), m[1]!)));
 }
 
 /** Compile the CLI; returns the path of the executable. Throws with bun's own messages when the build fails. */
@@ -63,6 +61,8 @@ if (import.meta.main) {
       verbose: args.includes("--verbose"),
     });
     console.log(`built ${relative(process.cwd(), out) || out}`);
+    // The man page goes beside the default build only: package.json's `man` names dist/fdbroker.1.
+    if (outIdx < 0) console.log(`wrote ${relative(process.cwd(), await writeManPage())}`);
   } catch (e) {
     process.stderr.write(`build: ${(e as Error).message}\n`);
     process.exit(1);

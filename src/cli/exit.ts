@@ -20,11 +20,12 @@ export const EXIT = {
 } as const;
 
 export const EXIT_HELP = `Exit status:
-  0  success
-  1  refused by the peer or broker (denied, no such entry, limit reached)
-  2  usage error (bad option, spec or address)
-  3  could not reach the peer or broker (or the process inspect --pid reads), or a wait timed out
-  4  any other system error
+  0    success
+  1    refused by the peer or broker (denied, no such entry, limit reached)
+  2    usage error (bad option, spec or address)
+  3    could not reach the peer or broker, or a wait timed out (inspect --pid:
+       the process exited while it was being read)
+  4    any other system error
   126  CMD (after --) found but could not be executed
   127  CMD (after --) not found`;
 

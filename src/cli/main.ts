@@ -2,24 +2,11 @@
 import type { Command, CommanderError } from "commander";
 import { UsageError } from "../errors.ts";
 import { escapeText } from "../text.ts";
+import { COMMANDS } from "./commands.ts";
+import { environmentHelp } from "./environment.ts";
+import { GLOBALS_HELP, takeGlobals } from "./globals.ts";
 import { EXIT, EXIT_HELP, fail } from "./exit.ts";
 import { VERSION } from "../version.ts";
-
-type CommandModule = { command: () => Command };
-
-const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
-  recv: { summary: "receive fds on a socket; describe them or exec a command with them", load: () => import("./recv.ts") },
-  send: { summary: "send fds (own, or freshly opened) to a socket", load: () => import("./send.ts") },
-  inspect: { summary: "describe this process's or another process's fds", load: () => import("./inspect.ts") },
-  serve: { summary: "run a broker that holds named fds", load: () => import("./serve.ts") },
-  put: { summary: "store an fd in the broker", load: () => import("./put.ts") },
-  get: { summary: "retrieve fds from the broker; describe, cat, or exec a command with them", load: () => import("./get.ts") },
-  rm: { summary: "remove entries from the broker", load: () => import("./rm.ts") },
-  ls: { summary: "list the broker's entries", load: () => import("./ls.ts") },
-  status: { summary: "show the broker's state and limits", load: () => import("./status.ts") },
-  exec: { summary: "open listeners, gather fds, exec a command with them (socket activation)", load: () => import("./exec.ts") },
-  run: { summary: "supervise a command holding its listeners; zero-downtime reload", load: () => import("./run.ts") },
-};
 
 function configure(cmd: Command): Command {
   // commander exits 1 on its own usage errors; ours is 2.
@@ -36,7 +23,8 @@ function configure(cmd: Command): Command {
 /** Commands that need the list of fds fdbroker inherited (for --fd checks, or to describe them). */
 const NEEDS_INHERITED = new Set(["inspect", "send", "exec", "run", "put", "serve"]);
 
-async function main(argv: string[]): Promise<void> {
+async function main(given: string[]): Promise<void> {
+  let argv = takeGlobals(given);
   // Before any module that can make the runtime open fds of its own (Bun dups fd 1 or 2 when process.stdout or
   // process.stderr is first touched): the list of fds fdbroker inherited. Only the commands that use it pay.
   if (NEEDS_INHERITED.has(argv[2] ?? "")) await import("../describe/startup.ts");
@@ -46,16 +34,17 @@ async function main(argv: string[]): Promise<void> {
   const program = new Command("fdbroker")
     .description("pass open file descriptors between processes over UNIX sockets (SCM_RIGHTS)")
     .version(VERSION, "-V, --version")
-    .addHelpText("after", `\n${EXIT_HELP}\n`);
+    // Not commander options: declared on the program, they would be accepted (and ignored) by every command.
+    .addHelpText("after", `\n${GLOBALS_HELP}\n\n${environmentHelp()}\n\n${EXIT_HELP}\n`);
   // `fdbroker help [CMD]`, which commander lists, is `fdbroker [CMD] --help`.
   if (argv[2] === "help") argv = [argv[0]!, argv[1]!, ...argv.slice(3, 4), "--help"];
   const name = argv[2];
-  const entry = name !== undefined ? commands[name] : undefined;
+  const entry = name !== undefined ? COMMANDS[name] : undefined;
   if (entry) {
     // Every command's help ends with the exit codes, after any text of its own.
     program.addCommand((await entry.load()).command().addHelpText("after", `\n${EXIT_HELP}\n`));
   } else {
-    for (const [n, c] of Object.entries(commands)) program.command(n).description(c.summary);
+    for (const [n, c] of Object.entries(COMMANDS)) program.command(n).description(c.summary);
     if (name === undefined) {
       // No command is a usage error, not a request for help: a script that lost its arguments must not pass.
       program.outputHelp({ error: true });

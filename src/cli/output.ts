@@ -7,10 +7,22 @@
 import type { Colors } from "picocolors/types";
 import { isSysError, isTerminal, writeAll } from "../sys/index.ts";
 import { escapeText, jsonText } from "../text.ts";
+import { chosenColorMode, type ColorMode } from "./globals.ts";
 
 const SIGPIPE_STATUS = 128 + 13;
 
-const colour = isTerminal(1) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
+/**
+ * --color always/never decides; with auto (the default), NO_COLOR turns colour off, FORCE_COLOR (anything but 0)
+ * turns it on, and otherwise a terminal that is not "dumb" gets it. NO_COLOR wins over FORCE_COLOR, as in picocolors.
+ */
+function wantColour(mode: ColorMode, env: Record<string, string | undefined>): boolean {
+  if (mode !== "auto") return mode === "always";
+  if (env.NO_COLOR) return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== "0") return true;
+  return isTerminal(1) && env.TERM !== "dumb";
+}
+
+const colour = wantColour(chosenColorMode(), process.env);
 
 // Every formatter of picocolors' interface as String, as its createColors(false) would give, without loading it.
 const plain = new Proxy({} as Colors, { get: (_, key) => (key === "isColorSupported" ? false : String) });

@@ -4,13 +4,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { build, commandModules } from "../../scripts/build.ts";
+import { build, commandNames } from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
 import { BUN, fdSnapshot, finish, newFdsSince, ROOT, run, spawnReady, tempDir } from "../helpers.ts";
 
 // Generous: other test runs may share this machine's two cores.
 setDefaultTimeout(60_000);
-const names = commandModules().map((p) => p.replace(/^src\/cli\/(.*)\.ts$/, "$1"));
+const names = commandNames();
 let bin = "";
 let buildDir: ReturnType<typeof tempDir> | undefined;
 let work: ReturnType<typeof tempDir>;

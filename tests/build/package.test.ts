@@ -1,7 +1,7 @@
 // The package as npm would ship it (`npm pack`): its `exports` and `files` must let a Bun program import the
 // library by name, with nothing from this checkout but what the tarball holds.
 import { afterAll, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BUN, ROOT, run, tempDir } from "../helpers.ts";
 
@@ -16,6 +16,8 @@ test("a Bun program imports the packed library as `fdbroker` and passes an fd wi
   mkdirSync(join(app, "node_modules/fdbroker"), { recursive: true });
   const untar = await run(["tar", "-xzf", tarball, "-C", join(app, "node_modules/fdbroker"), "--strip-components=1"]);
   expect(untar.code).toBe(0);
+  // package.json's `man` names the page `npm pack` generated (prepack): npm installs it with the package.
+  expect(readFileSync(join(app, "node_modules/fdbroker/dist/fdbroker.1"), "utf8")).toStartWith(".TH FDBROKER 1");
   // The library half needs no dependency (commander and picocolors are for the CLI), so none is installed here.
   writeFileSync(join(app, "main.ts"), `
     import { closeFd, describeFd, recvFds, sendFds, socketPair } from "fdbroker";

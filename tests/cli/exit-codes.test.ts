@@ -3,7 +3,7 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { commandModules } from "../../scripts/build.ts";
+import { commandNames } from "../../scripts/build.ts";
 import { EXIT, EXIT_HELP } from "../../src/cli/exit.ts";
 import { brokerPerTest } from "../broker/harness.ts";
 import { fdbroker, ROOT, tempDir } from "../helpers.ts";
@@ -68,15 +68,15 @@ function rows(text: string, pattern: RegExp): [number, string][] {
 
 test("README's exit table and every command's --help list exactly the codes the CLI defines", async () => {
   const defined = Object.values(EXIT).sort((a, b) => a - b);
-  const helpRows = rows(EXIT_HELP, /^ {2}(\d+) {2}(.+)$/gm);
+  const helpRows = rows(EXIT_HELP, /^ {2}(\d+) +(.+)$/gm);
   expect(helpRows.map(([c]) => c)).toEqual(defined);
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
   const section = readme.slice(readme.indexOf("## Exit status"), readme.indexOf("## Development"));
   expect(rows(section, /^\| (\d+) \| (.+) \|$/gm).map(([c]) => c)).toEqual(defined);
-  const names = commandModules().map((p) => p.replace(/^src\/cli\/(.*)\.ts$/, "$1"));
+  const names = commandNames();
   for (const name of ["", ...names]) {
     const help = (await fdbroker(name ? [name, "--help"] : ["--help"])).stdout;
-    const printed = rows(help.slice(help.indexOf("Exit status:")), /^ {2}(\d+) {2}(.+)$/gm);
+    const printed = rows(help.slice(help.indexOf("Exit status:")), /^ {2}(\d+) +(.+)$/gm);
     expect({ name, printed }).toEqual({ name, printed: helpRows });
   }
 });

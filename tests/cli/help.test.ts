@@ -1,11 +1,11 @@
 // Help as a user reads it: `fdbroker help [CMD]` (which --help lists) is `fdbroker [CMD] --help`, every command's
 // help ends with the exit codes, and defaults read as they would be typed.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { commandModules } from "../../scripts/build.ts";
+import { commandNames } from "../../scripts/build.ts";
 import { fdbroker } from "../helpers.ts";
 
 setDefaultTimeout(60000);
-const names = commandModules().map((p) => p.replace(/^src\/cli\/(.*)\.ts$/, "$1"));
+const names = commandNames();
 
 test("fdbroker help is fdbroker --help, and lists help itself", async () => {
   const [help, dashed] = await Promise.all([fdbroker(["help"]), fdbroker(["--help"])]);
