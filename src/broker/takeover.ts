@@ -42,7 +42,8 @@ export function mayDispatch(state: BrokerState, conn: Conn): boolean {
  */
 export function progressTakeover(state: BrokerState): void {
   const t = state.takeover;
-  if (!t) return;
+  // Committed (this very turn, perhaps): the new broker made it, whatever the clock says.
+  if (!t || state.handedOver) return;
   if (t.phase === "sent") return checkStalled(state, t.conn);
   const others = [...state.conns.values()].filter((c) => c !== t.conn);
   // A connection mid-way through a huge frame, or through one of 253 fds (with the connection's own, one too many),

@@ -116,8 +116,9 @@ export function peerCred(fd: number): PeerCred {
 let groupsBuf = scratch(64 * 4);
 
 /**
- * The peer's supplementary groups as they were when it called connect() (SO_PEERGROUPS, Linux 4.13+), like
- * SO_PEERCRED: nothing a later process with the same pid does can change them, unlike /proc/PID/status.
+ * The peer's supplementary groups as they were when it called connect() (SO_PEERGROUPS: Linux 4.13, older than
+ * any kernel Bun runs on), like SO_PEERCRED: nothing a later process with the same pid does can change them,
+ * unlike /proc/PID/status.
  */
 export function peerGroups(fd: number): number[] {
   for (;;) {

@@ -77,18 +77,18 @@ export function startTakeover(sock: string, stderr: "pipe" | "ignore" = "pipe") 
   return spawnReady([...CLI, "serve", "-s", sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", stderr] }, 60000).proc;
 }
 
-/** Run as uid 65534 with no groups (root only: tests using it skip otherwise). */
-export const NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"];
 // A python3 that uid 65534 may run (PATH may lead to a pyenv shim under root's home).
-const PY = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+export const PY = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
+/** Run as `uid`, with that gid and no other groups (root only: tests using it skip otherwise). */
+export const asUid = (uid: number) => ["setpriv", "--reuid", String(uid), "--regid", String(uid), "--clear-groups"];
 
 /**
  * fixtures/hostile.py against `sock`, as `uid` (65534 unless given): `ready` is its first report (once set up),
  * `finish()` closes its stdin and returns its last.
  */
 export async function hostile(sock: string, args: (string | number)[], uid = 65534) {
-  const prefix = ["setpriv", "--reuid", String(uid), "--regid", String(uid), "--clear-groups"];
-  const proc = spawn([...prefix, PY, join(import.meta.dir, "fixtures/hostile.py"), sock, ...args.map(String)], { stdin: "pipe" });
+  const proc = spawn([...asUid(uid), PY, join(import.meta.dir, "fixtures/hostile.py"), sock, ...args.map(String)], { stdin: "pipe" });
   const lines = lineReader(proc.stdout as ReadableStream);
   const report = async () => {
     const line = await lines.line();
