@@ -1,8 +1,9 @@
 // One client connection: reading frames without blocking, and writing replies through a bounded queue so a
 // client that stops reading never holds up anybody else. fds queued for a client are our own duplicates (the
 // entry may go away before the client reads), closed as soon as the kernel has taken them or the client is gone.
-import { createReader, drainReader, encodeFrame, feed, REPLY } from "../proto/index.ts";
-import { C, close, closeAll, dupCloexec, peerCred, recvmsg, sendmsg } from "../sys/index.ts";
+import { bufferedBytes, createReader, drainReader, encodeFrame, feed, REPLY, REQUEST_FDS, type FeedResult, type ReceivedFrame } from "../proto/index.ts";
+import { C, close, closeAll, dupCloexec, peerCred, peerGroups, recvmsg, sendmsg } from "../sys/index.ts";
+import { isPrivileged, type Peer } from "./access.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** Most reads from one client per loop turn, so one fast sender cannot starve the rest. */
@@ -12,30 +13,83 @@ const READ_BYTES = 64 * 1024;
 const QUEUED_FDS_SOFT = 1024;
 
 export function openConn(state: BrokerState, fd: number): Conn {
-  const cred = peerCred(fd);
+  const peer: Peer = { ...peerCred(fd), groups: [] };
+  const privileged = isPrivileged(peer, state.config.ownerUid);
+  // Groups only matter to gid rules, which never apply to the owner and root.
+  if (!privileged) peer.groups = peerGroups(fd);
   const conn: Conn = {
     fd,
-    peer: { ...cred, groups: null },
-    reader: createReader(state.config.limits.maxBody),
+    peer,
+    privileged,
+    reader: createReader(state.config.limits.maxBody, REQUEST_FDS),
     inbox: [],
     out: [],
     outBytes: 0,
     outFds: 0,
+    inBytes: 0,
+    inSince: null,
     lastActive: state.env.now(),
     closeAfterFlush: false,
   };
   state.conns.set(fd, conn);
+  if (!privileged) {
+    state.load.others++;
+    state.load.byUid.set(peer.uid, (state.load.byUid.get(peer.uid) ?? 0) + 1);
+  }
   return conn;
 }
 
 export function closeConn(state: BrokerState, conn: Conn): void {
   if (!state.conns.delete(conn.fd)) return;
+  state.waiting.delete(conn);
+  const load = state.load;
+  if (!conn.privileged) {
+    load.others--;
+    const n = load.byUid.get(conn.peer.uid)! - 1;
+    if (n > 0) load.byUid.set(conn.peer.uid, n);
+    else load.byUid.delete(conn.peer.uid);
+  }
+  load.requestBytes -= conn.inBytes;
+  load.replyBytes -= conn.outBytes;
+  load.replyFds -= conn.outFds;
+  conn.inBytes = conn.outBytes = conn.outFds = 0;
   for (const o of conn.out) closeAll(o.fds);
   for (const f of conn.inbox) closeAll(f.fds);
   conn.out = [];
   conn.inbox = [];
   closeAll(drainReader(conn.reader));
   close(conn.fd);
+}
+
+/**
+ * Feed bytes (and fds) that arrived for `conn` to its reader: complete frames go to its inbox, fds no frame may
+ * keep are closed, and what it now holds is counted against the budget of request bytes.
+ */
+export function feedConn(state: BrokerState, conn: Conn, data: Uint8Array, fds: readonly number[]): FeedResult {
+  const before = bufferedBytes(conn.reader);
+  const fed = feed(conn.reader, data, fds);
+  closeAll(fed.discard);
+  let added = bufferedBytes(conn.reader) - before;
+  for (const f of fed.frames) {
+    conn.inbox.push(f);
+    added += f.size;
+  }
+  if (fed.frames.length > 0) conn.lastActive = state.env.now();
+  countIn(state, conn, added);
+  return fed;
+}
+
+/** The next request to handle, no longer counted as held. */
+export function nextRequest(state: BrokerState, conn: Conn): ReceivedFrame | undefined {
+  const f = conn.inbox.shift();
+  if (f) countIn(state, conn, -f.size);
+  return f;
+}
+
+function countIn(state: BrokerState, conn: Conn, delta: number): void {
+  conn.inBytes += delta;
+  state.load.requestBytes += delta;
+  conn.inSince = conn.inBytes === 0 ? null : (conn.inSince ?? state.env.now());
 }
 
 export interface ReadResult {
@@ -53,20 +107,18 @@ export interface ReadResult {
 export function readConn(state: BrokerState, conn: Conn): ReadResult {
   const res: ReadResult = { error: null, eof: false, truncated: false };
   for (let i = 0; i < READS_PER_TURN && !res.error; i++) {
-    const got = recvmsg(conn.fd, READ_BYTES, C.SCM_MAX_FD, C.MSG_DONTWAIT);
+    // A view, not a copy: the reader parses it or copies what it keeps before the next recvmsg.
+    const got = recvmsg(conn.fd, READ_BYTES, C.SCM_MAX_FD, C.MSG_DONTWAIT, false);
     if (got === null) break;
     if (got.data.length === 0 && got.fds.length === 0 && !got.truncated) {
       res.eof = true;
       break;
     }
-    conn.lastActive = state.env.now();
-    const fed = feed(conn.reader, got.data, got.fds);
-    closeAll(fed.discard);
+    const fed = feedConn(state, conn, got.data, got.fds);
     if (got.truncated) {
       res.truncated = true;
       for (const f of fed.frames) if (f.problem) f.problem = `the broker could not take the fds (MSG_CTRUNC: out of file descriptors?); ${f.problem}`;
     }
-    conn.inbox.push(...fed.frames);
     res.error = fed.error;
     // A short read took all there was, or stopped at a message with fds: poll is level-triggered and says if more
     // is waiting, so the usual lone request costs no second recvmsg that would only answer EAGAIN.
@@ -100,6 +152,8 @@ function enqueue(state: BrokerState, conn: Conn, bytes: Uint8Array, fds: number[
   conn.out.push({ bytes, fds });
   conn.outBytes += bytes.length;
   conn.outFds += fds.length;
+  state.load.replyBytes += bytes.length;
+  state.load.replyFds += fds.length;
   // A takeover snapshot is as large as what the broker holds (bounded by --max-fds entries of bounded size),
   // not by a client's reply queue: 4000 entries with long paths already exceed 4 MiB.
   return conn === state.takeover?.conn || conn.outBytes <= state.config.limits.maxQueuedBytes;
@@ -120,13 +174,17 @@ export function flushConn(state: BrokerState, conn: Conn): void {
     const head = conn.out[0]!;
     const n = sendmsg(conn.fd, head.bytes, head.fds, C.MSG_DONTWAIT);
     if (n < 0) return;
-    conn.lastActive = state.env.now();
     // The fds travelled with the first byte; the kernel holds its own references now.
     closeAll(head.fds);
     conn.outFds -= head.fds.length;
+    state.load.replyFds -= head.fds.length;
     head.fds = [];
     conn.outBytes -= n;
+    state.load.replyBytes -= n;
     if (n < head.bytes.length) head.bytes = head.bytes.subarray(n);
-    else conn.out.shift();
+    else {
+      conn.out.shift();
+      conn.lastActive = state.env.now();
+    }
   }
 }

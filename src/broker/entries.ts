@@ -1,5 +1,5 @@
 // The held fds. An entry owns its fd: it is closed when the entry is removed, replaced or expires, and on exit.
-import type { EntryInfo } from "../proto/index.ts";
+import type { FullEntryInfo } from "../proto/index.ts";
 import { close } from "../sys/index.ts";
 import { describeEntryFd } from "./describe-entry.ts";
 import { logEvent } from "./log.ts";
@@ -12,7 +12,7 @@ export interface Owner {
 }
 
 /** Store `fd` under `info.name`, closing any entry it replaces. The fd now belongs to the broker. */
-export function storeEntry(state: BrokerState, fd: number, info: EntryInfo): Entry {
+export function storeEntry(state: BrokerState, fd: number, info: FullEntryInfo): Entry {
   const old = state.entries.get(info.name);
   if (old) close(old.fd);
   const entry = { fd, info, bytes: Buffer.byteLength(JSON.stringify(info)) + 1 };
@@ -22,7 +22,7 @@ export function storeEntry(state: BrokerState, fd: number, info: EntryInfo): Ent
 }
 
 /** Describe `fd` and build the metadata of a new entry. */
-export function newEntryInfo(state: BrokerState, name: string, fd: number, owner: Owner, ttlMs: number | null): EntryInfo {
+export function newEntryInfo(state: BrokerState, name: string, fd: number, owner: Owner, ttlMs: number | null): FullEntryInfo {
   const now = state.env.now();
   return { name, ...describeEntryFd(fd), ...owner, created: now, expires: ttlMs === null ? null : now + ttlMs };
 }

@@ -2,11 +2,11 @@
 // takes the fds of its frame (splicing them out) or leaves them to be closed by dispatch, on every path.
 import { RefusedError } from "../errors.ts";
 import {
-  chunkBySize, MAX_FDS_PER_FRAME, OP, opName, parseGet, parsePut, parseRm, ProtocolError, REPLY, type ReceivedFrame,
+  chunkBySize, MAX_FDS_PER_FRAME, OP, opName, parseGet, parsePut, parseRm, ProtocolError, REPLY, type EntryInfo, type ReceivedFrame,
 } from "../proto/index.ts";
 import { closeAll, isSysError } from "../sys/index.ts";
 import { VERSION } from "../version.ts";
-import { isAllowed, isKnown, type Operation } from "./access.ts";
+import { isAllowed, type Operation } from "./access.ts";
 import { sendError, sendFrame } from "./conn.ts";
 import { newEntryInfo, removeEntry, storeEntry } from "./entries.ts";
 import { logEvent } from "./log.ts";
@@ -62,13 +62,22 @@ function visible(state: BrokerState, conn: Conn, op: Operation): string[] {
 }
 
 /**
+ * What `conn` may know of an entry: everything if it is the owner, root or the uid that stored it; otherwise only
+ * the name, kind and expiry (what the fd is and who stored it, from where and when, are that uid's business).
+ */
+function viewOf(conn: Conn, e: Entry): EntryInfo {
+  if (conn.privileged || e.info.uid === conn.peer.uid) return e.info;
+  return { name: e.info.name, kind: e.info.kind, expires: e.info.expires };
+}
+
+/**
  * Send entries (and, for get, their fds) as one `ok` frame plus as many `more` frames as 253 fds per frame and
  * the body size limit need; every part lists the entries whose fds it carries.
  */
 function sendEntries(state: BrokerState, conn: Conn, id: number, entries: Entry[], withFds: boolean): boolean {
   const parts = chunkBySize(entries, withFds ? MAX_FDS_PER_FRAME : Infinity, (e) => e.bytes);
   const fdsOf = (part: Entry[]) => (withFds ? part.map((e) => e.fd) : []);
-  const infos = (part: Entry[]) => part.map((e) => e.info);
+  const infos = (part: Entry[]) => part.map((e) => viewOf(conn, e));
   let keep = sendFrame(state, conn, REPLY.ok, id, { entries: infos(parts[0]!), total: entries.length, parts: parts.length }, fdsOf(parts[0]!));
   for (let i = 1; i < parts.length && keep; i++) keep = sendFrame(state, conn, REPLY.more, id, { part: i, entries: infos(parts[i]!) }, fdsOf(parts[i]!));
   return keep;
@@ -76,7 +85,7 @@ function sendEntries(state: BrokerState, conn: Conn, id: number, entries: Entry[
 
 const get: Handler = (state, conn, frame) => {
   noFds(frame);
-  const req = parseGet(frame.body, state.config.limits.maxFds);
+  const req = parseGet(frame.body, state.config.limits.maxNames);
   const names = req.all ? visible(state, conn, "get") : req.names;
   requireAccess(state, conn, "get", names);
   if (req.remove) requireAccess(state, conn, "rm", names);
@@ -89,7 +98,7 @@ const get: Handler = (state, conn, frame) => {
 
 const rm: Handler = (state, conn, frame) => {
   noFds(frame);
-  const req = parseRm(frame.body, state.config.limits.maxFds);
+  const req = parseRm(frame.body, state.config.limits.maxNames);
   requireAccess(state, conn, "rm", req.names);
   requireEntries(state, req.names);
   for (const n of req.names) removeEntry(state, n);
@@ -104,7 +113,8 @@ const ls: Handler = (state, conn, frame) => {
 
 const status: Handler = (state, conn, frame) => {
   noFds(frame);
-  if (!isKnown(state.config.rules, state.config.ownerUid, conn.peer)) refuse("EACCES", `uid ${conn.peer.uid} may not ask for status`);
+  // Its pid, counts and limits help an attacker time and size an attack: the owner's and root's business only.
+  if (!conn.privileged) refuse("EACCES", `uid ${conn.peer.uid} may not ask for status (only the broker's owner and root may)`);
   const now = state.env.now();
   const body = {
     pid: process.pid,

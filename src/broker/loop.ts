@@ -5,7 +5,9 @@ import { openSync } from "node:fs";
 import { unlinkAddress } from "../peer/listen.ts";
 import { macrotask } from "../peer/wait.ts";
 import { accept, C, close, isSysError, poll, type PollRequest } from "../sys/index.ts";
-import { closeConn, flushConn, isBackedUp, openConn, readConn, sendError } from "./conn.ts";
+import { admit } from "./admission.ts";
+import { fitsReplyBudget, mayRead, replyHog, requestHog } from "./budget.ts";
+import { closeConn, flushConn, isBackedUp, nextRequest, openConn, readConn, sendError } from "./conn.ts";
 import { closeAllEntries, expireDue } from "./entries.ts";
 import { dispatch } from "./handlers.ts";
 import { abortTakeover, mayDispatch, progressTakeover } from "./takeover.ts";
@@ -21,6 +23,8 @@ const ACCEPT_BACKOFF_MS = 100;
 
 /** How soon to try again when the log reader is behind. */
 const LOG_RETRY_MS = 20;
+/** How often to look again at requests waiting on a spent budget (whose holders may have stalled by then). */
+const BUDGET_RETRY_MS = 100;
 
 
 function acceptNew(state: BrokerState): void {
@@ -42,8 +46,9 @@ function acceptNew(state: BrokerState): void {
       close(fd);
       continue;
     }
-    if (state.conns.size > state.config.limits.maxConns)
-      refuseConn(state, conn, "EUSERS", `the broker serves at most ${state.config.limits.maxConns} connections (--max-conns); try again later`);
+    const a = admit(state, conn);
+    if (!a.ok) refuseConn(state, conn, a.code, a.message);
+    else if (a.evict) hangUp(state, a.evict, "EUSERS (idle longest when a new connection needed its slot)");
   }
 }
 
@@ -96,13 +101,19 @@ function hangUp(state: BrokerState, conn: Conn, why?: string): void {
   if (conn === state.takeover?.conn) abortTakeover(state, `the new broker went away${why ? ` (${why})` : ""}`);
 }
 
-/** Handle queued requests while the client keeps up with its replies. False: hang up. */
+/** Handle queued requests while the client keeps up with its replies and the budgets allow. False: hang up. */
 function handleInbox(state: BrokerState, conn: Conn): boolean {
-  while (conn.inbox.length > 0 && !isBackedUp(state, conn) && mayDispatch(state, conn))
-    if (!dispatch(state, conn, conn.inbox.shift()!)) {
+  state.waiting.delete(conn);
+  while (conn.inbox.length > 0 && !isBackedUp(state, conn) && mayDispatch(state, conn)) {
+    if (!fitsReplyBudget(state, conn.inbox[0]!)) {
+      state.waiting.add(conn);
+      break;
+    }
+    if (!dispatch(state, conn, nextRequest(state, conn)!)) {
       hangUp(state, conn, "reply queue over limit");
       return false;
     }
+  }
   return true;
 }
 
@@ -110,7 +121,7 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
   try {
     if (revents & C.POLLOUT) flushConn(state, conn);
     if (!handleInbox(state, conn)) return;
-    if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush) {
+    if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush && (mayRead(state) || conn === state.takeover?.conn)) {
       const got = readConn(state, conn);
       if (!handleInbox(state, conn)) return;
       if (got.error) {
@@ -121,6 +132,7 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
       // A client that shut down its sending side still gets every reply it is owed.
       if (got.eof) conn.closeAfterFlush = true;
     } else if (revents & (C.POLLHUP | C.POLLERR | C.POLLNVAL) && !(revents & C.POLLIN)) return hangUp(state, conn);
+    // (POLLIN with the budget of request bytes spent: left unread; pollSet stops asking until there is room.)
     if (conn.closeAfterFlush && conn.out.length === 0 && conn.inbox.length === 0) hangUp(state, conn);
   } catch (e) {
     hangUp(state, conn, isSysError(e) ? e.code : (e as Error).message);
@@ -135,12 +147,28 @@ function cutIdle(state: BrokerState): number {
   for (const conn of state.conns.values()) {
     // The new broker of a takeover is waited for: draining has its own bound, and once the snapshot is out,
     // resuming on our own while it may be serving from the same listener would give the socket two brokers.
-    if (conn === state.takeover?.conn) continue;
+    // Nor is a client whose request waits on a spent budget: it is waiting on us, not idle.
+    if (conn === state.takeover?.conn || state.waiting.has(conn)) continue;
     const deadline = conn.lastActive + limit;
-    if (deadline <= now) hangUp(state, conn, conn.out.length > 0 ? "ETIMEDOUT (not reading its replies)" : "ETIMEDOUT (idle)");
+    if (deadline <= now) hangUp(state, conn, `ETIMEDOUT (${conn.out.length > 0 ? "not reading its replies" : conn.inSince !== null ? "idle, a request unfinished" : "idle"})`);
     else if (deadline < next) next = deadline;
   }
   return next;
+}
+
+/**
+ * Take spent budgets back (see budget.ts): cut off whoever hogs the request bytes, then serve requests that
+ * waited on the reply budget, cutting off a stalled holder if they still cannot go.
+ */
+function tendBudgets(state: BrokerState): void {
+  let cut = false;
+  for (let hog = requestHog(state); hog; hog = requestHog(state), cut = true)
+    hangUp(state, hog, "ENOBUFS (the broker's request bytes are spent and its unfinished request is the oldest)");
+  if (cut) state.env.collectGarbage(false);
+  if (state.waiting.size === 0) return;
+  for (const conn of [...state.waiting]) if (state.conns.get(conn.fd) === conn) serveConn(state, conn, 0);
+  const hog = replyHog(state, state.env.now());
+  if (hog) hangUp(state, hog, "ENOBUFS (the broker's reply budget is spent and it took no reply for --drain-timeout)");
 }
 
 function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null)[] } {
@@ -151,10 +179,11 @@ function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null
     reqs.push({ fd: state.listenFd, events: C.POLLIN });
     conns.push(null);
   }
+  const readable = mayRead(state);
   for (const conn of state.conns.values()) {
     // A client with replies pending is not read from: it cannot make us queue without bound.
     // During a takeover only the new broker is read from: nothing may change behind the snapshot.
-    const quiet = state.stopping || conn.inbox.length > 0 || (t !== null && t.conn !== conn);
+    const quiet = state.stopping || conn.inbox.length > 0 || (t !== null ? t.conn !== conn : !readable);
     const events = conn.out.length > 0 ? C.POLLOUT : quiet ? 0 : C.POLLIN;
     reqs.push({ fd: conn.fd, events });
     conns.push(conn);
@@ -166,7 +195,8 @@ function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null
 function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
   const nextIdle = cutIdle(state);
   const now = state.env.now();
-  const wake = Math.min(state.nextExpiry, nextIdle, state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity);
+  const budgetWait = state.waiting.size > 0 ? now + BUDGET_RETRY_MS : Infinity;
+  const wake = Math.min(state.nextExpiry, nextIdle, budgetWait, state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity);
   const { reqs, conns } = pollSet(state);
   // Queued log lines are retried soon rather than polled for: fd 2 may be shared and is not ours to watch.
   const logWait = state.env.flushLog() ? Infinity : LOG_RETRY_MS;
@@ -180,6 +210,7 @@ function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
     if (conn === null) acceptNew(state);
     else if (conn && state.conns.get(conn.fd) === conn) serveConn(state, conn, rev);
   }
+  tendBudgets(state);
   expireDue(state);
   progressTakeover(state);
   tendMemory(state.memory, busy, state.env.now(), state.env.collectGarbage);
@@ -222,7 +253,7 @@ function removeSocketFile(state: BrokerState, path: string): void {
 }
 
 /** Close every connection, every held fd and the spare; returns how many entries there were. */
-function closeEverything(state: BrokerState): number {
+export function closeEverything(state: BrokerState): number {
   for (const conn of state.conns.values()) closeConn(state, conn);
   const held = state.entries.size;
   closeAllEntries(state);

@@ -2,7 +2,7 @@
 // go. Until the commit, the old broker keeps its own copies, so any failure here (closing all we received) leaves
 // it serving as before.
 import { call, openSession, type Session } from "../client/session.ts";
-import { checkName, OP, ProtocolError, type EntryInfo } from "../proto/index.ts";
+import { checkName, OP, ProtocolError, type FullEntryInfo } from "../proto/index.ts";
 import { closeAll } from "../sys/index.ts";
 
 export interface HandedConn {
@@ -14,14 +14,14 @@ export interface HandedConn {
 
 export interface Snapshot {
   listenFd: number;
-  entries: { fd: number; info: EntryInfo }[];
+  entries: { fd: number; info: FullEntryInfo }[];
   conns: HandedConn[];
   /** Still open: send the commit over it. */
   session: Session;
 }
 
-function isEntryInfo(v: unknown): v is EntryInfo {
-  const e = v as EntryInfo;
+function isEntryInfo(v: unknown): v is FullEntryInfo {
+  const e = v as FullEntryInfo;
   return typeof e === "object" && e !== null && typeof e.name === "string" && typeof e.kind === "string" && typeof e.what === "string"
     && [e.uid, e.gid, e.pid, e.created].every(Number.isFinite) && (e.expires === null || Number.isFinite(e.expires));
 }
@@ -63,7 +63,11 @@ export function receiveTakeover(socket: string, timeoutMs: number): Snapshot {
   }
 }
 
-/** Tell the old broker we have everything; it answers and exits. */
+/**
+ * Tell the old broker we have everything; it answers and exits. An error answer (it gave up on us as stalled, and
+ * serves on) is thrown: we must not serve beside it. A connection that ends without an answer is not: the old
+ * broker may have been stopped after sending everything, and then the socket is ours.
+ */
 export function commitTakeover(snap: Snapshot): void {
   try {
     // The commit's answer carries no fds; any that come anyway are closed, as every client call does.

@@ -1,18 +1,18 @@
 // Starting a broker: open what --hold names and adopt socket-activation fds (before listening, so a bad spec
 // fails before anyone can connect), raise RLIMIT_NOFILE for the configured limits, listen, signal readiness.
 import { inheritedFds } from "../describe/inherited.ts";
-import { UsageError } from "../errors.ts";
+import { RefusedError, UsageError } from "../errors.ts";
 import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { listen } from "../peer/listen.ts";
 import { openSpec } from "../open/spec.ts";
-import { feed, requireName } from "../proto/index.ts";
+import { requireName } from "../proto/index.ts";
 import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
-import { openConn } from "./conn.ts";
+import { feedConn, openConn } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
-import { openSpare } from "./loop.ts";
+import { closeEverything, openSpare } from "./loop.ts";
 import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
 import { notifySupervisor, writeReadyFd } from "../peer/ready.ts";
 import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Limits } from "./state.ts";
@@ -40,9 +40,33 @@ function nofileNeeded(l: Limits): number {
   return l.maxFds + l.maxConns + 128;
 }
 
-/** Room as well for duplicates queued for clients that are slow to take their replies. */
+/**
+ * fds a connection may cost: itself, one parked by a put still arriving, and the puts of one turn's reads
+ * waiting in its inbox (conn.ts reads at most 4 messages a turn, each with at most one put's fd).
+ */
+const FDS_PER_CONN = 6;
+
+/**
+ * Room as well for duplicates queued for clients that are slow to take their replies: the budget, or one request
+ * alone when it is larger (budget.ts), at most --max-names or every entry.
+ */
 function nofileWanted(l: Limits): number {
-  return l.maxFds * 2 + l.maxConns + 256;
+  return l.maxFds + Math.max(l.maxQueuedFds, l.maxNames, l.maxFds) + l.maxConns * FDS_PER_CONN + 256;
+}
+
+/** The defaults, with the two that follow other limits, and any given (undefined: not given). */
+function resolveLimits(given: Partial<Limits> = {}): Limits {
+  const set = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<Limits>;
+  const maxConns = set.maxConns ?? DEFAULT_LIMITS.maxConns;
+  const limits: Limits = {
+    ...DEFAULT_LIMITS,
+    reservedConns: Math.min(DEFAULT_LIMITS.reservedConns, Math.floor(maxConns / 4)),
+    maxQueuedFds: set.maxFds ?? DEFAULT_LIMITS.maxFds,
+    ...set,
+  };
+  if (limits.reservedConns >= limits.maxConns)
+    throw new UsageError(`--reserved-conns ${limits.reservedConns} leaves no connection for anyone else: it must be below --max-conns ${limits.maxConns}`);
+  return limits;
 }
 
 function raiseNofile(need: number): { soft: number; hard: number } {
@@ -83,7 +107,7 @@ function openInitial(opts: StartOptions): { name: string; fd: number }[] {
 }
 
 export function startBroker(opts: StartOptions): BrokerState {
-  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const limits = resolveLimits(opts.limits);
   const addr = parseUnixAddress(opts.socket);
   const env = opts.env ?? realEnv;
   // Checked before anything is taken: once a takeover has committed, failing would lose every entry.
@@ -105,7 +129,16 @@ export function startBroker(opts: StartOptions): BrokerState {
   const config = { label: addr.label, path: addr.path, rules: opts.rules ?? [], ownerUid: process.getuid?.() ?? 0, log: opts.log ?? "text", limits };
   const state = createState(config, listenFd, env);
   state.nofile = nofile;
-  if (snap) adoptSnapshot(state, snap);
+  if (snap) {
+    try {
+      adoptSnapshot(state, snap);
+    } catch (e) {
+      // The old broker refused our commit and serves on: everything we took is only copies, and goes.
+      closeEverything(state);
+      closeAll([listenFd, ...initial.map((o) => o.fd)]);
+      throw e;
+    }
+  }
   const owner = { uid: config.ownerUid, gid: process.getgid?.() ?? 0, pid: process.pid };
   for (const o of initial) {
     if (state.entries.has(o.name)) {
@@ -143,13 +176,12 @@ function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
       closeAll([c.fd, ...c.fds]);
       continue;
     }
-    const fed = feed(conn.reader, c.pending, c.fds);
-    closeAll(fed.discard);
-    conn.inbox.push(...fed.frames);
+    feedConn(state, conn, c.pending, c.fds);
   }
   try {
     commitTakeover(snap);
   } catch (e) {
+    if (e instanceof RefusedError) throw e;
     // We hold everything already; an old broker that vanished before answering changes nothing for us.
     logEvent(state, { op: "takeover", result: "warning", detail: `commit not confirmed: ${(e as Error).message}` });
   }

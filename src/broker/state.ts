@@ -2,36 +2,54 @@
 // (or a test) can live in one process, and takeover can hand the whole thing over.
 import { createLogSink, enqueueLine, flushLogSink } from "./log-sink.ts";
 import { newMemoryTending, type MemoryTending } from "./memory.ts";
-import type { EntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";
+import type { FullEntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";
 import type { Peer, Rule } from "./access.ts";
 
 export interface Limits {
-  /** Connections served at once; one more is told so and closed. */
+  /** Connections served at once; one more is told so and closed (or takes an idle one's place). */
   maxConns: number;
+  /** Of those, slots only the owner and root may take: others never lock them out. */
+  reservedConns: number;
+  /** Connections one uid other than the owner and root may hold. */
+  maxConnsPerUid: number;
   /** fds held as entries. */
   maxFds: number;
-  /** An idle client, or one that takes none of its reply, is cut off after this long (ms). */
+  /** A client with no whole request in, or no whole reply taken, for this long is cut off (ms). */
   clientTimeoutMs: number;
   /** Bytes of reply queued for one client before it is cut off. */
   maxQueuedBytes: number;
   /** Largest frame body accepted. */
   maxBody: number;
-  /** Longest wait for pending replies on shutdown (ms). */
+  /** Names in one request. */
+  maxNames: number;
+  /** Request bytes held (frames arriving or waiting to be handled) across all connections. */
+  maxRequestBytes: number;
+  /** Reply bytes queued across all connections. */
+  maxReplyBytes: number;
+  /** Duplicated fds queued in replies across all connections. */
+  maxQueuedFds: number;
+  /** Longest wait for pending replies on shutdown, for clients at a takeover, and for a stalled takeover (ms). */
   drainMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
   maxConns: 1000,
+  reservedConns: 16,
+  maxConnsPerUid: 100,
   maxFds: 10000,
   clientTimeoutMs: 60_000,
   maxQueuedBytes: 4 << 20,
   maxBody: 1 << 20,
+  maxNames: 1024,
+  maxRequestBytes: 8 << 20,
+  maxReplyBytes: 16 << 20,
+  maxQueuedFds: 10000,
   drainMs: 2000,
 };
 
 export interface Entry {
   fd: number;
-  info: EntryInfo;
+  info: FullEntryInfo;
   /** Bytes `info` takes in a reply body (UTF-8 JSON and a comma), measured once: replies are split into parts by it. */
   bytes: number;
 }
@@ -44,17 +62,37 @@ export interface Outgoing {
 
 export interface Conn {
   fd: number;
-  /** From SO_PEERCRED at accept; supplementary groups are read lazily, for gid rules only. */
+  /** From SO_PEERCRED and SO_PEERGROUPS at accept. */
   peer: Peer;
+  /** Root or the broker's own uid. */
+  privileged: boolean;
   reader: Reader;
   /** Frames read but not yet handled because replies are piling up; their fds are ours until handled. */
   inbox: ReceivedFrame[];
   out: Outgoing[];
   outBytes: number;
   outFds: number;
+  /** Request bytes this connection holds (its reader's buffer and its inbox), as counted in `state.load`. */
+  inBytes: number;
+  /** Since when it has held any (null: none): the budget of request bytes is taken back from the oldest. */
+  inSince: number | null;
+  /**
+   * Its last progress: accept, a whole request received or a whole reply frame taken. Not every byte: a client
+   * that sends or reads one byte at a time makes none (--client-timeout).
+   */
   lastActive: number;
   /** Close once the queued replies are sent (after a fatal protocol error). */
   closeAfterFlush: boolean;
+}
+
+/** What every connection together holds of the global budgets (Limits.maxRequestBytes, ...). */
+export interface Load {
+  requestBytes: number;
+  replyBytes: number;
+  replyFds: number;
+  /** Connections of uids other than the owner and root, in all and per uid. */
+  others: number;
+  byUid: Map<number, number>;
 }
 
 export interface BrokerConfig {
@@ -86,7 +124,10 @@ export interface Takeover {
   id: number;
   /** draining: finishing replies before the snapshot; sent: snapshot sent, waiting for the commit. */
   phase: "draining" | "sent";
-  /** After this, clients still not done are cut off and the snapshot goes anyway. */
+  /**
+   * Draining: after this, clients still not done are cut off and the snapshot goes anyway. Sent: the new broker
+   * is let go if it has not committed by this, and took no part of the snapshot in the last --drain-timeout.
+   */
   deadline: number;
 }
 
@@ -109,6 +150,9 @@ export interface BrokerState {
   spareFd: number | null;
   nofile: { soft: number; hard: number };
   memory: MemoryTending;
+  load: Load;
+  /** Connections with a request held back because a global budget is spent: served as soon as it is not. */
+  waiting: Set<Conn>;
 }
 
 const stderrSink = createLogSink(2);
@@ -135,5 +179,7 @@ export function createState(config: BrokerConfig, listenFd: number | null, env: 
     spareFd: null,
     nofile: { soft: 0, hard: 0 },
     memory: newMemoryTending(),
+    load: { requestBytes: 0, replyBytes: 0, replyFds: 0, others: 0, byUid: new Map() },
+    waiting: new Set(),
   };
 }

@@ -5,18 +5,23 @@
 // finish the replies already owed (clients still not done by the drain deadline are cut off), then send the
 // snapshot as one `ok` frame carrying the listener and `more` frames carrying entries and connections. No
 // request is handled here after the snapshot, so nothing can change behind it. On `takeoverCommit` we answer and
-// exit without removing the socket file. If the new broker goes away first, we resume serving.
+// exit without removing the socket file. If the new broker goes away first, or stalls (takes no part of the
+// snapshot, or does not commit, for --drain-timeout), we resume serving.
 import { RefusedError } from "../errors.ts";
-import { chunkBySize, MAX_FDS_PER_FRAME, PART_BYTES, REPLY, type ReceivedFrame } from "../proto/index.ts";
+import { chunkBySize, MAX_FDS_PER_FRAME, PART_BYTES, pendingBytes, REPLY, type ReceivedFrame } from "../proto/index.ts";
+import { C, shutdown } from "../sys/index.ts";
 import { isAllowed } from "./access.ts";
-import { closeConn, sendFrame } from "./conn.ts";
+import { closeConn, sendError, sendFrame } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** Partial-frame bytes a connection may carry through a takeover (base64 in a part of at most PART_BYTES). */
 const MAX_PENDING = 256 * 1024;
 
-/** Handle a `takeover` request: start draining. The reply is the snapshot, sent by `progressTakeover`. */
+/**
+ * Handle a `takeover` request: start draining. The reply is the snapshot, sent by `progressTakeover`. The right is
+ * total (every entry, every client, the socket itself), so `all` never includes it: owner, root or a rule naming it.
+ */
 export function beginTakeover(state: BrokerState, conn: Conn, frame: ReceivedFrame): void {
   if (!isAllowed(state.config.rules, state.config.ownerUid, conn.peer, "takeover", ""))
     throw new RefusedError("EACCES", `uid ${conn.peer.uid} may not take over this broker`);
@@ -31,21 +36,28 @@ export function mayDispatch(state: BrokerState, conn: Conn): boolean {
   return !t || t.phase === "draining" || t.conn === conn;
 }
 
-/** Called every turn: once every client is done (or the deadline passed), send the snapshot. */
+/**
+ * Called every turn: once every client is done (or the deadline passed), send the snapshot; once it is sent, give
+ * the new broker --drain-timeout from its last progress (a part taken) to take the rest and commit.
+ */
 export function progressTakeover(state: BrokerState): void {
   const t = state.takeover;
-  if (!t || t.phase !== "draining") return;
+  // Committed (this very turn, perhaps): the new broker made it, whatever the clock says.
+  if (!t || state.handedOver) return;
+  if (t.phase === "sent") return checkStalled(state, t.conn);
   const others = [...state.conns.values()].filter((c) => c !== t.conn);
   // A connection mid-way through a huge frame, or through one of 253 fds (with the connection's own, one too many),
-  // would not fit in a snapshot part; it is cut off like a busy one.
+  // would not fit in a snapshot part; it is cut off like a busy one. So is one whose reader closed fds of the frame
+  // it is receiving (`dropped`): the snapshot cannot say so, and the frame is refused anyway.
   const busy = others.filter((c) =>
-    c.out.length > 0 || c.inbox.length > 0 || c.reader.pending.length > MAX_PENDING || c.reader.fds.length >= MAX_FDS_PER_FRAME);
+    c.out.length > 0 || c.inbox.length > 0 || pendingBytes(c.reader).length > MAX_PENDING || c.reader.fds.length >= MAX_FDS_PER_FRAME || c.reader.dropped > 0);
   if (busy.length > 0 && state.env.now() < t.deadline) return;
   for (const c of busy) {
     logEvent(state, { op: "disconnect", result: "ETIMEDOUT (still busy at takeover)", conn: c });
     closeConn(state, c);
   }
   t.phase = "sent";
+  t.deadline = state.env.now() + state.config.limits.drainMs;
   let sent: boolean;
   try {
     sent = sendSnapshot(state, t.conn, t.id, others.filter((c) => !busy.includes(c)));
@@ -59,6 +71,25 @@ export function progressTakeover(state: BrokerState): void {
   }
 }
 
+/**
+ * A new broker that stops reading the snapshot, or never commits, would otherwise keep us neither serving nor
+ * accepting for ever. It is told why (so that, should it wake up, it does not serve beside us: see
+ * receive-takeover.ts) and let go.
+ */
+function checkStalled(state: BrokerState, to: Conn): void {
+  const t = state.takeover!;
+  const limit = state.config.limits.drainMs;
+  const now = state.env.now();
+  if (now < Math.max(t.deadline, to.lastActive + limit)) return;
+  const why = `the new broker made no progress for ${limit} ms (--drain-timeout)`;
+  try {
+    sendError(state, to, t.id, "ETIMEDOUT", `takeover aborted: ${why}; the old broker carries on`);
+  } catch {}
+  logEvent(state, { op: "disconnect", result: "ETIMEDOUT (a stalled takeover)", conn: to });
+  closeConn(state, to);
+  abortTakeover(state, why);
+}
+
 function sendSnapshot(state: BrokerState, to: Conn, id: number, conns: Conn[]): boolean {
   const entries = [...state.entries.values()];
   const entryParts = entries.length > 0 ? chunkBySize(entries, MAX_FDS_PER_FRAME, (e) => e.bytes) : [];
@@ -67,7 +98,7 @@ function sendSnapshot(state: BrokerState, to: Conn, id: number, conns: Conn[]): 
   let bytes = 0;
   for (const c of conns) {
     const needFds = 1 + c.reader.fds.length;
-    const needBytes = 64 + (c.reader.pending.length * 4) / 3;
+    const needBytes = 64 + (pendingBytes(c.reader).length * 4) / 3;
     if (fds + needFds > MAX_FDS_PER_FRAME || bytes + needBytes > PART_BYTES) {
       connParts.push([]);
       fds = 0;
@@ -87,7 +118,7 @@ function sendSnapshot(state: BrokerState, to: Conn, id: number, conns: Conn[]): 
   }
   for (const chunk of connParts) {
     if (!ok) return false;
-    const meta = chunk.map((c) => ({ pending: Buffer.from(c.reader.pending).toString("base64"), fds: c.reader.fds.length }));
+    const meta = chunk.map((c) => ({ pending: Buffer.from(pendingBytes(c.reader)).toString("base64"), fds: c.reader.fds.length }));
     ok = sendFrame(state, to, REPLY.more, id, { part: part++, conns: meta }, chunk.flatMap((c) => [c.fd, ...c.reader.fds]));
   }
   logEvent(state, { op: "takeover", result: "sent", conn: to, detail: `${count(entries.length, "entry", "entries")}, ${count(conns.length, "connection", "connections")}, the listener` });
@@ -110,6 +141,12 @@ export function abortTakeover(state: BrokerState, why: string): void {
   state.takeover = null;
   if (t.phase === "sent")
     // Those connections may already be in the new broker's hands; two readers of one socket would corrupt it.
-    for (const c of [...state.conns.values()]) closeConn(state, c);
+    // Shut down, not only closed: the new broker's copies would keep them open, their clients waiting for ever.
+    for (const c of [...state.conns.values()]) {
+      try {
+        shutdown(c.fd, C.SHUT_RDWR);
+      } catch {}
+      closeConn(state, c);
+    }
   logEvent(state, { op: "takeover", result: "aborted", detail: why });
 }

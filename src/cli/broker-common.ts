@@ -22,6 +22,16 @@ export function parseDuration(text: string, what = "duration"): number {
   return ms;
 }
 
+const sizeUnits: Record<string, number> = { "": 1, K: 1024, KiB: 1024, M: 1 << 20, MiB: 1 << 20, G: 1 << 30, GiB: 1 << 30 };
+
+/** `512KiB`, `8MiB`, `1GiB` (K, M, G too), or a bare number of bytes. */
+export function parseSize(text: string, what: string): number {
+  const m = /^(\d+)(K|KiB|M|MiB|G|GiB)?$/.exec(text.trim());
+  const bytes = m ? Number(m[1]) * sizeUnits[m[2] ?? ""]! : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes <= 0) throw new UsageError(`bad ${what} ${JSON.stringify(text)}: expected e.g. 512KiB, 8MiB, 1GiB`);
+  return bytes;
+}
+
 export function parseCount(text: string, what: string, min = 1): number {
   if (!/^\d+$/.test(text) || Number(text) < min) throw new UsageError(`bad ${what} ${JSON.stringify(text)}: expected an integer >= ${min}`);
   return Number(text);

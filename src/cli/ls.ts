@@ -16,7 +16,8 @@ export function command(): Command {
       if (entries.length === 0) return void process.stderr.write("no entries\n");
       const now = Date.now();
       const rows = entries.map((e) => [
-        styled(e.name, out.bold), e.kind, e.what, String(e.uid), String(e.pid), formatDuration(now - e.created),
+        // what, uid, pid and age are told only to the owner, root and the storer: "-" where the broker withheld them.
+        styled(e.name, out.bold), e.kind, e.what ?? "-", String(e.uid ?? "-"), String(e.pid ?? "-"), e.created === undefined ? "-" : formatDuration(now - e.created),
         e.expires === null ? styled("never", out.dim) : `in ${formatDuration(e.expires - now)}`,
       ]);
       printText(`${table(["NAME", "KIND", "WHAT", "UID", "PID", "AGE", "EXPIRES"], rows)}\n`);

@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { parseRule, runLoop, startBroker, type Rule } from "../broker/index.ts";
 import { UsageError } from "../errors.ts";
 import { SPEC_HELP } from "../open/spec.ts";
-import { collect, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
+import { collect, parseCount, parseDuration, parseSize, socketOf, socketOption } from "./broker-common.ts";
 
 function parseHold(text: string): { name: string; spec: string } {
   const eq = text.indexOf("=");
@@ -23,7 +23,13 @@ interface ServeOpts {
   adoptListenFds?: boolean;
   allow: Rule[];
   maxConns: number;
+  maxConnsPerUid: number;
+  reservedConns?: number;
   maxFds: number;
+  maxNames: number;
+  maxRequestBytes: number;
+  maxReplyBytes: number;
+  maxQueuedFds?: number;
   clientTimeout: number;
   drainTimeout: number;
   readyFd?: number;
@@ -38,16 +44,22 @@ export function command(): Command {
     .addOption(new Option("--mode <OCTAL>", "permissions of the socket file").argParser(parseMode).default(0o600, "0600"))
     .option("--hold <NAME=SPEC>", `hold an entry from the start (${SPEC_HELP}); repeatable`, collect(parseHold), [])
     .option("--adopt-listen-fds", "hold the fds of socket activation (LISTEN_FDS), named by LISTEN_FDNAMES")
-    .option("--allow <RULE>", "grant uid:N or gid:N operations (get,put,rm,ls,takeover or all) on a name glob; e.g. uid:1000:get,ls:web.*; repeatable", collect(parseRule), [])
+    .option("--allow <RULE>", "grant uid:N or gid:N operations (get,put,rm,ls, all for those four, takeover only by name) on a name glob; e.g. uid:1000:get,ls:web.*; repeatable", collect(parseRule), [])
     .option("--max-conns <N>", "connections served at once", (s) => parseCount(s, "--max-conns"), 1000)
+    .option("--max-conns-per-uid <N>", "connections one uid other than the owner and root may hold", (s) => parseCount(s, "--max-conns-per-uid"), 100)
+    .option("--reserved-conns <N>", "of --max-conns, slots only the owner and root may take (default: 16, at most a quarter of --max-conns)", (s) => parseCount(s, "--reserved-conns", 0))
     .option("--max-fds <N>", "fds held at once (RLIMIT_NOFILE is raised to fit)", (s) => parseCount(s, "--max-fds"), 10000)
-    // Defaults shown as a user would write them: a bare number is seconds.
-    .addOption(new Option("--client-timeout <DURATION>", "cut off clients idle (or not reading replies) this long (500ms, 30s, 5m)").argParser((s) => parseDuration(s, "--client-timeout")).default(60_000, "60s"))
-    .addOption(new Option("--drain-timeout <DURATION>", "at SIGTERM, and for busy clients when a new broker takes over, wait this long for replies owed").argParser((s) => parseDuration(s, "--drain-timeout")).default(2000, "2s"))
+    .option("--max-names <N>", "names in one request", (s) => parseCount(s, "--max-names"), 1024)
+    // Sizes and durations shown as a user would write them.
+    .addOption(new Option("--max-request-bytes <SIZE>", "request bytes held across all clients (frames arriving or waiting)").argParser((s) => parseSize(s, "--max-request-bytes")).default(8 << 20, "8MiB"))
+    .addOption(new Option("--max-reply-bytes <SIZE>", "reply bytes queued across all clients").argParser((s) => parseSize(s, "--max-reply-bytes")).default(16 << 20, "16MiB"))
+    .option("--max-queued-fds <N>", "fds duplicated for replies not yet taken, across all clients (default: as --max-fds)", (s) => parseCount(s, "--max-queued-fds"))
+    .addOption(new Option("--client-timeout <DURATION>", "cut off clients with no whole request in, or no whole reply taken, for this long (500ms, 30s, 5m)").argParser((s) => parseDuration(s, "--client-timeout")).default(60_000, "60s"))
+    .addOption(new Option("--drain-timeout <DURATION>", "at SIGTERM, and for busy clients when a new broker takes over, wait this long for replies owed; a takeover stalled this long is abandoned").argParser((s) => parseDuration(s, "--drain-timeout")).default(2000, "2s"))
     .option("--takeover", "take the listening socket, entries and clients over from the broker running at the address; it exits once done")
     .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
-    .addHelpText("after", "\nBy default only the broker's own uid and root may do anything. SIGTERM or SIGINT: stop accepting,\nfinish pending replies, close every held fd, remove the socket file.")
+    .addHelpText("after", "\nBy default only the broker's own uid and root may do anything; a uid no --allow rule names is refused at\naccept. SIGTERM or SIGINT: stop accepting, finish pending replies, close every held fd, remove the socket file.")
     .action(async (opts: ServeOpts) => {
       // Handlers go in before startBroker writes --ready-fd: a supervisor may send SIGTERM the moment it reads
       // that, and without a handler Bun would die of the signal (143) instead of shutting down cleanly. A signal
@@ -62,7 +74,12 @@ export function command(): Command {
       process.on("SIGINT", stop);
       state = startBroker({
         socket: socketOf(opts), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
-        limits: { maxConns: opts.maxConns, maxFds: opts.maxFds, clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout }, log: opts.log, readyFd: opts.readyFd,
+        limits: {
+          maxConns: opts.maxConns, maxConnsPerUid: opts.maxConnsPerUid, reservedConns: opts.reservedConns, maxFds: opts.maxFds, maxNames: opts.maxNames,
+          maxRequestBytes: opts.maxRequestBytes, maxReplyBytes: opts.maxReplyBytes, maxQueuedFds: opts.maxQueuedFds,
+          clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout,
+        },
+        log: opts.log, readyFd: opts.readyFd,
         takeover: opts.takeover,
       });
       state.stopping ||= stopRequested;

@@ -3,9 +3,11 @@ export {
   decodeBody, decodeHeader, DEFAULT_MAX_BODY, encodeFrame, HEADER_SIZE, headerProblem, MAX_FDS_PER_FRAME, ProtocolError,
   VERSION, type Frame, type Header,
 } from "./frame.ts";
-export { createReader, drainReader, feed, type FeedResult, type Reader, type ReceivedFrame } from "./reader.ts";
 export {
-  checkName, MAX_NAME, OP, opName, parseGet, parsePut, parseRm, REPLY, requireName, type EntryInfo, type ErrorBody, type GetRequest,
-  type OpName, type PutRequest, type RmRequest,
+  bufferedBytes, createReader, drainReader, feed, pendingBytes, type FdLimits, type FeedResult, type Reader, type ReceivedFrame,
+} from "./reader.ts";
+export {
+  checkName, MAX_NAME, OP, opName, parseGet, parsePut, parseRm, REPLY, REQUEST_FDS, requireName, type EntryInfo, type ErrorBody,
+  type FullEntryInfo, type GetRequest, type OpName, type PutRequest, type RmRequest,
 } from "./messages.ts";
 export { chunkBySize, chunkFds, PART_BYTES } from "./chunk.ts";

@@ -24,6 +24,9 @@ export const REPLY = {
 } as const;
 
 export type OpName = keyof typeof OP;
+
+/** fds a request of each kind carries (the reader closes any others at arrival): only `put`, its one. */
+export const REQUEST_FDS: Readonly<Record<number, number>> = { [OP.put]: 1 };
 // Built once: the broker names the operation of every request it logs.
 const opNames: Record<number, string> = Object.fromEntries(Object.entries(OP).map(([name, kind]) => [kind, name]));
 export const opName = (kind: number): string => opNames[kind] ?? `op${kind}`;
@@ -46,21 +49,27 @@ export interface RmRequest {
   names: string[];
 }
 
-/** What `ls` and `get` report about an entry; also what takeover moves with each fd. */
+/**
+ * What `ls` and `get` report about an entry. What the fd refers to, who stored it and when are told only to the
+ * broker's owner, root and the uid that stored it (docs/security.md); anyone else gets the name, kind and expiry.
+ */
 export interface EntryInfo {
   name: string;
   /** The kind of fd: file, pipe, socket, dir, chr, blk, ... */
   kind: string;
-  /** Path, address or other detail of what the fd refers to. */
-  what: string;
-  uid: number;
-  gid: number;
-  pid: number;
-  /** When it was stored, ms since the epoch. */
-  created: number;
   /** When it expires, ms since the epoch, or null. */
   expires: number | null;
+  /** Path, address or other detail of what the fd refers to. */
+  what?: string;
+  uid?: number;
+  gid?: number;
+  pid?: number;
+  /** When it was stored, ms since the epoch. */
+  created?: number;
 }
+
+/** Everything the broker knows about an entry: what it keeps, and what takeover moves with each fd. */
+export type FullEntryInfo = Required<EntryInfo>;
 
 export interface ErrorBody {
   code: string;

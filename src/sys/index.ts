@@ -8,7 +8,7 @@ export {
 } from "./fd.ts";
 export { recvmsg, sendmsg, type Received } from "./msg.ts";
 export {
-  accept, bind, boundSocket, connect, getIntOpt, listen, peerCred, peerName, setIntOpt, shutdown, socket, socketInfo,
+  accept, bind, boundSocket, connect, getIntOpt, listen, peerCred, peerGroups, peerName, setIntOpt, shutdown, socket, socketInfo,
   socketpair, sockName, type PeerCred, type SocketInfo, type SocketType,
 } from "./socket.ts";
 export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";

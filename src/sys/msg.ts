@@ -77,7 +77,7 @@ export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] 
 }
 
 export interface Received {
-  /** Payload bytes (a copy); empty with no fds means end of stream. */
+  /** Payload bytes (a copy, or a view the next call overwrites); empty with no fds means end of stream. */
   data: Uint8Array;
   /** Received fds, owned by the caller, CLOEXEC. */
   fds: number[];
@@ -89,9 +89,11 @@ export interface Received {
 
 /**
  * recvmsg with MSG_CMSG_CLOEXEC, accepting up to `maxFds` fds and `maxBytes` payload bytes.
- * Returns null when a non-blocking socket has nothing to read.
+ * Returns null when a non-blocking socket has nothing to read. With `copy` false the payload is a view of this
+ * module's buffer, valid until the next call: for a caller that parses or copies it at once (the broker's reader),
+ * which saves allocating what would be garbage a moment later.
  */
-export function recvmsg(fd: number, maxBytes: number, maxFds: number, flags = 0): Received | null {
+export function recvmsg(fd: number, maxBytes: number, maxFds: number, flags = 0, copy = true): Received | null {
   if (maxFds > C.SCM_MAX_FD) maxFds = C.SCM_MAX_FD;
   ensureData(maxBytes);
   // The control buffer is sized to what the caller accepts, so the kernel itself enforces the limit (MSG_CTRUNC).
@@ -99,17 +101,17 @@ export function recvmsg(fd: number, maxBytes: number, maxFds: number, flags = 0)
   for (;;) {
     setupHeader(maxBytes, ctrlLen);
     const n = libc.recvmsg(fd, hdrAddr, flags | C.MSG_CMSG_CLOEXEC);
-    if (n >= 0) return collect(n);
+    if (n >= 0) return collect(n, copy);
     const errno = lastErrno();
     if (errno === E.EAGAIN) return null;
     if (errno !== E.EINTR) throw sysError("recvmsg", `fd ${fd}`);
   }
 }
 
-function collect(n: number): Received {
+function collect(n: number, copy: boolean): Received {
   const msgFlags = hdrView.getInt32(M.flags, true);
   const fds = receivedFds(getU64(hdrView, M.controllen));
-  const payload = data.slice(0, n);
+  const payload = copy ? data.slice(0, n) : data.subarray(0, n);
   if (msgFlags & C.MSG_CTRUNC) {
     closeAll(fds);
     return { data: payload, fds: [], truncated: true, closedFds: fds.length };

@@ -112,6 +112,30 @@ export function peerCred(fd: number): PeerCred {
   return { pid: optView.getInt32(u.pid, true), uid: optView.getUint32(u.uid, true), gid: optView.getUint32(u.gid, true) };
 }
 
+// Room for 64 groups; a peer in more gets a buffer of its own size (the kernel says how large on ERANGE).
+let groupsBuf = scratch(64 * 4);
+
+/**
+ * The peer's supplementary groups as they were when it called connect() (SO_PEERGROUPS: Linux 4.13, older than
+ * any kernel Bun runs on), like SO_PEERCRED: nothing a later process with the same pid does can change them,
+ * unlike /proc/PID/status.
+ */
+export function peerGroups(fd: number): number[] {
+  for (;;) {
+    optLenView.setUint32(0, groupsBuf.length, true);
+    if (libc.getsockopt(fd, C.SOL_SOCKET, C.SO_PEERGROUPS, groupsBuf, optLenBuf) === 0) break;
+    const errno = lastErrno();
+    const need = optLenView.getUint32(0, true);
+    if (errno !== E.ERANGE || need <= groupsBuf.length) throw new SysError("getsockopt", errno, "SO_PEERGROUPS");
+    groupsBuf = scratch(need);
+  }
+  const view = new DataView(groupsBuf.buffer);
+  const n = optLenView.getUint32(0, true) >> 2;
+  const groups = new Array<number>(n);
+  for (let i = 0; i < n; i++) groups[i] = view.getUint32(i * 4, true);
+  return groups;
+}
+
 const nameBuf = scratch(128);
 function nameOf(call: "getsockname" | "getpeername", fd: number): SockAddr {
   optLenView.setUint32(0, nameBuf.length, true);

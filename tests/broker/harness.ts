@@ -1,8 +1,8 @@
 // A real `fdbroker serve` process on a temporary socket, ready when it says so on --ready-fd, with its log in a file.
 import { afterEach } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CLI, fdCount, readyPipe, spawn, spawnReady, tempDir, untrack, waitFor } from "../helpers.ts";
+import { CLI, fdCount, lineReader, readyPipe, spawn, spawnReady, tempDir, untrack, waitFor } from "../helpers.ts";
 
 export interface Broker {
   proc: ReturnType<typeof spawn>;
@@ -16,6 +16,8 @@ export interface Broker {
 
 export async function startBroker(args: string[] = [], opts: { env?: Record<string, string | undefined>; dirMode?: number; cmdPrefix?: string[] } = {}): Promise<Broker> {
   const dir = tempDir("fdbroker-broker-");
+  // 0755 lets a broker or clients of another uid (setpriv) reach the socket; 0777 lets such a broker create it.
+  if (opts.dirMode !== undefined) chmodSync(dir.path, opts.dirMode);
   const sock = join(dir.path, "broker.sock");
   const logPath = join(dir.path, "broker.log");
   const ready = readyPipe();
@@ -73,6 +75,37 @@ export function brokerPerTest(): typeof startBroker {
 /** Start `serve --takeover` at `sock` and return once the new broker is ready; the old one exits by itself. */
 export function startTakeover(sock: string, stderr: "pipe" | "ignore" = "pipe") {
   return spawnReady([...CLI, "serve", "-s", sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", stderr] }, 60000).proc;
+}
+
+// A python3 that uid 65534 may run (PATH may lead to a pyenv shim under root's home).
+export const PY = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
+/** Run as `uid`, with that gid and no other groups (root only: tests using it skip otherwise). */
+export const asUid = (uid: number) => ["setpriv", "--reuid", String(uid), "--regid", String(uid), "--clear-groups"];
+
+/**
+ * fixtures/hostile.py against `sock`, as `uid` (65534 unless given): `ready` is its first report (once set up),
+ * `finish()` closes its stdin and returns its last.
+ */
+export async function hostile(sock: string, args: (string | number)[], uid = 65534) {
+  const proc = spawn([...asUid(uid), PY, join(import.meta.dir, "fixtures/hostile.py"), sock, ...args.map(String)], { stdin: "pipe" });
+  const lines = lineReader(proc.stdout as ReadableStream);
+  const report = async () => {
+    const line = await lines.line();
+    if (!line) throw new Error(`hostile.py ${args.join(" ")} said nothing: ${await new Response(proc.stderr as ReadableStream).text()}`);
+    return JSON.parse(line);
+  };
+  const ready = await report();
+  return {
+    proc,
+    ready,
+    async finish() {
+      (proc.stdin as { end(): void }).end();
+      const last = await report();
+      await proc.exited;
+      return last;
+    },
+  };
 }
 
 export { waitFor } from "../helpers.ts";

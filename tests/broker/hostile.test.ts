@@ -38,13 +38,23 @@ test(`${FRAMES} malformed frames, stalls and vanishing clients: broker alive, en
   const valid = () =>
     encodeFrame({ kind: [OP.get, OP.rm, OP.ls, OP.status, OP.put, OP.takeoverCommit, 0, 200][int(8)]!, id: int(1 << 30), fds: int(3), body: [{}, { names: [`fz${int(100)}`] }, { name: `fz${int(100)}`, ttlMs: -1 }, { names: "x" }][int(4)]! });
   // Frames the stream survives (answered EPROTO or refused, connection kept), then at most one that ends it.
-  const survivable: (() => [Uint8Array, number[]])[] = [() => [valid(), fdsOf(int(4))], () => [valid(), fdsOf(253)]];
+  // Issue 8's shapes too: a put announcing 253 fds (it may carry one), a get of more names than --max-names, and
+  // gets of one name many times over.
+  const names = (n: number) => Array.from({ length: n }, () => "hosts");
+  const survivable: (() => [Uint8Array, number[]])[] = [
+    () => [valid(), fdsOf(int(4))], () => [valid(), fdsOf(253)],
+    () => [encodeFrame({ kind: OP.put, id: int(1000), fds: 253, body: { name: `fz${int(100)}` } }), fdsOf(253)],
+    () => [encodeFrame({ kind: OP.get, id: int(1000), fds: 0, body: { names: names(1025 + int(3000)) } }), []],
+    () => [encodeFrame({ kind: OP.get, id: int(1000), fds: 0, body: { names: names(1 + int(64)) } }), []],
+  ];
   const fatal: (() => [Uint8Array, number[]])[] = [
     () => [Uint8Array.from({ length: 12 + int(200) }, () => int(256)), fdsOf(int(4))],
     () => { const f = valid(); return [f.subarray(0, 1 + int(f.length - 1)), fdsOf(int(2))]; },
     () => { const f = valid(); new DataView(f.buffer).setUint32(4, 0x7fffffff + int(1000)); return [f, []]; },
     () => { const f = valid(); f[0] = 2 + int(250); return [f, fdsOf(int(2))]; },
     () => { const f = valid(); new DataView(f.buffer).setUint16(2, 254 + int(1000)); return [f, fdsOf(1)]; },
+    // One byte of a frame with 253 fds: before its kind is known, it may hold only one of them.
+    () => [valid().subarray(0, 1), fdsOf(253)],
   ];
   const stalled: number[] = [];
   cleanup.push(() => closeAll(stalled));

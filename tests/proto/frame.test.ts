@@ -20,7 +20,7 @@ describe("encodeFrame / feed round trip", () => {
       const r = feed(createReader(), bytes, fds);
       expect(r.error).toBeNull();
       expect(r.discard).toEqual([]);
-      expect(r.frames).toEqual([{ kind: f.kind, id: f.id, body: f.body, fds }]);
+      expect(r.frames).toEqual([{ kind: f.kind, id: f.id, body: f.body, fds, size: bytes.length }]);
     });
 
   test("byte by byte, fds with the first byte, many frames back to back", () => {
