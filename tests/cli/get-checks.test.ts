@@ -17,8 +17,8 @@ test("a placement clash or a missing command fails before --rm takes anything", 
   const cases: [string[], number, string][] = [
     [["get", "-s", s, "--rm", "a", "--as", "4", "--as", "4", "--", "true"], 2, "two fds placed at the same number"],
     [["get", "-s", s, "--rm", "a", "--stdin", "--as", "0", "--", "true"], 2, "two fds placed at the same number"],
-    [["get", "-s", s, "--rm", "a", "--", "/nonexistent/cmd"], 4, "execve: ENOENT"],
-    [["get", "-s", s, "--rm", "a", "--json", "--", "no-such-command-here"], 4, "not found on PATH"],
+    [["get", "-s", s, "--rm", "a", "--", "/nonexistent/cmd"], 127, "execve: ENOENT"],
+    [["get", "-s", s, "--rm", "a", "--json", "--", "no-such-command-here"], 127, "not found on PATH"],
   ];
   for (const [args, code, message] of cases) {
     const r = await fdbroker(args);
