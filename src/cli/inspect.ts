@@ -1,6 +1,6 @@
 // fdbroker inspect [FD...] [--pid PID]: describe the fds this process inherited, or another process's.
 import { Command } from "commander";
-import { describeFd, describeProcFds, inheritedFds } from "../describe/index.ts";
+import { closedAtStartup, describeFd, describeProcFds, inheritedFds } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
 import { isSysError } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
@@ -33,6 +33,8 @@ export function command(): Command {
 }
 
 function describeFdOrUsage(fd: number) {
+  // A 0, 1 or 2 that was closed holds the runtime's /dev/null by now (src/describe/startup.ts).
+  if (closedAtStartup.has(fd)) throw new UsageError(`fd ${fd} is not open`);
   try {
     return describeFd(fd);
   } catch (e) {
