@@ -32,6 +32,8 @@ export interface StartOptions {
   readyFd?: number;
   /** Take the listener, entries and connections over from the broker running at `socket`. */
   takeover?: boolean;
+  /** With `takeover`: a broker running as this uid is taken over too, not only one of ours or root's. */
+  brokerUid?: number;
   env?: BrokerEnv;
 }
 
@@ -103,7 +105,7 @@ export function startBroker(opts: StartOptions): BrokerState {
   try {
     nofile = raiseNofile(nofileWanted(limits));
     if (opts.takeover) {
-      snap = receiveTakeover(addr.label, limits.drainMs + 10_000);
+      snap = receiveTakeover(addr.label, limits.drainMs + 10_000, opts.brokerUid);
       listenFd = snap.listenFd;
     } else listenFd = listen(addr, { mode: opts.mode ?? 0o600, backlog: Math.max(128, Math.min(limits.maxConns, 4096)) });
   } catch (e) {

@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { parseRule, runLoop, startBroker, type Rule } from "../broker/index.ts";
 import { UsageError } from "../errors.ts";
 import { SPEC_HELP } from "../open/spec.ts";
-import { collect, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
+import { brokerUidOption, collect, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
 
 function parseHold(text: string): { name: string; spec: string } {
   const eq = text.indexOf("=");
@@ -28,6 +28,7 @@ interface ServeOpts {
   drainTimeout: number;
   readyFd?: number;
   takeover?: boolean;
+  brokerUid?: number;
   log: "text" | "json";
 }
 
@@ -45,6 +46,7 @@ export function command(): Command {
     .addOption(new Option("--client-timeout <DURATION>", "cut off clients idle (or not reading replies) this long (500ms, 30s, 5m)").argParser((s) => parseDuration(s, "--client-timeout")).default(60_000, "60s"))
     .addOption(new Option("--drain-timeout <DURATION>", "at SIGTERM, and for busy clients when a new broker takes over, wait this long for replies owed").argParser((s) => parseDuration(s, "--drain-timeout")).default(2000, "2s"))
     .option("--takeover", "take the listening socket, entries and clients over from the broker running at the address; it exits once done")
+    .addOption(brokerUidOption("with --takeover: also take over from a broker running as this uid"))
     .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nBy default only the broker's own uid and root may do anything. SIGTERM or SIGINT: stop accepting,\nfinish pending replies, close every held fd, remove the socket file.")
@@ -61,9 +63,9 @@ export function command(): Command {
       process.on("SIGTERM", stop);
       process.on("SIGINT", stop);
       state = startBroker({
-        socket: socketOf(opts), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
+        socket: socketOf(opts, true), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
         limits: { maxConns: opts.maxConns, maxFds: opts.maxFds, clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout }, log: opts.log, readyFd: opts.readyFd,
-        takeover: opts.takeover,
+        takeover: opts.takeover, brokerUid: opts.brokerUid,
       });
       state.stopping ||= stopRequested;
       await runLoop(state);
