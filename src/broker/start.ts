@@ -4,7 +4,7 @@ import { inheritedFds } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
-import { listen } from "../peer/listen.ts";
+import { listen, socketFileOf } from "../peer/listen.ts";
 import { openSpec } from "../open/spec.ts";
 import { checkName, feed, ProtocolError } from "../proto/index.ts";
 import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
@@ -112,7 +112,10 @@ export function startBroker(opts: StartOptions): BrokerState {
     closeAll(initial.map((o) => o.fd));
     throw e;
   }
-  const config = { label: addr.label, path: addr.path, rules: opts.rules ?? [], ownerUid: process.getuid?.() ?? 0, log: opts.log ?? "text", limits };
+  // After a takeover, the file the old broker served on: the path may have been taken by then, but it is the best
+  // evidence there is, and a file replaced later is still told apart.
+  const socketFile = socketFileOf(addr);
+  const config = { label: addr.label, path: addr.path, socketFile, rules: opts.rules ?? [], ownerUid: process.getuid?.() ?? 0, log: opts.log ?? "text", limits };
   const state = createState(config, listenFd, env);
   state.nofile = nofile;
   if (snap) adoptSnapshot(state, snap);

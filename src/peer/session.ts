@@ -5,7 +5,7 @@ import { openSpec } from "../open/spec.ts";
 import { C, E, close, closeAll, isOpen, SysError, isSysError } from "../sys/index.ts";
 import { parseUnixAddress, type UnixAddress } from "./address.ts";
 import { acceptOne } from "./endpoint.ts";
-import { listen, unlinkAddress } from "./listen.ts";
+import { listen, socketFileOf, unlinkAddress } from "./listen.ts";
 import { recvFds, sendFds } from "./transfer.ts";
 import { connectWaiting, waitReady } from "./wait.ts";
 
@@ -36,6 +36,7 @@ async function peerSocket(addr: UnixAddress, opts: PeerOptions): Promise<number>
     return fd;
   }
   const lfd = listen(addr, { mode: opts.mode, backlog: 1 });
+  const ownFile = socketFileOf(addr);
   let fd = -1;
   try {
     opts.onReady?.();
@@ -44,7 +45,7 @@ async function peerSocket(addr: UnixAddress, opts: PeerOptions): Promise<number>
   } finally {
     close(lfd);
     try {
-      unlinkAddress(addr);
+      unlinkAddress(addr, ownFile);
     } catch (e) {
       // The peer is already in: a socket file we cannot remove must not leave its connection open.
       if (fd >= 0) close(fd);
