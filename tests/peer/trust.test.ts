@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { receiveFrom, sendTo } from "../../src/peer/session.ts";
 import type { PeerCred } from "../../src/sys/index.ts";
 import { startReady } from "../cli/peer-helpers.ts";
-import { fdbroker, fdSnapshot, newFdsSince, tempDir, waitFor } from "../helpers.ts";
-import { canSwitchUid, hostile, SKIP_REASON } from "../hostile.ts";
+import { CLI, fdbroker, fdSnapshot, finish, newFdsSince, ROOT, spawnReady, tempDir, waitFor } from "../helpers.ts";
+import { asNobody, canSwitchUid, hostile, SKIP_REASON } from "../hostile.ts";
 
 setDefaultTimeout(60000);
 let dir: ReturnType<typeof tempDir>;
@@ -112,4 +112,20 @@ test.skipIf(skip)(`library: receiveFrom tells onPeer of each peer, refuses uid 6
   expect(seen).toEqual([[65534, false], [0, true]]);
   expect(await evil!.report()).toEqual({ bytes: 0, fds: 0 });
   await evil!.stop();
+});
+
+test.skipIf(skip)(`privilege separation: root sends a listener over @name to a uid-65534 recv with --peer-uid 65534; without it, send refuses [${SKIP_REASON}]`, async () => {
+  // docs/recipes.md: `fdbroker recv @web-handoff --names -- ./server` as the server's uid, then root's send.
+  const report = join(ROOT, "tests/fixtures/fd_report.py");
+  const startServer = () => spawnReady(asNobody([...CLI, "recv", addr, "--ready-fd", "3", "--names", "--", "/usr/bin/python3", report, "--check"])).proc;
+  // Without --peer-uid, root's send hangs up on the uid-65534 listener before sending: that server gets nothing.
+  const refused = startServer();
+  const plain = await fdbroker(["send", addr, "--open", "tcp:127.0.0.1:0", "--data", "web"]);
+  expect(plain).toMatchObject({ code: 1, stderr: expect.stringContaining(`the peer at ${addr} runs as uid 65534`) });
+  expect(Object.keys(JSON.parse((await finish(refused)).stdout).fds)).toEqual(["0", "1", "2"]);
+  const server = startServer();
+  expect((await fdbroker(["send", addr, "--peer-uid", "65534", "--open", "tcp:127.0.0.1:0", "--data", "web"])).code).toBe(0);
+  const r = await finish(server);
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout)).toMatchObject({ uid: 65534, env: { LISTEN_FDS: "1", LISTEN_FDNAMES: "web" }, sockets: { 3: { family: "AF_INET", listening: true } } });
 });
