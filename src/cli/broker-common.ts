@@ -5,7 +5,7 @@ import { defaultSocket } from "../client/address.ts";
 import { UsageError } from "../errors.ts";
 import { parseTrustedUid } from "../peer/trust.ts";
 
-export const SOCKET_DEFAULT_HELP =
+const SOCKET_DEFAULT_HELP =
   "$FDBROKER_SOCKET; for root /run/fdbroker.sock ($RUNTIME_DIRECTORY/fdbroker.sock under systemd); for others $XDG_RUNTIME_DIR/fdbroker.sock, else /tmp/fdbroker-UID/fdbroker.sock in a 0700 directory";
 
 export const socketOption = () => new Option("-s, --socket <ADDR>", `broker socket: a path or @abstract (default ${SOCKET_DEFAULT_HELP})`);
