@@ -53,6 +53,6 @@ export function inheritedFds(): number[] {
  */
 export function requireInherited(fd: number, what: string, inherited: ReadonlySet<number>): void {
   if (inherited.has(fd)) return;
-  if (closedAtStartup.has(fd) || !isOpen(fd)) throw new UsageError(`fd ${fd} is not open`);
+  if (closedAtStartup.has(fd)) throw new UsageError(`fd ${fd} is not open`);
   throw new UsageError(`${what}: not an fd this process inherited`);
 }
