@@ -1,12 +1,13 @@
 // fdbroker as a library: pass fds between processes from a Bun program, without the CLI.
 export { parseUnixAddress, type UnixAddress } from "./peer/address.ts";
 export { acceptOne, connectTo as connect, socketPair } from "./peer/endpoint.ts";
-export { isLive, listen, unlinkAddress, type ListenOptions } from "./peer/listen.ts";
+export { isLive, listen, socketFileOf, unlinkAddress, type FileId, type ListenOptions } from "./peer/listen.ts";
 export { recvFds, sendFds, type FdMessage, type RecvOptions, type SendOptions } from "./peer/transfer.ts";
 export { openSpec, parseSpec, type Spec } from "./open/spec.ts";
 export {
   receiveFrom, sendTo, type Arrival, type PeerOptions, type Reception, type ReceiveOptions, type SendToOptions,
 } from "./peer/session.ts";
+export type { TrustedUid } from "./peer/trust.ts";
 export {
   describeFd, describeProcFd, describeProcFds, inheritedFds, openFds, type FdDescription, type FdKind,
   type SocketDescription,

@@ -241,12 +241,14 @@ async function shutDown(state: BrokerState): Promise<void> {
 }
 
 /**
- * A broker that took over as another user may not be allowed to remove the file (its directory is not its own).
- * The stop goes on: a socket file nobody answers on is stale, and the next broker replaces it.
+ * Only the file this broker bound: if it was removed and another broker started on the path since, that one's
+ * file stays. A broker that took over as another user may not be allowed to remove the file (its directory is not
+ * its own). The stop goes on: a socket file nobody answers on is stale, and the next broker replaces it.
  */
 function removeSocketFile(state: BrokerState, path: string): void {
   try {
-    unlinkAddress(path);
+    if (!unlinkAddress(path, state.config.socketFile))
+      logEvent(state, { op: "stop", result: "ok", detail: "the socket file is gone or no longer the one this broker bound: left alone" });
   } catch (e) {
     logEvent(state, { op: "stop", result: isSysError(e) ? e.code : "EIO", detail: `the socket file stays: ${(e as Error).message}` });
   }

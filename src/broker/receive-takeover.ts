@@ -27,8 +27,8 @@ function isEntryInfo(v: unknown): v is FullEntryInfo {
 }
 
 /** Receive the running broker's listener, entries and connections. Every fd returned is ours. */
-export function receiveTakeover(socket: string, timeoutMs: number): Snapshot {
-  const session = openSession({ socket, timeoutMs });
+export function receiveTakeover(socket: string, timeoutMs: number, brokerUid?: number): Snapshot {
+  const session = openSession({ socket, timeoutMs, brokerUid });
   let fds: number[] = [];
   try {
     const reply = call(session, OP.takeover, {});

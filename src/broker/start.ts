@@ -4,7 +4,7 @@ import { inheritedFds } from "../describe/inherited.ts";
 import { RefusedError, UsageError } from "../errors.ts";
 import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
-import { listen } from "../peer/listen.ts";
+import { listen, socketFileOf } from "../peer/listen.ts";
 import { openSpec } from "../open/spec.ts";
 import { requireName } from "../proto/index.ts";
 import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
@@ -32,6 +32,8 @@ export interface StartOptions {
   readyFd?: number;
   /** Take the listener, entries and connections over from the broker running at `socket`. */
   takeover?: boolean;
+  /** With `takeover`: a broker running as this uid is taken over too, not only one of ours or root's. */
+  brokerUid?: number;
   env?: BrokerEnv;
 }
 
@@ -119,14 +121,17 @@ export function startBroker(opts: StartOptions): BrokerState {
   try {
     nofile = raiseNofile(nofileWanted(limits));
     if (opts.takeover) {
-      snap = receiveTakeover(addr.label, limits.drainMs + 10_000);
+      snap = receiveTakeover(addr.label, limits.drainMs + 10_000, opts.brokerUid);
       listenFd = snap.listenFd;
     } else listenFd = listen(addr, { mode: opts.mode ?? 0o600, backlog: Math.max(128, Math.min(limits.maxConns, 4096)) });
   } catch (e) {
     closeAll(initial.map((o) => o.fd));
     throw e;
   }
-  const config = { label: addr.label, path: addr.path, rules: opts.rules ?? [], ownerUid: process.getuid?.() ?? 0, log: opts.log ?? "text", limits };
+  // After a takeover, the file the old broker served on: the path may have been taken by then, but it is the best
+  // evidence there is, and a file replaced later is still told apart.
+  const socketFile = socketFileOf(addr);
+  const config = { label: addr.label, path: addr.path, socketFile, rules: opts.rules ?? [], ownerUid: process.getuid?.() ?? 0, log: opts.log ?? "text", limits };
   const state = createState(config, listenFd, env);
   state.nofile = nofile;
   if (snap) {

@@ -4,6 +4,7 @@ import { createLogSink, enqueueLine, flushLogSink } from "./log-sink.ts";
 import { newMemoryTending, type MemoryTending } from "./memory.ts";
 import type { FullEntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";
 import type { Peer, Rule } from "./access.ts";
+import type { FileId } from "../peer/listen.ts";
 
 export interface Limits {
   /** Connections served at once; one more is told so and closed (or takes an idle one's place). */
@@ -100,6 +101,8 @@ export interface BrokerConfig {
   label: string;
   /** The socket file to remove on exit, or null (abstract address, or taken over). */
   path: string | null;
+  /** The file at `path` when this broker bound it (or took it over): only that one is removed. */
+  socketFile: FileId | null;
   rules: Rule[];
   /** The uid that may do anything besides root: the broker's own. */
   ownerUid: number;

@@ -1,13 +1,21 @@
-// What every broker command shares: the -s/--socket option with its default chain, number and duration parsing,
-// repeatable options.
+// What every broker command shares: the -s/--socket option with its default chain, --broker-uid, number and
+// duration parsing, repeatable options.
 import { Option } from "commander";
 import { defaultSocket } from "../client/address.ts";
 import { UsageError } from "../errors.ts";
+import { parseTrustedUid } from "../peer/trust.ts";
 
-export const socketOption = () =>
-  new Option("-s, --socket <ADDR>", "broker socket: a path or @abstract (default $FDBROKER_SOCKET, $XDG_RUNTIME_DIR/fdbroker.sock, /tmp/fdbroker-UID.sock)");
+const SOCKET_DEFAULT_HELP =
+  "$FDBROKER_SOCKET; for root /run/fdbroker.sock ($RUNTIME_DIRECTORY/fdbroker.sock under systemd); for others $XDG_RUNTIME_DIR/fdbroker.sock, else /tmp/fdbroker-UID/fdbroker.sock in a 0700 directory";
 
-export const socketOf = (opts: { socket?: string }) => opts.socket ?? defaultSocket();
+export const socketOption = () => new Option("-s, --socket <ADDR>", `broker socket: a path or @abstract (default ${SOCKET_DEFAULT_HELP})`);
+
+/** The address given, else the default; `create` (serve) makes the default's private directory if it is missing. */
+export const socketOf = (opts: { socket?: string }, create = false) => opts.socket ?? defaultSocket(process.env, undefined, { create });
+
+export const brokerUidOption = (help = "also deal with a broker running as this uid") =>
+  new Option("--broker-uid <UID>", `${help} (default: only your own uid or root; or $FDBROKER_BROKER_UID)`)
+    .argParser((s) => parseTrustedUid(s, "--broker-uid") as number);
 
 /** An option parser for a repeatable option: each value parsed and appended, in command-line order. */
 export const collect = <T>(parse: (s: string) => T) => (text: string, prev: T[] = []) => [...prev, parse(text)];

@@ -4,7 +4,7 @@ import { execWithFds } from "../launch/exec.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseFdSource, parseGet, parseListen, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
-import { socketOf, socketOption } from "./broker-common.ts";
+import { brokerUidOption, socketOf, socketOption } from "./broker-common.ts";
 
 export function command(): Command {
   const sources: Source[] = [];
@@ -15,6 +15,7 @@ export function command(): Command {
     .option("--fd <[NAME=]N>", "pass fd N, inherited by fdbroker; repeatable", add(parseFdSource))
     .option("--get <NAME>", "retrieve a broker entry; repeatable", add(parseGet))
     .addOption(socketOption())
+    .addOption(brokerUidOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
     .argument("<cmd...>", "command and arguments (after --)")
     .addHelpText(
@@ -26,7 +27,7 @@ survive the exec.
 
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
-    .action(async (cmd: string[], opts: { inherit: boolean; socket?: string }) => {
-      execWithFds(cmd, await gatherFds(sources, opts.inherit, brokerGetter(socketOf(opts))));
+    .action(async (cmd: string[], opts: { inherit: boolean; socket?: string; brokerUid?: number }) => {
+      execWithFds(cmd, await gatherFds(sources, opts.inherit, brokerGetter({ socket: socketOf(opts), brokerUid: opts.brokerUid })));
     });
 }

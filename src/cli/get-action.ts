@@ -7,6 +7,7 @@ import { closeAll } from "../sys/index.ts";
 
 export interface GetOpts {
   socket?: string;
+  brokerUid?: number;
   all?: boolean;
   rm?: boolean;
   cat?: boolean;
@@ -37,7 +38,7 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
   const chosen = chosenTargets(!!opts.stdin, opts.as);
   const exec = cmd.length > 0 ? await import("../launch/exec.ts") : null;
   const path = exec?.resolveCommand(cmd[0]!);
-  const session = openSession({ socket: opts.socket });
+  const session = openSession({ socket: opts.socket, brokerUid: opts.brokerUid });
   let got;
   try {
     got = get(session, names, { all: opts.all, remove: opts.rm });

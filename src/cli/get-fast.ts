@@ -5,7 +5,9 @@
 import { runGet, type GetOpts } from "./get-action.ts";
 
 /** Options of `get` this path understands, and whether each takes a value. */
-const KNOWN: Record<string, "flag" | "value"> = { "-s": "value", "--socket": "value", "--rm": "flag", "--all": "flag", "--stdin": "flag", "--as": "value" };
+const KNOWN: Record<string, "flag" | "value"> = {
+  "-s": "value", "--socket": "value", "--broker-uid": "value", "--rm": "flag", "--all": "flag", "--stdin": "flag", "--as": "value",
+};
 
 function parse(args: readonly string[]): { names: string[]; opts: GetOpts } | null {
   const names: string[] = [];
@@ -26,10 +28,11 @@ function parse(args: readonly string[]): { names: string[]; opts: GetOpts } | nu
     }
     const value = args[++i];
     if (value === undefined || value.startsWith("-")) return null;
-    if (arg === "--as") {
-      if (!/^\d+$/.test(value)) return null;
-      opts.as.push(Number(value));
-    } else opts.socket = value;
+    // A malformed number goes to the full command, which owns the error message.
+    if ((arg === "--as" || arg === "--broker-uid") && !/^\d+$/.test(value)) return null;
+    if (arg === "--as") opts.as.push(Number(value));
+    else if (arg === "--broker-uid") opts.brokerUid = Number(value);
+    else opts.socket = value;
   }
   return { names, opts };
 }

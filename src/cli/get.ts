@@ -1,6 +1,6 @@
 // `fdbroker get NAME... [-- CMD]`: retrieve fds in one round trip; describe them, cat them, or exec CMD with them.
 import { Command } from "commander";
-import { collect, parseCount, socketOption } from "./broker-common.ts";
+import { brokerUidOption, collect, parseCount, socketOption } from "./broker-common.ts";
 import { runGet, type GetOpts } from "./get-action.ts";
 
 export function command(): Command {
@@ -8,6 +8,7 @@ export function command(): Command {
     .description("retrieve fds from the broker; describe them, --cat them, or exec CMD (after --) with them")
     .argument("[NAME...]", "entry names, then optionally -- CMD ARGS")
     .addOption(socketOption())
+    .addOption(brokerUidOption())
     .option("--all", "every entry this client may get")
     .option("--rm", "remove the entries once retrieved")
     .option("--cat", "copy each retrieved file's or pipe's contents to stdout")

@@ -1,7 +1,7 @@
 // fdbroker inspect [FD...] [--pid PID]: describe the fds this process inherited, or another process's. Exit 3 when
 // that process exits while its fds are being read (it could no longer be reached, as a peer that went away).
 import { Command } from "commander";
-import { describeFd, describeProcFds, inheritedFds, markRuntimeCloexec, type FdDescription } from "../describe/index.ts";
+import { closedAtStartup, describeFd, describeProcFds, inheritedFds, markRuntimeCloexec, type FdDescription } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
 import { isSysError } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
@@ -34,6 +34,8 @@ export function command(): Command {
 function describeOwn(fds: readonly number[]): FdDescription[] {
   const inherited = new Set(inheritedFds());
   return (fds.length ? fds : [...inherited]).map((fd) => {
+    // A 0, 1 or 2 that was closed holds the runtime's /dev/null by now (src/describe/startup.ts).
+    if (closedAtStartup.has(fd)) throw new UsageError(`fd ${fd} is not open`);
     try {
       return markRuntimeCloexec(describeFd(fd), inherited);
     } catch (e) {

@@ -1,16 +1,17 @@
 // `fdbroker ls`: the entries this client may see: name, what the fd is, who stored it, age, expiry.
 import { Command } from "commander";
 import { ls, openSession } from "../client/index.ts";
-import { formatDuration, socketOf, socketOption } from "./broker-common.ts";
+import { brokerUidOption, formatDuration, socketOf, socketOption } from "./broker-common.ts";
 import { out, printJson, printText, styled, table } from "./output.ts";
 
 export function command(): Command {
   return new Command("ls")
     .description("list the broker's entries")
     .addOption(socketOption())
+    .addOption(brokerUidOption())
     .option("--json", "print the entries as JSON")
-    .action((opts: { socket?: string; json?: boolean }) => {
-      using session = openSession({ socket: socketOf(opts) });
+    .action((opts: { socket?: string; brokerUid?: number; json?: boolean }) => {
+      using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
       const entries = ls(session);
       if (opts.json) return printJson(entries);
       if (entries.length === 0) return void process.stderr.write("no entries\n");

@@ -2,11 +2,12 @@
 import { Command } from "commander";
 import { openSession, put } from "../client/index.ts";
 import { inheritedFds, requireInherited } from "../describe/inherited.ts";
-import { parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
+import { brokerUidOption, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
 import { printJson } from "./output.ts";
 
 interface PutOpts {
   socket?: string;
+  brokerUid?: number;
   fd: number;
   ttl?: number;
   replace?: boolean;
@@ -18,6 +19,7 @@ export function command(): Command {
     .description("store a copy of an fd (default stdin) in the broker under NAME")
     .argument("<NAME>", "entry name")
     .addOption(socketOption())
+    .addOption(brokerUidOption())
     .option("--fd <N>", "which of this process's fds to store", (s) => parseCount(s, "--fd", 0), 0)
     .option("--ttl <DURATION>", "close the entry after this long (500ms, 30s, 5m, 2h)", (s) => parseDuration(s, "--ttl"))
     .option("--replace", "replace an existing entry of that name")
@@ -25,7 +27,7 @@ export function command(): Command {
     .addHelpText("after", "\nExample: some-producer | fdbroker put logs --ttl 10m")
     .action((name: string, opts: PutOpts) => {
       requireInherited(opts.fd, `--fd ${opts.fd}`, new Set(inheritedFds()));
-      using session = openSession({ socket: socketOf(opts) });
+      using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
       const entry = put(session, name, opts.fd, { ttlMs: opts.ttl, replace: opts.replace });
       if (opts.json) printJson(entry);
     });

@@ -7,7 +7,7 @@ import { execWithFds } from "../launch/exec.ts";
 import { receiveFrom, type Reception } from "../peer/session.ts";
 import { printGroups, type ViewGroup } from "./describe-view.ts";
 import { fail } from "./exit.ts";
-import { integer, interruption, readyNotifier } from "./peer-options.ts";
+import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
 
 /** `--names`: the payload, all messages joined, is the fd names separated by ':' (as LISTEN_FDNAMES). */
 function namesFrom(got: Reception): string[] {
@@ -43,6 +43,8 @@ export function command(): Command {
     .addOption(new Option("--max-bytes <n>", "most payload bytes accepted in all").argParser(integer(0)).default(1 << 20))
     .option("--names", "the payload names the fds, ':'-separated (becomes LISTEN_FDNAMES, labels the table)")
     .option("--ready-fd <fd>", "write a newline to this fd once listening (or connected), then close it", integer())
+    .addOption(peerUidOption())
+    .option("-v, --verbose", "say who the peer is (pid, uid, command) on stderr")
     .option("--json", "print JSON instead of a table")
     .action(async (addr: string, cmd: string[], o) => {
       const stop = interruption();
@@ -50,6 +52,7 @@ export function command(): Command {
         const got = await receiveFrom(addr, {
           connect: o.connect, count: o.count, timeoutMs: o.timeout, maxFds: o.maxFds, maxBytes: o.maxBytes,
           onReady: readyNotifier(o.readyFd), signal: stop.signal,
+          peerUid: o.peerUid, onPeer: peerReporter(!!o.verbose, !o.connect, o.peerUid),
         });
         if (got.extraClosed > 0) process.stderr.write(`fdbroker: closed ${got.extraClosed} fds past --count ${o.count}\n`);
         try {

@@ -10,7 +10,7 @@ import { parentNotifier } from "../supervise/notify.ts";
 import { supervise, type Readiness } from "../supervise/supervisor.ts";
 import { closeAll } from "../sys/index.ts";
 import { escapeText } from "../text.ts";
-import { parseCount, socketOf, socketOption } from "./broker-common.ts";
+import { brokerUidOption, parseCount, socketOf, socketOption } from "./broker-common.ts";
 
 const count = (name: string) => (v: string) => parseCount(v, name, 0);
 
@@ -43,6 +43,7 @@ export function command(): Command {
     .option("--max-restarts <N>", "crashes in a row before giving up (0: never)", count("--max-restarts"), 10)
     .option("--stable <MS>", "a child up this long resets the crash count", count("--stable"), 10000)
     .addOption(socketOption())
+    .addOption(brokerUidOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
     .argument("<cmd...>", "command and arguments (after --)")
     .addHelpText(
@@ -62,7 +63,7 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const ready = parseReady(opts.ready);
       const backoff = parseBackoff(opts.backoff);
       const argv = [resolveCommand(cmd[0]!), ...cmd.slice(1)];
-      const fds = await gatherFds(sources, opts.inherit, brokerGetter(socketOf(opts)));
+      const fds = await gatherFds(sources, opts.inherit, brokerGetter({ socket: socketOf(opts), brokerUid: opts.brokerUid }));
       // Lines quote what children say (a STATUS= from NOTIFY_SOCKET) and error messages: escaped, one line each.
       const log = (line: string) => process.stderr.write(`fdbroker run: ${escapeText(line)}\n`);
       const code = await supervise({

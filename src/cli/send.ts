@@ -5,7 +5,7 @@ import { sendTo } from "../peer/session.ts";
 import { parseSpec, SPEC_HELP } from "../open/spec.ts";
 import { printGroups } from "./describe-view.ts";
 import { fail } from "./exit.ts";
-import { integer, interruption, readyNotifier } from "./peer-options.ts";
+import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
 
 export function command(): Command {
   // --fd and --open share one list, so the peer gets the fds in command-line order.
@@ -21,7 +21,8 @@ export function command(): Command {
     .option("--listen", "listen on ADDR and serve one peer instead of connecting")
     .option("-t, --timeout <ms>", "longest wait to connect (default 5000), for a peer, or for buffer space", integer(1))
     .option("--ready-fd <fd>", "write a newline to this fd once connected (or listening), then close it", integer())
-    .option("-v, --verbose", "describe what is sent, as recv would")
+    .addOption(peerUidOption())
+    .option("-v, --verbose", "describe what is sent, as recv would, and say who the peer is (pid, uid, command) on stderr")
     .option("--json", "describe what is sent as JSON (implies --verbose)")
     .action(async (addr: string, o) => {
       const stop = interruption();
@@ -34,6 +35,7 @@ export function command(): Command {
         }
         await sendTo(addr, items, {
           connect: !o.listen, timeoutMs: o.timeout, payload: o.data, onReady: readyNotifier(o.readyFd), signal: stop.signal,
+          peerUid: o.peerUid, onPeer: peerReporter(!!o.verbose, !!o.listen, o.peerUid),
           onSent: (fds) => {
             if (o.verbose || o.json) printGroups([{ fds: fds.map((fd, i) => ({ id: i, desc: describeFd(fd) })) }], !!o.json, "#");
           },

@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { parseRule, runLoop, startBroker, type Rule } from "../broker/index.ts";
 import { UsageError } from "../errors.ts";
 import { SPEC_HELP } from "../open/spec.ts";
-import { collect, parseCount, parseDuration, parseSize, socketOf, socketOption } from "./broker-common.ts";
+import { brokerUidOption, collect, parseCount, parseDuration, parseSize, socketOf, socketOption } from "./broker-common.ts";
 
 function parseHold(text: string): { name: string; spec: string } {
   const eq = text.indexOf("=");
@@ -34,6 +34,7 @@ interface ServeOpts {
   drainTimeout: number;
   readyFd?: number;
   takeover?: boolean;
+  brokerUid?: number;
   log: "text" | "json";
 }
 
@@ -57,9 +58,10 @@ export function command(): Command {
     .addOption(new Option("--client-timeout <DURATION>", "cut off clients with no whole request in, or no whole reply taken, for this long (500ms, 30s, 5m)").argParser((s) => parseDuration(s, "--client-timeout")).default(60_000, "60s"))
     .addOption(new Option("--drain-timeout <DURATION>", "at SIGTERM, and for busy clients when a new broker takes over, wait this long for replies owed; a takeover stalled this long is abandoned").argParser((s) => parseDuration(s, "--drain-timeout")).default(2000, "2s"))
     .option("--takeover", "take the listening socket, entries and clients over from the broker running at the address; it exits once done")
+    .addOption(brokerUidOption("with --takeover: also take over from a broker running as this uid"))
     .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
-    .addHelpText("after", "\nBy default only the broker's own uid and root may do anything; a uid no --allow rule names is refused at\naccept. SIGTERM or SIGINT: stop accepting, finish pending replies, close every held fd, remove the socket file.")
+    .addHelpText("after", "\nBy default only the broker's own uid and root may do anything; a uid no --allow rule names is refused at\naccept. SIGTERM or SIGINT: stop accepting, finish pending replies, close every held fd, remove the socket file\nif it is still the one it bound.")
     .action(async (opts: ServeOpts) => {
       // Handlers go in before startBroker writes --ready-fd: a supervisor may send SIGTERM the moment it reads
       // that, and without a handler Bun would die of the signal (143) instead of shutting down cleanly. A signal
@@ -73,14 +75,14 @@ export function command(): Command {
       process.on("SIGTERM", stop);
       process.on("SIGINT", stop);
       state = startBroker({
-        socket: socketOf(opts), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
+        socket: socketOf(opts, true), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
         limits: {
           maxConns: opts.maxConns, maxConnsPerUid: opts.maxConnsPerUid, reservedConns: opts.reservedConns, maxFds: opts.maxFds, maxNames: opts.maxNames,
           maxRequestBytes: opts.maxRequestBytes, maxReplyBytes: opts.maxReplyBytes, maxQueuedFds: opts.maxQueuedFds,
           clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout,
         },
         log: opts.log, readyFd: opts.readyFd,
-        takeover: opts.takeover,
+        takeover: opts.takeover, brokerUid: opts.brokerUid,
       });
       state.stopping ||= stopRequested;
       await runLoop(state);

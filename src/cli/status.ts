@@ -1,7 +1,7 @@
 // `fdbroker status`: is the broker up, and how full is it.
 import { Command } from "commander";
 import { openSession, status } from "../client/index.ts";
-import { formatDuration, socketOf, socketOption } from "./broker-common.ts";
+import { brokerUidOption, formatDuration, socketOf, socketOption } from "./broker-common.ts";
 import { escapeText } from "../text.ts";
 import { out, printJson, printText } from "./output.ts";
 
@@ -9,9 +9,10 @@ export function command(): Command {
   return new Command("status")
     .description("show the broker's pid, version, uptime, entries, connections and limits")
     .addOption(socketOption())
+    .addOption(brokerUidOption())
     .option("--json", "print the status as JSON")
-    .action((opts: { socket?: string; json?: boolean }) => {
-      using session = openSession({ socket: socketOf(opts) });
+    .action((opts: { socket?: string; brokerUid?: number; json?: boolean }) => {
+      using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
       const s = status(session);
       if (opts.json) return printJson(s);
       const l = s.limits;

@@ -3,6 +3,7 @@
 import { RefusedError } from "../errors.ts";
 import { connectTo } from "../peer/endpoint.ts";
 import { sendFds } from "../peer/transfer.ts";
+import { checkPeer, parseTrustedUid } from "../peer/trust.ts";
 import { createReader, drainReader, encodeFrame, feed, REPLY, type Reader, type ReceivedFrame } from "../proto/index.ts";
 import { C, close, closeAll, E, recvmsg, SysError, waitFd } from "../sys/index.ts";
 import { defaultSocket } from "./address.ts";
@@ -19,16 +20,30 @@ export interface Session {
 }
 
 export interface SessionOptions {
-  /** Broker address (default: $FDBROKER_SOCKET, $XDG_RUNTIME_DIR/fdbroker.sock, /tmp/fdbroker-UID.sock). */
+  /** Broker address (default: defaultSocket(), see src/client/address.ts). */
   socket?: string;
   /** Longest wait to connect and for each reply, in ms (default 10000). */
   timeoutMs?: number;
+  /**
+   * A broker running as this uid is dealt with too; by default (and from $FDBROKER_BROKER_UID) only one running as
+   * our own uid or root is. Anyone else is refused before anything is sent.
+   */
+  brokerUid?: number;
 }
 
 export function openSession(opts: SessionOptions = {}): Session {
   const label = opts.socket ?? defaultSocket();
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const env = process.env.FDBROKER_BROKER_UID;
+  const brokerUid = opts.brokerUid ?? (env ? parseTrustedUid(env, "FDBROKER_BROKER_UID") : undefined);
   const fd = connectTo(label, timeoutMs);
+  try {
+    // Whoever listens at the address first answers it (a squatter, a fake broker): ask the kernel who that is.
+    checkPeer(fd, `the broker at ${label}`, brokerUid, "--broker-uid");
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
   const reader = createReader();
   const s: Session = {
     fd, label, timeoutMs, reader, queued: [], nextId: 1,

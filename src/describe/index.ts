@@ -2,4 +2,5 @@
 export { classify, describeFd, openFds } from "./describe.ts";
 export { describeProcFd, describeProcFds } from "./proc.ts";
 export { inheritedFds, markRuntimeCloexec, requireInherited } from "./inherited.ts";
+export { closedAtStartup } from "./startup.ts";
 export type { FdDescription, FdKind, SocketDescription } from "./types.ts";

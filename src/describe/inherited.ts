@@ -11,7 +11,7 @@ import { readFileSync, readlinkSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 import { isOpen } from "../sys/index.ts";
 import { epollTargets, parseFdinfo } from "./fdinfo.ts";
-import { fdsAtStartup } from "./startup.ts";
+import { closedAtStartup, fdsAtStartup } from "./startup.ts";
 import type { FdDescription } from "./types.ts";
 
 function linkOf(fd: number): string {
@@ -49,11 +49,13 @@ export function inheritedFds(): number[] {
 
 /**
  * Refuse an fd this process did not inherit (`inherited` is inheritedFds()): the runtime's own, its event loop's
- * epoll and eventfd, are open too, and must never be sent, stored or handed to a program by mistake. `what` is
- * how the user named it: `--fd 3`, `fd:4`.
+ * epoll and eventfd, and the /dev/null it puts in place of a closed 0, 1 or 2, are open too, and must never be
+ * sent, stored or handed to a program by mistake. `what` is how the user named it: `--fd 3`, `fd:4`.
  */
 export function requireInherited(fd: number, what: string, inherited: ReadonlySet<number>): void {
-  if (!inherited.has(fd)) throw new UsageError(`${what}: not an fd this process inherited`);
+  if (inherited.has(fd)) return;
+  if (closedAtStartup.has(fd)) throw new UsageError(`fd ${fd} is not open`);
+  throw new UsageError(`${what}: not an fd this process inherited`);
 }
 
 /**

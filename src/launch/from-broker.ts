@@ -1,10 +1,10 @@
 // --get NAME for `exec` and `run`: entries come from the broker in one round trip, named as the broker names them.
-import { get, openSession } from "../client/index.ts";
+import { get, openSession, type SessionOptions } from "../client/index.ts";
 import type { Getter } from "./sources.ts";
 
-export function brokerGetter(socket?: string, timeoutMs?: number): Getter {
+export function brokerGetter(opts: SessionOptions = {}): Getter {
   return async (names) => {
-    const session = openSession({ socket, timeoutMs });
+    const session = openSession(opts);
     try {
       return get(session, names).map((r) => ({ fd: r.fd, name: r.entry.name }));
     } finally {

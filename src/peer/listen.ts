@@ -1,5 +1,5 @@
-// Listening on UNIX socket addresses, with the stale-socket rules every command shares: a socket file nobody
-// answers on is replaced, a live one is never clobbered.
+// Listening on UNIX socket addresses, with the socket-file rules every command shares: a socket file nobody
+// answers on is replaced, a live one is never clobbered, and on the way out only our own is removed.
 import { lstatSync, unlinkSync } from "node:fs";
 import {
   bind, C, close, connect, E, fromNodeError, isSysError, listen as sysListen, socket, SysError, type SocketType,
@@ -53,7 +53,7 @@ function bindWithMode(fd: number, addr: UnixAddress, mode: number, type: SocketT
     bind(fd, addr.bytes, addr.label);
   } catch (e) {
     if (!isSysError(e, "EADDRINUSE") || addr.path === null) throw e;
-    if (!isSocketFile(addr.path)) throw new SysError("bind", E.EADDRINUSE, addr.label, "a file that is not a socket is in the way");
+    if (socketFileOf(addr) === null) throw new SysError("bind", E.EADDRINUSE, addr.label, "a file that is not a socket is in the way");
     if (isLive(addr, type)) throw new SysError("bind", E.EADDRINUSE, addr.label, "another process is listening there");
     unlinkFile(addr.path);
     bind(fd, addr.bytes, addr.label);
@@ -62,18 +62,41 @@ function bindWithMode(fd: number, addr: UnixAddress, mode: number, type: SocketT
   }
 }
 
-function isSocketFile(path: string): boolean {
+/** What tells one file from another at the same path: a later lstat showing the same pair is the same file. */
+export interface FileId {
+  dev: number;
+  ino: number;
+}
+
+/**
+ * The socket file at `addr` now, or null (an abstract address, or no socket file there). Taken right after bind(),
+ * it is the file we bound: in the directories sockets live in, nobody else may replace it in that instant.
+ */
+export function socketFileOf(text: string | UnixAddress): FileId | null {
+  const addr = typeof text === "string" ? parseUnixAddress(text) : text;
+  if (addr.path === null) return null;
   try {
-    return lstatSync(path).isSocket();
+    const st = lstatSync(addr.path);
+    return st.isSocket() ? { dev: st.dev, ino: st.ino } : null;
   } catch {
-    return false;
+    return null;
   }
 }
 
-/** Remove the socket file behind an address, if it is one. Throws a SysError naming unlink when it cannot. */
-export function unlinkAddress(text: string | UnixAddress): void {
+/**
+ * Remove the socket file behind an address, if it is one; with `own` (what socketFileOf said when we bound it),
+ * only if the path still names that same file: a broker or peer stopping after its file was removed and the path
+ * reused must not take the newcomer's file away (issue 8). True if a file was removed. Between the lstat and
+ * unlink(2) the path could still change; no unlink-by-inode exists to close that window. Throws a SysError naming
+ * unlink when the file cannot be removed.
+ */
+export function unlinkAddress(text: string | UnixAddress, own?: FileId | null): boolean {
   const addr = typeof text === "string" ? parseUnixAddress(text) : text;
-  if (addr.path !== null && isSocketFile(addr.path)) unlinkFile(addr.path);
+  if (addr.path === null) return false;
+  const now = socketFileOf(addr);
+  if (now === null || (own !== undefined && (own === null || own.dev !== now.dev || own.ino !== now.ino))) return false;
+  unlinkFile(addr.path);
+  return true;
 }
 
 // As a SysError, so removing a stale socket fails like every other step of listen() (syscall, errno name, path).

@@ -1,12 +1,14 @@
 // One peer, start to end: the library side of `fdbroker recv` and `fdbroker send`. Either side may listen or
 // connect; the listening side serves exactly one peer and removes its socket file as soon as the peer is in.
-import { UsageError } from "../errors.ts";
+// Only a peer of our own uid or root counts, unless `peerUid` says otherwise (issue 8): an abstract name has no
+// permissions at all, and a socket file's may be wider than meant.
+import { RefusedError, UsageError } from "../errors.ts";
 import { openSpec } from "../open/spec.ts";
-import { C, E, close, closeAll, isOpen, SysError, isSysError } from "../sys/index.ts";
+import { accept, C, E, close, closeAll, isOpen, peerCred, SysError, isSysError, type PeerCred } from "../sys/index.ts";
 import { parseUnixAddress, type UnixAddress } from "./address.ts";
-import { acceptOne } from "./endpoint.ts";
-import { listen, unlinkAddress } from "./listen.ts";
+import { listen, socketFileOf, unlinkAddress } from "./listen.ts";
 import { recvFds, sendFds } from "./transfer.ts";
+import { isTrusted, refusal, type TrustedUid } from "./trust.ts";
 import { connectWaiting, waitReady } from "./wait.ts";
 
 export interface PeerOptions {
@@ -20,6 +22,22 @@ export interface PeerOptions {
   signal?: AbortSignal;
   /** Permission bits of a socket file we create (default 0o600). */
   mode?: number;
+  /** Deal with a peer of this uid too, or of any uid; by default only with one of our own uid or root. */
+  peerUid?: TrustedUid;
+  /**
+   * Called with each peer's credentials (SO_PEERCRED) as it is met, and whether it is dealt with. A listener closes
+   * a refused peer's connection without reading or writing and waits for the next; a connecting side throws a
+   * RefusedError after this returns.
+   */
+  onPeer?: (peer: PeerCred, trusted: boolean) => void;
+}
+
+/** Who is at the other end of `fd` and whether to deal with it, told to `onPeer` first. */
+function vet(fd: number, opts: PeerOptions): { cred: PeerCred; trusted: boolean } {
+  const cred = peerCred(fd);
+  const trusted = isTrusted(cred.uid, opts.peerUid);
+  opts.onPeer?.(cred, trusted);
+  return { cred, trusted };
 }
 
 /** A connected socket to the one peer; a listening socket and its file live only until the peer is in. */
@@ -28,6 +46,8 @@ async function peerSocket(addr: UnixAddress, opts: PeerOptions): Promise<number>
   if (opts.connect) {
     const fd = await connectWaiting(addr, opts.timeoutMs ?? 5000, opts.signal);
     try {
+      const { cred, trusted } = vet(fd, opts);
+      if (!trusted) throw new RefusedError("EPERM", refusal(cred, `the peer at ${addr.label}`, opts.peerUid, "--peer-uid"));
       opts.onReady?.();
     } catch (e) {
       close(fd);
@@ -36,15 +56,28 @@ async function peerSocket(addr: UnixAddress, opts: PeerOptions): Promise<number>
     return fd;
   }
   const lfd = listen(addr, { mode: opts.mode, backlog: 1 });
+  const ownFile = socketFileOf(addr);
+  const deadline = Date.now() + timeoutMs;
   let fd = -1;
   try {
     opts.onReady?.();
-    await waitReady(lfd, C.POLLIN, timeoutMs, { syscall: "accept4", label: addr.label, detail: "no peer connected" }, opts.signal);
-    fd = acceptOne(lfd, 1000, addr.label);
+    // A refused peer is closed before anything is read or written, and the wait goes on in the same time limit.
+    while (fd < 0) {
+      await waitReady(lfd, C.POLLIN, timeoutMs, { syscall: "accept4", label: addr.label, detail: "no peer connected" }, opts.signal, deadline);
+      const got = accept(lfd);
+      if (got === null) continue;
+      let trusted = false;
+      try {
+        trusted = vet(got, opts).trusted;
+      } finally {
+        if (trusted) fd = got;
+        else close(got);
+      }
+    }
   } finally {
     close(lfd);
     try {
-      unlinkAddress(addr);
+      unlinkAddress(addr, ownFile);
     } catch (e) {
       // The peer is already in: a socket file we cannot remove must not leave its connection open.
       if (fd >= 0) close(fd);

@@ -15,13 +15,13 @@ export const macrotask = () => new Promise<void>((resolve) => setImmediate(resol
 
 /**
  * Resolve when `fd` reports one of `events`; throw SysError ETIMEDOUT (naming `syscall` and `what`) after
- * `timeoutMs`, or the signal's reason once `signal` is aborted.
+ * `timeoutMs`, or at `deadline` when a longer wait of `timeoutMs` in all is going on, or the signal's reason once
+ * `signal` is aborted.
  */
 export async function waitReady(
   fd: number, events: number, timeoutMs: number, what: { syscall: string; label?: string; detail: string },
-  signal?: AbortSignal,
+  signal?: AbortSignal, deadline = Date.now() + timeoutMs, // Infinity when there is no limit
 ): Promise<number> {
-  const deadline = Date.now() + timeoutMs; // Infinity when there is no limit
   for (;;) {
     signal?.throwIfAborted();
     const rev = poll([{ fd, events }], Math.min(Math.max(0, deadline - Date.now()), SLICE_MS))[0]!;

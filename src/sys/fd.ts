@@ -1,8 +1,9 @@
-// Plain fd syscalls. Each throws a SysError naming the call on failure and retries EINTR where retrying is right.
+// Plain fd syscalls, and the two path calls the default socket directory needs (lstat, mkdir). Each throws a
+// SysError naming the call on failure and retries EINTR where retrying is right.
 import { abi, C, E } from "./abi.ts";
 import { sysError } from "./errors.ts";
 import { libc, lastErrno } from "./libc.ts";
-import { getU64, putU64, scratch } from "./mem.ts";
+import { cString, getU64, putU64, scratch } from "./mem.ts";
 
 export function close(fd: number): void {
   // Never retry close on EINTR: Linux has already released the fd, and retrying could close someone else's.
@@ -122,6 +123,27 @@ const statBuf = scratch(abi.stat.size);
 const statView = new DataView(statBuf.buffer);
 export function fstat(fd: number): Stat {
   if (libc.fstat(fd, statBuf) !== 0) throw sysError("fstat", `fd ${fd}`);
+  return decodeStat();
+}
+
+/**
+ * lstat(2): the file `path` names, a symlink itself rather than what it points to. Through libc rather than
+ * node:fs because the client's start-up path (`get NAME -- CMD`) checks the default socket's directory with it.
+ */
+export function lstat(path: string): Stat {
+  if (libc.lstat(cString(path), statBuf) !== 0) throw sysError("lstat", path);
+  return decodeStat();
+}
+
+/** mkdir(2) with `mode` (less the umask). False when something already exists at `path`: the caller checks what. */
+export function mkdir(path: string, mode: number): boolean {
+  if (libc.mkdir(cString(path), mode) === 0) return true;
+  const e = sysError("mkdir", path);
+  if (e.errno === E.EEXIST) return false;
+  throw e;
+}
+
+function decodeStat(): Stat {
   const s = abi.stat;
   return {
     dev: getU64(statView, s.dev),

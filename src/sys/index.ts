@@ -3,8 +3,8 @@ export { abi, abiFor, C, E, errnoName, errnoNumber, UnsupportedTargetError, type
 export { fromNodeError, isSysError, SysError } from "./errors.ts";
 export { encodeRights, parseControl, rightsOf, rightsSpace, type ControlMessage } from "./cmsg.ts";
 export {
-  close, closeAll, cloexecRange, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, isTerminal, pipe,
-  MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Rlimit, type Stat,
+  close, closeAll, cloexecRange, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, isTerminal, lstat, mkdir,
+  pipe, MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Rlimit, type Stat,
 } from "./fd.ts";
 export { recvmsg, sendmsg, type Received } from "./msg.ts";
 export {

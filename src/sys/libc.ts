@@ -30,6 +30,8 @@ const symbols = {
   getsockname: { args: [T.i32, T.ptr, T.ptr], returns: T.i32 },
   getpeername: { args: [T.i32, T.ptr, T.ptr], returns: T.i32 },
   fstat: { args: [T.i32, T.ptr], returns: T.i32 },
+  lstat: { args: [T.ptr, T.ptr], returns: T.i32 },
+  mkdir: { args: [T.ptr, T.u32], returns: T.i32 },
   getrlimit: { args: [T.i32, T.ptr], returns: T.i32 },
   setrlimit: { args: [T.i32, T.ptr], returns: T.i32 },
   execve: { args: [T.ptr, T.ptr, T.ptr], returns: T.i32 },
