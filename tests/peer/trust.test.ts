@@ -76,7 +76,7 @@ test.skipIf(skip)(`--peer-uid 65534 and --peer-uid any widen it; -v shows the pe
   const r = await recv.result();
   expect(r.code).toBe(0);
   expect(JSON.parse(r.stdout)[0]).toMatchObject({ payload: { text: "evil" }, fds: [{ kind: "pipe" }] });
-  expect(r.stderr).toBe(`fdbroker: peer pid ${evil.proc.pid}, uid 65534, command ev\\x1b[2J\\x0ail\n`);
+  expect(r.stderr).toBe(`fdbroker: peer pid ${evil.proc.pid}, uid 65534, command ev\\x1b[2J\\nil\n`);
   await evil.stop();
 
   await using fake = await hostile("listen", addr);
