@@ -2,7 +2,8 @@
 import { Command } from "commander";
 import { describeFd, inheritedFds, requireInherited } from "../describe/index.ts";
 import { sendTo } from "../peer/session.ts";
-import { parseSpec, SPEC_HELP } from "../open/spec.ts";
+import { openSpec, parseSpec, SPEC_HELP } from "../open/spec.ts";
+import { closeAll } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
 import { fail } from "./exit.ts";
 import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
@@ -26,29 +27,34 @@ export function command(): Command {
     .option("--json", "describe what is sent as JSON (implies --verbose)")
     .action(async (addr: string, o) => {
       const stop = interruption();
+      const opened: number[] = [];
       try {
         if (items.length === 0) items.push(0);
         const inherited = new Set(inheritedFds());
+        // Our own fds are checked and every SPEC opened (once) before the peer is contacted: a bad one fails here.
+        const fds: number[] = [];
         for (const it of items) {
-          const fd = typeof it === "number" ? it : fdOfSpec(it);
-          if (fd !== null) requireInherited(fd, `${typeof it === "number" ? "--fd " : "--open "}${it}`, inherited);
+          if (typeof it === "number") {
+            requireInherited(it, `--fd ${it}`, inherited);
+            fds.push(it);
+            continue;
+          }
+          const spec = parseSpec(it);
+          if (spec.kind === "fd") requireInherited(spec.fd, `--open ${it}`, inherited);
+          opened.push(openSpec(spec));
+          fds.push(opened[opened.length - 1]!);
         }
-        await sendTo(addr, items, {
+        await sendTo(addr, fds, {
           connect: !o.listen, timeoutMs: o.timeout, payload: o.data, onReady: readyNotifier(o.readyFd), signal: stop.signal,
           peerUid: o.peerUid, onPeer: peerReporter(!!o.verbose, !!o.listen, o.peerUid),
-          onSent: (fds) => {
-            if (o.verbose || o.json) printGroups([{ fds: fds.map((fd, i) => ({ id: i, desc: describeFd(fd) })) }], !!o.json, "#");
-          },
         });
+        if (o.verbose || o.json) printGroups([{ fds: fds.map((fd, i) => ({ id: i, desc: describeFd(fd) })) }], !!o.json, "#");
       } catch (e) {
+        closeAll(opened.splice(0));
         stop.exitIfInterrupted();
         fail(e);
+      } finally {
+        closeAll(opened);
       }
     });
-}
-
-/** The fd an `--open fd:N` names, or null for any other spec (a bad one fails here, before anything opens). */
-function fdOfSpec(spec: string): number | null {
-  const s = parseSpec(spec);
-  return s.kind === "fd" ? s.fd : null;
 }

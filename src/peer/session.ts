@@ -3,7 +3,6 @@
 // Only a peer of our own uid or root counts, unless `peerUid` says otherwise (issue 8): an abstract name has no
 // permissions at all, and a socket file's may be wider than meant.
 import { RefusedError, UsageError } from "../errors.ts";
-import { openSpec } from "../open/spec.ts";
 import { accept, C, E, close, closeAll, isOpen, peerCred, SysError, isSysError, type PeerCred } from "../sys/index.ts";
 import { parseUnixAddress, type UnixAddress } from "./address.ts";
 import { listen, socketFileOf, unlinkAddress } from "./listen.ts";
@@ -161,34 +160,20 @@ export async function receiveFrom(text: string, opts: ReceiveOptions = {}): Prom
 export interface SendToOptions extends PeerOptions {
   /** Payload; default one NUL byte. Spread over the messages when more than 253 fds go. */
   payload?: Uint8Array | string;
-  /** Called with the fds once they are sent, while the opened ones are still open: the moment to describe them. */
-  onSent?: (fds: readonly number[]) => void;
 }
 
 /**
- * Send to one peer, in order, our own fds (numbers) and freshly opened ones (SPEC strings, see src/open/spec.ts).
- * Specs are opened before the peer is contacted, so a bad one fails without a half-done transfer; whatever was
- * opened is closed on every path.
+ * Send `fds` (ours: they stay open, the caller closes them) to one peer, in order. The peer layer only moves fds:
+ * opening what a SPEC names is the caller's (src/open/spec.ts), done before the peer is contacted so that a bad
+ * spec fails without a half-done transfer.
  */
-export async function sendTo(text: string, items: readonly (number | string)[], opts: SendToOptions = {}): Promise<void> {
+export async function sendTo(text: string, fds: readonly number[], opts: SendToOptions = {}): Promise<void> {
   const addr = parseUnixAddress(text);
-  for (const it of items) if (typeof it === "number" && !isOpen(it)) throw new UsageError(`fd ${it} is not open`);
-  const opened: number[] = [];
+  for (const fd of fds) if (!isOpen(fd)) throw new UsageError(`fd ${fd} is not open`);
+  const sock = await peerSocket(addr, opts);
   try {
-    const fds = items.map((it) => {
-      if (typeof it === "number") return it;
-      const fd = openSpec(it);
-      opened.push(fd);
-      return fd;
-    });
-    const sock = await peerSocket(addr, opts);
-    try {
-      sendFds(sock, fds, opts.payload, { timeoutMs: opts.timeoutMs });
-      opts.onSent?.(fds);
-    } finally {
-      close(sock);
-    }
+    sendFds(sock, fds, opts.payload, { timeoutMs: opts.timeoutMs });
   } finally {
-    closeAll(opened);
+    close(sock);
   }
 }

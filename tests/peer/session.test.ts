@@ -96,10 +96,9 @@ test("an aborted signal ends the wait and removes the socket file", async () => 
   expect(existsSync(addr)).toBe(false);
 });
 
-test("bad input: an empty address, an fd that is not open, a bad spec", async () => {
+test("bad input: an empty address, an fd that is not open", async () => {
   expect(await caught(receiveFrom("", {}))).toBeInstanceOf(UsageError);
   expect(await caught(sendTo(join(dir.path, "x"), [987654], { connect: true }))).toBeInstanceOf(UsageError);
-  expect(await caught(sendTo(join(dir.path, "x"), ["nope:1"], { connect: true }))).toBeInstanceOf(UsageError);
   // Nothing listens there: the connect error names the call and errno.
   const err = await caught(sendTo(join(dir.path, "x"), [nul], { connect: true }));
   expect(isSysError(err, "ENOENT")).toBe(true);

@@ -2,7 +2,7 @@
 // abstract name has no permissions, so anyone can connect to `recv @name` or `send --listen @name` first, or
 // listen on the name a connecting side is given. Hostile peers are tests/fixtures/hostile.py as uid 65534.
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { receiveFrom, sendTo } from "../../src/peer/session.ts";
 import type { PeerCred } from "../../src/sys/index.ts";
@@ -106,7 +106,12 @@ test.skipIf(skip)(`library: receiveFrom tells onPeer of each peer, refuses uid 6
   });
   // Ours goes once the hostile peer has been turned away.
   await waitFor("the hostile peer to be turned away", () => seen.length > 0);
-  await sendTo(addr, [`file:${secret}`], { connect: true });
+  const file = openSync(secret, "r");
+  try {
+    await sendTo(addr, [file], { connect: true });
+  } finally {
+    closeSync(file);
+  }
   using reception = await got;
   expect(reception.fds.length).toBe(1);
   expect(seen).toEqual([[65534, false], [0, true]]);
