@@ -4,7 +4,7 @@ import { inheritedFds } from "../describe/inherited.ts";
 import { RefusedError, UsageError } from "../errors.ts";
 import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
-import { listen, socketFileOf } from "../peer/listen.ts";
+import { listenUnix, socketFileOf } from "../peer/listen.ts";
 import { openSpec } from "../open/spec.ts";
 import { requireName } from "../proto/index.ts";
 import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
@@ -17,7 +17,7 @@ import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeov
 import { notifySupervisor, writeReadyFd } from "../peer/ready.ts";
 import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Limits } from "./state.ts";
 
-export interface StartOptions {
+export interface BrokerOptions {
   socket: string;
   /** Socket file permissions (default 0o600). */
   mode?: number;
@@ -81,7 +81,7 @@ function raiseNofile(need: number): { soft: number; hard: number } {
 }
 
 /** Open every --hold and adopted fd; on any failure, close those already opened. */
-function openInitial(opts: StartOptions): { name: string; fd: number }[] {
+function openInitial(opts: BrokerOptions): { name: string; fd: number }[] {
   const opened: { name: string; fd: number }[] = [];
   // Telling inherited fds from the runtime's reads /proc: only worth it when there is something to open.
   if (!opts.holds?.length && !opts.adoptListenFds) return opened;
@@ -108,7 +108,7 @@ function openInitial(opts: StartOptions): { name: string; fd: number }[] {
   }
 }
 
-export function startBroker(opts: StartOptions): BrokerState {
+export function startBroker(opts: BrokerOptions): BrokerState {
   const limits = resolveLimits(opts.limits);
   const addr = parseUnixAddress(opts.socket);
   const env = opts.env ?? realEnv;
@@ -123,7 +123,7 @@ export function startBroker(opts: StartOptions): BrokerState {
     if (opts.takeover) {
       snap = receiveTakeover(addr.label, limits.drainMs + 10_000, opts.brokerUid);
       listenFd = snap.listenFd;
-    } else listenFd = listen(addr, { mode: opts.mode ?? 0o600, backlog: Math.max(128, Math.min(limits.maxConns, 4096)) });
+    } else listenFd = listenUnix(addr, { mode: opts.mode ?? 0o600, backlog: Math.max(128, Math.min(limits.maxConns, 4096)) });
   } catch (e) {
     closeAll(initial.map((o) => o.fd));
     throw e;

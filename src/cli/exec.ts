@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { execWithFds } from "../launch/exec.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
-import { collectInto, gatherFds, parseFdSource, parseGet, parseListen, type Source } from "../launch/sources.ts";
+import { collectInto, gatherFds, parseFdSource, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { brokerUidOption, socketOf, socketOption } from "./broker-common.ts";
 
@@ -11,9 +11,9 @@ export function command(): Command {
   const add = collectInto(sources);
   return new Command("exec")
     .description("open listeners and gather fds, then exec CMD with them at fd 3, 4, ... (LISTEN_FDS protocol)")
-    .option("--listen <[NAME=]SPEC>", `open a listener or file (${SPEC_HELP}); repeatable`, add(parseListen))
+    .option("--listen <[NAME=]SPEC>", `open a listener or file (${SPEC_HELP}); repeatable`, add(parseListenSource))
     .option("--fd <[NAME=]N>", "pass fd N, inherited by fdbroker; repeatable", add(parseFdSource))
-    .option("--get <NAME>", "retrieve a broker entry; repeatable", add(parseGet))
+    .option("--get <NAME>", "retrieve a broker entry; repeatable", add(parseGetSource))
     .addOption(socketOption())
     .addOption(brokerUidOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")

@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { UsageError } from "../errors.ts";
 import { resolveCommand } from "../launch/exec.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
-import { collectInto, gatherFds, parseGet, parseListen, type Source } from "../launch/sources.ts";
+import { collectInto, gatherFds, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { parseSignal } from "../supervise/child.ts";
 import { parentNotifier } from "../supervise/notify.ts";
@@ -33,8 +33,8 @@ export function command(): Command {
   const add = collectInto(sources);
   return new Command("run")
     .description("supervise CMD holding its listeners; on the reload signal start a new CMD, then retire the old")
-    .option("--listen <[NAME=]SPEC>", `open a listener (${SPEC_HELP}); repeatable`, add(parseListen))
-    .option("--get <NAME>", "retrieve a broker entry once at start; repeatable", add(parseGet))
+    .option("--listen <[NAME=]SPEC>", `open a listener (${SPEC_HELP}); repeatable`, add(parseListenSource))
+    .option("--get <NAME>", "retrieve a broker entry once at start; repeatable", add(parseGetSource))
     .option("--reload-signal <SIG>", "signal that starts a reload", "SIGHUP")
     .option("--ready <HOW>", "when a new child counts as ready: notify (READY=1 on NOTIFY_SOCKET) or delay:MS", "delay:1000")
     .option("--ready-timeout <MS>", "abandon a reload whose child is not ready by then", count("--ready-timeout"), 60000)

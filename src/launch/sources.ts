@@ -19,7 +19,7 @@ function splitName(text: string): [string | undefined, string] {
   return m ? [checkFdName(m[1]!), m[2]!] : [undefined, text];
 }
 
-export function parseListen(text: string): Source {
+export function parseListenSource(text: string): Source {
   const [name, rest] = splitName(text);
   return { kind: "listen", name, spec: parseSpec(rest), text: rest };
 }
@@ -30,7 +30,7 @@ export function parseFdSource(text: string): Source {
   return { kind: "fd", name, fd: Number(rest) };
 }
 
-export function parseGet(text: string): Source {
+export function parseGetSource(text: string): Source {
   if (text.length === 0) throw new UsageError("--get needs an entry name");
   return { kind: "get", name: text };
 }

@@ -3,7 +3,7 @@
 import { constants, openSync } from "node:fs";
 import { requireInherited } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
-import { listen as listenUnix, unlinkAddress } from "../peer/listen.ts";
+import { listenUnix, unlinkAddress } from "../peer/listen.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { boundSocket, C, close, dupCloexec, encodeInet, isOpen, listen, setCloexec, setNonBlocking } from "../sys/index.ts";
 

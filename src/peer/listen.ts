@@ -33,7 +33,7 @@ export function isLive(addr: UnixAddress, type: SocketType = "stream"): boolean 
  * Listen on a UNIX address. A socket file nobody answers on is stale and replaced; a live one is never clobbered.
  * The file is created with `mode` by narrowing the umask around bind(), so there is no window where it is wider.
  */
-export function listen(text: string | UnixAddress, opts: ListenOptions = {}): number {
+export function listenUnix(text: string | UnixAddress, opts: ListenOptions = {}): number {
   const addr = typeof text === "string" ? parseUnixAddress(text) : text;
   const type = opts.type ?? "stream";
   const fd = socket(C.AF_UNIX, type);

@@ -5,7 +5,7 @@
 import { RefusedError, UsageError } from "../errors.ts";
 import { accept, C, E, close, closeAll, isOpen, peerCred, SysError, isSysError, type PeerCred } from "../sys/index.ts";
 import { parseUnixAddress, type UnixAddress } from "./address.ts";
-import { listen, socketFileOf, unlinkAddress } from "./listen.ts";
+import { listenUnix, socketFileOf, unlinkAddress } from "./listen.ts";
 import { recvFds, sendFds } from "./transfer.ts";
 import { isTrusted, refusal, type TrustedUid } from "./trust.ts";
 import { connectWaiting, waitReady } from "./wait.ts";
@@ -54,7 +54,7 @@ async function peerSocket(addr: UnixAddress, opts: PeerOptions): Promise<number>
     }
     return fd;
   }
-  const lfd = listen(addr, { mode: opts.mode, backlog: 1 });
+  const lfd = listenUnix(addr, { mode: opts.mode, backlog: 1 });
   const ownFile = socketFileOf(addr);
   const deadline = Date.now() + timeoutMs;
   let fd = -1;

@@ -9,7 +9,7 @@
 //
 // The fds of a frame are sent in the same sendmsg as its first byte, so they arrive no later than the header.
 
-export const VERSION = 1;
+export const PROTOCOL_VERSION = 1;
 export const HEADER_SIZE = 12;
 /** The kernel refuses more fds than this in one SCM_RIGHTS message (SCM_MAX_FD). */
 export const MAX_FDS_PER_FRAME = 253;
@@ -41,7 +41,7 @@ export function encodeFrame(frame: Frame, maxBody = DEFAULT_MAX_BODY): Uint8Arra
   checkHeaderFields(frame.kind, frame.fds, frame.id);
   const out = new Uint8Array(HEADER_SIZE + body.length);
   const v = new DataView(out.buffer);
-  v.setUint8(0, VERSION);
+  v.setUint8(0, PROTOCOL_VERSION);
   v.setUint8(1, frame.kind);
   v.setUint16(2, frame.fds);
   v.setUint32(4, body.length);
@@ -73,7 +73,7 @@ export function decodeHeader(buf: Uint8Array): Header {
 
 /** Why a header cannot start a frame (the stream cannot be resynchronised after it), or null if it can. */
 export function headerProblem(h: Header, maxBody: number): string | null {
-  if (h.version !== VERSION) return `protocol version ${h.version} (this side speaks ${VERSION})`;
+  if (h.version !== PROTOCOL_VERSION) return `protocol version ${h.version} (this side speaks ${PROTOCOL_VERSION})`;
   if (h.fds > MAX_FDS_PER_FRAME) return `frame announces ${h.fds} fds (at most ${MAX_FDS_PER_FRAME})`;
   if (h.length > maxBody) return `frame body of ${h.length} bytes (at most ${maxBody})`;
   return null;

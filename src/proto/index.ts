@@ -1,7 +1,7 @@
 // Pure framing of the broker protocol (docs/protocol.md): bytes in, frames out, and back. No syscalls here.
 export {
   decodeBody, decodeHeader, DEFAULT_MAX_BODY, encodeFrame, HEADER_SIZE, headerProblem, MAX_FDS_PER_FRAME, ProtocolError,
-  VERSION, type Frame, type Header,
+  PROTOCOL_VERSION, type Frame, type Header,
 } from "./frame.ts";
 export {
   bufferedBytes, createReader, drainReader, feed, pendingBytes, type FdLimits, type FeedResult, type Reader, type ReceivedFrame,

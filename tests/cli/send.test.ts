@@ -3,7 +3,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { closeSync, existsSync, openSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { connectTo } from "../../src/peer/endpoint.ts";
-import { listen } from "../../src/peer/listen.ts";
+import { listenUnix } from "../../src/peer/listen.ts";
 import { closeAll, isSysError } from "../../src/sys/index.ts";
 import { CLI, fdbroker, spawn, waitFor } from "../helpers.ts";
 import { startReady, tempDirAndFdCheck } from "./peer-helpers.ts";
@@ -102,7 +102,7 @@ test("a file that cannot be opened is a system error (exit 4) before anything is
 
 test("SIGINT while waiting for a listener whose queue is full ends send at once with 130, not at --timeout", async () => {
   const addr = join(ctx.dir.path, "busy");
-  const lfd = listen(addr, { backlog: 0 });
+  const lfd = listenUnix(addr, { backlog: 0 });
   const queued: number[] = [];
   try {
     // Fill the listen queue: the next connect gets EAGAIN, and send keeps retrying until its timeout. Linux

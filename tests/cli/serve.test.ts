@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { listen } from "../../src/peer/listen.ts";
+import { listenUnix } from "../../src/peer/listen.ts";
 import { openSpec } from "../../src/open/spec.ts";
 import { bind, C, close, encodeUnix, recvmsg, socket, waitFd } from "../../src/sys/index.ts";
 import { brokerPerTest, waitFor } from "../broker/harness.ts";
@@ -36,7 +36,7 @@ test("a live broker's socket is never clobbered; a stale one is replaced", async
   expect((await fdbroker(["status", "-s", broker.sock])).code).toBe(0);
   const dir = tempDir();
   const stale = join(dir.path, "stale.sock");
-  close(listen(stale));
+  close(listenUnix(stale));
   expect(existsSync(stale)).toBe(true);
   const p = spawnReady([...CLI, "serve", "-s", stale, "--ready-fd", "3"], { stdio: ["ignore", "ignore", "ignore"] }).proc;
   expect((await fdbroker(["status", "-s", stale])).code).toBe(0);

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, expect, test } from "bun:test";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { acceptOne, listen } from "../../src/index.ts";
+import { acceptOne, listenUnix } from "../../src/index.ts";
 import { ls, openSession, put, rm, status } from "../../src/client/index.ts";
 import { sendFds } from "../../src/peer/transfer.ts";
 import { encodeFrame, REPLY } from "../../src/proto/index.ts";
@@ -26,7 +26,7 @@ const replies: [string, Record<string, unknown>, (s: ReturnType<typeof openSessi
 test.each(replies)("fds that come with a %s reply are closed: nobody asked for them", (_op, body, run) => {
   const before = fdCount();
   const nul = openSync("/dev/null", "r");
-  const lfd = listen(join(dir.path, "b.sock"));
+  const lfd = listenUnix(join(dir.path, "b.sock"));
   const session = openSession({ socket: join(dir.path, "b.sock"), timeoutMs: 10000 });
   const broker = acceptOne(lfd, 10000);
   try {

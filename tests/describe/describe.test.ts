@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { closeSync, openSync, readSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describeFd, describeProcFd, describeProcFds, listen, connect, socketPair, UsageError } from "../../src/index.ts";
+import { describeFd, describeProcFd, describeProcFds, listenUnix, connect, socketPair, UsageError } from "../../src/index.ts";
 import { openSpec } from "../../src/open/spec.ts";
 import { C, close, closeAll, connect as sysConnect, encodeInet, isSysError, pipe, socket } from "../../src/sys/index.ts";
 import { fdSnapshot, lineReader, newFdsSince, run, spawn, tempDir } from "../helpers.ts";
@@ -63,12 +63,12 @@ test("pipe ends: kind, direction, no offset", () => {
 
 test("UNIX sockets: listening on a path and an abstract name, a connected pair, an unnamed socketpair", () => {
   const path = join(dir.path, "l.sock");
-  const l = hold(listen(path));
+  const l = hold(listenUnix(path));
   expect(describeFd(l).socket).toEqual({ family: "unix", type: "stream", local: path, peer: null, listening: true });
   const c = hold(connect(path));
   expect(describeFd(c).socket).toEqual({ family: "unix", type: "stream", local: null, peer: path, listening: false });
   const abs = `@fdbroker-describe-${process.pid}`;
-  expect(describeFd(hold(listen(abs))).socket).toMatchObject({ local: abs, listening: true });
+  expect(describeFd(hold(listenUnix(abs))).socket).toMatchObject({ local: abs, listening: true });
   const [a, b] = socketPair();
   hold(a);
   hold(b);
@@ -92,7 +92,7 @@ test("TCP and UDP sockets over IPv4 and IPv6, listening and connected", () => {
 test("through /proc, this process's fds read the same as through syscalls", () => {
   const path = join(dir.path, "same.sock");
   const fds = [
-    hold(listen(path)),
+    hold(listenUnix(path)),
     hold(openSpec("tcp:127.0.0.1:0")),
     hold(openSpec("udp:[::1]:0")),
     hold(openSpec("file:/etc/hostname")),

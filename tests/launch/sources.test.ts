@@ -4,31 +4,31 @@ import { openSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../../src/errors.ts";
 import { takeListenFds } from "../../src/launch/listen-fds.ts";
-import { collectInto, openSources, parseFdSource, parseGet, parseListen, takeInherited, type Source } from "../../src/launch/sources.ts";
+import { collectInto, openSources, parseFdSource, parseGetSource, parseListenSource, takeInherited, type Source } from "../../src/launch/sources.ts";
 import { closeAll, getFdFlags, C } from "../../src/sys/index.ts";
 import { fdCount, tempDir } from "../helpers.ts";
 
 test("[NAME=]SPEC: a name is what precedes '=' before any ':'", () => {
-  expect(parseListen("web=tcp:0.0.0.0:80")).toMatchObject({ kind: "listen", name: "web", text: "tcp:0.0.0.0:80" });
-  expect(parseListen("tcp:127.0.0.1:0")).toMatchObject({ kind: "listen", name: undefined });
-  expect(parseListen("file:/tmp/a=b?mode=a")).toMatchObject({ name: undefined, spec: { kind: "file", path: "/tmp/a=b", mode: "a" } });
-  expect(parseListen("log=file:/tmp/x?mode=a")).toMatchObject({ name: "log", spec: { kind: "file", path: "/tmp/x" } });
+  expect(parseListenSource("web=tcp:0.0.0.0:80")).toMatchObject({ kind: "listen", name: "web", text: "tcp:0.0.0.0:80" });
+  expect(parseListenSource("tcp:127.0.0.1:0")).toMatchObject({ kind: "listen", name: undefined });
+  expect(parseListenSource("file:/tmp/a=b?mode=a")).toMatchObject({ name: undefined, spec: { kind: "file", path: "/tmp/a=b", mode: "a" } });
+  expect(parseListenSource("log=file:/tmp/x?mode=a")).toMatchObject({ name: "log", spec: { kind: "file", path: "/tmp/x" } });
   expect(parseFdSource("in=0")).toEqual({ kind: "fd", name: "in", fd: 0 });
   expect(parseFdSource("7")).toEqual({ kind: "fd", name: undefined, fd: 7 });
-  expect(parseGet("web")).toEqual({ kind: "get", name: "web" });
+  expect(parseGetSource("web")).toEqual({ kind: "get", name: "web" });
 });
 
 test("bad sources are usage errors", () => {
-  for (const bad of [() => parseListen("tcp:x"), () => parseListen("bad name=tcp:1.2.3.4:5"), () => parseFdSource("x"),
-    () => parseFdSource("a=-1"), () => parseGet(""), () => parseListen(`${"n".repeat(256)}=tcp:1.2.3.4:5`)])
+  for (const bad of [() => parseListenSource("tcp:x"), () => parseListenSource("bad name=tcp:1.2.3.4:5"), () => parseFdSource("x"),
+    () => parseFdSource("a=-1"), () => parseGetSource(""), () => parseListenSource(`${"n".repeat(256)}=tcp:1.2.3.4:5`)])
     expect(bad).toThrow(UsageError);
 });
 
 test("collectInto keeps command-line order across option kinds", () => {
   const list: Source[] = [];
   const add = collectInto(list);
-  add(parseGet)("a");
-  add(parseListen)("tcp:127.0.0.1:0");
+  add(parseGetSource)("a");
+  add(parseListenSource)("tcp:127.0.0.1:0");
   add(parseFdSource)("1");
   expect(list.map((s) => s.kind)).toEqual(["get", "listen", "fd"]);
 });
@@ -42,18 +42,18 @@ test("openSources: CLOEXEC fds in order, runs of --get fetched together; a failu
       calls.push(names);
       return names.map((name) => ({ fd: openSync("/dev/null", "r"), name }));
     };
-    const fds = await openSources([parseGet("a"), parseGet("b"), parseListen(`u=unix:${join(dir.path, "s")}`), parseGet("c")], getter);
+    const fds = await openSources([parseGetSource("a"), parseGetSource("b"), parseListenSource(`u=unix:${join(dir.path, "s")}`), parseGetSource("c")], getter);
     expect(calls).toEqual([["a", "b"], ["c"]]);
     expect(fds.map((f) => f.name)).toEqual(["a", "b", "u", "c"]);
     expect(getFdFlags(fds[2]!.fd) & C.FD_CLOEXEC).toBe(C.FD_CLOEXEC);
     closeAll(fds.map((f) => f.fd));
     const mid = fdCount();
-    await expect(openSources([parseListen(`unix:${join(dir.path, "t")}`), parseListen(`file:${dir.path}/no/such?mode=r`)])).rejects.toThrow();
-    await expect(openSources([parseListen(`unix:${join(dir.path, "v")}`), parseGet("x")])).rejects.toThrow(/--get/);
+    await expect(openSources([parseListenSource(`unix:${join(dir.path, "t")}`), parseListenSource(`file:${dir.path}/no/such?mode=r`)])).rejects.toThrow();
+    await expect(openSources([parseListenSource(`unix:${join(dir.path, "v")}`), parseGetSource("x")])).rejects.toThrow(/--get/);
     const failing = async () => {
       throw new Error("broker says no");
     };
-    await expect(openSources([parseListen(`unix:${join(dir.path, "w")}`), parseGet("x")], failing)).rejects.toThrow("broker says no");
+    await expect(openSources([parseListenSource(`unix:${join(dir.path, "w")}`), parseGetSource("x")], failing)).rejects.toThrow("broker says no");
     expect(fdCount()).toBe(mid);
   } finally {
     dir.cleanup();

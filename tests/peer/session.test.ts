@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { connect, listen, receiveFrom, sendFds, sendTo, socketPair, UsageError } from "../../src/index.ts";
+import { connect, listenUnix, receiveFrom, sendFds, sendTo, socketPair, UsageError } from "../../src/index.ts";
 import { closeAll, fstat, isSysError } from "../../src/sys/index.ts";
 import { fdCount, tempDir } from "../helpers.ts";
 
@@ -106,7 +106,7 @@ test("bad input: an empty address, an fd that is not open", async () => {
 
 test("a listener whose queue is full is live: its socket file is not replaced, and connecting times out (ETIMEDOUT)", async () => {
   const addr = join(dir.path, "busy.sock");
-  const lfd = listen(addr, { backlog: 0 });
+  const lfd = listenUnix(addr, { backlog: 0 });
   const waiting: number[] = [];
   try {
     // Fill the queue: a UNIX listener answers EAGAIN (turned into ETIMEDOUT at the deadline) once it is full.
@@ -119,7 +119,7 @@ test("a listener whose queue is full is live: its socket file is not replaced, a
       }
     }
     expect(isSysError(err, "ETIMEDOUT")).toBe(true);
-    expect(() => listen(addr)).toThrow(/EADDRINUSE.*another process is listening/);
+    expect(() => listenUnix(addr)).toThrow(/EADDRINUSE.*another process is listening/);
     expect(existsSync(addr)).toBe(true);
   } finally {
     closeAll([lfd, ...waiting]);

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import {
-  chunkFds, createReader, decodeHeader, encodeFrame, feed, HEADER_SIZE, OP, ProtocolError, REPLY, VERSION, type Frame,
+  chunkFds, createReader, decodeHeader, encodeFrame, feed, HEADER_SIZE, OP, ProtocolError, REPLY, PROTOCOL_VERSION, type Frame,
 } from "../../src/proto/index.ts";
 
 const frames: Frame[] = [
@@ -15,7 +15,7 @@ describe("encodeFrame / feed round trip", () => {
   for (const f of frames)
     test(`kind ${f.kind} with ${f.fds} fds`, () => {
       const bytes = encodeFrame(f);
-      expect(decodeHeader(bytes)).toEqual({ version: VERSION, kind: f.kind, fds: f.fds, length: bytes.length - HEADER_SIZE, id: f.id });
+      expect(decodeHeader(bytes)).toEqual({ version: PROTOCOL_VERSION, kind: f.kind, fds: f.fds, length: bytes.length - HEADER_SIZE, id: f.id });
       const fds = Array.from({ length: f.fds }, (_, i) => 100 + i);
       const r = feed(createReader(), bytes, fds);
       expect(r.error).toBeNull();

@@ -2,7 +2,7 @@
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { listen } from "../../src/peer/listen.ts";
+import { listenUnix } from "../../src/peer/listen.ts";
 import { accept, C, close, closeAll, peerCred, peerGroups, socketpair, waitFd } from "../../src/sys/index.ts";
 import { fdCount, fdSnapshot, lineReader, newFdsSince, spawn, tempDir } from "../helpers.ts";
 
@@ -31,7 +31,7 @@ test.skipIf(process.getuid?.() !== 0)("peerGroups: 200 groups (past the first bu
   const dir = tempDir();
   const path = join(dir.path, "s.sock");
   const before = fdSnapshot();
-  const lfd = listen(path);
+  const lfd = listenUnix(path);
   const py = [
     "import os, socket, sys",
     "os.setgroups(list(range(5000, 5200)))",
