@@ -6,6 +6,7 @@ import { checkFdName } from "../launch/listen-fds.ts";
 import { execWithFds } from "../launch/exec.ts";
 import { receiveFrom, type Reception } from "../peer/session.ts";
 import { printGroups, type ViewGroup } from "./describe-view.ts";
+import { parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
 import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
 
@@ -38,7 +39,7 @@ export function command(): Command {
     .argument("[cmd...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")
     .option("--connect", "connect to ADDR instead of listening on it")
     .option("-n, --count <n>", "stop after N fds (extra fds in the last message are closed)", integer(1))
-    .option("-t, --timeout <ms>", "longest wait for the peer or the next message (exit 3); default: no limit, except 5000 to connect (--connect)", integer(1))
+    .option("-t, --timeout <DURATION>", "longest wait for the peer or the next message (exit 3); default: no limit, except 5s to connect (--connect)", (s) => parseDuration(s, "--timeout"))
     .addOption(new Option("--max-fds <n>", "most fds accepted in all; more is an error").argParser(integer(0)).default(4096))
     .addOption(new Option("--max-bytes <n>", "most payload bytes accepted in all").argParser(integer(0)).default(1 << 20))
     .option("--names", "the payload names the fds, ':'-separated (becomes LISTEN_FDNAMES, labels the table)")

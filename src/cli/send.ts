@@ -5,6 +5,7 @@ import { sendTo } from "../peer/session.ts";
 import { openSpec, parseSpec, SPEC_HELP } from "../open/spec.ts";
 import { closeAll } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
+import { parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
 import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
 
@@ -20,7 +21,7 @@ export function command(): Command {
     .option("--open <spec>", `open and send: ${SPEC_HELP} (repeatable)`, addSpec)
     .option("--data <string>", "payload sent with the fds (default: one NUL byte)")
     .option("--listen", "listen on ADDR and serve one peer instead of connecting")
-    .option("-t, --timeout <ms>", "longest wait to connect (default 5000), for a peer, or for buffer space", integer(1))
+    .option("-t, --timeout <DURATION>", "longest wait to connect (default 5s), for a peer, or for buffer space", (s) => parseDuration(s, "--timeout"))
     .option("--ready-fd <fd>", "write a newline to this fd once connected (or listening), then close it", integer())
     .addOption(peerUidOption())
     .option("-v, --verbose", "describe what is sent, as recv would, and say who the peer is (pid, uid, command) on stderr")

@@ -57,3 +57,17 @@ test("every environment variable the code reads is listed in --help and README",
     expect({ name, inReadme: readme.includes(`\`${name}\``) }).toEqual({ name, inReadme: true });
   }
 });
+
+test("one duration syntax: a bare number is milliseconds for --ttl as for --timeout; units work everywhere", async () => {
+  const b = await startBroker();
+  for (const [ttl, ms] of [["1500", 1500], ["1500ms", 1500], ["2s", 2000], ["1m", 60_000]] as const) {
+    const r = await fdbroker(["put", `t${ttl}`, "--ttl", ttl, "--json", "-s", b.sock], { stdin: Bun.file("/dev/null") });
+    expect(r.code).toBe(0);
+    const e = JSON.parse(r.stdout);
+    expect({ ttl, ms: e.expires - e.created }).toEqual({ ttl, ms });
+  }
+  // recv and send take the same syntax (5s here; a bare 5 would be 5 ms and time out at once).
+  const r = await fdbroker(["recv", "--connect", "-t", "1s", join(b.dir, "nobody.sock")]);
+  expect(r.code).toBe(3);
+  for (const bad of ["-1", "5 s", "1x", "0"]) expect((await fdbroker(["put", "x", "--ttl", bad, "-s", b.sock])).code).toBe(2);
+});
