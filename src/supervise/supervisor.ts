@@ -1,10 +1,12 @@
-// `fdbroker run`'s loop: one current child holding the listeners; on the reload signal a new child starts,
-// and only once it is ready is the old one told to stop. Everything is driven by promises and timers (child
-// exits, readiness, signals), so the main thread never blocks in FFI and signal handlers run promptly.
+// `fdbroker run`'s supervisor as a state machine: one current child holding the listeners; on the reload signal an
+// incoming child starts, and only once it is ready (and, with --settle, has stayed up a while) is the current one
+// told to stop. The state is a plain record; every event (a signal, a child's readiness or exit, a timer) is one
+// transition function from a table, and every effect goes through the env (env.ts), so the transitions are tested
+// with a fake env, without real time or real children. Nothing here blocks: signal handlers run promptly.
 import type { PassedFd } from "../launch/exec.ts";
-import { deathSignalPrefix, describeExit, startChild, statusCode, type Child, type ExitStatus } from "./child.ts";
-import { notifyDir, openNotifySocket, type NotifySocket } from "./notify.ts";
-import { waitReady, type Readiness, type ReadyOutcome } from "./ready.ts";
+import { describeExit, statusCode, type ExitStatus } from "./child.ts";
+import { realEnv, type ChildHandle, type SupervisorEnv, type TimerId } from "./env.ts";
+import type { Readiness } from "./ready.ts";
 
 export type { Readiness } from "./ready.ts";
 
@@ -15,10 +17,14 @@ export interface SuperviseOptions {
   fds: readonly PassedFd[];
   env: Record<string, string | undefined>;
   reloadSignal: string;
+  /** What retires an old child, and what a SIGTERM to run is passed on as (default SIGTERM). */
+  stopSignal?: string;
   ready: Readiness;
   /** How long a new child may take to become ready before the reload is abandoned. */
   readyTimeoutMs: number;
-  /** Between SIGTERM and SIGKILL, for a retired child and at shutdown. */
+  /** How long a reload's new child must stay up once ready before the old one is stopped (default 0). */
+  settleMs?: number;
+  /** Between the stop signal and SIGKILL, for a retired child and at shutdown. */
   graceMs: number;
   /** Restart delay after an unexpected exit: doubles per consecutive failure from min up to max. */
   backoff: { minMs: number; maxMs: number };
@@ -31,241 +37,342 @@ export interface SuperviseOptions {
   notifyParent?: (message: string) => void;
 }
 
-interface Tracked {
-  child: Child;
-  notify?: NotifySocket;
-  /** Called on the child's READY=1. */
-  onReady: () => void;
-  notifiedReady: boolean;
+export type SupervisorConfig = Pick<SuperviseOptions, "reloadSignal" | "readyTimeoutMs" | "graceMs" | "backoff" | "maxRestarts" | "stableMs">
+  & { stopSignal: string; settleMs: number };
+
+/**
+ * readying: started, not ready yet (its ready-timeout runs); settling: a reload's child that is ready and must
+ * stay up for --settle; serving; stopping: sent the stop signal (its grace runs).
+ */
+export type Phase = "readying" | "settling" | "serving" | "stopping";
+
+export interface ChildRecord {
+  generation: number;
+  pid: number;
+  startedAt: number;
+  handle: ChildHandle;
+  phase: Phase;
+  /** A child has one timer at a time, by phase: ready-timeout, settle, or grace. */
+  timer: TimerId | null;
 }
 
+export interface SupervisorState {
+  config: SupervisorConfig;
+  env: SupervisorEnv;
+  /** Every child not yet seen to exit, by generation. */
+  children: Map<number, ChildRecord>;
+  generation: number;
+  /** The child that serves (or the first one, while it becomes ready); null between a crash and its restart. */
+  current: ChildRecord | null;
+  /** A reload's new child, from its start until it replaces `current` or the reload is given up. */
+  incoming: ChildRecord | null;
+  /** A reload signal that came while another reload was under way: run once that one is over. */
+  reloadQueued: boolean;
+  stopping: boolean;
+  /** Unexpected exits in a row. */
+  failures: number;
+  /** The current child's last exit: run's own status once it stops. */
+  lastStatus: ExitStatus;
+  restartTimer: TimerId | null;
+  /** Set once the run is over; no event changes anything after that. */
+  exitCode: number | null;
+  finished: Promise<number>;
+  onFinished: (code: number) => void;
+}
+
+export type SupervisorEvent =
+  | { type: "start" }
+  | { type: "reload" }
+  /** SIGTERM or SIGINT to run. */
+  | { type: "stop"; signal: string }
+  | { type: "ready"; generation: number }
+  | { type: "ready-timeout"; generation: number }
+  | { type: "settled"; generation: number }
+  | { type: "grace-over"; generation: number }
+  | { type: "exited"; generation: number; status: ExitStatus }
+  | { type: "restart" };
+
+export function createState(config: SupervisorConfig, env: SupervisorEnv): SupervisorState {
+  let onFinished: (code: number) => void = () => {};
+  const finished = new Promise<number>((r) => (onFinished = r));
+  return {
+    config, env, children: new Map(), generation: 0, current: null, incoming: null, reloadQueued: false,
+    stopping: false, failures: 0, lastStatus: { code: 0, signal: null }, restartTimer: null, exitCode: null,
+    finished, onFinished,
+  };
+}
+
+type Of<T extends SupervisorEvent["type"]> = Extract<SupervisorEvent, { type: T }>;
+const transitions: { [T in SupervisorEvent["type"]]: (s: SupervisorState, e: Of<T>) => void } = {
+  start(s) {
+    try {
+      startCurrent(s);
+    } catch (e) {
+      // The first child failing to spawn (fork or its notify socket failing, say) ends the run: there is nothing
+      // to supervise yet. Later failures are retried (restart) or leave the old child serving (reload).
+      s.env.log(`cannot start a child: ${errorText(e)}`);
+      finish(s, 127);
+    }
+  },
+  reload(s) {
+    if (s.stopping) return;
+    s.env.log(`${s.config.reloadSignal}: reload`);
+    beginReload(s);
+  },
+  stop(s, e) {
+    // SIGTERM is how service managers stop a service: the child gets its own graceful signal instead. SIGINT (^C)
+    // is passed as it is.
+    const signal = e.signal === "SIGTERM" ? s.config.stopSignal : e.signal;
+    const all = [...s.children.values()];
+    if (s.stopping) {
+      for (const c of all) c.handle.kill(signal);
+      return;
+    }
+    s.stopping = true;
+    s.env.notifyParent("STOPPING=1");
+    clearRestart(s);
+    const pids = all.length ? `pid ${all.map((c) => c.pid).join(", ")}` : "no child";
+    s.env.log(`${e.signal}: passing it to ${pids}${signal === e.signal ? "" : ` as ${signal}`}`);
+    for (const c of all) {
+      c.handle.kill(signal);
+      // A child already retiring keeps the grace it was given.
+      if (c.phase !== "stopping") startGrace(s, c);
+    }
+    if (all.length === 0) finish(s, statusCode(s.lastStatus));
+  },
+  ready(s, e) {
+    const c = s.children.get(e.generation);
+    if (!c || c.phase !== "readying") return;
+    stopWaiting(s, c);
+    if (c !== s.incoming) {
+      c.phase = "serving";
+      s.env.log(`pid ${c.pid} is ready`);
+      s.env.notifyParent(`READY=1\nMAINPID=${process.pid}\nSTATUS=pid ${c.pid} serving`);
+    } else if (s.config.settleMs > 0 && s.current) {
+      c.phase = "settling";
+      s.env.log(`pid ${c.pid} is ready; settling for ${s.config.settleMs} ms before pid ${s.current.pid} is stopped`);
+      c.timer = s.env.setTimer(s.config.settleMs, () => handle(s, { type: "settled", generation: c.generation }));
+    } else {
+      s.env.log(`pid ${c.pid} is ready`);
+      promote(s, c);
+    }
+  },
+  "ready-timeout"(s, e) {
+    const c = s.children.get(e.generation);
+    if (!c || c.phase !== "readying") return;
+    c.timer = null;
+    c.handle.stopWatching();
+    if (c !== s.incoming) {
+      // Nothing better to run instead: it keeps running, but say so (a service manager would time out too).
+      c.phase = "serving";
+      s.env.log(`pid ${c.pid} not ready after ${s.config.readyTimeoutMs} ms; leaving it running`);
+      return;
+    }
+    s.incoming = null;
+    s.env.log(`reload failed: pid ${c.pid} not ready after ${s.config.readyTimeoutMs} ms; ${keeping(s)}`);
+    retire(s, c, "unready");
+    reloadFailed(s);
+  },
+  settled(s, e) {
+    const c = s.children.get(e.generation);
+    if (!c || c.phase !== "settling") return;
+    c.timer = null;
+    s.env.log(`pid ${c.pid} stayed up ${s.config.settleMs} ms`);
+    promote(s, c);
+  },
+  "grace-over"(s, e) {
+    const c = s.children.get(e.generation);
+    if (!c) return;
+    c.timer = null;
+    s.env.log(`pid ${c.pid} still running after ${s.config.graceMs} ms: SIGKILL`);
+    c.handle.kill("SIGKILL");
+  },
+  exited(s, e) {
+    const c = s.children.get(e.generation);
+    if (!c) return;
+    s.children.delete(e.generation);
+    if (c.timer !== null) s.env.clearTimer(c.timer);
+    const how = describeExit(e.status);
+    if (c === s.current) exitedCurrent(s, c, e.status);
+    else if (c === s.incoming) {
+      s.incoming = null;
+      if (s.stopping) s.env.log(`pid ${c.pid} ${how}`);
+      else {
+        const why = c.phase === "settling" ? `${how} within the ${s.config.settleMs} ms --settle` : "ended before it was ready";
+        s.env.log(`reload failed: pid ${c.pid} ${why}; ${keeping(s)}`);
+        reloadFailed(s, `pid ${c.pid} ${why}`);
+      }
+    } else s.env.log(`pid ${c.pid} ${how} (retired)`);
+    if (s.stopping && s.children.size === 0) finish(s, statusCode(s.lastStatus));
+  },
+  restart(s) {
+    s.restartTimer = null;
+    if (s.stopping || s.current || s.incoming) return;
+    tryStart(s);
+  },
+};
+
+/** Apply one event. Events after the run is over change nothing. */
+export function handle(s: SupervisorState, e: SupervisorEvent): void {
+  if (s.exitCode !== null) return;
+  (transitions[e.type] as (s: SupervisorState, e: SupervisorEvent) => void)(s, e);
+}
+
+function launch(s: SupervisorState): ChildRecord {
+  const generation = ++s.generation;
+  const h = s.env.spawn(generation, {
+    ready: () => handle(s, { type: "ready", generation }),
+    exited: (status) => handle(s, { type: "exited", generation, status }),
+  });
+  const c: ChildRecord = { generation, pid: h.pid, startedAt: s.env.now(), handle: h, phase: "readying", timer: null };
+  c.timer = s.env.setTimer(s.config.readyTimeoutMs, () => handle(s, { type: "ready-timeout", generation }));
+  s.children.set(generation, c);
+  s.env.log(`started pid ${c.pid} (#${generation})`);
+  return c;
+}
+
+/** A child with no other to replace: at start, and after a crash. It serves from the start. */
+function startCurrent(s: SupervisorState): void {
+  s.current = launch(s);
+}
+
+function tryStart(s: SupervisorState): void {
+  try {
+    startCurrent(s);
+  } catch (e) {
+    s.env.log(`cannot start a child: ${errorText(e)}`);
+    scheduleRestart(s);
+  }
+}
+
+function beginReload(s: SupervisorState): void {
+  if (s.incoming) {
+    s.reloadQueued = true;
+    return;
+  }
+  if (!s.current) {
+    // Waiting to restart after a crash: a reload is a restart now, with a fresh count.
+    clearRestart(s);
+    s.failures = 0;
+    return tryStart(s);
+  }
+  try {
+    s.incoming = launch(s);
+  } catch (e) {
+    s.env.log(`reload failed: cannot start a child (${errorText(e)}); keeping pid ${s.current.pid}`);
+    return;
+  }
+  s.env.notifyParent("RELOADING=1");
+}
+
+/** The incoming child takes over: the current one (if any is left) is retired. */
+function promote(s: SupervisorState, c: ChildRecord): void {
+  const old = s.current;
+  s.current = c;
+  s.incoming = null;
+  c.phase = "serving";
+  if (old) retire(s, old, "old");
+  s.env.notifyParent(`READY=1\nSTATUS=pid ${c.pid} serving`);
+  reloadOver(s);
+}
+
+function reloadFailed(s: SupervisorState, why?: string): void {
+  if (!s.current) scheduleRestart(s);
+  s.env.notifyParent(`READY=1\nSTATUS=reload failed${why ? ` (${why})` : ""}; ${keeping(s)}`);
+  reloadOver(s);
+}
+
+function reloadOver(s: SupervisorState): void {
+  if (!s.reloadQueued || s.stopping) return;
+  s.reloadQueued = false;
+  beginReload(s);
+}
+
+function exitedCurrent(s: SupervisorState, c: ChildRecord, status: ExitStatus): void {
+  s.current = null;
+  s.lastStatus = status;
+  if (s.stopping) return s.env.log(`pid ${c.pid} ${describeExit(status)}`);
+  if (s.env.now() - c.startedAt >= s.config.stableMs) s.failures = 0;
+  const next = s.incoming;
+  s.env.log(`pid ${c.pid} ${describeExit(status)} unexpectedly${next ? `; pid ${next.pid} is starting` : ""}`);
+  if (!next) scheduleRestart(s);
+  else if (next.phase === "settling") {
+    // Nothing is left to fall back on: the ready successor serves now rather than after its settle time.
+    stopWaiting(s, next);
+    promote(s, next);
+  }
+  // A successor still becoming ready takes over once it is (promote, with no one left to retire).
+}
+
+function retire(s: SupervisorState, c: ChildRecord, why: string): void {
+  stopWaiting(s, c);
+  s.env.log(`stopping ${why} pid ${c.pid} (${s.config.stopSignal}, ${s.config.graceMs} ms grace)`);
+  c.handle.kill(s.config.stopSignal);
+  startGrace(s, c);
+}
+
+function startGrace(s: SupervisorState, c: ChildRecord): void {
+  stopWaiting(s, c);
+  c.phase = "stopping";
+  c.timer = s.env.setTimer(s.config.graceMs, () => handle(s, { type: "grace-over", generation: c.generation }));
+}
+
+/** Drop a child's timer and readiness watch. */
+function stopWaiting(s: SupervisorState, c: ChildRecord): void {
+  if (c.timer !== null) s.env.clearTimer(c.timer);
+  c.timer = null;
+  c.handle.stopWatching();
+}
+
+function scheduleRestart(s: SupervisorState): void {
+  if (s.stopping || s.restartTimer !== null) return;
+  const { maxRestarts, backoff } = s.config;
+  s.failures++;
+  if (maxRestarts > 0 && s.failures > maxRestarts) {
+    s.env.log(`giving up after ${maxRestarts} restarts in a row`);
+    return finish(s, statusCode(s.lastStatus));
+  }
+  const delay = Math.min(backoff.maxMs, backoff.minMs * 2 ** (s.failures - 1));
+  s.env.log(`restarting in ${delay} ms (restart ${s.failures}${maxRestarts > 0 ? ` of ${maxRestarts}` : ""})`);
+  s.restartTimer = s.env.setTimer(delay, () => handle(s, { type: "restart" }));
+}
+
+function clearRestart(s: SupervisorState): void {
+  if (s.restartTimer !== null) s.env.clearTimer(s.restartTimer);
+  s.restartTimer = null;
+}
+
+function finish(s: SupervisorState, code: number): void {
+  // Giving up from within an exit's transition would otherwise finish again as that transition ends.
+  if (s.exitCode !== null) return;
+  s.stopping = true;
+  s.exitCode = code;
+  clearRestart(s);
+  for (const c of s.children.values()) {
+    stopWaiting(s, c);
+    c.handle.kill("SIGKILL");
+  }
+  s.env.close();
+  s.onFinished(code);
+}
+
+const keeping = (s: SupervisorState) => (s.current ? `keeping pid ${s.current.pid}` : "no child running");
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Run until told to stop (SIGTERM/SIGINT) or until restarts are exhausted; resolves with the exit code. */
-export function supervise(o: SuperviseOptions): Promise<number> {
-  const dir = o.ready.kind === "notify" ? notifyDir() : null;
-  const deathSignal = deathSignalPrefix(o.env);
-  if (deathSignal.length === 0) o.log("no setpriv with --pdeathsig here: children will outlive a run killed by SIGKILL");
-  const alive = new Map<Child, Tracked>();
-  let generation = 0;
-  let current: Child | null = null;
-  let starting: Child | null = null;
-  let reloadQueued = false;
-  let stopping = false;
-  let failures = 0;
-  /** The current child's last exit: run's own status once it stops. */
-  let lastStatus: ExitStatus = { code: 0, signal: null };
-  let restartTimer: Timer | null = null;
-  let killTimer: Timer | null = null;
-  let done: (code: number) => void = () => {};
-  const finished = new Promise<number>((r) => (done = r));
-  const tell = o.notifyParent ?? (() => {});
-
-  function launch(): Child {
-    const g = ++generation;
-    const notify = dir ? openNotifySocket(dir.path, `notify-${g}`) : undefined;
-    let child: Child;
-    try {
-      child = startChild({ argv: o.argv, fds: o.fds, env: o.env, generation: g, notifySocket: notify?.path, deathSignal });
-    } catch (e) {
-      notify?.close();
-      throw e;
-    }
-    alive.set(child, { child, notify, onReady: () => {}, notifiedReady: false });
-    o.log(`started pid ${child.pid} (#${g})`);
-    child.exited.then((s) => onExit(child, s));
-    return child;
-  }
-
-  /**
-   * Every child's notify socket is drained for its whole life: sd_notify blocks a sender whose queue is full.
-   * STATUS= is logged only until READY=1 (start-up progress); a server updating it per request must not flood
-   * the log.
-   */
-  function drainNotifications(): void {
-    for (const t of alive.values()) {
-      for (const msg of t.notify?.drain() ?? []) {
-        if (msg.has("STATUS") && !t.notifiedReady) o.log(`pid ${t.child.pid} status: ${msg.get("STATUS")}`);
-        if (msg.get("READY") === "1" && !t.notifiedReady) {
-          t.notifiedReady = true;
-          t.onReady();
-        }
-      }
-    }
-  }
-
-  function ready(child: Child): Promise<ReadyOutcome> {
-    const t = alive.get(child);
-    const notified = new Promise<void>((r) => t && (t.onReady = r));
-    return waitReady(child, o.ready, o.readyTimeoutMs, notified);
-  }
-
-  async function startFirst(): Promise<void> {
-    const child = launch();
-    current = child;
-    const outcome = await ready(child);
-    if (outcome === "ready" && child.running()) {
-      o.log(`pid ${child.pid} is ready`);
-      tell(`READY=1\nMAINPID=${process.pid}\nSTATUS=pid ${child.pid} serving`);
-    } else if (outcome === "timeout") {
-      // Nothing better to run instead: it keeps running, but say so (a service manager would time out too).
-      o.log(`pid ${child.pid} not ready after ${o.readyTimeoutMs} ms; leaving it running`);
-    }
-  }
-
-  function retire(child: Child, why: string): void {
-    o.log(`stopping ${why} pid ${child.pid} (SIGTERM, ${o.graceMs} ms grace)`);
-    child.kill("SIGTERM");
-    const t = setTimeout(() => {
-      if (!child.running()) return;
-      o.log(`pid ${child.pid} still running after ${o.graceMs} ms: SIGKILL`);
-      child.kill("SIGKILL");
-    }, o.graceMs);
-    child.exited.then(() => clearTimeout(t));
-  }
-
-  async function reload(): Promise<void> {
-    if (stopping) return;
-    if (starting) {
-      reloadQueued = true;
-      return;
-    }
-    if (!current) {
-      if (restartTimer) clearTimeout(restartTimer);
-      restartTimer = null;
-      failures = 0;
-      return startFirst().catch(retryStart);
-    }
-    let child: Child;
-    try {
-      child = starting = launch();
-    } catch (e) {
-      o.log(`reload failed: cannot start a child (${errorText(e)}); keeping pid ${current.pid}`);
-      return;
-    }
-    tell("RELOADING=1");
-    const outcome = await ready(child);
-    starting = null;
-    if (outcome === "ready" && child.running() && !stopping) {
-      o.log(`pid ${child.pid} is ready`);
-      const old = current;
-      current = child;
-      if (old) retire(old, "old");
-      tell(`READY=1\nSTATUS=pid ${child.pid} serving`);
-    } else if (!stopping) {
-      const keeping = current ? `keeping pid ${current.pid}` : "no child running";
-      if (outcome === "timeout") {
-        o.log(`reload failed: pid ${child.pid} not ready after ${o.readyTimeoutMs} ms; ${keeping}`);
-        retire(child, "unready");
-      } else {
-        o.log(`reload failed: pid ${child.pid} ended before it was ready; ${keeping}`);
-      }
-      if (!current) scheduleRestart();
-      tell(`READY=1\nSTATUS=reload failed; ${keeping}`);
-    }
-    if (reloadQueued && !stopping) {
-      reloadQueued = false;
-      await reload();
-    }
-  }
-
-  function scheduleRestart(): void {
-    if (stopping || restartTimer) return;
-    failures++;
-    if (o.maxRestarts > 0 && failures > o.maxRestarts) {
-      o.log(`giving up after ${o.maxRestarts} restarts in a row`);
-      return finish(statusCode(lastStatus));
-    }
-    const delay = Math.min(o.backoff.maxMs, o.backoff.minMs * 2 ** (failures - 1));
-    o.log(`restarting in ${delay} ms (restart ${failures}${o.maxRestarts > 0 ? ` of ${o.maxRestarts}` : ""})`);
-    restartTimer = setTimeout(() => {
-      restartTimer = null;
-      if (stopping || current || starting) return;
-      startFirst().catch(retryStart);
-    }, delay);
-  }
-
-  function retryStart(e: unknown): void {
-    o.log(`cannot start a child: ${errorText(e)}`);
-    scheduleRestart();
-  }
-
-  function onExit(child: Child, s: ExitStatus): void {
-    alive.get(child)?.notify?.close();
-    alive.delete(child);
-    const ran = Date.now() - child.startedAt;
-    if (child === current) {
-      current = null;
-      lastStatus = s;
-      if (stopping) {
-        o.log(`pid ${child.pid} ${describeExit(s)}`);
-      } else {
-        if (ran >= o.stableMs) failures = 0;
-        o.log(`pid ${child.pid} ${describeExit(s)} unexpectedly${starting ? `; pid ${starting.pid} is starting` : ""}`);
-        if (!starting) scheduleRestart();
-      }
-    } else if (child !== starting) {
-      o.log(`pid ${child.pid} ${describeExit(s)} (retired)`);
-    }
-    if (stopping && alive.size === 0) finish(statusCode(lastStatus));
-  }
-
-  function stop(signal: string): void {
-    if (stopping) {
-      for (const c of alive.keys()) c.kill(signal);
-      return;
-    }
-    stopping = true;
-    tell("STOPPING=1");
-    if (restartTimer) clearTimeout(restartTimer);
-    const pids = [...alive.keys()].map((c) => c.pid);
-    o.log(`${signal}: passing it to ${pids.length ? `pid ${pids.join(", ")}` : "no child"}`);
-    for (const c of alive.keys()) c.kill(signal);
-    if (alive.size === 0) return finish(statusCode(lastStatus));
-    killTimer = setTimeout(() => {
-      for (const c of alive.keys()) {
-        o.log(`pid ${c.pid} still running after ${o.graceMs} ms: SIGKILL`);
-        c.kill("SIGKILL");
-      }
-    }, o.graceMs);
-  }
-
-  const onReload = () => {
-    if (stopping) return;
-    o.log(`${o.reloadSignal}: reload`);
-    reload().catch(fatal);
-  };
-  const onTerm = () => stop("SIGTERM");
-  const onInt = () => stop("SIGINT");
-
-  function finish(code: number): void {
-    stopping = true;
-    if (restartTimer) clearTimeout(restartTimer);
-    if (killTimer) clearTimeout(killTimer);
-    if (drainTimer) clearInterval(drainTimer);
-    process.off(o.reloadSignal as NodeJS.Signals, onReload);
-    process.off("SIGTERM", onTerm);
-    process.off("SIGINT", onInt);
-    for (const t of alive.values()) {
-      t.child.kill("SIGKILL");
-      t.notify?.close();
-    }
-    dir?.remove();
-    done(code);
-  }
-
-  // The first child failing to spawn (fork or the notify socket failing, say) ends the run: there is nothing
-  // to supervise yet. Later failures are retried (restart) or leave the old child serving (reload).
-  function fatal(e: unknown): void {
-    o.log(`cannot start a child: ${errorText(e)}`);
-    finish(127);
-  }
-
-  // Polled, not watched: Bun has no API to wait on a datagram socket we recvmsg on ourselves.
-  const drainTimer = dir ? setInterval(drainNotifications, 10) : null;
-  process.on(o.reloadSignal as NodeJS.Signals, onReload);
-  process.on("SIGTERM", onTerm);
-  process.on("SIGINT", onInt);
-  startFirst().catch(fatal);
-  return finished;
+export function supervise(o: SuperviseOptions, env: SupervisorEnv = realEnv(o)): Promise<number> {
+  const s = createState({
+    reloadSignal: o.reloadSignal, stopSignal: o.stopSignal ?? "SIGTERM", readyTimeoutMs: o.readyTimeoutMs,
+    settleMs: o.settleMs ?? 0, graceMs: o.graceMs, backoff: o.backoff, maxRestarts: o.maxRestarts, stableMs: o.stableMs,
+  }, env);
+  const on: [string, () => void][] = [
+    [o.reloadSignal, () => handle(s, { type: "reload" })],
+    ["SIGTERM", () => handle(s, { type: "stop", signal: "SIGTERM" })],
+    ["SIGINT", () => handle(s, { type: "stop", signal: "SIGINT" })],
+  ];
+  for (const [sig, f] of on) process.on(sig as NodeJS.Signals, f);
+  handle(s, { type: "start" });
+  return s.finished.finally(() => {
+    for (const [sig, f] of on) process.off(sig as NodeJS.Signals, f);
+  });
 }
