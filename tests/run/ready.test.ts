@@ -2,7 +2,7 @@
 // is held at a gate (a file the test creates) while the old one serves on the same listener: the new one must
 // not count as ready until it is past the gate itself.
 import { expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { tempDir, waitFor } from "../helpers.ts";
 import { clientLoop, HTTP_SERVER, httpPid, startRun, type Supervisor } from "./harness.ts";
 
@@ -87,10 +87,19 @@ test("--ready exec: a probe that hangs is killed after 5 s and run again; none o
     run.proc.kill("SIGTERM");
     expect(await run.proc.exited).toBe(143);
 
-    // A probe never given the chance to finish is killed when the readiness wait is given up.
-    const never = startRun(["--ready", `exec:exec ${marker.join(" ")}`, "--ready-timeout", "1s", "--", "sleep", "60"]);
+    // A probe never given the chance to finish is killed when the readiness wait is given up. While it runs: it
+    // holds nothing but /dev/null at 0-2, and its environment names the child but no listener or notify socket.
+    const never = startRun(["--listen", `unix:${dir.path}/web.sock`, "--ready", `exec:exec ${marker.join(" ")}`,
+      "--ready-timeout", "3s", "--", "sleep", "60"], { env: { ...process.env, NOTIFY_SOCKET: `${dir.path}/none` } });
+    const child = Number((await never.waitFor(/started pid (\d+)/))[1]);
     await waitFor("the hanging probe", () => processesRunning(marker).length === 1);
-    await never.waitFor(/not ready after 1000 ms; leaving it running/);
+    const [hung] = processesRunning(marker);
+    expect(readdirSync(`/proc/${hung}/fd`).map((fd) => `${fd} ${readlinkSync(`/proc/${hung}/fd/${fd}`)}`).sort())
+      .toEqual(["0 /dev/null", "1 /dev/null", "2 /dev/null"]);
+    const environ = readFileSync(`/proc/${hung}/environ`, "utf8").split("\0");
+    expect(environ).toContain(`FDBROKER_CHILD_PID=${child}`);
+    expect(environ.filter((v) => /^(LISTEN_|NOTIFY_SOCKET=)/.test(v))).toEqual([]);
+    await never.waitFor(/not ready after 3000 ms; leaving it running/);
     await waitFor("the hanging probe to be gone", () => processesRunning(marker).length === 0);
     never.proc.kill("SIGTERM");
     expect(await never.proc.exited).toBe(143);

@@ -2,9 +2,8 @@
 // last one, and a reload into a server that says it is ready and then dies (gunicorn with a broken app).
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
-import { boundSocket, C, close, encodeUnix, recvmsg, waitFd } from "../../src/sys/index.ts";
 import { fdbroker, fdCount, lineReader, tempDir, waitFor } from "../helpers.ts";
-import { clientLoop, HTTP_SERVER, httpPid, startRun } from "./harness.ts";
+import { clientLoop, HTTP_SERVER, httpPid, notifyManager, startRun } from "./harness.ts";
 
 setDefaultTimeout(90000);
 
@@ -54,18 +53,14 @@ test("--settle: a reload into a server that dies after READY=1 keeps the old one
   const dir = tempDir();
   const sock = `${dir.path}/web.sock`;
   const broken = `${dir.path}/broken`;
-  const managerPath = `${dir.path}/manager.sock`;
-  const manager = boundSocket(C.AF_UNIX, "dgram", encodeUnix(managerPath), managerPath);
-  const told: string[] = [];
-  const drain = () => {
-    while (waitFd(manager, C.POLLIN, 0) !== 0) told.push(new TextDecoder().decode(recvmsg(manager, 4096, 0)!.data));
-  };
+  const manager = notifyManager(`${dir.path}/manager.sock`);
   try {
     // The broken app is up long enough to be "ready" and to take requests, as gunicorn's master is.
     const run = startRun(["--listen", `unix:${sock}`, "--ready", "notify", "--settle", "20s", "--", "sh", "-c",
       `if [ -e ${broken} ]; then exec python3 ${HTTP_SERVER} --crash-after 300; fi; exec python3 ${HTTP_SERVER}`],
-      { env: { ...process.env, NOTIFY_SOCKET: managerPath } });
+      { env: { ...process.env, NOTIFY_SOCKET: manager.path } });
     const first = Number((await run.waitFor(/pid (\d+) is ready/))[1]);
+    expect(await manager.next()).toStartWith("READY=1\nMAINPID=");
     const client = clientLoop(sock, 2);
     writeFileSync(broken, "");
     const mark = run.lines.length;
@@ -78,13 +73,12 @@ test("--settle: a reload into a server that dies after READY=1 keeps the old one
     expect(client.failures).toEqual([]);
     expect(await httpPid(sock)).toBe(first);
     expect(run.lines.slice(mark).join("\n")).not.toContain("stopping old");
-    await waitFor("the manager's messages", () => (drain(), told.length >= 3));
-    expect(told.slice(1)).toEqual(["RELOADING=1",
-      `READY=1\nSTATUS=reload failed (pid ${second} exited with code 3 within the 20000 ms --settle); keeping pid ${first}`]);
+    expect(await manager.next()).toBe("RELOADING=1");
+    expect(await manager.next()).toBe(`READY=1\nSTATUS=reload failed (pid ${second} exited with code 3 within the 20000 ms --settle); keeping pid ${first}`);
     run.proc.kill("SIGTERM");
     expect(await run.proc.exited).toBe(0);
   } finally {
-    close(manager);
+    manager.close();
     dir.cleanup();
   }
 });
