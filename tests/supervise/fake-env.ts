@@ -2,7 +2,8 @@
 // without real time or real processes. Children are told apart by generation (#1 has pid 1001, #2 pid 1002...).
 import type { ExitStatus } from "../../src/supervise/child.ts";
 import type { ChildEvents, SupervisorEnv } from "../../src/supervise/env.ts";
-import { createState, handle, type SupervisorConfig, type SupervisorState } from "../../src/supervise/supervisor.ts";
+import { createState, type SupervisorConfig, type SupervisorState } from "../../src/supervise/state.ts";
+import { handle } from "../../src/supervise/transitions.ts";
 
 export interface FakeChild {
   pid: number;
