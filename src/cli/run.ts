@@ -5,8 +5,10 @@ import { resolveCommand } from "../launch/exec.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseGet, parseListen, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
+import { ACCEPT_SCAN_INTERVAL_MS } from "../supervise/accept.ts";
 import { parseSignal } from "../supervise/child.ts";
 import { parentNotifier } from "../supervise/notify.ts";
+import { PROBE_INTERVAL_MS, PROBE_RUN_LIMIT_MS } from "../supervise/ready.ts";
 import { supervise } from "../supervise/supervisor.ts";
 import { closeAll } from "../sys/index.ts";
 import { parseCount, socketOf, socketOption } from "./broker-common.ts";
@@ -44,10 +46,10 @@ export function command(): Command {
 Each child gets the listeners at fd 3, 4, ... with LISTEN_FDS, LISTEN_PID (its own pid) and LISTEN_FDNAMES.
 SIGTERM is passed to the child as --stop-signal, SIGINT as it is; run exits with its status (128+N if killed by
 signal N). Durations: 500ms, 30s, 5m; a bare number is milliseconds.
---ready exec:CMD runs "sh -c CMD" with FDBROKER_CHILD_PID set to the new child's pid, every 250 ms until it
-exits 0 (each run killed after 5 s); it must check that child, not the shared listener (the old child answers
-there). --ready accept polls /proc every 100 ms for an epoll of the child's process tree watching each listener,
-or a thread blocked in accept on it (a server waiting in poll or select is not seen).
+--ready exec:CMD runs "sh -c CMD" with FDBROKER_CHILD_PID set to the new child's pid, every ${PROBE_INTERVAL_MS} ms until it
+exits 0 (each run killed after ${PROBE_RUN_LIMIT_MS / 1000} s); it must check that child, not the shared listener (the old child
+answers there). --ready accept looks in /proc every ${ACCEPT_SCAN_INTERVAL_MS} ms for an epoll of the child's process tree
+watching each listener, or a thread blocked in accept on it (a server waiting in poll or select is not seen).
 If run is killed by SIGKILL, the kernel kills the child too (setpriv --pdeathsig KILL, where available).
 Transitions are logged on stderr, one line each. Under systemd (Type=notify), run itself reports READY=1,
 RELOADING=1 and STOPPING=1 to NOTIFY_SOCKET.

@@ -1,6 +1,6 @@
 // Everything `run`'s supervisor does to the world, behind one small record (tableflip's seam): starting and
 // signalling children, watching them for readiness, timers, the clock, the log and sd_notify to run's own manager.
-// The supervisor's transitions (supervisor.ts) take it as a parameter, so tests drive them with a fake one
+// The supervisor's transitions (transitions.ts) reach it through the state, so tests drive them with a fake one
 // (tests/supervise/); this file is the real one, and fds are only ever passed for real.
 import { UsageError } from "../errors.ts";
 import type { PassedFd } from "../launch/exec.ts";
