@@ -5,7 +5,7 @@
 import { UsageError } from "../errors.ts";
 import type { PassedFd } from "../launch/exec.ts";
 import { listenerInodes, watchAccept } from "./accept.ts";
-import { deathSignalPrefix, startChild, type ExitStatus } from "./child.ts";
+import { deathSignalPrefix, startChild, type Child, type ExitStatus } from "./child.ts";
 import { notifyDir, openNotifySocket, type NotifySocket } from "./notify.ts";
 import { watchDelay, watchProbe, type Readiness, type ReadyWatch } from "./ready.ts";
 
@@ -91,9 +91,9 @@ export function realEnv(o: RealEnvOptions): SupervisorEnv {
     clearTimer: (t) => clearTimeout(t as Timer),
     spawn(generation, events) {
       const socket = dir ? openNotifySocket(dir.path, `notify-${generation}`) : undefined;
-      let child: ReturnType<typeof startChild>;
+      let child: Child;
       try {
-        child = startChild({ argv: o.argv, fds: o.fds, env: o.env, generation, notifySocket: socket?.path, deathSignal });
+        child = startChild({ argv: o.argv, fds: o.fds, env: o.env, notifySocket: socket?.path, deathSignal });
       } catch (e) {
         socket?.close();
         throw e;
