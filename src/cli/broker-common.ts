@@ -26,10 +26,10 @@ const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000,
  * Every time option's syntax: `500ms`, `30s`, `5m`, `2h`, `1d`, or a bare number of milliseconds (as s6's -t and
  * -T, and so that `--ttl 1500` and `--grace 1500` mean the same); returns ms.
  */
-export function parseDuration(text: string, what = "duration"): number {
+export function parseDuration(text: string, what = "duration", { allowZero = false } = {}): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
   const ms = m ? Number(m[1]) * units[m[2] ?? "ms"]! : NaN;
-  if (!Number.isFinite(ms) || ms <= 0) throw new UsageError(`bad ${what} ${JSON.stringify(text)}: expected e.g. 500ms, 30s, 5m, 2h (a bare number is ms)`);
+  if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && !allowZero)) throw new UsageError(`bad ${what} ${JSON.stringify(text)}: expected e.g. 500ms, 30s, 5m, 2h (a bare number is ms)`);
   return ms;
 }
 

@@ -1,4 +1,4 @@
-// Every environment variable fdbroker reads, in one list: the top-level --help, README and the man page show it,
+// Every environment variable fdbroker reads (and the one it sets for probes), in one list: the top-level --help, README and the man page show it,
 // and tests/cli/environment.test.ts fails when the code reads a variable this list does not name.
 export const ENVIRONMENT: readonly { name: string; meaning: string }[] = [
   { name: "FDBROKER_SOCKET", meaning: "the broker address when -s is not given" },
@@ -10,6 +10,7 @@ export const ENVIRONMENT: readonly { name: string; meaning: string }[] = [
   { name: "LISTEN_FDNAMES", meaning: "names of the LISTEN_FDS fds, :-separated" },
   { name: "NOTIFY_SOCKET", meaning: "serve and run report READY=1 (and run RELOADING=1, STOPPING=1) there" },
   { name: "PATH", meaning: "where CMD is looked up" },
+  { name: "FDBROKER_CHILD_PID", meaning: "set, not read: run gives a --ready exec: probe the pid of the child it probes" },
   { name: "NO_COLOR", meaning: "no colour (unless --color always)" },
   { name: "FORCE_COLOR", meaning: "colour even when stdout is not a terminal (unless NO_COLOR, or --color never)" },
   { name: "TERM", meaning: "dumb: no colour" },

@@ -16,13 +16,9 @@ const SHIM = '[ "$PPID" = "$1" ] || exit 1; shift; [ -z "${LISTEN_FDS-}" ] || { 
 
 export interface Child {
   pid: number;
-  /** 1 for the first child, then one more per start. */
-  generation: number;
-  startedAt: number;
   /** Resolves with the exit status once the child has ended. */
   exited: Promise<ExitStatus>;
   kill(signal: string): void;
-  running(): boolean;
 }
 
 export interface ExitStatus {
@@ -35,7 +31,6 @@ export interface StartOptions {
   argv: readonly string[];
   fds: readonly PassedFd[];
   env: Record<string, string | undefined>;
-  generation: number;
   notifySocket?: string;
   /** From deathSignalPrefix(): what makes CMD die with run; empty where setpriv cannot. */
   deathSignal: readonly string[];
@@ -78,8 +73,6 @@ export function startChild(opts: StartOptions): Child {
   const exited = proc.exited.then(() => ({ code: proc.signalCode ? null : proc.exitCode, signal: signalText(proc.signalCode) }));
   return {
     pid: proc.pid,
-    generation: opts.generation,
-    startedAt: Date.now(),
     exited,
     kill(signal: string) {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
@@ -89,7 +82,6 @@ export function startChild(opts: StartOptions): Child {
         // Gone between the check and the kill (ESRCH): its exit is on its way through `exited`.
       }
     },
-    running: () => proc.exitCode === null && proc.signalCode === null,
   };
 }
 

@@ -51,6 +51,8 @@ const linuxConstants = {
   // close_range(2) has one number on x86-64 and arm64 (it came after the syscall tables were unified); its
   // CLOEXEC flag needs Linux 5.11, and musl's headers do not spell it.
   SYS_close_range: 436, CLOSE_RANGE_CLOEXEC: 4,
+  // Never called, only read from /proc/PID/task/TID/syscall: `run --ready accept` looks for a blocked accept.
+  SYS_accept: 43, SYS_accept4: 288,
   S_IFMT: 0o170000, S_IFSOCK: 0o140000, S_IFLNK: 0o120000, S_IFREG: 0o100000, S_IFBLK: 0o60000,
   S_IFDIR: 0o40000, S_IFCHR: 0o20000, S_IFIFO: 0o10000,
   // The kernel refuses more fds than this in one SCM_RIGHTS message (include/net/scm.h).
@@ -89,8 +91,12 @@ const table: Record<string, Abi> = {
     ...linuxCommon,
     target: "linux-arm64",
     stat: { size: 128, dev: 0, ino: 8, mode: 16, nlink: 20, nlinkSize: 4, uid: 24, gid: 28, rdev: 32, size_: 48 },
-    // arch/arm64/include/uapi/asm/fcntl.h moves these four; every other constant here is the same as x86-64's.
-    c: { ...linuxConstants, O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000, O_DIRECT: 0o200000, O_LARGEFILE: 0o400000 },
+    // arch/arm64/include/uapi/asm/fcntl.h moves these four, and arm64 takes asm-generic's syscall numbers; every
+    // other constant here is the same as x86-64's.
+    c: {
+      ...linuxConstants, O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000, O_DIRECT: 0o200000, O_LARGEFILE: 0o400000,
+      SYS_accept: 202, SYS_accept4: 242,
+    },
   },
 };
 

@@ -2,6 +2,7 @@
 // client that tells which server process answered.
 import { connect } from "node:net";
 import { join } from "node:path";
+import { boundSocket, C, close, encodeUnix, recvmsg, waitFd } from "../../src/sys/index.ts";
 import { CLI, ROOT, spawn, waitFor } from "../helpers.ts";
 
 export const HTTP_SERVER = join(ROOT, "tests/fixtures/http_server.py");
@@ -128,5 +129,18 @@ export function clientLoop(target: Target, workers = 4) {
       running = false;
       await Promise.all(loops);
     },
+  };
+}
+
+/** A stand-in for a service manager's NOTIFY_SOCKET at `path`: `next()` resolves with the next message sent. */
+export function notifyManager(path: string) {
+  const fd = boundSocket(C.AF_UNIX, "dgram", encodeUnix(path), path);
+  return {
+    path,
+    async next(): Promise<string> {
+      await waitFor("a notification on NOTIFY_SOCKET", () => waitFd(fd, C.POLLIN, 0) !== 0);
+      return new TextDecoder().decode(recvmsg(fd, 4096, 0)!.data);
+    },
+    close: () => close(fd),
   };
 }
