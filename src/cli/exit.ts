@@ -1,6 +1,6 @@
 // The documented exit codes, and the one place that turns an error into a line on stderr and a code.
 import { RefusedError, UsageError } from "../errors.ts";
-import { fromNodeError, SysError } from "../sys/index.ts";
+import { C, fromNodeError, lstat, SysError } from "../sys/index.ts";
 import { escapeText } from "../text.ts";
 
 export const EXIT = {
@@ -29,15 +29,8 @@ export const EXIT_HELP = `Exit status:
   126  CMD (after --) found but could not be executed
   127  CMD (after --) not found`;
 
-const UNREACHABLE = new Set(["ECONNREFUSED", "ENOENT", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE", "ENOTSOCK"]);
-
-const HINTS: Record<string, string> = {
-  ECONNREFUSED: "is anything listening?",
-  ENOENT: "no socket at that path; is anything listening?",
-  EADDRINUSE: "the address is taken",
-  EACCES: "permission denied",
-  EMFILE: "out of file descriptors (RLIMIT_NOFILE)",
-};
+// connect EACCES is unreachable too: the socket is there, but this user may not open it.
+const UNREACHABLE = new Set(["ECONNREFUSED", "ENOENT", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE", "ENOTSOCK", "EACCES"]);
 
 function exitCodeFor(e: unknown): number {
   if (e instanceof UsageError) return EXIT.usage;
@@ -53,10 +46,38 @@ function exitCodeFor(e: unknown): number {
   return EXIT.system;
 }
 
+/** What is at a socket address's path, when that explains a failed connect better than the errno does. */
+function notASocket(path: string | undefined): string | null {
+  if (!path?.startsWith("/")) return null;
+  try {
+    const type = lstat(path).mode & C.S_IFMT;
+    if (type === C.S_IFSOCK) return null;
+    return type === C.S_IFDIR ? "a directory" : type === C.S_IFLNK ? "a symlink" : "a file";
+  } catch {
+    return null;
+  }
+}
+
+/** The next step for the failures people meet most, each in the same form: `(what it means; what to do)`, no nesting. */
+function hintFor(e: SysError): string | undefined {
+  if (e.syscall === "connect") {
+    const other = notASocket(e.path);
+    if (other) return `${e.path} is ${other}, not a socket; is -s right?`;
+    if (e.code === "ECONNREFUSED") return "a socket file nobody listens on: the broker or peer is not running";
+    if (e.code === "ENOENT") return "no socket at that path; is anything listening? fdbroker serve or recv starts one";
+    if (e.code === "EACCES") return "this user may not open that socket; its owner can widen it with serve --mode 0660, and --allow for the broker";
+  }
+  if (e.syscall === "bind" && e.code === "EADDRINUSE") return "the address is taken; ss -lxp or ss -ltp names who holds it";
+  if ((e.syscall === "open" || e.syscall === "openat") && e.code === "ENOENT") return "no such file; mode=w or mode=a creates it";
+  if (e.syscall === "execve" && e.code === "ENOEXEC") return "not a program this system can run: a script needs a #! line";
+  if (e.code === "EMFILE") return "out of file descriptors (RLIMIT_NOFILE)";
+  return undefined;
+}
+
 function describeError(e: unknown): string {
   if (e instanceof SysError) {
     // A detail already says more than the generic hint would.
-    const hint = e.syscall === "connect" && !e.detail ? HINTS[e.code] : undefined;
+    const hint = e.detail ? undefined : hintFor(e);
     return hint ? `${e.message} (${hint})` : e.message;
   }
   if (e instanceof Error) return e.message;

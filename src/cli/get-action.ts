@@ -2,6 +2,7 @@
 // (get-fast.ts) and the full command (get.ts) run the same code.
 import { get, openSession } from "../client/index.ts";
 import { UsageError } from "../errors.ts";
+import { requireName } from "../proto/index.ts";
 import type { PassedFd } from "../launch/exec.ts";
 import { closeAll } from "../sys/index.ts";
 
@@ -35,6 +36,7 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
   if (cmd.length === 0 && (opts.stdin || opts.as.length > 0)) throw new UsageError("--stdin and --as need a command after --");
   if (cmd.length > 0 && opts.cat) throw new UsageError("--cat and a command cannot be combined");
   // Everything that can be checked is checked before the broker is asked: with --rm, the entries would be lost.
+  for (let i = 0; i < names.length; i++) requireName(names[i]!);
   const chosen = chosenTargets(!!opts.stdin, opts.as);
   const exec = cmd.length > 0 ? await import("../launch/exec.ts") : null;
   const path = exec?.resolveCommand(cmd[0]!);

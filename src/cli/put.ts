@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { openSession, put } from "../client/index.ts";
 import { inheritedFds, requireInherited } from "../describe/inherited.ts";
+import { requireName } from "../proto/index.ts";
 import { brokerUidOption, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
 import { printJson } from "./output.ts";
 
@@ -26,6 +27,8 @@ export function command(): Command {
     .option("--json", "print the stored entry as JSON")
     .addHelpText("after", "\nExample: some-producer | fdbroker put logs --ttl 10m")
     .action((name: string, opts: PutOpts) => {
+      // Bad input is a usage error before anything is reached: not a connect error when no broker runs.
+      requireName(name);
       requireInherited(opts.fd, `--fd ${opts.fd}`, new Set(inheritedFds()));
       using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
       const entry = put(session, name, opts.fd, { ttlMs: opts.ttl, replace: opts.replace });

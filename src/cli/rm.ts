@@ -1,6 +1,7 @@
 // `fdbroker rm NAME...`: remove entries (all or none) from the broker, closing its copies.
 import { Command } from "commander";
 import { openSession, rm } from "../client/index.ts";
+import { requireName } from "../proto/index.ts";
 import { brokerUidOption, socketOf, socketOption } from "./broker-common.ts";
 
 export function command(): Command {
@@ -10,6 +11,7 @@ export function command(): Command {
     .addOption(socketOption())
     .addOption(brokerUidOption())
     .action((names: string[], opts: { socket?: string; brokerUid?: number }) => {
+      for (const n of names) requireName(n);
       using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
       rm(session, names);
     });

@@ -1,0 +1,54 @@
+// Common failures get the exit code the table gives for their meaning and a hint with the next step, in one form:
+// `fdbroker: SYSCALL: ERRNO (PATH) (what it means; what to do)`.
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { brokerPerTest } from "../broker/harness.ts";
+import { CLI, fdbroker, run, tempDir } from "../helpers.ts";
+import { asNobody, canSwitchUid } from "../hostile.ts";
+
+setDefaultTimeout(60000);
+const startBroker = brokerPerTest();
+
+test("bad names are usage errors before anything is reached; a wrong -s says what is there instead of a socket", async () => {
+  const dir = tempDir();
+  try {
+    const nobody = join(dir.path, "nothing.sock");
+    for (const args of [["put", ""], ["rm", "a\u202eb"], ["get", ""]]) {
+      const r = await fdbroker([...args, "-s", nobody], { stdin: Bun.file("/dev/null") });
+      expect({ args, code: r.code }).toEqual({ args, code: 2 });
+      expect(r.stderr).toStartWith("fdbroker: bad entry name");
+    }
+    writeFileSync(join(dir.path, "file"), "");
+    mkdirSync(join(dir.path, "dir"));
+    const cases: [string, RegExp][] = [
+      [join(dir.path, "file"), /\(.*file is a file, not a socket; is -s right\?\)\n$/],
+      [join(dir.path, "dir"), /\(.*dir is a directory, not a socket; is -s right\?\)\n$/],
+      [nobody, /\(no socket at that path; is anything listening\? fdbroker serve or recv starts one\)\n$/],
+    ];
+    for (const [sock, hint] of cases) {
+      const r = await fdbroker(["ls", "-s", sock]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(hint);
+      expect(r.stderr.split("\n").length).toBe(2);
+    }
+    const open = await fdbroker(["send", nobody, "--open", `file:${join(dir.path, "missing")}`]);
+    expect(open.code).toBe(4);
+    expect(open.stderr).toMatch(/ENOENT .*\(no such file; mode=w or mode=a creates it\)\n$/);
+    const script = join(dir.path, "no-shebang");
+    writeFileSync(script, "echo hi\n");
+    chmodSync(script, 0o755);
+    const exec = await fdbroker(["exec", "--", script]);
+    expect(exec.code).toBe(126);
+    expect(exec.stderr).toMatch(/execve: ENOEXEC .*\(not a program this system can run: a script needs a #! line\)\n$/);
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test.skipIf(!canSwitchUid)("connect EACCES on a broker's socket is unreachable (exit 3) and says how to widen it", async () => {
+  const b = await startBroker([], { dirMode: 0o755 });
+  const r = await run(asNobody([...CLI, "ls", "-s", b.sock, "--broker-uid", "0"]));
+  expect(r.code).toBe(3);
+  expect(r.stderr).toMatch(/connect: EACCES .*\(this user may not open that socket; its owner can widen it with serve --mode 0660, and --allow for the broker\)\n$/);
+});
