@@ -2,7 +2,9 @@
 // client that stops reading never holds up anybody else. fds queued for a client are our own duplicates (the
 // entry may go away before the client reads), closed as soon as the kernel has taken them or the client is gone.
 import { createReader, drainReader, encodeFrame, feed, REPLY } from "../proto/index.ts";
-import { C, close, closeAll, dupCloexec, peerCred, recvmsg, sendmsg } from "../sys/index.ts";
+import { C, dupCloexec, peerCred, recvmsg, sendmsg } from "../sys/index.ts";
+import { closeAllOffThread, closeOffThread } from "../sys/offload.ts";
+import { stopDescribing } from "./describe-entry.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** Most reads from one client per loop turn, so one fast sender cannot starve the rest. */
@@ -28,14 +30,19 @@ export function openConn(state: BrokerState, fd: number): Conn {
   return conn;
 }
 
+/**
+ * Forget the connection and close what it holds, off the loop's thread: every fd here came from a client (or is a
+ * copy of one), and so can the socket's own unread queue, whose fds the kernel releases when it is closed.
+ */
 export function closeConn(state: BrokerState, conn: Conn): void {
   if (!state.conns.delete(conn.fd)) return;
-  for (const o of conn.out) closeAll(o.fds);
-  for (const f of conn.inbox) closeAll(f.fds);
+  stopDescribing(state.describing, conn);
+  for (const o of conn.out) closeAllOffThread(o.fds);
+  for (const f of conn.inbox) closeAllOffThread(f.fds);
   conn.out = [];
   conn.inbox = [];
-  closeAll(drainReader(conn.reader));
-  close(conn.fd);
+  closeAllOffThread(drainReader(conn.reader));
+  closeOffThread(conn.fd);
 }
 
 export interface ReadResult {
@@ -61,7 +68,7 @@ export function readConn(state: BrokerState, conn: Conn): ReadResult {
     }
     conn.lastActive = state.env.now();
     const fed = feed(conn.reader, got.data, got.fds);
-    closeAll(fed.discard);
+    closeAllOffThread(fed.discard);
     if (got.truncated) {
       res.truncated = true;
       for (const f of fed.frames) if (f.problem) f.problem = `the broker could not take the fds (MSG_CTRUNC: out of file descriptors?); ${f.problem}`;
@@ -90,7 +97,7 @@ export function sendFrame(state: BrokerState, conn: Conn, kind: number, id: numb
   try {
     for (const fd of fds) copies.push(dupCloexec(fd));
   } catch {
-    closeAll(copies);
+    closeAllOffThread(copies);
     return false;
   }
   return enqueue(state, conn, bytes, copies);
@@ -122,7 +129,7 @@ export function flushConn(state: BrokerState, conn: Conn): void {
     if (n < 0) return;
     conn.lastActive = state.env.now();
     // The fds travelled with the first byte; the kernel holds its own references now.
-    closeAll(head.fds);
+    closeAllOffThread(head.fds);
     conn.outFds -= head.fds.length;
     head.fds = [];
     conn.outBytes -= n;

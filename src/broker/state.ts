@@ -4,6 +4,7 @@ import { createLogSink, enqueueLine, flushLogSink } from "./log-sink.ts";
 import { newMemoryTending, type MemoryTending } from "./memory.ts";
 import type { EntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";
 import type { Peer, Rule } from "./access.ts";
+import type { Describing } from "./describe-entry.ts";
 
 export interface Limits {
   /** Connections served at once; one more is told so and closed. */
@@ -18,6 +19,10 @@ export interface Limits {
   maxBody: number;
   /** Longest wait for pending replies on shutdown (ms). */
   drainMs: number;
+  /** Longest wait for a put's fd to be described (ms); after it the entry is stored described as not answering. */
+  describeTimeoutMs: number;
+  /** Most threads closing and describing client fds off the loop (src/sys/offload.ts). */
+  closerThreads: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -27,6 +32,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxQueuedBytes: 4 << 20,
   maxBody: 1 << 20,
   drainMs: 2000,
+  describeTimeoutMs: 1000,
+  closerThreads: 8,
 };
 
 export interface Entry {
@@ -109,6 +116,10 @@ export interface BrokerState {
   spareFd: number | null;
   nofile: { soft: number; hard: number };
   memory: MemoryTending;
+  /** Connections whose first request, a put, waits for its fd to be described; their later requests wait too. */
+  describing: Map<Conn, Describing>;
+  /** Every closer thread was stuck and their queue full at the last turn (logged when it starts and ends). */
+  closersBacklogged: boolean;
 }
 
 const stderrSink = createLogSink(2);
@@ -135,5 +146,7 @@ export function createState(config: BrokerConfig, listenFd: number | null, env: 
     spareFd: null,
     nofile: { soft: 0, hard: 0 },
     memory: newMemoryTending(),
+    describing: new Map(),
+    closersBacklogged: false,
   };
 }

@@ -16,6 +16,13 @@ function parseMode(text: string): number {
   return parseInt(text, 8);
 }
 
+/** Each thread is a Worker with its own heap (about 2 MB): a few are plenty, since normal closes take microseconds. */
+function parseCloserThreads(text: string): number {
+  const n = parseCount(text, "--closer-threads");
+  if (n > 256) throw new UsageError(`bad --closer-threads ${text}: at most 256`);
+  return n;
+}
+
 interface ServeOpts {
   socket?: string;
   mode: number;
@@ -26,6 +33,8 @@ interface ServeOpts {
   maxFds: number;
   clientTimeout: number;
   drainTimeout: number;
+  describeTimeout: number;
+  closerThreads: number;
   readyFd?: number;
   takeover?: boolean;
   log: "text" | "json";
@@ -44,6 +53,8 @@ export function command(): Command {
     // Defaults shown as a user would write them: a bare number is seconds.
     .addOption(new Option("--client-timeout <DURATION>", "cut off clients idle (or not reading replies) this long (500ms, 30s, 5m)").argParser((s) => parseDuration(s, "--client-timeout")).default(60_000, "60s"))
     .addOption(new Option("--drain-timeout <DURATION>", "at SIGTERM, and for busy clients when a new broker takes over, wait this long for replies owed").argParser((s) => parseDuration(s, "--drain-timeout")).default(2000, "2s"))
+    .addOption(new Option("--describe-timeout <DURATION>", "longest wait for a put's fd to be described (fstat of a file whose FUSE or NFS server does not answer); then it is stored as not answering").argParser((s) => parseDuration(s, "--describe-timeout")).default(1000, "1s"))
+    .option("--closer-threads <N>", "most threads closing and describing client fds off the serving loop", (s) => parseCloserThreads(s), 8)
     .option("--takeover", "take the listening socket, entries and clients over from the broker running at the address; it exits once done")
     .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
@@ -62,7 +73,8 @@ export function command(): Command {
       process.on("SIGINT", stop);
       state = startBroker({
         socket: socketOf(opts), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
-        limits: { maxConns: opts.maxConns, maxFds: opts.maxFds, clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout }, log: opts.log, readyFd: opts.readyFd,
+        limits: { maxConns: opts.maxConns, maxFds: opts.maxFds, clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout,
+          describeTimeoutMs: opts.describeTimeout, closerThreads: opts.closerThreads }, log: opts.log, readyFd: opts.readyFd,
         takeover: opts.takeover,
       });
       state.stopping ||= stopRequested;

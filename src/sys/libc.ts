@@ -57,7 +57,7 @@ function load() {
   const errors: string[] = [];
   for (const name of candidates()) {
     try {
-      return dlopen(name, symbols as Symbols);
+      return { lib: dlopen(name, symbols as Symbols), name };
     } catch (e) {
       errors.push(`${name}: ${(e as Error).message}`);
     }
@@ -65,7 +65,10 @@ function load() {
   throw new Error(`cannot load libc (tried ${errors.join("; ")}); set FDBROKER_LIBC to its path`);
 }
 
-export const libc = load().symbols as unknown as {
+const loaded = load();
+/** The name libc was loaded by; a Worker that calls into libc itself (src/sys/offload.ts) loads the same one. */
+export const libcName = loaded.name;
+export const libc = loaded.lib.symbols as unknown as {
   [K in keyof Symbols]: (...args: any[]) => any;
 } & Record<string, (...args: any[]) => any>;
 
