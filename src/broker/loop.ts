@@ -59,6 +59,7 @@ function pauseAccepting(state: BrokerState, code: string): void {
  * give up the spare fd for a moment, accept, tell the client why, and close it.
  */
 function refuseOutOfFds(state: BrokerState, code: string): void {
+  restoreSpare(state);
   if (state.spareFd === null) return pauseAccepting(state, code);
   close(state.spareFd);
   state.spareFd = null;
@@ -82,6 +83,14 @@ export function openSpare(): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Take the spare back once there is room. The connection refused with its slot is closed off the loop, so that
+ * slot comes free a moment later: retried before each read, which would otherwise take it.
+ */
+function restoreSpare(state: BrokerState): void {
+  if (state.spareFd === null && !state.stopping) state.spareFd = openSpare();
 }
 
 function refuseConn(state: BrokerState, conn: Conn, code: string, message: string): void {
@@ -118,6 +127,7 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
     if (revents & C.POLLOUT) flushConn(state, conn);
     if (!handleInbox(state, conn)) return;
     if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush) {
+      restoreSpare(state);
       const got = readConn(state, conn);
       if (!handleInbox(state, conn)) return;
       if (got.error) {

@@ -1,14 +1,20 @@
 // The thread side of src/sys/offload.ts, as source text: a Worker is started from it through a Blob URL, so a
 // bundled or `bun build --compile`d program still has it (a worker file would have to be an extra entrypoint).
-// It imports nothing of ours: it loads libc itself (errno is per thread) and makes one call at a time.
+// It imports nothing of ours: it loads libc itself (errno is per thread) and runs one job at a time: up to BATCH
+// closes, or one fstat.
 //
-// Each worker owns one slot of shared memory: Int32 words, then a `struct stat`. It waits in Atomics.wait until
-// the slot says RUN, makes the call, writes the result, says DONE and writes one byte to the wake pipe so the
-// caller's poll loop notices. EXIT ends it.
+// Each worker owns one slot of shared memory: a header of Int32 words, the job's fds, then a `struct stat`. It
+// waits in Atomics.wait until the slot says RUN, does the job, writes the result, says DONE and writes one byte to
+// the wake pipe so the caller's poll loop notices. EXIT ends it.
 
-/** Int32 indexes into a slot. */
-export const SLOT = { state: 0, op: 1, fd: 2, ret: 3, errno: 4 } as const;
-export const SLOT_INTS = 8;
+/** Int32 indexes into a slot's header. */
+export const SLOT = { state: 0, op: 1, count: 2, next: 3, ret: 4, errno: 5, failures: 6 } as const;
+const HEADER_INTS = 8;
+/** Most fds one close job carries: a worker closes them in turn, claiming each through SLOT.next. */
+export const BATCH = 128;
+/** Int32 index of the job's fds. */
+export const FDS_AT = HEADER_INTS;
+export const SLOT_INTS = HEADER_INTS + BATCH;
 /** Byte offset of the `struct stat` an fstat fills. */
 export const STAT_AT = SLOT_INTS * 4;
 /** Values of `SLOT.state`: who may write the slot next (the worker in RUN, the caller in IDLE and DONE). */
@@ -24,9 +30,12 @@ export interface WorkerInit {
   statSize: number;
 }
 
+// A close job's fds are claimed one at a time with Atomics.add on SLOT.next, so the caller can take back those a
+// stuck close has not reached (Atomics.exchange of SLOT.next) and give them to another worker: each fd is claimed
+// by exactly one side. EINTR from close is no failure (the fd is released all the same).
 export const WORKER_SOURCE = `
 import { dlopen, FFIType as T, read } from "bun:ffi";
-const S = ${JSON.stringify(SLOT)}, ST = ${JSON.stringify(STATE)}, OP = ${JSON.stringify(OP)};
+const S = ${JSON.stringify(SLOT)}, ST = ${JSON.stringify(STATE)}, OP = ${JSON.stringify(OP)}, EINTR = 4;
 self.onmessage = ({ data }) => {
   const { sab, libc, errnoSymbol, wakeFd, statSize } = data;
   const lib = dlopen(libc, {
@@ -42,18 +51,22 @@ self.onmessage = ({ data }) => {
   const byte = new Uint8Array(new ArrayBuffer(1));
   const errnoAt = lib[errnoSymbol]();
   // The pipe is non-blocking: when it is full the caller has wake-ups pending already. notify is for a caller
-  // waiting in Atomics.wait instead (startOffload, for the first worker).
+  // waiting in Atomics.wait instead (for a worker to come up).
   const report = (state) => { Atomics.store(slot, S.state, state); Atomics.notify(slot, S.state); lib.write(wakeFd, byte, 1); };
   report(ST.idle);
   for (;;) {
     const state = Atomics.load(slot, S.state);
     if (state === ST.exit) break;
     if (state !== ST.run) { Atomics.wait(slot, S.state, state); continue; }
-    const op = slot[S.op], fd = slot[S.fd];
-    const ret = op === OP.close ? lib.close(fd) : lib.fstat(fd, statBuf);
-    slot[S.errno] = ret < 0 ? read.i32(errnoAt, 0) : 0;
-    slot[S.ret] = ret;
-    if (ret === 0 && op === OP.fstat) statOut.set(statBuf);
+    if (slot[S.op] === OP.close) {
+      for (let i; (i = Atomics.add(slot, S.next, 1)) < slot[S.count]; )
+        if (lib.close(slot[${FDS_AT} + i]) < 0 && read.i32(errnoAt, 0) !== EINTR) slot[S.failures]++;
+    } else {
+      const ret = lib.fstat(slot[${FDS_AT}], statBuf);
+      slot[S.errno] = ret < 0 ? read.i32(errnoAt, 0) : 0;
+      slot[S.ret] = ret;
+      if (ret === 0) statOut.set(statBuf);
+    }
     report(ST.done);
   }
   self.close();

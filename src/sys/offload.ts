@@ -4,37 +4,49 @@
 // for the server to answer FLUSH, which FUSE sends on every close; fstat() waits for it to answer GETATTR. A
 // broker's poll loop must never make those calls itself.
 //
-// They run in a small pool of Workers (src/sys/offload-worker.ts). A caller's job goes to an idle worker at once,
-// or waits in a queue; a worker reports completion in shared memory plus one byte on a wake pipe that the poll
-// loop watches (`offloadWakeFd`), so the loop learns of it without a timer; `tendOffload` collects results.
+// They run in a small pool of Workers (src/sys/offload-worker.ts). Jobs go to idle workers at once (up to BATCH
+// closes, or one fstat, per job), or wait in a queue; a worker reports completion in shared memory plus one byte
+// on a wake pipe that the poll loop watches (`offloadWakeFd`), so the loop learns of it without a timer;
+// `tendOffload` collects results and hands out what is queued.
 //
-// A worker can be stuck for good (a FUSE server that never answers holds it until the server dies), so later jobs
-// must not wait behind it: when jobs are queued and every busy worker's job has run for STUCK_MS, one more worker
-// starts, up to `maxThreads`. With that many stuck, jobs wait in the queue, and a queued close keeps its fd open;
-// `offloadBacklogged` says when the queue holds `maxQueued`, for the caller to stop taking in fds (the broker stops
-// reading and accepting). So the bound is `maxThreads` threads blocked in the kernel plus `maxQueued` open fds.
-// Extra workers idle for IDLE_RETIRE_MS are retired.
+// A worker can be stuck for good (a FUSE server that never answers holds it until the server dies), so nothing
+// may wait behind it: once its job has run for STUCK_MS, the closes of its batch it has not reached are taken back
+// and queued again, and while jobs are queued with every worker stuck, one more worker starts, up to `maxThreads`.
+// With that many stuck, jobs wait in the queue, and a queued close keeps its fd open; `offloadBacklogged` says
+// when the queue holds `maxQueued`, for the caller to stop taking in fds (the broker stops reading and
+// accepting). So the bound is `maxThreads` threads blocked in the kernel plus `maxQueued` fds waiting (and what the
+// caller already held). Workers beyond the first retire after IDLE_RETIRE_MS idle.
+//
+// Bun ends the whole process when a new Worker cannot open its own fds (an epoll and an eventfd), so the pool
+// keeps RESERVE_FDS fds aside, frees them for the worker it starts and waits (at most GROW_WAIT_MS) for it to be
+// up before the caller can open anything else; with no room for the reserve, no worker is started.
 //
 // Ownership: an fd given to closeOffThread belongs to the pool from then on, and its number may be reused by the
 // next open or accept as soon as a worker's close() has begun: the caller forgets it at once. fstatOffThread only
 // borrows the fd: the caller keeps it open until the job is settled, or cancels the job first (a cancelled job a
 // worker has begun ends on its own, and its result is dropped).
 //
-// Nothing starts before startOffload (a broker calls it), so clients pay nothing; without a pool, or if a worker
-// cannot be started at all, the calls run on the caller's thread, as they would without this module.
+// Nothing starts before startOffload (a broker calls it), so clients pay nothing; without a pool, or once a worker
+// has failed, the calls run on the caller's thread, as they would without this module.
 import { abi, E } from "./abi.ts";
 import { SysError } from "./errors.ts";
-import { close, decodeStat, fstat, pipe, read, type Stat } from "./fd.ts";
+import { close, closeAll, decodeStat, dupCloexec, fstat, pipe, read, type Stat } from "./fd.ts";
 import { libcName } from "./libc.ts";
-import { OP, SLOT, SLOT_INTS, STAT_AT, STATE, WORKER_SOURCE, type WorkerInit } from "./offload-worker.ts";
+import { BATCH, FDS_AT, OP, SLOT, SLOT_INTS, STAT_AT, STATE, WORKER_SOURCE, type WorkerInit } from "./offload-worker.ts";
 
 /** A job running this long makes its worker count as stuck: normal closes and fstats take microseconds. */
 const STUCK_MS = 5;
 const IDLE_RETIRE_MS = 5000;
 /** How long startOffload waits for its first worker (its fds then exist before anyone counts the caller's). */
 const READY_WAIT_MS = 5000;
+/** How long the caller waits for a worker started to relieve stuck ones (about 10 ms is usual). */
+const GROW_WAIT_MS = 200;
+/** fds set aside for the next worker's own: it opens two. */
+const RESERVE_FDS = 4;
 /** Without a poll loop to tend the pool (a library's broker stopped), queued jobs are started from a timer. */
 const FALLBACK_TEND_MS = 20;
+/** Written to SLOT.next to take back a batch's unclaimed closes: the worker's next claim lands past the end. */
+const TAKEN = 1 << 30;
 
 export interface OffloadOptions {
   /** Most worker threads; 8 by default. */
@@ -45,14 +57,13 @@ export interface OffloadOptions {
 
 export interface FstatJob {
   readonly settled: boolean;
-  /** The stat, or the error fstat failed with; null until settled. */
+  /** The stat, or the error fstat failed with; null until settled (and for a cancelled job). */
   readonly result: Stat | SysError | null;
   /** Drop the job: a queued one never runs, a running one's result is ignored. */
   cancel(): void;
 }
 
-interface Job {
-  op: number;
+interface FstatWork {
   fd: number;
   settled: boolean;
   result: Stat | SysError | null;
@@ -63,9 +74,12 @@ interface Slot {
   worker: Worker;
   ctl: Int32Array;
   stat: DataView;
-  job: Job | null;
+  /** The running job: a batch of closes, or an fstat. */
+  job: "close" | FstatWork | null;
   /** When the current job started, or when the worker last became idle. */
   since: number;
+  /** The closes of the running batch it had not reached were queued again. */
+  takenBack: boolean;
 }
 
 interface Pool {
@@ -75,9 +89,14 @@ interface Pool {
   wake: [number, number];
   url: string;
   slots: Slot[];
-  queue: Job[];
+  closes: number[];
+  fstats: FstatWork[];
+  /** Closes that failed other than with EINTR (EBADF would mean an fd was not the pool's to close). */
+  failures: number;
   timer: ReturnType<typeof setTimeout> | null;
-  /** A worker could not be started: run everything on the caller's thread. */
+  /** Duplicates of the wake pipe, closed to make room for a worker being started. */
+  reserve: number[];
+  /** A worker failed: run everything on the caller's thread from now on. */
   broken: boolean;
 }
 
@@ -91,13 +110,17 @@ export function startOffload(opts: OffloadOptions = {}): void {
     wake: pipe(true),
     url: URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" })),
     slots: [],
-    queue: [],
+    closes: [],
+    fstats: [],
+    failures: 0,
     timer: null,
+    reserve: [],
     broken: false,
   };
   pool = p;
   const first = startWorker(p);
   if (first) Atomics.wait(first.ctl, SLOT.state, STATE.starting, READY_WAIT_MS);
+  fillReserve(p);
 }
 
 function limitsOf(opts: OffloadOptions, base?: Pool): { maxThreads: number; maxQueued: number } {
@@ -117,73 +140,103 @@ function startWorker(p: Pool): Slot | null {
   }
   // The pool must never keep a process alive: at exit the kernel closes whatever is still queued.
   worker.unref();
-  const slot: Slot = { worker, ctl: new Int32Array(sab, 0, SLOT_INTS), stat: new DataView(sab, STAT_AT, abi.stat.size), job: null, since: Date.now() };
-  worker.addEventListener("error", () => {
-    p.slots = p.slots.filter((s) => s !== slot);
-    if (slot.job) settle(slot.job, new SysError(slot.job.op === OP.close ? "close" : "fstat", E.EIO, `fd ${slot.job.fd}`, "its worker thread failed"));
-    p.broken = true;
-    drainInline(p);
-  });
+  const slot: Slot = { worker, ctl: new Int32Array(sab, 0, SLOT_INTS), stat: new DataView(sab, STAT_AT, abi.stat.size), job: null, since: Date.now(), takenBack: false };
+  worker.addEventListener("error", () => failed(p, slot));
   p.slots.push(slot);
   return slot;
 }
 
+/** A worker died: what it had not claimed runs here, and so does everything after. */
+function failed(p: Pool, slot: Slot): void {
+  p.slots = p.slots.filter((s) => s !== slot);
+  p.broken = true;
+  if (slot.job === "close") takeBack(p, slot);
+  else if (slot.job) settle(slot.job, new SysError("fstat", E.EIO, `fd ${slot.job.fd}`, "its worker thread failed"));
+  for (const fd of p.closes.splice(0)) closeHere(fd);
+  for (const work of p.fstats.splice(0)) fstatHere(work);
+}
+
+/** Top the reserve up; false when there is no room for it (then no worker is started). */
+function fillReserve(p: Pool): boolean {
+  try {
+    while (p.reserve.length < RESERVE_FDS) p.reserve.push(dupCloexec(p.wake[0]));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One more worker, started into the room the reserve leaves. */
+function grow(p: Pool): void {
+  if (!fillReserve(p)) return;
+  closeAll(p.reserve.splice(0));
+  const slot = startWorker(p);
+  if (slot) Atomics.wait(slot.ctl, SLOT.state, STATE.starting, GROW_WAIT_MS);
+  fillReserve(p);
+}
+
 /** Hand `fd` over to be closed off this thread. It is the pool's now: never use the number again. */
 export function closeOffThread(fd: number): void {
-  submit(OP.close, fd);
+  closeAllOffThread([fd]);
 }
 
 /** closeOffThread for each fd. */
 export function closeAllOffThread(fds: Iterable<number>): void {
-  for (const fd of fds) submit(OP.close, fd);
+  const p = pool;
+  if (!p || p.broken) {
+    for (const fd of fds) closeHere(fd);
+    return;
+  }
+  const before = p.closes.length;
+  for (const fd of fds) p.closes.push(fd);
+  if (p.closes.length > before) pump(p, Date.now());
 }
 
 /** fstat `fd` off this thread; the fd stays the caller's and must stay open until the job is settled or cancelled. */
 export function fstatOffThread(fd: number): FstatJob {
-  const job = submit(OP.fstat, fd);
+  const work: FstatWork = { fd, settled: false, result: null, cancelled: false };
+  const p = pool;
+  if (!p || p.broken) fstatHere(work);
+  else {
+    p.fstats.push(work);
+    pump(p, Date.now());
+  }
   return {
     get settled() {
-      return job.settled;
+      return work.settled;
     },
     get result() {
-      return job.result;
+      return work.result;
     },
     cancel() {
-      job.cancelled = true;
-      const q = pool?.queue;
-      if (q?.includes(job)) q.splice(q.indexOf(job), 1);
+      work.cancelled = true;
+      const q = pool?.fstats;
+      if (q?.includes(work)) q.splice(q.indexOf(work), 1);
     },
   };
 }
 
-function submit(op: number, fd: number): Job {
-  const job: Job = { op, fd, settled: false, result: null, cancelled: false };
-  const p = pool;
-  if (!p || p.broken) runInline(job);
-  else {
-    p.queue.push(job);
-    pump(p, Date.now());
-  }
-  return job;
-}
-
-function runInline(job: Job): void {
+function closeHere(fd: number): void {
   try {
-    if (job.op === OP.close) close(job.fd);
-    else job.result = fstat(job.fd);
-  } catch (e) {
-    job.result = e as SysError;
+    close(fd);
+  } catch {
+    if (pool) pool.failures++;
   }
-  job.settled = true;
 }
 
-function drainInline(p: Pool): void {
-  for (const job of p.queue.splice(0)) runInline(job);
+function fstatHere(work: FstatWork): void {
+  let result: Stat | SysError;
+  try {
+    result = fstat(work.fd);
+  } catch (e) {
+    result = e as SysError;
+  }
+  settle(work, result);
 }
 
-function settle(job: Job, result: Stat | SysError | null): void {
-  job.result = job.cancelled ? null : result;
-  job.settled = true;
+function settle(work: FstatWork, result: Stat | SysError): void {
+  work.result = work.cancelled ? null : result;
+  work.settled = true;
 }
 
 /** The fd to poll for POLLIN: readable when a worker has finished a job. Null before startOffload. */
@@ -199,34 +252,66 @@ export function tendOffload(woken = false): void {
   pump(p, Date.now());
 }
 
+const queued = (p: Pool) => p.closes.length + p.fstats.length;
+
 function pump(p: Pool, now: number): void {
-  for (const s of p.slots) if (s.job && Atomics.load(s.ctl, SLOT.state) === STATE.done) finish(s, now);
   for (const s of p.slots) {
-    if (p.queue.length === 0) break;
-    if (!s.job && Atomics.load(s.ctl, SLOT.state) === STATE.idle) assign(s, p.queue.shift()!, now);
+    if (s.job && Atomics.load(s.ctl, SLOT.state) === STATE.done) finish(p, s, now);
+    else if (s.job === "close" && !s.takenBack && now - s.since >= STUCK_MS) takeBack(p, s);
   }
-  if (p.queue.length > 0 && canGrow(p) && now >= growAt(p)) startWorker(p);
-  if (p.queue.length === 0) retireIdle(p, now);
+  startQueued(p, now);
+  if (queued(p) > 0 && canGrow(p) && now >= growAt(p)) {
+    grow(p);
+    startQueued(p, Date.now());
+  }
+  if (queued(p) === 0) retireIdle(p, now);
   armFallback(p);
 }
 
-function finish(s: Slot, now: number): void {
+function finish(p: Pool, s: Slot, now: number): void {
   const job = s.job!;
-  const ret = s.ctl[SLOT.ret]!;
-  const failed = ret < 0 ? new SysError(job.op === OP.close ? "close" : "fstat", s.ctl[SLOT.errno]!, `fd ${job.fd}`) : null;
-  settle(job, failed ?? (job.op === OP.fstat ? decodeStat(s.stat) : null));
+  p.failures += s.ctl[SLOT.failures]!;
+  s.ctl[SLOT.failures] = 0;
+  if (job !== "close") {
+    const ret = s.ctl[SLOT.ret]!;
+    settle(job, ret < 0 ? new SysError("fstat", s.ctl[SLOT.errno]!, `fd ${job.fd}`) : decodeStat(s.stat));
+  }
   s.job = null;
   s.since = now;
   Atomics.store(s.ctl, SLOT.state, STATE.idle);
 }
 
-function assign(s: Slot, job: Job, now: number): void {
-  s.job = job;
-  s.since = now;
-  s.ctl[SLOT.op] = job.op;
-  s.ctl[SLOT.fd] = job.fd;
-  Atomics.store(s.ctl, SLOT.state, STATE.run);
-  Atomics.notify(s.ctl, SLOT.state);
+/** Queue again the closes of a stuck worker's batch that it has not claimed. */
+function takeBack(p: Pool, s: Slot): void {
+  s.takenBack = true;
+  const from = Atomics.exchange(s.ctl, SLOT.next, TAKEN);
+  const count = s.ctl[SLOT.count]!;
+  if (from < count) p.closes.unshift(...s.ctl.subarray(FDS_AT + from, FDS_AT + count));
+}
+
+/** Give queued jobs to idle workers, fstats first: a put waits for each. */
+function startQueued(p: Pool, now: number): void {
+  for (const s of p.slots) {
+    if (queued(p) === 0) return;
+    if (s.job || Atomics.load(s.ctl, SLOT.state) !== STATE.idle) continue;
+    const work = p.fstats.shift();
+    if (work) {
+      s.ctl[SLOT.op] = OP.fstat;
+      s.ctl[FDS_AT] = work.fd;
+      s.job = work;
+    } else {
+      const fds = p.closes.splice(0, BATCH);
+      s.ctl.set(fds, FDS_AT);
+      s.ctl[SLOT.op] = OP.close;
+      s.ctl[SLOT.count] = fds.length;
+      s.ctl[SLOT.next] = 0;
+      s.job = "close";
+    }
+    s.since = now;
+    s.takenBack = false;
+    Atomics.store(s.ctl, SLOT.state, STATE.run);
+    Atomics.notify(s.ctl, SLOT.state);
+  }
 }
 
 /** Room for one more worker, and none on its way (a starting one takes the queue as soon as it is up). */
@@ -251,7 +336,7 @@ function retireIdle(p: Pool, now: number): void {
 }
 
 function armFallback(p: Pool): void {
-  if (p.timer || p.queue.length === 0) return;
+  if (p.timer || queued(p) === 0) return;
   p.timer = setTimeout(() => {
     p.timer = null;
     tendOffload(true);
@@ -259,18 +344,21 @@ function armFallback(p: Pool): void {
   p.timer.unref();
 }
 
-/** How soon (ms) tendOffload should run even if no job finishes (to grow or shrink the pool), or Infinity. */
+/** How soon (ms) tendOffload should run even if no job finishes (to take back, grow or retire), or Infinity. */
 export function offloadCheckInMs(): number {
   const p = pool;
   if (!p) return Infinity;
-  let at = p.queue.length > 0 && canGrow(p) ? growAt(p) : Infinity;
-  if (p.slots.length > 1) for (const s of p.slots) if (!s.job) at = Math.min(at, s.since + IDLE_RETIRE_MS);
+  let at = queued(p) > 0 && canGrow(p) ? growAt(p) : Infinity;
+  for (const s of p.slots) {
+    if (s.job === "close" && !s.takenBack) at = Math.min(at, s.since + STUCK_MS);
+    if (!s.job && p.slots.length > 1) at = Math.min(at, s.since + IDLE_RETIRE_MS);
+  }
   return Math.max(0, at - Date.now());
 }
 
 /** The queue is full: take in no more fds until a worker frees up. */
 export function offloadBacklogged(): boolean {
-  return pool !== null && pool.queue.length >= pool.maxQueued;
+  return pool !== null && queued(pool) >= pool.maxQueued;
 }
 
 export interface OffloadStats {
@@ -278,11 +366,13 @@ export interface OffloadStats {
   /** Workers whose job has run for STUCK_MS or more. */
   stuck: number;
   queued: number;
+  /** Closes that failed (other than EINTR) since the start. */
+  failures: number;
 }
 
 export function offloadStats(): OffloadStats {
   const p = pool;
-  if (!p) return { threads: 0, stuck: 0, queued: 0 };
+  if (!p) return { threads: 0, stuck: 0, queued: 0, failures: 0 };
   const now = Date.now();
-  return { threads: p.slots.length, stuck: p.slots.filter((s) => s.job && now - s.since >= STUCK_MS).length, queued: p.queue.length };
+  return { threads: p.slots.length, stuck: p.slots.filter((s) => s.job && now - s.since >= STUCK_MS).length, queued: queued(p), failures: p.failures };
 }
