@@ -4,11 +4,12 @@
 // closes, or one fstat.
 //
 // Each worker owns one slot of shared memory: a header of Int32 words, the job's fds, then a `struct stat`. It
-// waits in Atomics.wait until the slot says RUN, does the job, writes the result, says DONE and writes one byte to
-// the wake pipe so the caller's poll loop notices. EXIT ends it.
+// waits in Atomics.wait until the slot says RUN, does the job, writes the result, says DONE and, if SLOT.wake asks
+// for it, writes one byte to the wake pipe so the caller's poll loop notices (a close nobody waits for need not
+// wake it). EXIT ends it.
 
 /** Int32 indexes into a slot's header. */
-export const SLOT = { state: 0, op: 1, count: 2, next: 3, ret: 4, errno: 5, failures: 6 } as const;
+export const SLOT = { state: 0, op: 1, count: 2, next: 3, ret: 4, errno: 5, failures: 6, wake: 7 } as const;
 const HEADER_INTS = 8;
 /** Most fds one close job carries: a worker closes them in turn, claiming each through SLOT.next. */
 export const BATCH = 128;
@@ -51,8 +52,14 @@ self.onmessage = ({ data }) => {
   const byte = new Uint8Array(new ArrayBuffer(1));
   const errnoAt = lib[errnoSymbol]();
   // The pipe is non-blocking: when it is full the caller has wake-ups pending already. notify is for a caller
-  // waiting in Atomics.wait instead (for a worker to come up).
-  const report = (state) => { Atomics.store(slot, S.state, state); Atomics.notify(slot, S.state); lib.write(wakeFd, byte, 1); };
+  // waiting in Atomics.wait instead (for a worker to come up). SLOT.wake is read after
+  // the state is stored, and the caller stores it before it reads the state: one of the two sees the other.
+  const report = (state) => {
+    Atomics.store(slot, S.state, state);
+    Atomics.notify(slot, S.state);
+    if (Atomics.load(slot, S.wake)) lib.write(wakeFd, byte, 1);
+  };
+  Atomics.store(slot, S.wake, 1);
   report(ST.idle);
   for (;;) {
     const state = Atomics.load(slot, S.state);

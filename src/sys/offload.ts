@@ -40,7 +40,7 @@ const IDLE_RETIRE_MS = 5000;
 /** How long startOffload waits for its first worker (its fds then exist before anyone counts the caller's). */
 const READY_WAIT_MS = 5000;
 /** How long the caller waits for a worker started to relieve stuck ones (about 10 ms is usual). */
-const GROW_WAIT_MS = 200;
+const GROW_WAIT_MS = 50;
 /** fds set aside for the next worker's own: it opens two. */
 const RESERVE_FDS = 4;
 /** Without a poll loop to tend the pool (a library's broker stopped), queued jobs are started from a timer. */
@@ -260,6 +260,7 @@ function pump(p: Pool, now: number): void {
     else if (s.job === "close" && !s.takenBack && now - s.since >= STUCK_MS) takeBack(p, s);
   }
   startQueued(p, now);
+  if (queued(p) > 0) wakeOnDone(p, now);
   if (queued(p) > 0 && canGrow(p) && now >= growAt(p)) {
     grow(p);
     startQueued(p, Date.now());
@@ -281,6 +282,19 @@ function finish(p: Pool, s: Slot, now: number): void {
   Atomics.store(s.ctl, SLOT.state, STATE.idle);
 }
 
+/**
+ * Jobs wait: have every busy worker wake the loop when done, to take one. The flag is stored before the state is
+ * read again, and the worker reads it after storing DONE: either it writes to the wake pipe, or this sees DONE.
+ */
+function wakeOnDone(p: Pool, now: number): void {
+  for (const s of p.slots) {
+    if (s.job !== "close" || Atomics.load(s.ctl, SLOT.wake)) continue;
+    Atomics.store(s.ctl, SLOT.wake, 1);
+    if (Atomics.load(s.ctl, SLOT.state) === STATE.done) finish(p, s, now);
+  }
+  startQueued(p, now);
+}
+
 /** Queue again the closes of a stuck worker's batch that it has not claimed. */
 function takeBack(p: Pool, s: Slot): void {
   s.takenBack = true;
@@ -295,6 +309,8 @@ function startQueued(p: Pool, now: number): void {
     if (queued(p) === 0) return;
     if (s.job || Atomics.load(s.ctl, SLOT.state) !== STATE.idle) continue;
     const work = p.fstats.shift();
+    // A put waits for an fstat; a close only matters to the loop if more jobs wait (see wakeOnDone).
+    Atomics.store(s.ctl, SLOT.wake, work || queued(p) > BATCH ? 1 : 0);
     if (work) {
       s.ctl[SLOT.op] = OP.fstat;
       s.ctl[FDS_AT] = work.fd;
