@@ -229,6 +229,7 @@ function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
     else if (conn && state.conns.get(conn.fd) === conn) serveConn(state, conn, rev);
   }
   tendOffload(offloadFd !== null && revents[conns.length] !== 0);
+  resumeDescribed(state);
   noteClosersBacklog(state);
   expireDue(state);
   progressTakeover(state);
