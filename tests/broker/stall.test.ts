@@ -3,7 +3,7 @@
 // server that never answers FLUSH blocks until the server dies, and fstat() of it (describing a put) until it
 // answers GETATTR. Hostile clients (fixtures/stall_client.py, as uid 65534) hand such fds over; meanwhile every
 // round trip of another client must take under 100 ms, the broker's fds must come back, and SIGTERM must stop it.
-import { expect, test } from "bun:test";
+import { afterEach, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { get, ls, openSession, put } from "../../src/client/index.ts";
@@ -17,6 +17,17 @@ const NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-grou
 const OPEN_TO_NOBODY = ["--mode", "0666", "--allow", "uid:65534:put,rm,ls:evil*"];
 const SERVED_WITHIN_MS = 100;
 
+// Registered before brokerPerTest's hook, so it runs first: a broker with a thread waiting on a FUSE server cannot
+// finish exiting until that server is gone. This also unmounts after a test that timed out before its own cleanup.
+const fuse: { server: ReturnType<typeof spawn>; mnt: ReturnType<typeof tempDir> }[] = [];
+afterEach(async () => {
+  for (const { server, mnt } of fuse.splice(0)) {
+    server.kill("SIGKILL");
+    await server.exited;
+    Bun.spawnSync(["umount", "-l", mnt.path]);
+    mnt.cleanup();
+  }
+});
 const start = brokerPerTest();
 
 /** A python3 that uid 65534 may run (a pyenv shim under /root is not one). */
@@ -157,6 +168,7 @@ test.skipIf(fuseWhy !== null)(`FUSE: a put whose fstat never returns and an rm w
   const mnt = tempDir("fdbroker-fuse-");
   chmodSync(mnt.path, 0o755);
   const server = spawn(["python3", FUSE_SERVER, mnt.path, "--hang-getattr"], { stdout: "pipe", stderr: "pipe" });
+  fuse.push({ server, mnt });
   let evil: ReturnType<typeof hostile> | null = null;
   try {
     await lineReader(server.stdout as ReadableStream<Uint8Array>).next(/^ready$/);
@@ -183,10 +195,9 @@ test.skipIf(fuseWhy !== null)(`FUSE: a put whose fstat never returns and an rm w
     server.kill("SIGKILL");
     await stopPromptly(broker);
   } finally {
+    // The server first: until it is gone, the hostile client cannot exit (its own close waits for FLUSH).
     server.kill("SIGKILL");
     await server.exited;
-    Bun.spawnSync(["umount", "-l", mnt.path]);
     await evil?.stop();
-    mnt.cleanup();
   }
 }, 60000);
