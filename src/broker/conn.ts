@@ -2,7 +2,9 @@
 // client that stops reading never holds up anybody else. fds queued for a client are our own duplicates (the
 // entry may go away before the client reads), closed as soon as the kernel has taken them or the client is gone.
 import { bufferedBytes, createReader, drainReader, encodeFrame, feed, REPLY, REQUEST_FDS, type FeedResult, type ReceivedFrame } from "../proto/index.ts";
-import { C, close, closeAll, dupCloexec, peerCred, peerGroups, recvmsg, sendmsg } from "../sys/index.ts";
+import { C, dupCloexec, peerCred, peerGroups, recvmsg, sendmsg } from "../sys/index.ts";
+import { closeAllOffThread, closeOffThread } from "../sys/offload.ts";
+import { stopDescribing } from "./describe-entry.ts";
 import { isPrivileged, type Peer } from "./access.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
@@ -39,9 +41,14 @@ export function openConn(state: BrokerState, fd: number): Conn {
   return conn;
 }
 
+/**
+ * Forget the connection and close what it holds, off the loop's thread: every fd here came from a client (or is a
+ * copy of one), and so can the socket's own unread queue, whose fds the kernel releases when it is closed.
+ */
 export function closeConn(state: BrokerState, conn: Conn): void {
   if (!state.conns.delete(conn.fd)) return;
   state.waiting.delete(conn);
+  stopDescribing(state.describing, conn);
   const load = state.load;
   if (!conn.privileged) {
     load.others--;
@@ -53,12 +60,12 @@ export function closeConn(state: BrokerState, conn: Conn): void {
   load.replyBytes -= conn.outBytes;
   load.replyFds -= conn.outFds;
   conn.inBytes = conn.outBytes = conn.outFds = 0;
-  for (const o of conn.out) closeAll(o.fds);
-  for (const f of conn.inbox) closeAll(f.fds);
+  for (const o of conn.out) closeAllOffThread(o.fds);
+  for (const f of conn.inbox) closeAllOffThread(f.fds);
   conn.out = [];
   conn.inbox = [];
-  closeAll(drainReader(conn.reader));
-  close(conn.fd);
+  closeAllOffThread(drainReader(conn.reader));
+  closeOffThread(conn.fd);
 }
 
 /**
@@ -68,7 +75,7 @@ export function closeConn(state: BrokerState, conn: Conn): void {
 export function feedConn(state: BrokerState, conn: Conn, data: Uint8Array, fds: readonly number[]): FeedResult {
   const before = bufferedBytes(conn.reader);
   const fed = feed(conn.reader, data, fds);
-  closeAll(fed.discard);
+  closeAllOffThread(fed.discard);
   let added = bufferedBytes(conn.reader) - before;
   for (const f of fed.frames) {
     conn.inbox.push(f);
@@ -142,7 +149,7 @@ export function sendFrame(state: BrokerState, conn: Conn, kind: number, id: numb
   try {
     for (const fd of fds) copies.push(dupCloexec(fd));
   } catch {
-    closeAll(copies);
+    closeAllOffThread(copies);
     return false;
   }
   return enqueue(state, conn, bytes, copies);
@@ -175,7 +182,7 @@ export function flushConn(state: BrokerState, conn: Conn): void {
     const n = sendmsg(conn.fd, head.bytes, head.fds, C.MSG_DONTWAIT);
     if (n < 0) return;
     // The fds travelled with the first byte; the kernel holds its own references now.
-    closeAll(head.fds);
+    closeAllOffThread(head.fds);
     conn.outFds -= head.fds.length;
     state.load.replyFds -= head.fds.length;
     head.fds = [];

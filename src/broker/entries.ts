@@ -1,7 +1,8 @@
-// The held fds. An entry owns its fd: it is closed when the entry is removed, replaced or expires, and on exit.
+// The held fds. An entry owns its fd: it is closed when the entry is removed, replaced or expires, and on exit,
+// always off the loop's thread (a client's fd can make close() block: src/sys/offload.ts).
 import type { FullEntryInfo } from "../proto/index.ts";
-import { close } from "../sys/index.ts";
-import { describeEntryFd } from "./describe-entry.ts";
+import { closeOffThread } from "../sys/offload.ts";
+import { describeEntryFd, type EntryDescription } from "./describe-entry.ts";
 import { logEvent } from "./log.ts";
 import type { BrokerState, Entry } from "./state.ts";
 
@@ -14,24 +15,26 @@ export interface Owner {
 /** Store `fd` under `info.name`, closing any entry it replaces. The fd now belongs to the broker. */
 export function storeEntry(state: BrokerState, fd: number, info: FullEntryInfo): Entry {
   const old = state.entries.get(info.name);
-  if (old) close(old.fd);
+  if (old) closeOffThread(old.fd);
   const entry = { fd, info, bytes: Buffer.byteLength(JSON.stringify(info)) + 1 };
   state.entries.set(info.name, entry);
   if (info.expires !== null && info.expires < state.nextExpiry) state.nextExpiry = info.expires;
   return entry;
 }
 
-/** Describe `fd` and build the metadata of a new entry. */
-export function newEntryInfo(state: BrokerState, name: string, fd: number, owner: Owner, ttlMs: number | null): FullEntryInfo {
+/** Build the metadata of a new entry, describing `fd` unless that is done already. */
+export function newEntryInfo(
+  state: BrokerState, name: string, fd: number, owner: Owner, ttlMs: number | null, described: EntryDescription = describeEntryFd(fd),
+): FullEntryInfo {
   const now = state.env.now();
-  return { name, ...describeEntryFd(fd), ...owner, created: now, expires: ttlMs === null ? null : now + ttlMs };
+  return { name, ...described, ...owner, created: now, expires: ttlMs === null ? null : now + ttlMs };
 }
 
 export function removeEntry(state: BrokerState, name: string): boolean {
   const e = state.entries.get(name);
   if (!e) return false;
   state.entries.delete(name);
-  close(e.fd);
+  closeOffThread(e.fd);
   return true;
 }
 
@@ -52,7 +55,7 @@ export function expireDue(state: BrokerState): void {
 }
 
 export function closeAllEntries(state: BrokerState): void {
-  for (const e of state.entries.values()) close(e.fd);
+  for (const e of state.entries.values()) closeOffThread(e.fd);
   state.entries.clear();
   state.nextExpiry = Infinity;
 }

@@ -1,13 +1,16 @@
 // The operations, dispatched on the frame kind through a table; anything else gets EPROTO. A handler either
-// takes the fds of its frame (splicing them out) or leaves them to be closed by dispatch, on every path.
+// takes the fds of its frame (splicing them out) or leaves them to be closed by dispatch, on every path; or it
+// answers WAIT (a put whose fd is being described off the loop) and the frame, fds and all, is handled again later.
 import { RefusedError } from "../errors.ts";
 import {
   chunkBySize, MAX_FDS_PER_FRAME, OP, opName, parseGet, parsePut, parseRm, ProtocolError, REPLY, type EntryInfo, type ReceivedFrame,
 } from "../proto/index.ts";
-import { closeAll, isSysError } from "../sys/index.ts";
+import { isSysError } from "../sys/index.ts";
+import { closeAllOffThread } from "../sys/offload.ts";
 import { VERSION } from "../version.ts";
 import { isAllowed, type Operation } from "./access.ts";
 import { sendError, sendFrame } from "./conn.ts";
+import { described, startDescribing, stopDescribing, type EntryDescription } from "./describe-entry.ts";
 import { newEntryInfo, removeEntry, storeEntry } from "./entries.ts";
 import { logEvent } from "./log.ts";
 import { beginTakeover, commitTakeover } from "./takeover.ts";
@@ -18,7 +21,9 @@ interface Outcome {
   names: string[];
   keep: boolean;
 }
-type Handler = (state: BrokerState, conn: Conn, frame: ReceivedFrame) => Outcome;
+/** The request cannot be finished yet: it stays first in the connection's inbox, and the loop resumes it. */
+export const WAIT = "wait";
+type Handler = (state: BrokerState, conn: Conn, frame: ReceivedFrame) => Outcome | typeof WAIT;
 
 function refuse(code: string, message: string): never {
   throw new RefusedError(code, message);
@@ -47,15 +52,27 @@ const put: Handler = (state, conn, frame) => {
   const req = parsePut(frame.body);
   if (frame.fds.length !== 1) throw new ProtocolError(`put carries exactly one fd, not ${frame.fds.length}`);
   requireAccess(state, conn, "put", [req.name]);
+  // Checked again when the put is resumed after its fd was described: another put may have come first.
   const exists = state.entries.has(req.name);
   if (exists && !req.replace) refuse("EEXIST", `entry ${JSON.stringify(req.name)} exists (use --replace)`);
   if (!exists && state.entries.size >= state.config.limits.maxFds)
     refuse("EMFILE", `the broker holds its maximum of ${state.config.limits.maxFds} fds (--max-fds)`);
+  const what = describedYet(state, conn, frame.fds[0]!);
+  if (what === null) return WAIT;
   const fd = frame.fds.splice(0, 1)[0]!;
   const { uid, gid, pid } = conn.peer;
-  const entry = storeEntry(state, fd, newEntryInfo(state, req.name, fd, { uid, gid, pid }, req.ttlMs));
+  const entry = storeEntry(state, fd, newEntryInfo(state, req.name, fd, { uid, gid, pid }, req.ttlMs, what));
   return { names: [req.name], keep: sendFrame(state, conn, REPLY.ok, frame.id, { entry: entry.info }) };
 };
+
+/** The description of a put's fd, or null while it is being taken off the loop (the loop then resumes the put). */
+function describedYet(state: BrokerState, conn: Conn, fd: number): EntryDescription | null {
+  const now = state.env.now();
+  const d = state.describing.get(conn) ?? startDescribing(fd, now, state.config.limits.describeTimeoutMs);
+  const what = described(d, now);
+  if (what === null) state.describing.set(conn, d);
+  return what;
+}
 
 function visible(state: BrokerState, conn: Conn, op: Operation): string[] {
   return [...state.entries.keys()].filter((n) => isAllowed(state.config.rules, state.config.ownerUid, conn.peer, op, n)).sort();
@@ -145,14 +162,19 @@ const handlers: Record<number, Handler> = {
   [OP.put]: put, [OP.get]: get, [OP.rm]: rm, [OP.ls]: ls, [OP.status]: status, [OP.takeover]: takeover, [OP.takeoverCommit]: takeoverCommit,
 };
 
-/** Handle one frame and log one line. Returns false when the connection should be closed after its replies. */
-export function dispatch(state: BrokerState, conn: Conn, frame: ReceivedFrame): boolean {
+/**
+ * Handle one frame and log one line. Returns false when the connection should be closed after its replies, WAIT
+ * when the frame is to be handled again once what it waits for is done (nothing is logged or closed then).
+ */
+export function dispatch(state: BrokerState, conn: Conn, frame: ReceivedFrame): boolean | typeof WAIT {
   const op = opName(frame.kind);
   const handler = handlers[frame.kind];
+  let out: Outcome | typeof WAIT | null = null;
   try {
     if (frame.problem) throw new ProtocolError(frame.problem);
     if (!handler) throw new ProtocolError(`unknown operation ${frame.kind}`);
-    const out = handler(state, conn, frame);
+    out = handler(state, conn, frame);
+    if (out === WAIT) return WAIT;
     logEvent(state, { op, names: out.names, result: out.keep ? "ok" : "dropped", conn, detail: out.keep ? undefined : "reply queue over limit" });
     return out.keep;
   } catch (e) {
@@ -163,7 +185,10 @@ export function dispatch(state: BrokerState, conn: Conn, frame: ReceivedFrame): 
     logEvent(state, { op, names: namesOf(frame), result: code, detail: message, conn });
     return sendError(state, conn, frame.id, code, message);
   } finally {
-    closeAll(frame.fds.splice(0));
+    if (out !== WAIT) {
+      stopDescribing(state.describing, conn);
+      closeAllOffThread(frame.fds.splice(0));
+    }
   }
 }
 

@@ -5,11 +5,13 @@ import { openSync } from "node:fs";
 import { unlinkAddress } from "../peer/listen.ts";
 import { macrotask } from "../peer/wait.ts";
 import { accept, C, close, isSysError, poll, type PollRequest } from "../sys/index.ts";
+import { closeOffThread, offloadBacklogged, offloadCheckInMs, offloadStats, offloadWakeFd, tendOffload } from "../sys/offload.ts";
 import { admit } from "./admission.ts";
 import { fitsReplyBudget, mayRead, replyHog, requestHog } from "./budget.ts";
 import { closeConn, flushConn, isBackedUp, nextRequest, openConn, readConn, sendError } from "./conn.ts";
+import { described } from "./describe-entry.ts";
 import { closeAllEntries, expireDue } from "./entries.ts";
-import { dispatch } from "./handlers.ts";
+import { dispatch, WAIT } from "./handlers.ts";
 import { abortTakeover, mayDispatch, progressTakeover } from "./takeover.ts";
 import { count, logEvent } from "./log.ts";
 import { tendMemory } from "./memory.ts";
@@ -43,7 +45,7 @@ function acceptNew(state: BrokerState): void {
     try {
       conn = openConn(state, fd);
     } catch {
-      close(fd);
+      closeOffThread(fd);
       continue;
     }
     const a = admit(state, conn);
@@ -62,6 +64,7 @@ function pauseAccepting(state: BrokerState, code: string): void {
  * give up the spare fd for a moment, accept, tell the client why, and close it.
  */
 function refuseOutOfFds(state: BrokerState, code: string): void {
+  restoreSpare(state);
   if (state.spareFd === null) return pauseAccepting(state, code);
   close(state.spareFd);
   state.spareFd = null;
@@ -71,7 +74,7 @@ function refuseOutOfFds(state: BrokerState, code: string): void {
     if (fd !== null) refuseConn(state, openConn(state, fd), code, `the broker is out of file descriptors (${code}); try again later`);
   } catch {
     // openConn failed (SO_PEERCRED of a client already gone): the fd is still only ours.
-    if (fd !== null && !state.conns.has(fd)) close(fd);
+    if (fd !== null && !state.conns.has(fd)) closeOffThread(fd);
     pauseAccepting(state, code);
   } finally {
     state.spareFd = openSpare();
@@ -85,6 +88,14 @@ export function openSpare(): number | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Take the spare back once there is room. The connection refused with its slot is closed off the loop, so that
+ * slot comes free a moment later: retried before each read, which would otherwise take it.
+ */
+function restoreSpare(state: BrokerState): void {
+  if (state.spareFd === null && !state.stopping) state.spareFd = openSpare();
 }
 
 function refuseConn(state: BrokerState, conn: Conn, code: string, message: string): void {
@@ -105,11 +116,16 @@ function hangUp(state: BrokerState, conn: Conn, why?: string): void {
 function handleInbox(state: BrokerState, conn: Conn): boolean {
   state.waiting.delete(conn);
   while (conn.inbox.length > 0 && !isBackedUp(state, conn) && mayDispatch(state, conn)) {
-    if (!fitsReplyBudget(state, conn.inbox[0]!)) {
+    const frame = conn.inbox[0]!;
+    if (!fitsReplyBudget(state, frame)) {
       state.waiting.add(conn);
       break;
     }
-    if (!dispatch(state, conn, nextRequest(state, conn)!)) {
+    const keep = dispatch(state, conn, frame);
+    // A put waiting for its fd's description stays first (and counted as held): resumeDescribed serves it again.
+    if (keep === WAIT) return true;
+    nextRequest(state, conn);
+    if (!keep) {
       hangUp(state, conn, "reply queue over limit");
       return false;
     }
@@ -122,6 +138,7 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
     if (revents & C.POLLOUT) flushConn(state, conn);
     if (!handleInbox(state, conn)) return;
     if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush && (mayRead(state) || conn === state.takeover?.conn)) {
+      restoreSpare(state);
       const got = readConn(state, conn);
       if (!handleInbox(state, conn)) return;
       if (got.error) {
@@ -171,11 +188,38 @@ function tendBudgets(state: BrokerState): void {
   if (hog) hangUp(state, hog, "ENOBUFS (the broker's reply budget is spent and it took no reply for --drain-timeout)");
 }
 
+/** Serve again each connection whose put now has its fd described (or waited long enough); returns the next deadline. */
+function resumeDescribed(state: BrokerState): number {
+  const now = state.env.now();
+  let next = Infinity;
+  for (const [conn, d] of state.describing) {
+    if (described(d, now) === null) next = Math.min(next, d.deadline);
+    else if (state.conns.get(conn.fd) === conn) serveConn(state, conn, 0);
+  }
+  return next;
+}
+
+/**
+ * Log when every closer thread is stuck and their queue is full, and when that ends. Meanwhile the loop reads and
+ * accepts nothing (pollSet): each request or connection could bring more fds to close, and those would pile up.
+ */
+function noteClosersBacklog(state: BrokerState): void {
+  const full = offloadBacklogged();
+  if (full === state.closersBacklogged) return;
+  state.closersBacklogged = full;
+  const s = offloadStats();
+  const detail = full
+    ? `all ${s.threads} closer threads are stuck in close() or fstat() and ${s.queued} fds wait: not reading or accepting until one returns`
+    : "a closer thread returned: reading and accepting again";
+  logEvent(state, { op: "close", result: full ? "EAGAIN" : "ok", detail });
+}
+
 function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null)[] } {
   const reqs: PollRequest[] = [];
   const conns: (Conn | null)[] = [];
   const t = state.takeover;
-  if (state.listenFd !== null && !state.stopping && !t && state.env.now() >= state.acceptPausedUntil) {
+  const full = state.closersBacklogged;
+  if (state.listenFd !== null && !state.stopping && !t && !full && state.env.now() >= state.acceptPausedUntil) {
     reqs.push({ fd: state.listenFd, events: C.POLLIN });
     conns.push(null);
   }
@@ -183,7 +227,7 @@ function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null
   for (const conn of state.conns.values()) {
     // A client with replies pending is not read from: it cannot make us queue without bound.
     // During a takeover only the new broker is read from: nothing may change behind the snapshot.
-    const quiet = state.stopping || conn.inbox.length > 0 || (t !== null ? t.conn !== conn : !readable);
+    const quiet = state.stopping || full || conn.inbox.length > 0 || (t !== null ? t.conn !== conn : !readable);
     const events = conn.out.length > 0 ? C.POLLOUT : quiet ? 0 : C.POLLIN;
     reqs.push({ fd: conn.fd, events });
     conns.push(conn);
@@ -194,15 +238,21 @@ function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null
 /** One turn of the loop: wait for at most `maxWaitMs`, then do everything that is ready. */
 function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
   const nextIdle = cutIdle(state);
+  const nextDescribed = resumeDescribed(state);
   const now = state.env.now();
   const budgetWait = state.waiting.size > 0 ? now + BUDGET_RETRY_MS : Infinity;
-  const wake = Math.min(state.nextExpiry, nextIdle, budgetWait, state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity);
+  const wake = Math.min(
+    state.nextExpiry, nextIdle, nextDescribed, budgetWait, now + offloadCheckInMs(), state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity,
+  );
   const { reqs, conns } = pollSet(state);
+  // Closer threads report finished jobs on this fd (src/sys/offload.ts): a put waiting for fstat resumes at once.
+  const offloadFd = offloadWakeFd();
+  if (offloadFd !== null) reqs.push({ fd: offloadFd, events: C.POLLIN });
   // Queued log lines are retried soon rather than polled for: fd 2 may be shared and is not ours to watch.
   const logWait = state.env.flushLog() ? Infinity : LOG_RETRY_MS;
   const revents = poll(reqs, Math.max(0, Math.min(maxWaitMs, logWait, wake - now)));
   let busy = false;
-  for (let i = 0; i < reqs.length; i++) {
+  for (let i = 0; i < conns.length; i++) {
     const rev = revents[i]!;
     if (rev === 0) continue;
     busy = true;
@@ -210,6 +260,9 @@ function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
     if (conn === null) acceptNew(state);
     else if (conn && state.conns.get(conn.fd) === conn) serveConn(state, conn, rev);
   }
+  tendOffload(offloadFd !== null && revents[conns.length] !== 0);
+  resumeDescribed(state);
+  noteClosersBacklog(state);
   tendBudgets(state);
   expireDue(state);
   progressTakeover(state);
@@ -226,7 +279,8 @@ async function shutDown(state: BrokerState): Promise<void> {
     abortTakeover(state, "this broker is stopping");
   }
   if (state.listenFd !== null) {
-    close(state.listenFd);
+    // Off the loop too: connections still in its backlog may carry client fds, which closing it releases.
+    closeOffThread(state.listenFd);
     state.listenFd = null;
     if (state.config.path !== null && !socketIsTheirs) removeSocketFile(state, state.config.path);
   }

@@ -3,7 +3,7 @@
 // it serving as before.
 import { call, openSession, type Session } from "../client/session.ts";
 import { checkName, OP, ProtocolError, type FullEntryInfo } from "../proto/index.ts";
-import { closeAll } from "../sys/index.ts";
+import { closeAllOffThread } from "../sys/offload.ts";
 
 export interface HandedConn {
   fd: number;
@@ -57,7 +57,7 @@ export function receiveTakeover(socket: string, timeoutMs: number, brokerUid?: n
     if (at !== fds.length) throw new ProtocolError("takeover reply has fds no part accounts for");
     return snap;
   } catch (e) {
-    closeAll(fds);
+    closeAllOffThread(fds);
     session.close();
     throw e;
   }
@@ -71,7 +71,7 @@ export function receiveTakeover(socket: string, timeoutMs: number, brokerUid?: n
 export function commitTakeover(snap: Snapshot): void {
   try {
     // The commit's answer carries no fds; any that come anyway are closed, as every client call does.
-    closeAll(call(snap.session, OP.takeoverCommit, {}).fds);
+    closeAllOffThread(call(snap.session, OP.takeoverCommit, {}).fds);
   } finally {
     snap.session.close();
   }

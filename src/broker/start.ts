@@ -8,6 +8,7 @@ import { listenUnix, socketFileOf } from "../peer/listen.ts";
 import { openSpec } from "../open/spec.ts";
 import { requireName } from "../proto/index.ts";
 import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
+import { closeAllOffThread, startOffload } from "../sys/offload.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
 import { feedConn, openConn } from "./conn.ts";
@@ -114,6 +115,9 @@ export function startBroker(opts: BrokerOptions): BrokerState {
   const env = opts.env ?? realEnv;
   // Checked before anything is taken: once a takeover has committed, failing would lose every entry.
   if (opts.readyFd !== undefined && !isOpen(opts.readyFd)) throw new UsageError(`--ready-fd ${opts.readyFd}: not an open fd`);
+  // First, so that fds a takeover brings are closed off this thread too, and the first closer thread's own fds
+  // are open before anyone counts ours.
+  startOffload({ maxThreads: limits.closerThreads });
   const initial = openInitial(opts);
   let listenFd: number;
   let nofile: { soft: number; hard: number };
@@ -178,7 +182,7 @@ function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
     try {
       conn = openConn(state, c.fd);
     } catch {
-      closeAll([c.fd, ...c.fds]);
+      closeAllOffThread([c.fd, ...c.fds]);
       continue;
     }
     feedConn(state, conn, c.pending, c.fds);

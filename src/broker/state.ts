@@ -5,6 +5,7 @@ import { newMemoryTending, type MemoryTending } from "./memory.ts";
 import type { FullEntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";
 import type { Peer, Rule } from "./access.ts";
 import type { FileId } from "../peer/listen.ts";
+import type { Describing } from "./describe-entry.ts";
 
 export interface Limits {
   /** Connections served at once; one more is told so and closed (or takes an idle one's place). */
@@ -31,6 +32,10 @@ export interface Limits {
   maxQueuedFds: number;
   /** Longest wait for pending replies on shutdown, for clients at a takeover, and for a stalled takeover (ms). */
   drainMs: number;
+  /** Longest wait for a put's fd to be described (ms); after it the entry is stored described as not answering. */
+  describeTimeoutMs: number;
+  /** Most threads closing and describing client fds off the loop (src/sys/offload.ts). */
+  closerThreads: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -46,6 +51,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxReplyBytes: 16 << 20,
   maxQueuedFds: 10000,
   drainMs: 2000,
+  describeTimeoutMs: 1000,
+  closerThreads: 8,
 };
 
 export interface Entry {
@@ -156,6 +163,10 @@ export interface BrokerState {
   load: Load;
   /** Connections with a request held back because a global budget is spent: served as soon as it is not. */
   waiting: Set<Conn>;
+  /** Connections whose first request, a put, waits for its fd to be described; their later requests wait too. */
+  describing: Map<Conn, Describing>;
+  /** Every closer thread was stuck and their queue full at the last turn (logged when it starts and ends). */
+  closersBacklogged: boolean;
 }
 
 const stderrSink = createLogSink(2);
@@ -184,5 +195,7 @@ export function createState(config: BrokerConfig, listenFd: number | null, env: 
     memory: newMemoryTending(),
     load: { requestBytes: 0, replyBytes: 0, replyFds: 0, others: 0, byUid: new Map() },
     waiting: new Set(),
+    describing: new Map(),
+    closersBacklogged: false,
   };
 }

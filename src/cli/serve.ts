@@ -16,6 +16,13 @@ function parseMode(text: string): number {
   return parseInt(text, 8);
 }
 
+/** Each thread is a Worker with its own heap (about 2 MB): a few are plenty, since normal closes take microseconds. */
+function parseCloserThreads(text: string): number {
+  const n = parseCount(text, "--closer-threads");
+  if (n > 256) throw new UsageError(`bad --closer-threads ${text}: at most 256`);
+  return n;
+}
+
 interface ServeOpts {
   socket?: string;
   mode: number;
@@ -32,6 +39,8 @@ interface ServeOpts {
   maxQueuedFds?: number;
   clientTimeout: number;
   drainTimeout: number;
+  describeTimeout: number;
+  closerThreads: number;
   readyFd?: number;
   takeover?: boolean;
   brokerUid?: number;
@@ -57,6 +66,8 @@ export function command(): Command {
     .option("--max-queued-fds <N>", "fds duplicated for replies not yet taken, across all clients (default: as --max-fds)", (s) => parseCount(s, "--max-queued-fds"))
     .addOption(new Option("--client-timeout <DURATION>", "cut off clients with no whole request in, or no whole reply taken, for this long (500ms, 30s, 5m)").argParser((s) => parseDuration(s, "--client-timeout")).default(60_000, "60s"))
     .addOption(new Option("--drain-timeout <DURATION>", "at SIGTERM, and for busy clients when a new broker takes over, wait this long for replies owed; a takeover stalled this long is abandoned").argParser((s) => parseDuration(s, "--drain-timeout")).default(2000, "2s"))
+    .addOption(new Option("--describe-timeout <DURATION>", "longest wait for a put's fd to be described (fstat of a file whose FUSE or NFS server does not answer); then it is stored as not answering").argParser((s) => parseDuration(s, "--describe-timeout")).default(1000, "1s"))
+    .option("--closer-threads <N>", "most threads closing and describing client fds off the serving loop", (s) => parseCloserThreads(s), 8)
     .option("--takeover", "take the listening socket, entries and clients over from the broker running at the address; it exits once done")
     .addOption(brokerUidOption("with --takeover: also take over from a broker running as this uid"))
     .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
@@ -79,7 +90,7 @@ export function command(): Command {
         limits: {
           maxConns: opts.maxConns, maxConnsPerUid: opts.maxConnsPerUid, reservedConns: opts.reservedConns, maxFds: opts.maxFds, maxNames: opts.maxNames,
           maxRequestBytes: opts.maxRequestBytes, maxReplyBytes: opts.maxReplyBytes, maxQueuedFds: opts.maxQueuedFds,
-          clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout,
+          clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout, describeTimeoutMs: opts.describeTimeout, closerThreads: opts.closerThreads,
         },
         log: opts.log, readyFd: opts.readyFd,
         takeover: opts.takeover, brokerUid: opts.brokerUid,

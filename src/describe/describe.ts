@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import {
   C, formatSockAddr, fromNodeError, fstat, getFdFlags, isOpen, isSysError, peerName, socketInfo, sockName,
-  type SockAddr,
+  type SockAddr, type Stat,
 } from "../sys/index.ts";
 import { accessOf, flagNames, parseFdinfo, type FdInfo } from "./fdinfo.ts";
 import type { FdDescription, FdKind, SocketDescription } from "./types.ts";
@@ -112,9 +112,12 @@ function ownSocket(fd: number): SocketDescription {
   };
 }
 
-/** Describe one of this process's fds. Throws SysError EBADF when it is not open. */
-export function describeFd(fd: number): FdDescription {
-  const st = fstat(fd);
+/**
+ * Describe one of this process's fds. Throws SysError EBADF when it is not open. `stat`: its fstat, already taken
+ * (off the loop's thread, by a broker: fstat is the one call here that a file system's server can hold up).
+ */
+export function describeFd(fd: number, stat?: Stat): FdDescription {
+  const st = stat ?? fstat(fd);
   return build({
     fd,
     target: readProc(`/proc/self/fd/${fd}`, (p) => readlinkSync(p)),

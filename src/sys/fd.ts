@@ -123,7 +123,7 @@ const statBuf = scratch(abi.stat.size);
 const statView = new DataView(statBuf.buffer);
 export function fstat(fd: number): Stat {
   if (libc.fstat(fd, statBuf) !== 0) throw sysError("fstat", `fd ${fd}`);
-  return decodeStat();
+  return decodeStat(statView);
 }
 
 /**
@@ -132,7 +132,7 @@ export function fstat(fd: number): Stat {
  */
 export function lstat(path: string): Stat {
   if (libc.lstat(cString(path), statBuf) !== 0) throw sysError("lstat", path);
-  return decodeStat();
+  return decodeStat(statView);
 }
 
 /** mkdir(2) with `mode` (less the umask). False when something already exists at `path`: the caller checks what. */
@@ -143,17 +143,18 @@ export function mkdir(path: string, mode: number): boolean {
   throw e;
 }
 
-function decodeStat(): Stat {
+/** A `struct stat` as the kernel filled it in (here, or in another thread's memory). */
+export function decodeStat(view: DataView): Stat {
   const s = abi.stat;
   return {
-    dev: getU64(statView, s.dev),
-    ino: getU64(statView, s.ino),
-    mode: statView.getUint32(s.mode, true),
-    nlink: s.nlinkSize === 8 ? getU64(statView, s.nlink) : statView.getUint32(s.nlink, true),
-    uid: statView.getUint32(s.uid, true),
-    gid: statView.getUint32(s.gid, true),
-    rdev: getU64(statView, s.rdev),
-    size: getU64(statView, s.size_),
+    dev: getU64(view, s.dev),
+    ino: getU64(view, s.ino),
+    mode: view.getUint32(s.mode, true),
+    nlink: s.nlinkSize === 8 ? getU64(view, s.nlink) : view.getUint32(s.nlink, true),
+    uid: view.getUint32(s.uid, true),
+    gid: view.getUint32(s.gid, true),
+    rdev: getU64(view, s.rdev),
+    size: getU64(view, s.size_),
   };
 }
 

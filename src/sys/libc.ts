@@ -61,7 +61,7 @@ function load() {
   const errors: string[] = [];
   for (const name of candidates()) {
     try {
-      return dlopen(name, withErrno as Symbols);
+      return { lib: dlopen(name, withErrno as Symbols), name };
     } catch (e) {
       errors.push(`${name}: ${(e as Error).message}`);
     }
@@ -69,7 +69,10 @@ function load() {
   throw new Error(`cannot load libc (tried ${errors.join("; ")}); set FDBROKER_LIBC to its path`);
 }
 
-const lib = load();
+const loaded = load();
+/** The name libc was loaded by; a Worker that calls into libc itself (src/sys/offload.ts) loads the same one. */
+export const libcName = loaded.name;
+const lib = loaded.lib;
 /** Every binding with its declared signature: a wrong argument count or type fails `npm run typecheck`. */
 export const libc = lib.symbols;
 

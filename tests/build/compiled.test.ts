@@ -2,11 +2,11 @@
 // real operations through it. Catches what only a compiled binary gets wrong: a lazily imported subcommand left
 // out of the bundle, a .env or bunfig.toml picked up from the working directory, bytecode that fails to load.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { build, commandNames } from "../../scripts/build.ts";
 import { VERSION } from "../../src/version.ts";
-import { BUN, fdSnapshot, finish, newFdsSince, ROOT, run, spawnReady, tempDir } from "../helpers.ts";
+import { BUN, fdSnapshot, finish, newFdsSince, ROOT, run, spawnReady, tempDir, waitFor } from "../helpers.ts";
 
 // Generous: other test runs may share this machine's two cores.
 setDefaultTimeout(60_000);
@@ -104,6 +104,25 @@ describe("compiled binary", () => {
     const line = readFileSync(file, "utf8");
     expect(line).toBe(`pid=${recv.pid} listen_pid=${recv.pid} fds=1 leak=none\n`);
     expect(await newFdsSince(before)).toEqual([]);
+  });
+
+  test("serve describes and closes client fds on a Worker thread (its source is inlined), and stops on SIGTERM", async () => {
+    const sock = join(work.path, "broker.sock");
+    const file = join(work.path, "held.txt");
+    writeFileSync(file, "held\n");
+    const { proc } = spawnReady([bin, "serve", "-s", sock, "--ready-fd", "3"]);
+    const threads = readdirSync(`/proc/${proc.pid}/task`).map((t) => readFileSync(`/proc/${proc.pid}/task/${t}/comm`, "utf8").trim());
+    expect(threads).toContain("Worker");
+    // A file has a path, so its fstat runs on the Worker; the put's reply waits for it.
+    const put = await run([bin, "put", "f", "-s", sock, "--json"], { stdin: Bun.file(file) });
+    expect(put).toMatchObject({ code: 0, stderr: "" });
+    expect(JSON.parse(put.stdout)).toMatchObject({ name: "f", kind: "file", what: `${file} (r)` });
+    const held = () => readdirSync(`/proc/${proc.pid}/fd`).some((fd) => { try { return readlinkSync(`/proc/${proc.pid}/fd/${fd}`) === file; } catch { return false; } });
+    expect(held()).toBe(true);
+    expect(await run([bin, "rm", "f", "-s", sock])).toMatchObject({ code: 0, stderr: "" });
+    await waitFor("the broker's copy closed", () => !held(), 10_000);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
   });
 
   test("the whole `npm start` demo (peer, broker, restart parts) runs through it", async () => {
