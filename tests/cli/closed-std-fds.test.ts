@@ -1,3 +1,4 @@
+// Through the CLI (so not in the arm64 run of tests/describe, which cannot spawn the arm64 runtime from a shell).
 // A closed fd 0, 1 or 2 is not inherited (issue 8, finding 11). Bun puts /dev/null in its place before any
 // JavaScript runs; fdbroker must not send, store, pass or describe that as if the caller had handed it over.
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
