@@ -115,7 +115,7 @@ export function readConn(state: BrokerState, conn: Conn): ReadResult {
   const res: ReadResult = { error: null, eof: false, truncated: false };
   for (let i = 0; i < READS_PER_TURN && !res.error; i++) {
     // A view, not a copy: the reader parses it or copies what it keeps before the next recvmsg.
-    const got = recvmsg(conn.fd, READ_BYTES, C.SCM_MAX_FD, C.MSG_DONTWAIT, false);
+    const got = recvmsg(conn.fd, READ_BYTES, C.SCM_MAX_FD, C.MSG_DONTWAIT, false, closeAllOffThread);
     if (got === null) break;
     if (got.data.length === 0 && got.fds.length === 0 && !got.truncated) {
       res.eof = true;

@@ -30,7 +30,8 @@ const BUDGET_RETRY_MS = 100;
 
 
 function acceptNew(state: BrokerState): void {
-  for (let i = 0; i < ACCEPTS_PER_TURN && state.listenFd !== null; i++) {
+  // Each connection may bring fds to close: none is taken in once the closer threads are backlogged.
+  for (let i = 0; i < ACCEPTS_PER_TURN && state.listenFd !== null && !offloadBacklogged(); i++) {
     let fd: number | null;
     try {
       fd = accept(state.listenFd);
@@ -137,7 +138,7 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
   try {
     if (revents & C.POLLOUT) flushConn(state, conn);
     if (!handleInbox(state, conn)) return;
-    if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush && (mayRead(state) || conn === state.takeover?.conn)) {
+    if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush && (mayRead(state) || conn === state.takeover?.conn) && !offloadBacklogged()) {
       restoreSpare(state);
       const got = readConn(state, conn);
       if (!handleInbox(state, conn)) return;
@@ -165,7 +166,8 @@ function cutIdle(state: BrokerState): number {
     // The new broker of a takeover is waited for: draining has its own bound, and once the snapshot is out,
     // resuming on our own while it may be serving from the same listener would give the socket two brokers.
     // Nor is a client whose request waits on a spent budget: it is waiting on us, not idle.
-    if (conn === state.takeover?.conn || state.waiting.has(conn)) continue;
+    // Nor is one whose put waits for its fd's description (bounded by --describe-timeout).
+    if (conn === state.takeover?.conn || state.waiting.has(conn) || state.describing.has(conn)) continue;
     const deadline = conn.lastActive + limit;
     if (deadline <= now) hangUp(state, conn, `ETIMEDOUT (${conn.out.length > 0 ? "not reading its replies" : conn.inSince !== null ? "idle, a request unfinished" : "idle"})`);
     else if (deadline < next) next = deadline;
@@ -286,7 +288,8 @@ async function shutDown(state: BrokerState): Promise<void> {
   }
   if (state.handedOver) return finishHandover(state);
   const deadline = state.env.now() + state.config.limits.drainMs;
-  while ([...state.conns.values()].some((c) => c.out.length > 0) && state.env.now() < deadline) {
+  // Replies still owed: queued ones, and puts whose fd is being described (answered within --describe-timeout).
+  while ((state.describing.size > 0 || [...state.conns.values()].some((c) => c.out.length > 0)) && state.env.now() < deadline) {
     turn(state, 50);
     await macrotask();
   }

@@ -11,7 +11,8 @@ import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "..
 import { closeAllOffThread, startOffload } from "../sys/offload.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
-import { feedConn, openConn } from "./conn.ts";
+import { admit } from "./admission.ts";
+import { closeConn, feedConn, openConn, sendError } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
 import { closeEverything, openSpare } from "./loop.ts";
 import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
@@ -54,7 +55,8 @@ const FDS_PER_CONN = 6;
  * alone when it is larger (budget.ts), at most --max-names or every entry.
  */
 function nofileWanted(l: Limits): number {
-  return l.maxFds + Math.max(l.maxQueuedFds, l.maxNames, l.maxFds) + l.maxConns * FDS_PER_CONN + 256;
+  // The closer threads hold fds too: up to 1024 waiting to be closed, two of their own each, and a reserve of four.
+  return l.maxFds + Math.max(l.maxQueuedFds, l.maxNames, l.maxFds) + l.maxConns * FDS_PER_CONN + 1024 + 2 * l.closerThreads + 4 + 256;
 }
 
 /** The defaults, with the two that follow other limits, and any given (undefined: not given). */
@@ -185,6 +187,18 @@ function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
       closeAllOffThread([c.fd, ...c.fds]);
       continue;
     }
+    // This broker's own rules and caps, not the old one's, decide who stays (its --allow may be narrower).
+    const a = admit(state, conn);
+    if (!a.ok) {
+      closeAllOffThread(c.fds);
+      try {
+        sendError(state, conn, 0, a.code, a.message);
+      } catch {}
+      logEvent(state, { op: "connect", result: a.code, detail: `${a.message} (handed over by the old broker)`, conn });
+      closeConn(state, conn);
+      continue;
+    }
+    if (a.evict) closeConn(state, a.evict);
     feedConn(state, conn, c.pending, c.fds);
   }
   try {

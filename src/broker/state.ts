@@ -1,5 +1,7 @@
 // Everything a broker knows, as plain data passed to every function: no module-level state, so two brokers
-// (or a test) can live in one process, and takeover can hand the whole thing over.
+// (or a test) can live in one process, and takeover can hand the whole thing over. The one thing they share is the
+// process's pool of closer threads (src/sys/offload.ts): threads are per process, and the --closer-threads of the
+// broker started last is the one in force.
 import { createLogSink, enqueueLine, flushLogSink } from "./log-sink.ts";
 import { newMemoryTending, type MemoryTending } from "./memory.ts";
 import type { FullEntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";

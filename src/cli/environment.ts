@@ -1,5 +1,5 @@
 // Every environment variable fdbroker reads (and the one it sets for probes), in one list: the top-level --help, README and the man page show it,
-// and tests/cli/environment.test.ts fails when the code reads a variable this list does not name.
+// and tests/cli/globals.test.ts fails when the code reads a variable this list does not name.
 export const ENVIRONMENT: readonly { name: string; meaning: string }[] = [
   { name: "FDBROKER_SOCKET", meaning: "the broker address when -s is not given" },
   { name: "FDBROKER_BROKER_UID", meaning: "trust a broker running as this uid (as --broker-uid)" },

@@ -1,10 +1,11 @@
 // Values of `run`'s options: readiness, backoff and durations, in the syntax every time option takes
-// (parseDuration: 500ms, 30s, 5m, a bare number of ms). Zero is a duration here: `--settle 0` is no settling.
+// (parseDuration: 500ms, 30s, 5m, a bare number of ms). Zero is a duration only for --settle (no settling): a
+// --ready-timeout or --grace of 0 would fail every reload or kill at once.
 import { UsageError } from "../errors.ts";
 import type { Readiness } from "../supervise/ready.ts";
 import { parseDuration } from "./broker-common.ts";
 
-export const parseMs = (text: string, what: string): number => parseDuration(text, what, { allowZero: true });
+export const parseMs = (text: string, what: string): number => parseDuration(text, what, { allowZero: what === "--settle" });
 
 export function parseReady(v: string): Readiness {
   if (v === "notify" || v === "accept") return { kind: v };

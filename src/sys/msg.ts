@@ -91,9 +91,13 @@ export interface Received {
  * recvmsg with MSG_CMSG_CLOEXEC, accepting up to `maxFds` fds and `maxBytes` payload bytes.
  * Returns null when a non-blocking socket has nothing to read. With `copy` false the payload is a view of this
  * module's buffer, valid until the next call: for a caller that parses or copies it at once (the broker's reader),
- * which saves allocating what would be garbage a moment later.
+ * which saves allocating what would be garbage a moment later. The fds of a message the kernel truncated
+ * (MSG_CTRUNC) are handed to `release` (default: closed here); a caller for whom closing a peer's fd may block
+ * (the broker's loop) passes its own.
  */
-export function recvmsg(fd: number, maxBytes: number, maxFds: number, flags = 0, copy = true): Received | null {
+export function recvmsg(
+  fd: number, maxBytes: number, maxFds: number, flags = 0, copy = true, release: (fds: number[]) => void = closeAll,
+): Received | null {
   if (maxFds > C.SCM_MAX_FD) maxFds = C.SCM_MAX_FD;
   ensureData(maxBytes);
   // The control buffer is sized to what the caller accepts, so the kernel itself enforces the limit (MSG_CTRUNC).
@@ -101,19 +105,19 @@ export function recvmsg(fd: number, maxBytes: number, maxFds: number, flags = 0,
   for (;;) {
     setupHeader(maxBytes, ctrlLen);
     const n = libc.recvmsg(fd, hdrAddr, flags | C.MSG_CMSG_CLOEXEC);
-    if (n >= 0) return collect(n, copy);
+    if (n >= 0) return collect(n, copy, release);
     const errno = lastErrno();
     if (errno === E.EAGAIN) return null;
     if (errno !== E.EINTR) throw sysError("recvmsg", `fd ${fd}`);
   }
 }
 
-function collect(n: number, copy: boolean): Received {
+function collect(n: number, copy: boolean, release: (fds: number[]) => void): Received {
   const msgFlags = hdrView.getInt32(M.flags, true);
   const fds = receivedFds(getU64(hdrView, M.controllen));
   const payload = copy ? data.slice(0, n) : data.subarray(0, n);
   if (msgFlags & C.MSG_CTRUNC) {
-    closeAll(fds);
+    release(fds);
     return { data: payload, fds: [], truncated: true, closedFds: fds.length };
   }
   return { data: payload, fds, truncated: false, closedFds: 0 };

@@ -93,6 +93,16 @@ function hostile(sock: string, args: string[]) {
 }
 
 /** Time 10 fresh connections' ls and get round trips (ms each), as root, while the hostile client does its worst. */
+/**
+ * The slowest of 20 round trips, from the best of up to three rounds: a loaded machine may deschedule the test
+ * itself for 100 ms once, while a stalled broker (30 s of linger, a FUSE server that never answers) fails all three.
+ */
+function slowestTrip(sock: string): number {
+  let best = Infinity;
+  for (let round = 0; round < 3 && best >= SERVED_WITHIN_MS; round++) best = Math.min(best, Math.max(...roundTrips(sock)));
+  return best;
+}
+
 function roundTrips(sock: string): number[] {
   const times: number[] = [];
   for (let i = 0; i < 10; i++) {
@@ -151,8 +161,7 @@ for (const [how, what, closing] of lingerWays)
     const evil = hostile(broker.sock, ["linger", "evil", how]);
     try {
       await evil.until(closing);
-      const times = roundTrips(broker.sock);
-      expect(Math.max(...times)).toBeLessThan(SERVED_WITHIN_MS);
+      expect(slowestTrip(broker.sock)).toBeLessThan(SERVED_WITHIN_MS);
       if (how === "put" || how === "ls") expect((await evil.until(how === "put" ? "rm" : "ls")).reply?.kind).toBe(how === "put" ? "ok" : "error");
       await evil.until("done");
       // The close really is stuck, on a thread that is not the loop's.
@@ -176,12 +185,12 @@ test.skipIf(fuseWhy !== null)(`FUSE: a put whose fstat never returns and an rm w
     const pid = broker.proc.pid;
     evil = hostile(broker.sock, ["fuse", "evil", join(mnt.path, "file")]);
     await evil.until("put-sent");
-    expect(Math.max(...roundTrips(broker.sock))).toBeLessThan(SERVED_WITHIN_MS);
+    expect(slowestTrip(broker.sock)).toBeLessThan(SERVED_WITHIN_MS);
     const put = await evil.until("put");
     expect(put.reply?.kind).toBe("ok");
     expect(put.reply?.entry?.what).toContain("not answering: fstat took longer than 300 ms");
     await evil.until("rm-sent");
-    expect(Math.max(...roundTrips(broker.sock))).toBeLessThan(SERVED_WITHIN_MS);
+    expect(slowestTrip(broker.sock)).toBeLessThan(SERVED_WITHIN_MS);
     expect((await evil.until("rm")).reply?.kind).toBe("ok");
     await evil.until("done");
     // One thread waits for GETATTR, one for FLUSH; neither is the loop's.

@@ -283,10 +283,11 @@ test.skipIf(process.getuid?.() !== 0)("a new broker that takes the snapshot but 
 }, 120000);
 
 test("a real new broker frozen (SIGSTOP) mid-takeover is given up; thawed, it exits non-zero and the old one carries on", async () => {
-  const { old, s } = await brokerWith(3000, ["--drain-timeout", "1s"]);
+  const { old, s } = await brokerWith(3000, ["--drain-timeout", "5s"]);
   s.close();
   // A client that reads none of its replies keeps the old broker draining for --drain-timeout: time to freeze
-  // the new one before the snapshot goes out.
+  // the new one before the snapshot goes out (5 s, so a loaded machine that is slow to show us the log line still
+  // freezes it in time).
   const busy = busyClient(old.sock);
   try {
     const next = spawn([...CLI, "serve", "-s", old.sock, "--takeover"], { stdio: ["ignore", "ignore", "pipe"] });
