@@ -10,10 +10,13 @@ export function command(): Command {
     .addOption(socketOption())
     .addOption(brokerUidOption())
     .option("--json", "print the entries as JSON")
-    .action((opts: { socket?: string; brokerUid?: number; json?: boolean }) => {
+    .option("--names", "print only the names, one per line (as s6-fdholder-list does)")
+    .action((opts: { socket?: string; brokerUid?: number; json?: boolean; names?: boolean }) => {
       using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
       const entries = ls(session);
       if (opts.json) return printJson(entries);
+      // Names hold no control or format character (the broker refuses them), so one per line is unambiguous.
+      if (opts.names) return printText(entries.map((e) => `${e.name}\n`).join(""));
       if (entries.length === 0) return void process.stderr.write("no entries\n");
       const now = Date.now();
       const rows = entries.map((e) => [

@@ -29,3 +29,10 @@ test("ls of an empty broker says so on stderr and prints [] with --json", async 
   expect(r).toMatchObject({ code: 0, stdout: "", stderr: "no entries\n" });
   expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout)).toEqual([]);
 });
+
+test("ls --names prints one name per line and nothing else, as s6-fdholder-list does", async () => {
+  const broker = await start(["--hold", "web=tcp:127.0.0.1:0", "--hold", "hosts=file:/etc/hosts"]);
+  expect(await fdbroker(["ls", "--names", "-s", broker.sock])).toMatchObject({ code: 0, stdout: "hosts\nweb\n", stderr: "" });
+  const empty = await start();
+  expect(await fdbroker(["ls", "--names", "-s", empty.sock])).toMatchObject({ code: 0, stdout: "" });
+});

@@ -57,3 +57,17 @@ test("--max-fds: a put beyond it is refused (exit 1, EMFILE); replacing an entry
   expect((await put("b", "--replace")).code).toBe(0);
   expect(JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout).length).toBe(2);
 });
+
+test("put --open stores a freshly opened SPEC (a file, a listener); --open with --fd is a usage error", async () => {
+  const broker = await start();
+  const web = await fdbroker(["put", "web", "--open", "tcp:127.0.0.1:0", "--json", "-s", broker.sock]);
+  expect(web.code).toBe(0);
+  expect(JSON.parse(web.stdout).what).toMatch(/^inet stream listening 127\.0\.0\.1:\d+$/);
+  expect((await fdbroker(["put", "hosts", "--open", "file:/etc/hosts", "-s", broker.sock])).code).toBe(0);
+  const got = await fdbroker(["get", "hosts", "--cat", "-s", broker.sock]);
+  expect(got.stdout).toBe(await Bun.file("/etc/hosts").text());
+  const both = await fdbroker(["put", "x", "--open", "file:/etc/hosts", "--fd", "0", "-s", broker.sock]);
+  expect(both).toMatchObject({ code: 2, stderr: "fdbroker: give --fd or --open, not both\n" });
+  const bad = await fdbroker(["put", "y", "--open", "nope:1", "-s", broker.sock]);
+  expect(bad.code).toBe(2);
+});
