@@ -8,10 +8,11 @@ export const NOBODY = 65534;
 export const canSwitchUid = process.getuid?.() === 0 && Bun.which("setpriv") !== null;
 export const SKIP_REASON = "needs root and setpriv to run a peer as uid 65534";
 
-export const asUid = (uid: number, cmd: readonly string[]) => ["setpriv", "--reuid", String(uid), "--regid", String(uid), "--clear-groups", ...cmd];
-export const asNobody = (cmd: readonly string[]) => asUid(NOBODY, cmd);
-// A python3 that uid 65534 may run (the caller's PATH may lead to one under root's home).
-const PY = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+/** `cmd` run as `uid`, with that gid and no other groups (without `cmd`: the prefix alone). */
+export const asUid = (uid: number, cmd: readonly string[] = []) => ["setpriv", "--reuid", String(uid), "--regid", String(uid), "--clear-groups", ...cmd];
+export const asNobody = (cmd: readonly string[] = []) => asUid(NOBODY, cmd);
+/** A python3 that uid 65534 may run (the caller's PATH may lead to a pyenv shim under root's home). */
+export const PY = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 const SCRIPT = join(ROOT, "tests/fixtures/hostile.py");
 
 export interface Report {

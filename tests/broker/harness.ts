@@ -2,6 +2,7 @@
 import { afterEach } from "bun:test";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { asUid, PY } from "../hostile.ts";
 import { CLI, fdCount, lineReader, readyPipe, spawn, spawnReady, tempDir, untrack, waitFor } from "../helpers.ts";
 
 export interface Broker {
@@ -77,11 +78,7 @@ export function startTakeover(sock: string, stderr: "pipe" | "ignore" = "pipe") 
   return spawnReady([...CLI, "serve", "-s", sock, "--takeover", "--ready-fd", "3"], { stdio: ["ignore", "ignore", stderr] }, 60000).proc;
 }
 
-// A python3 that uid 65534 may run (PATH may lead to a pyenv shim under root's home).
-export const PY = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-
-/** Run as `uid`, with that gid and no other groups (root only: tests using it skip otherwise). */
-export const asUid = (uid: number) => ["setpriv", "--reuid", String(uid), "--regid", String(uid), "--clear-groups"];
+export { asUid, PY };
 
 /**
  * fixtures/hostile.py against `sock`, as `uid` (65534 unless given): `ready` is its first report (once set up),

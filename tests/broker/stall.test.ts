@@ -9,11 +9,12 @@ import { join } from "node:path";
 import { get, ls, openSession, put } from "../../src/client/index.ts";
 import { closeAll, pipe, write } from "../../src/sys/index.ts";
 import { lineReader, spawn, tempDir, waitFor } from "../helpers.ts";
+import { asNobody } from "../hostile.ts";
 import { brokerPerTest } from "./harness.ts";
 
 const CLIENT = join(import.meta.dir, "fixtures/stall_client.py");
 const FUSE_SERVER = join(import.meta.dir, "fixtures/fuse_server.py");
-const NOBODY = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"];
+const NOBODY = asNobody();
 const OPEN_TO_NOBODY = ["--mode", "0666", "--allow", "uid:65534:put,rm,ls:evil*"];
 const SERVED_WITHIN_MS = 100;
 

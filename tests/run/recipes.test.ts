@@ -5,13 +5,14 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startBroker, startTakeover, waitFor } from "../broker/harness.ts";
 import { CLI, ROOT, run, spawn, spawnReady, tempDir } from "../helpers.ts";
+import { PY } from "../hostile.ts";
 import { clientLoop, HTTP_SERVER, httpPid, reload, REPORT, startRun } from "./harness.ts";
 
 setDefaultTimeout(120000);
 const root = process.getuid?.() === 0;
 const NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"];
 // A python3 that uid 65534 may run (the caller's PATH may lead to one under root's home).
-const PY = existsSync("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+
 
 /** Run `attempt(port)` on low ports until one is not taken (exit 4 with EADDRINUSE means try the next). */
 async function onFreeLowPort<T extends { code: number; stderr: string }>(attempt: (port: number) => Promise<T>): Promise<[number, T]> {
