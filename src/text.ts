@@ -30,6 +30,9 @@ function escapeChar(c: string): string {
  * reaches the terminal is only printable text on one line. A backslash is left as it is (paths and quoted names
  * stay readable): `--json` is the exact form.
  */
+/** escapeText line by line: a multi-line message (a stack, commander's usage) keeps its line breaks. */
+export const escapeLines = (text: string): string => text.split("\n").map(escapeText).join("\n");
+
 export function escapeText(text: string): string {
   return UNSAFE.test(text) ? text.replace(UNSAFE_ALL, escapeChar) : text;
 }

@@ -3,7 +3,7 @@
 // entry may go away before the client reads), closed as soon as the kernel has taken them or the client is gone.
 import { bufferedBytes, createReader, drainReader, encodeFrame, feed, REPLY, REQUEST_FDS, type FeedResult, type ReceivedFrame } from "../proto/index.ts";
 import { C, dupCloexec, peerCred, peerGroups, recvmsg, sendmsg } from "../sys/index.ts";
-import { closeAllOffThread, closeOffThread } from "../sys/offload.ts";
+import { closeAllOffThread } from "../sys/offload.ts";
 import { stopDescribing } from "./describe-entry.ts";
 import { isPrivileged, type Peer } from "./access.ts";
 import type { BrokerState, Conn } from "./state.ts";
@@ -17,8 +17,8 @@ const QUEUED_FDS_SOFT = 1024;
 export function openConn(state: BrokerState, fd: number): Conn {
   const peer: Peer = { ...peerCred(fd), groups: [] };
   const privileged = isPrivileged(peer, state.config.ownerUid);
-  // Groups only matter to gid rules, which never apply to the owner and root.
-  if (!privileged) peer.groups = peerGroups(fd);
+  // Groups only matter to gid rules, which never apply to the owner and root: no getsockopt when there are none.
+  if (!privileged && state.config.rules.some((r) => r.who === "gid")) peer.groups = peerGroups(fd);
   const conn: Conn = {
     fd,
     peer,
@@ -60,12 +60,14 @@ export function closeConn(state: BrokerState, conn: Conn): void {
   load.replyBytes -= conn.outBytes;
   load.replyFds -= conn.outFds;
   conn.inBytes = conn.outBytes = conn.outFds = 0;
-  for (const o of conn.out) closeAllOffThread(o.fds);
-  for (const f of conn.inbox) closeAllOffThread(f.fds);
+  // One hand-over to the closer threads for everything the connection held, its own socket last.
+  const fds: number[] = [];
+  for (const o of conn.out) fds.push(...o.fds);
+  for (const f of conn.inbox) fds.push(...f.fds);
+  fds.push(...drainReader(conn.reader), conn.fd);
   conn.out = [];
   conn.inbox = [];
-  closeAllOffThread(drainReader(conn.reader));
-  closeOffThread(conn.fd);
+  closeAllOffThread(fds);
 }
 
 /**

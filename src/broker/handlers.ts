@@ -1,6 +1,8 @@
-// The operations, dispatched on the frame kind through a table; anything else gets EPROTO. A handler either
-// takes the fds of its frame (splicing them out) or leaves them to be closed by dispatch, on every path; or it
-// answers WAIT (a put whose fd is being described off the loop) and the frame, fds and all, is handled again later.
+// The operations, dispatched on the frame kind through a table; anything else gets EPROTO. Only a put may carry an
+// fd: the connection's reader (REQUEST_FDS) marks any other frame that announces one as a problem, answered
+// EPROTO. A handler either takes the fds of its frame (splicing them out) or leaves them to be closed by dispatch,
+// on every path; or it answers WAIT (a put whose fd is being described off the loop) and the frame, fds and all,
+// is handled again later.
 import { RefusedError } from "../errors.ts";
 import {
   chunkBySize, MAX_FDS_PER_FRAME, OP, opName, parseGet, parsePut, parseRm, ProtocolError, REPLY, type EntryInfo, type ReceivedFrame,
@@ -42,10 +44,6 @@ function requireAccess(state: BrokerState, conn: Conn, op: Operation, names: rea
 function requireEntries(state: BrokerState, names: readonly string[]): void {
   const missing = names.filter((n) => !state.entries.has(n));
   if (missing.length > 0) refuse("ENOENT", `no entry ${quoteSome(missing)}`);
-}
-
-function noFds(frame: ReceivedFrame): void {
-  if (frame.fds.length > 0) throw new ProtocolError(`${opName(frame.kind)} carries no fds, but ${frame.fds.length} came`);
 }
 
 const put: Handler = (state, conn, frame) => {
@@ -101,7 +99,6 @@ function sendEntries(state: BrokerState, conn: Conn, id: number, entries: Entry[
 }
 
 const get: Handler = (state, conn, frame) => {
-  noFds(frame);
   const req = parseGet(frame.body, state.config.limits.maxNames);
   const names = req.all ? visible(state, conn, "get") : req.names;
   requireAccess(state, conn, "get", names);
@@ -114,7 +111,6 @@ const get: Handler = (state, conn, frame) => {
 };
 
 const rm: Handler = (state, conn, frame) => {
-  noFds(frame);
   const req = parseRm(frame.body, state.config.limits.maxNames);
   requireAccess(state, conn, "rm", req.names);
   requireEntries(state, req.names);
@@ -123,13 +119,11 @@ const rm: Handler = (state, conn, frame) => {
 };
 
 const ls: Handler = (state, conn, frame) => {
-  noFds(frame);
   const entries = visible(state, conn, "ls").map((n) => state.entries.get(n)!);
   return { names: [], keep: sendEntries(state, conn, frame.id, entries, false) };
 };
 
 const status: Handler = (state, conn, frame) => {
-  noFds(frame);
   // Its pid, counts and limits help an attacker time and size an attack: the owner's and root's business only.
   if (!conn.privileged) refuse("EACCES", `uid ${conn.peer.uid} may not ask for status (only the broker's owner and root may)`);
   const now = state.env.now();
@@ -147,13 +141,11 @@ const status: Handler = (state, conn, frame) => {
 };
 
 const takeover: Handler = (state, conn, frame) => {
-  noFds(frame);
   beginTakeover(state, conn, frame);
   return { names: [], keep: true };
 };
 
 const takeoverCommit: Handler = (state, conn, frame) => {
-  noFds(frame);
   commitTakeover(state, conn, frame);
   return { names: [], keep: true };
 };

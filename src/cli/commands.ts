@@ -3,7 +3,7 @@
 // completion and the man page are all generated from the modules this table names.
 import type { Command } from "commander";
 
-export type CommandModule = { command: () => Command };
+type CommandModule = { command: () => Command };
 
 export const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   recv: { summary: "receive fds on a socket; describe them or exec a command with them", load: () => import("./recv.ts") },

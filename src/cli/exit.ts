@@ -1,7 +1,7 @@
 // The documented exit codes, and the one place that turns an error into a line on stderr and a code.
 import { RefusedError, UsageError } from "../errors.ts";
 import { C, fromNodeError, lstat, SysError } from "../sys/index.ts";
-import { escapeText } from "../text.ts";
+import { escapeLines, escapeText } from "../text.ts";
 
 export const EXIT = {
   ok: 0,
@@ -89,6 +89,6 @@ export function fail(thrown: unknown): never {
   const e = fromNodeError(thrown);
   // Messages quote names, paths and what a broker or peer said: escaped, so the one line stays one line.
   process.stderr.write(`fdbroker: ${escapeText(describeError(e))}\n`);
-  if (process.env.FDBROKER_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${e.stack.split("\n").map(escapeText).join("\n")}\n`);
+  if (process.env.FDBROKER_DEBUG && e instanceof Error && e.stack) process.stderr.write(`${escapeLines(e.stack)}\n`);
   process.exit(exitCodeFor(e));
 }

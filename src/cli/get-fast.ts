@@ -29,7 +29,9 @@ function parse(args: readonly string[]): { names: string[]; opts: GetOpts } | nu
     const value = args[++i];
     if (value === undefined || value.startsWith("-")) return null;
     // A malformed number goes to the full command, which owns the error message.
+    // A uid is below 2^32, as parseTrustedUid has it.
     if ((arg === "--as" || arg === "--broker-uid") && !/^\d+$/.test(value)) return null;
+    if (arg === "--broker-uid" && Number(value) >= 2 ** 32) return null;
     if (arg === "--as") opts.as.push(Number(value));
     else if (arg === "--broker-uid") opts.brokerUid = Number(value);
     else opts.socket = value;

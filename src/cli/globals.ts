@@ -21,6 +21,14 @@ function colorValue(text: string | undefined): ColorMode {
   return text as ColorMode;
 }
 
+const isColor = (arg: string) => arg === "--color" || arg.startsWith("--color=");
+
+/** Apply `--color WHEN` or `--color=WHEN`; returns how many arguments after `arg` it used. */
+function takeColor(arg: string, next: string | undefined): number {
+  colorMode = colorValue(arg === "--color" ? next : arg.slice(8));
+  return arg === "--color" ? 1 : 0;
+}
+
 /** argv with the global options taken out (and a leading -s moved after the command's name). */
 export function takeGlobals(argv: readonly string[]): string[] {
   const head = [argv[0]!, argv[1]!];
@@ -31,8 +39,7 @@ export function takeGlobals(argv: readonly string[]): string[] {
     const a = argv[i]!;
     if (a === "-s" || a === "--socket") socket.push(a, argv[++i] ?? "");
     else if (a.startsWith("--socket=")) socket.push(a);
-    else if (a === "--color") colorMode = colorValue(argv[++i]);
-    else if (a.startsWith("--color=")) colorMode = colorValue(a.slice(8));
+    else if (isColor(a)) i += takeColor(a, argv[i + 1]);
     else break;
   }
   const rest: string[] = [];
@@ -45,8 +52,7 @@ export function takeGlobals(argv: readonly string[]): string[] {
       for (; i < argv.length; i++) rest.push(argv[i]!);
       break;
     }
-    if (a === "--color") colorMode = colorValue(argv[++i]);
-    else if (a.startsWith("--color=")) colorMode = colorValue(a.slice(8));
+    if (isColor(a)) i += takeColor(a, argv[i + 1]);
     else rest.push(a);
   }
   return [...head, ...rest];

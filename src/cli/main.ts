@@ -1,7 +1,7 @@
 // Entry point: finds the subcommand, loads only that module (start-up cost matters for `get -- CMD`), parses, runs.
 import type { Command, CommanderError } from "commander";
 import { UsageError } from "../errors.ts";
-import { escapeText } from "../text.ts";
+import { escapeLines, escapeText } from "../text.ts";
 import { COMMANDS } from "./commands.ts";
 import { environmentHelp } from "./environment.ts";
 import { GLOBALS_HELP, takeGlobals } from "./globals.ts";
@@ -15,7 +15,7 @@ function configure(cmd: Command): Command {
     process.exit(EXIT.usage);
   });
   // commander quotes the arguments it rejects; its messages may run over lines, each escaped on its own.
-  cmd.configureOutput({ outputError: (s, write) => write(`fdbroker: ${s.replace(/^error: /, "").trimEnd().split("\n").map(escapeText).join("\n")}\n`) });
+  cmd.configureOutput({ outputError: (s, write) => write(`fdbroker: ${escapeLines(s.replace(/^error: /, "").trimEnd())}\n`) });
   for (const sub of cmd.commands) configure(sub);
   return cmd;
 }
@@ -35,7 +35,8 @@ async function main(given: string[]): Promise<void> {
     .description("pass open file descriptors between processes over UNIX sockets (SCM_RIGHTS)")
     .version(VERSION, "-V, --version")
     // Not commander options: declared on the program, they would be accepted (and ignored) by every command.
-    .addHelpText("after", `\n${GLOBALS_HELP}\n\n${environmentHelp()}\n\n${EXIT_HELP}\n`);
+    // A function, so the help's word wrapping runs only when help is printed.
+    .addHelpText("after", () => `\n${GLOBALS_HELP}\n\n${environmentHelp()}\n\n${EXIT_HELP}\n`);
   // `fdbroker help [CMD]`, which commander lists, is `fdbroker [CMD] --help`.
   if (argv[2] === "help") argv = [argv[0]!, argv[1]!, ...argv.slice(3, 4), "--help"];
   const name = argv[2];

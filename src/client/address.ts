@@ -4,6 +4,7 @@
 // (issue 8): the /tmp fallback is a private directory, as tmux and ssh-agent use, checked on every use.
 // No node:fs here: `get NAME -- CMD` runs this on its start-up path (see src/sys/exec.ts).
 import { UsageError } from "../errors.ts";
+import { euid } from "../peer/trust.ts";
 import { C, isSysError, lstat, mkdir } from "../sys/index.ts";
 
 export interface DefaultAddress {
@@ -13,7 +14,6 @@ export interface DefaultAddress {
 }
 
 type Env = Record<string, string | undefined>;
-const euid = () => process.geteuid?.() ?? 0;
 // Joined by hand: node:path would cost start-up time for one slash.
 const inDir = (dir: string) => `${dir.replace(/\/+$/, "")}/fdbroker.sock`;
 

@@ -14,6 +14,6 @@ const filledByRuntime = (fd: number) => fd <= 2 && (getFdFlags(fd) & C.FD_CLOEXE
 // readdir's own directory fd is listed too, and closed by the time the list is checked.
 const open = readdirSync("/proc/self/fd").map(Number).filter(isOpen).sort((a, b) => a - b);
 
-export const fdsAtStartup: readonly number[] = open.filter((fd) => !filledByRuntime(fd));
 /** Which of 0, 1, 2 were closed when fdbroker started (the runtime's /dev/null is there now). */
 export const closedAtStartup: ReadonlySet<number> = new Set(open.filter(filledByRuntime));
+export const fdsAtStartup: readonly number[] = open.filter((fd) => !closedAtStartup.has(fd));

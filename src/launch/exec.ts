@@ -1,7 +1,7 @@
 // Replacing fdbroker with a command that gets exactly the fds it was meant to: the common end of `recv --`,
 // `get --`, `exec` and (in each child) `run`.
 import { UsageError } from "../errors.ts";
-import { access, C, E, execve, isSysError, SysError } from "../sys/index.ts";
+import { access, C, E, execve, isAccessible, isSysError, SysError } from "../sys/index.ts";
 import { listenEnv, SD_LISTEN_FDS_START } from "./listen-fds.ts";
 import { cloexecAllBut, placeFds, type Placement } from "./place.ts";
 
@@ -22,15 +22,6 @@ export interface ExecOptions {
   path?: string;
 }
 
-function isAccessible(path: string): boolean {
-  try {
-    access(path, C.F_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The executable `cmd` names: a path, or the first match on PATH. */
 export function resolveCommand(cmd: string, env: Record<string, string | undefined> = process.env): string {
   if (cmd.includes("/")) {
@@ -42,7 +33,7 @@ export function resolveCommand(cmd: string, env: Record<string, string | undefin
     }
     // A directory passes X_OK (it can be searched) but execve refuses it: say so now, not in every child `run`
     // starts. "DIR/." exists only for a directory, and access(2) keeps node:fs off `get -- CMD`'s start-up path.
-    if (isAccessible(`${cmd}/.`)) throw new SysError("execve", E.EACCES, cmd, "a directory");
+    if (isAccessible(`${cmd}/.`, C.F_OK)) throw new SysError("execve", E.EACCES, cmd, "a directory");
     return cmd;
   }
   const found = Bun.which(cmd, { PATH: env.PATH ?? "/usr/local/bin:/usr/bin:/bin" });

@@ -7,7 +7,7 @@ import { peerCred, type PeerCred } from "../sys/index.ts";
 /** One more uid to deal with besides our own and root, or "any" for everyone. */
 export type TrustedUid = number | "any";
 
-const euid = () => process.geteuid?.() ?? 0;
+export const euid = () => process.geteuid?.() ?? 0;
 
 export function isTrusted(uid: number, extra?: TrustedUid): boolean {
   return extra === "any" || uid === 0 || uid === euid() || uid === extra;

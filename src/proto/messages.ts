@@ -83,7 +83,7 @@ const encoder = new TextEncoder();
  * byte, so it must print as itself: well-formed UTF-8 (no lone surrogate, which JSON can carry) and no control
  * or format character (C0, DEL, C1, U+202E and the like), or two different names could print alike.
  */
-export function nameProblem(name: unknown): string | null {
+function nameProblem(name: unknown): string | null {
   if (typeof name !== "string" || name.length === 0) return "entry name must be a non-empty string";
   if (isPrintableAscii(name)) return name.length > MAX_NAME ? `entry name longer than ${MAX_NAME} bytes` : null;
   if (!name.isWellFormed()) return "entry name is not well-formed UTF-8 (it holds a lone surrogate)";

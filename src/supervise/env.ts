@@ -38,7 +38,7 @@ export interface SupervisorEnv {
   close(): void;
 }
 
-export interface RealEnvOptions {
+interface RealEnvOptions {
   argv: readonly string[];
   fds: readonly PassedFd[];
   env: Record<string, string | undefined>;

@@ -24,7 +24,7 @@ export function watchDelay(ms: number, onReady: () => void): ReadyWatch {
   return { stop: () => clearTimeout(t) };
 }
 
-export interface ProbeOptions {
+interface ProbeOptions {
   /** A shell command line, run with /bin/sh -c. */
   command: string;
   /** The child being probed: the probe gets it as FDBROKER_CHILD_PID. */

@@ -27,7 +27,7 @@ export interface SupervisorConfig {
  * readying: started, not ready yet (its ready-timeout runs); settling: a reload's child that is ready and must
  * stay up for --settle; serving; stopping: sent the stop signal (its grace runs).
  */
-export type Phase = "readying" | "settling" | "serving" | "stopping";
+type Phase = "readying" | "settling" | "serving" | "stopping";
 
 export interface ChildRecord {
   generation: number;

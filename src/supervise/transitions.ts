@@ -209,7 +209,6 @@ function exitedCurrent(s: SupervisorState, c: ChildRecord, status: ExitStatus): 
 }
 
 function retire(s: SupervisorState, c: ChildRecord, why: string): void {
-  stopWaiting(s, c);
   s.env.log(`stopping ${why} pid ${c.pid} (${s.config.stopSignal}, ${s.config.graceMs} ms grace)`);
   c.handle.kill(s.config.stopSignal);
   startGrace(s, c);

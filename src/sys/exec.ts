@@ -29,6 +29,11 @@ function cStringArray(items: readonly string[]): { array: Uint8Array; strings: U
   return { array, strings: bytes };
 }
 
+/** Whether access(2) allows `mode` on `path`; for a yes/no question, where the errno does not matter. */
+export function isAccessible(path: string, mode: number): boolean {
+  return libc.access(cString(path), mode) === 0;
+}
+
 /** access(2): throws a SysError naming `path` unless this process may access it with `mode` (C.X_OK, ...). */
 export function access(path: string, mode: number): void {
   if (libc.access(cString(path), mode) !== 0) throw sysError("access", path);

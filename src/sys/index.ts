@@ -12,4 +12,4 @@ export {
   socketpair, sockName, type PeerCred, type SocketInfo, type SocketType,
 } from "./socket.ts";
 export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";
-export { access, execve } from "./exec.ts";
+export { access, execve, isAccessible } from "./exec.ts";
