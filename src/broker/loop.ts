@@ -49,10 +49,19 @@ function acceptNew(state: BrokerState): void {
       closeOffThread(fd);
       continue;
     }
-    const a = admit(state, conn);
-    if (!a.ok) refuseConn(state, conn, a.code, a.message);
-    else if (a.evict) hangUp(state, a.evict, "EUSERS (idle longest when a new connection needed its slot)");
+    admitOrRefuse(state, conn);
   }
+}
+
+/**
+ * Let `conn` stay (making room if admission says so) or tell it why not and close it; false when refused. Also for
+ * connections a takeover hands over: this broker's rules and caps decide who stays, not the old one's.
+ */
+export function admitOrRefuse(state: BrokerState, conn: Conn): boolean {
+  const a = admit(state, conn);
+  if (!a.ok) refuseConn(state, conn, a.code, a.message);
+  else if (a.evict) hangUp(state, a.evict, "EUSERS (idle longest when a new connection needed its slot)");
+  return a.ok;
 }
 
 function pauseAccepting(state: BrokerState, code: string): void {

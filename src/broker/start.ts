@@ -11,10 +11,9 @@ import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "..
 import { closeAllOffThread, startOffload } from "../sys/offload.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
-import { admit } from "./admission.ts";
-import { closeConn, feedConn, openConn, sendError } from "./conn.ts";
+import { feedConn, openConn } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
-import { closeEverything, openSpare } from "./loop.ts";
+import { admitOrRefuse, closeEverything, openSpare } from "./loop.ts";
 import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
 import { notifySupervisor, writeReadyFd } from "../peer/ready.ts";
 import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Limits } from "./state.ts";
@@ -187,19 +186,8 @@ function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
       closeAllOffThread([c.fd, ...c.fds]);
       continue;
     }
-    // This broker's own rules and caps, not the old one's, decide who stays (its --allow may be narrower).
-    const a = admit(state, conn);
-    if (!a.ok) {
-      closeAllOffThread(c.fds);
-      try {
-        sendError(state, conn, 0, a.code, a.message);
-      } catch {}
-      logEvent(state, { op: "connect", result: a.code, detail: `${a.message} (handed over by the old broker)`, conn });
-      closeConn(state, conn);
-      continue;
-    }
-    if (a.evict) closeConn(state, a.evict);
-    feedConn(state, conn, c.pending, c.fds);
+    if (admitOrRefuse(state, conn)) feedConn(state, conn, c.pending, c.fds);
+    else closeAllOffThread(c.fds);
   }
   try {
     commitTakeover(snap);

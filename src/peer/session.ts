@@ -3,11 +3,11 @@
 // Only a peer of our own uid or root counts, unless `peerUid` says otherwise (issue 8): an abstract name has no
 // permissions at all, and a socket file's may be wider than meant.
 import { RefusedError, UsageError } from "../errors.ts";
-import { accept, C, E, close, closeAll, isOpen, peerCred, SysError, isSysError, type PeerCred } from "../sys/index.ts";
+import { accept, C, E, close, closeAll, isOpen, SysError, isSysError, type PeerCred } from "../sys/index.ts";
 import { parseUnixAddress, type UnixAddress } from "./address.ts";
 import { listenUnix, socketFileOf, unlinkAddress } from "./listen.ts";
 import { recvFds, sendFds } from "./transfer.ts";
-import { isTrusted, refusal, type TrustedUid } from "./trust.ts";
+import { checkPeer, type TrustedUid } from "./trust.ts";
 import { connectWaiting, waitReady } from "./wait.ts";
 
 export interface PeerOptions {
@@ -31,22 +31,13 @@ export interface PeerOptions {
   onPeer?: (peer: PeerCred, trusted: boolean) => void;
 }
 
-/** Who is at the other end of `fd` and whether to deal with it, told to `onPeer` first. */
-function vet(fd: number, opts: PeerOptions): { cred: PeerCred; trusted: boolean } {
-  const cred = peerCred(fd);
-  const trusted = isTrusted(cred.uid, opts.peerUid);
-  opts.onPeer?.(cred, trusted);
-  return { cred, trusted };
-}
-
 /** A connected socket to the one peer; a listening socket and its file live only until the peer is in. */
 async function peerSocket(addr: UnixAddress, opts: PeerOptions): Promise<number> {
   const timeoutMs = opts.timeoutMs ?? Infinity;
   if (opts.connect) {
     const fd = await connectWaiting(addr, opts.timeoutMs ?? 5000, opts.signal);
     try {
-      const { cred, trusted } = vet(fd, opts);
-      if (!trusted) throw new RefusedError("EPERM", refusal(cred, `the peer at ${addr.label}`, opts.peerUid, "--peer-uid"));
+      checkPeer(fd, `the peer at ${addr.label}`, opts.peerUid, "--peer-uid", opts.onPeer);
       opts.onReady?.();
     } catch (e) {
       close(fd);
@@ -65,12 +56,13 @@ async function peerSocket(addr: UnixAddress, opts: PeerOptions): Promise<number>
       await waitReady(lfd, C.POLLIN, timeoutMs, { syscall: "accept4", label: addr.label, detail: "no peer connected" }, opts.signal, deadline);
       const got = accept(lfd);
       if (got === null) continue;
-      let trusted = false;
       try {
-        trusted = vet(got, opts).trusted;
-      } finally {
-        if (trusted) fd = got;
-        else close(got);
+        checkPeer(got, "", opts.peerUid, "--peer-uid", opts.onPeer);
+        fd = got;
+      } catch (e) {
+        close(got);
+        // A refused peer is not an error here: the listener waits for the right one.
+        if (!(e instanceof RefusedError)) throw e;
       }
     }
   } finally {

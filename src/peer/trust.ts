@@ -21,11 +21,16 @@ function trustedText(extra?: TrustedUid): string {
 
 /**
  * The credentials of the process at the other end of `fd`, or a RefusedError (EPERM) naming its uid when it is not
- * one to deal with. `who` says what it is ("the broker at /run/fdbroker.sock"), `option` how to trust it.
+ * one to deal with. `who` says what it is ("the broker at /run/fdbroker.sock"), `option` how to trust it;
+ * `onPeer` hears who it was, and whether trusted, before any refusal.
  */
-export function checkPeer(fd: number, who: string, extra: TrustedUid | undefined, option: string): PeerCred {
+export function checkPeer(
+  fd: number, who: string, extra: TrustedUid | undefined, option: string, onPeer?: (cred: PeerCred, trusted: boolean) => void,
+): PeerCred {
   const cred = peerCred(fd);
-  if (!isTrusted(cred.uid, extra)) throw new RefusedError("EPERM", refusal(cred, who, extra, option));
+  const trusted = isTrusted(cred.uid, extra);
+  onPeer?.(cred, trusted);
+  if (!trusted) throw new RefusedError("EPERM", refusal(cred, who, extra, option));
   return cred;
 }
 
