@@ -12,14 +12,14 @@ import { PROBE_INTERVAL_MS, PROBE_RUN_LIMIT_MS } from "../supervise/ready.ts";
 import { supervise } from "../supervise/supervisor.ts";
 import { closeAll } from "../sys/index.ts";
 import { escapeText } from "../text.ts";
-import { brokerUidOption, parseCount, socketOf, socketOption } from "./broker-common.ts";
-import { parseBackoff, parseMs, parseReady } from "./run-options.ts";
+import { brokerUidOption, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
+import { parseBackoff, parseReady } from "./run-options.ts";
 
 const count = (name: string) => (v: string) => parseCount(v, name, 0);
-/** A duration option, its default shown as it would be typed. */
-function duration(flags: string, help: string, defaultMs: number, shown: string): Option {
+/** A duration option, its default shown as it would be typed; zero only where it means none (`--settle 0`). */
+function duration(flags: string, help: string, defaultMs: number, shown: string, allowZero = false): Option {
   const name = flags.split(" ")[0]!;
-  return new Option(flags, help).argParser((v) => parseMs(v, name)).default(defaultMs, shown);
+  return new Option(flags, help).argParser((v) => parseDuration(v, name, { allowZero })).default(defaultMs, shown);
 }
 
 export function command(): Command {
@@ -33,7 +33,7 @@ export function command(): Command {
     .option("--stop-signal <SIG>", "what retires an old child, and what run's SIGTERM is passed on as (nginx: QUIT)", "SIGTERM")
     .option("--ready <HOW>", "when a new child counts as ready: notify (READY=1 on NOTIFY_SOCKET), accept (its process tree waits on every listener), exec:CMD (until the probe CMD exits 0) or delay:DURATION", "delay:1s")
     .addOption(duration("--ready-timeout <DURATION>", "abandon a reload whose child is not ready by then", 60000, "60s"))
-    .addOption(duration("--settle <DURATION>", "a reload's new child must stay up this long once ready before the old one is stopped", 0, "0"))
+    .addOption(duration("--settle <DURATION>", "a reload's new child must stay up this long once ready before the old one is stopped", 0, "0", true))
     .addOption(duration("--grace <DURATION>", "time a stopped child gets to drain before SIGKILL", 10000, "10s"))
     .option("--backoff <MIN[:MAX]>", "restart delay after a crash, doubling from MIN to MAX", "100ms:10s")
     .option("--max-restarts <N>", "crashes in a row before giving up (0: never)", count("--max-restarts"), 10)
