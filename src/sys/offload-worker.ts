@@ -76,6 +76,8 @@ self.onmessage = ({ data }) => {
     }
     report(ST.done);
   }
-  self.close();
+  // Bun's workers have no self.close(): calling it threw, which the pool took for a failed worker and from then on
+  // closed every fd on the caller's thread. process.exit in a worker ends that worker alone.
+  process.exit(0);
 };
 `;

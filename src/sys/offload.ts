@@ -93,6 +93,8 @@ interface Pool {
   fstats: FstatWork[];
   /** Closes that failed other than with EINTR (EBADF would mean an fd was not the pool's to close). */
   failures: number;
+  /** Workers that retired when idle and have exited. */
+  retired: number;
   timer: ReturnType<typeof setTimeout> | null;
   /** Duplicates of the wake pipe, closed to make room for a worker being started. */
   reserve: number[];
@@ -113,6 +115,7 @@ export function startOffload(opts: OffloadOptions = {}): void {
     closes: [],
     fstats: [],
     failures: 0,
+    retired: 0,
     timer: null,
     reserve: [],
     broken: false,
@@ -141,7 +144,9 @@ function startWorker(p: Pool): Slot | null {
   // The pool must never keep a process alive: at exit the kernel closes whatever is still queued.
   worker.unref();
   const slot: Slot = { worker, ctl: new Int32Array(sab, 0, SLOT_INTS), stat: new DataView(sab, STAT_AT, abi.stat.size), job: null, since: Date.now(), takenBack: false };
-  worker.addEventListener("error", () => failed(p, slot));
+  // A worker the pool let go (retireIdle) is no longer in `slots`: its end is expected, never a failure.
+  worker.addEventListener("error", () => p.slots.includes(slot) && failed(p, slot));
+  worker.addEventListener("close", () => p.slots.includes(slot) ? failed(p, slot) : p.retired++);
   p.slots.push(slot);
   return slot;
 }
@@ -384,11 +389,18 @@ export interface OffloadStats {
   queued: number;
   /** Closes that failed (other than EINTR) since the start. */
   failures: number;
+  /** Idle workers that retired and have exited. */
+  retired: number;
+  /** A worker failed: closes and fstats now run on the caller's thread. */
+  broken: boolean;
 }
 
 export function offloadStats(): OffloadStats {
   const p = pool;
-  if (!p) return { threads: 0, stuck: 0, queued: 0, failures: 0 };
+  if (!p) return { threads: 0, stuck: 0, queued: 0, failures: 0, retired: 0, broken: false };
   const now = Date.now();
-  return { threads: p.slots.length, stuck: p.slots.filter((s) => s.job && now - s.since >= STUCK_MS).length, queued: queued(p), failures: p.failures };
+  return {
+    threads: p.slots.length, stuck: p.slots.filter((s) => s.job && now - s.since >= STUCK_MS).length, queued: queued(p),
+    failures: p.failures, retired: p.retired, broken: p.broken,
+  };
 }

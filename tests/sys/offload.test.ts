@@ -125,4 +125,8 @@ test("workers beyond the first retire once idle", async () => {
   expect(offloadCheckInMs()).toBeLessThanOrEqual(5000);
   await tendUntil("the idle worker to retire", () => offloadStats().threads === 1, 15000);
   expect(offloadCheckInMs()).toBe(Infinity);
-}, 20000);
+  // Its exit is not a failure: the pool still closes off this thread (a worker ending with self.close(), which
+  // Bun's workers lack, threw, and the pool fell back to closing everything on the caller's thread).
+  await tendUntil("the retired worker to exit", () => offloadStats().retired === 1, 15000);
+  expect(offloadStats().broken).toBe(false);
+}, 40000);
