@@ -38,6 +38,12 @@ ${cases}
     help) COMPREPLY=($(compgen -W ${quote(cmds.map((c) => c.name).join(" "))} -- "$cur")); return 0 ;;
     *) return 0 ;;
   esac
+  # Past --, the words are CMD's: a command first, then files.
+  for ((i++; i < COMP_CWORD; i++)); do
+    [[ \${COMP_WORDS[i]} == -- ]] || continue
+    ((i + 1 == COMP_CWORD)) && COMPREPLY=($(compgen -c -- "$cur")) || COMPREPLY=($(compgen -f -- "$cur"))
+    return 0
+  done
   if [[ " $valued --color " == *" $prev "* ]]; then
     [[ $prev == --color ]] && COMPREPLY=($(compgen -W 'auto always never' -- "$cur")) || COMPREPLY=($(compgen -f -- "$cur"))
     return 0

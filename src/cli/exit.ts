@@ -63,7 +63,8 @@ function hintFor(e: SysError): string | undefined {
   if (e.syscall === "connect") {
     const other = notASocket(e.path);
     if (other) return `${e.path} is ${other}, not a socket; is -s right?`;
-    if (e.code === "ECONNREFUSED") return "a socket file nobody listens on: the broker or peer is not running";
+    if (e.code === "ECONNREFUSED")
+      return e.path?.startsWith("@") ? "nothing listens on that abstract name" : "a socket file nobody listens on: the broker or peer is not running";
     if (e.code === "ENOENT") return "no socket at that path; is anything listening? fdbroker serve or recv starts one";
     if (e.code === "EACCES") return "this user may not open that socket; its owner can widen it with serve --mode 0660, and --allow for the broker";
   }

@@ -35,6 +35,9 @@ test("bash completion offers every command, and every option of each command", a
     }
     expect(await bashComplete(script, ["fdbroker", "ls", "--color", ""])).toEqual(["auto", "always", "never"]);
     expect(await bashComplete(script, ["fdbroker", "completion", ""])).toEqual(["bash", "zsh", "fish"]);
+    // After --, CMD's words: commands, not fdbroker's options.
+    expect(await bashComplete(script, ["fdbroker", "get", "web", "--", "--"])).not.toContain("--rm");
+    expect(await bashComplete(script, ["fdbroker", "exec", "--", "bas"])).toContain("bash");
   } finally {
     dir.cleanup();
   }

@@ -22,6 +22,8 @@ test.each(names)("fdbroker help %s is its --help, ending with the exit codes", a
   expect(help.stdout).toStartWith(`Usage: fdbroker ${name} `);
   expect(help.stdout.trimEnd()).toEndWith("127  CMD (after --) not found");
   expect(help.stdout.match(/Exit status:/g)).toHaveLength(1);
+  // A repeatable option's empty list is not a default anyone would type.
+  expect(help.stdout).not.toContain("(default: [])");
 });
 
 test("serve's defaults read as they would be typed: a bare number of seconds would be wrong", async () => {

@@ -25,6 +25,7 @@ test("bad names are usage errors before anything is reached; a wrong -s says wha
       [join(dir.path, "file"), /\(.*file is a file, not a socket; is -s right\?\)\n$/],
       [join(dir.path, "dir"), /\(.*dir is a directory, not a socket; is -s right\?\)\n$/],
       [nobody, /\(no socket at that path; is anything listening\? fdbroker serve or recv starts one\)\n$/],
+      ["@fdbroker-test-nothing-listens-here", /ECONNREFUSED .*\(nothing listens on that abstract name\)\n$/],
     ];
     for (const [sock, hint] of cases) {
       const r = await fdbroker(["ls", "-s", sock]);
