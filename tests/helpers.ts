@@ -74,10 +74,24 @@ export function rssKiB(pid: number): number {
 }
 
 /** Number of open fds of a process (default this one), from /proc. */
+/**
+ * The fds of a process, less its runtime's event loops' (an epoll and an eventfd per JavaScript thread): those are
+ * Bun's, and a broker's closer threads (src/sys/offload.ts) bring their own when the first close starts one.
+ */
 export function fdCount(pid: number | "self" = "self"): number {
-  // Listing /proc/self/fd lists the fd readdirSync opened on that directory (closed by now): not counted.
-  return readdirSync(`/proc/${pid}/fd`).length - (pid === "self" ? 1 : 0);
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (!RUNTIME_FD.test(readlinkSync(`/proc/${pid}/fd/${fd}`))) n++;
+    } catch {
+      // Closed since the listing: the directory fd readdirSync opened on /proc/self/fd, or one going away.
+    }
+  }
+  return n;
 }
+
+/** What /proc/PID/fd/N links to for the runtime's own event-loop fds. */
+export const RUNTIME_FD = /^anon_inode:\[(eventpoll|eventfd)\]$/;
 
 /**
  * A pipe whose write end a child gets (as --ready-fd): wait() returns what the child wrote; it throws after
@@ -139,7 +153,7 @@ export function fdSnapshot(): string[] {
     } catch {
       continue; // the directory fd that listed them, closed by now
     }
-    if (!/^anon_inode:\[(eventpoll|eventfd)\]$/.test(target)) lines.push(`${fd} ${target}`);
+    if (!RUNTIME_FD.test(target)) lines.push(`${fd} ${target}`);
   }
   return lines;
 }

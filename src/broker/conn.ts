@@ -3,7 +3,7 @@
 // entry may go away before the client reads), closed as soon as the kernel has taken them or the client is gone.
 import { bufferedBytes, createReader, drainReader, encodeFrame, feed, REPLY, REQUEST_FDS, type FeedResult, type ReceivedFrame } from "../proto/index.ts";
 import { C, dupCloexec, peerCred, peerGroups, recvmsg, sendmsg } from "../sys/index.ts";
-import { closeAllOffThread } from "../sys/offload.ts";
+import { closeAllOffThread, closeDrainedSocket } from "../sys/offload.ts";
 import { stopDescribing } from "./describe-entry.ts";
 import { isPrivileged, type Peer } from "./access.ts";
 import type { BrokerState, Conn } from "./state.ts";
@@ -32,6 +32,7 @@ export function openConn(state: BrokerState, fd: number): Conn {
     inSince: null,
     lastActive: state.env.now(),
     closeAfterFlush: false,
+    drained: false,
   };
   state.conns.set(fd, conn);
   if (!privileged) {
@@ -43,7 +44,8 @@ export function openConn(state: BrokerState, fd: number): Conn {
 
 /**
  * Forget the connection and close what it holds, off the loop's thread: every fd here came from a client (or is a
- * copy of one), and so can the socket's own unread queue, whose fds the kernel releases when it is closed.
+ * copy of one), and so can the socket's own unread queue, whose fds the kernel releases when it is closed. A
+ * socket read to its end has no such queue: closeDrainedSocket decides whether it can be closed here.
  */
 export function closeConn(state: BrokerState, conn: Conn): void {
   if (!state.conns.delete(conn.fd)) return;
@@ -64,10 +66,12 @@ export function closeConn(state: BrokerState, conn: Conn): void {
   const fds: number[] = [];
   for (const o of conn.out) fds.push(...o.fds);
   for (const f of conn.inbox) fds.push(...f.fds);
-  fds.push(...drainReader(conn.reader), conn.fd);
+  fds.push(...drainReader(conn.reader));
+  if (!conn.drained) fds.push(conn.fd);
   conn.out = [];
   conn.inbox = [];
-  closeAllOffThread(fds);
+  if (fds.length > 0) closeAllOffThread(fds);
+  if (conn.drained) closeDrainedSocket(conn.fd);
 }
 
 /**
@@ -120,7 +124,7 @@ export function readConn(state: BrokerState, conn: Conn): ReadResult {
     const got = recvmsg(conn.fd, READ_BYTES, C.SCM_MAX_FD, C.MSG_DONTWAIT, false, closeAllOffThread);
     if (got === null) break;
     if (got.data.length === 0 && got.fds.length === 0 && !got.truncated) {
-      res.eof = true;
+      res.eof = conn.drained = true;
       break;
     }
     const fed = feedConn(state, conn, got.data, got.fds);

@@ -116,8 +116,8 @@ export function startBroker(opts: BrokerOptions): BrokerState {
   const env = opts.env ?? realEnv;
   // Checked before anything is taken: once a takeover has committed, failing would lose every entry.
   if (opts.readyFd !== undefined && !isOpen(opts.readyFd)) throw new UsageError(`--ready-fd ${opts.readyFd}: not an open fd`);
-  // First, so that fds a takeover brings are closed off this thread too, and the first closer thread's own fds
-  // are open before anyone counts ours.
+  // First, so that fds a takeover brings are closed off this thread too, and the fds kept aside for the first
+  // closer thread (which starts with the first close) are counted from the start.
   startOffload({ maxThreads: limits.closerThreads });
   const initial = openInitial(opts);
   let listenFd: number;

@@ -93,6 +93,8 @@ export interface Conn {
   lastActive: number;
   /** Close once the queued replies are sent (after a fatal protocol error). */
   closeAfterFlush: boolean;
+  /** Read to end of file: the client shut its side down and its socket's queue is empty (closeDrainedSocket). */
+  drained: boolean;
 }
 
 /** What every connection together holds of the global budgets (Limits.maxRequestBytes, ...). */

@@ -21,13 +21,18 @@
 // keeps RESERVE_FDS fds aside, frees them for the worker it starts and waits (at most GROW_WAIT_MS) for it to be
 // up before the caller can open anything else; with no room for the reserve, no worker is started.
 //
+// No worker runs until the first job: a Worker is a JavaScript VM of its own, about 5 MiB that Bun never gives
+// back, and the first costs 10-20 ms to start. A broker that has never closed a client's fd pays neither, nor does
+// a broker taking over.
+//
 // Ownership: an fd given to closeOffThread belongs to the pool from then on, and its number may be reused by the
 // next open or accept as soon as a worker's close() has begun: the caller forgets it at once. fstatOffThread only
 // borrows the fd: the caller keeps it open until the job is settled, or cancels the job first (a cancelled job a
 // worker has begun ends on its own, and its result is dropped).
 //
-// Nothing starts before startOffload (a broker calls it), so clients pay nothing; without a pool, or once a worker
-// has failed, the calls run on the caller's thread, as they would without this module.
+// Nothing is set up before startOffload (a broker calls it), so clients pay nothing; without a pool, or once a
+// worker has failed, the calls run on the caller's thread, as they would without this module.
+import { release } from "node:os";
 import { abi, E } from "./abi.ts";
 import { SysError } from "./errors.ts";
 import { close, closeAll, decodeStat, dupCloexec, fstat, pipe, read, type Stat } from "./fd.ts";
@@ -37,7 +42,7 @@ import { BATCH, FDS_AT, OP, SLOT, SLOT_INTS, STAT_AT, STATE, WORKER_SOURCE, type
 /** A job running this long makes its worker count as stuck: normal closes and fstats take microseconds. */
 const STUCK_MS = 5;
 const IDLE_RETIRE_MS = 5000;
-/** How long startOffload waits for its first worker (its fds then exist before anyone counts the caller's). */
+/** How long the first job waits for the first worker to come up (10-20 ms is usual). */
 const READY_WAIT_MS = 5000;
 /** How long the caller waits for a worker started to relieve stuck ones (about 10 ms is usual). */
 const GROW_WAIT_MS = 50;
@@ -100,11 +105,13 @@ interface Pool {
   reserve: number[];
   /** A worker failed: run everything on the caller's thread from now on. */
   broken: boolean;
+  /** The first worker has been started. */
+  started: boolean;
 }
 
 let pool: Pool | null = null;
 
-/** Start the pool (once; a later call only changes its limits) and wait for its first worker. */
+/** Set the pool up (once; a later call only changes its limits); its first worker starts with its first job. */
 export function startOffload(opts: OffloadOptions = {}): void {
   if (pool) return void Object.assign(pool, limitsOf(opts, pool));
   const p: Pool = {
@@ -119,10 +126,9 @@ export function startOffload(opts: OffloadOptions = {}): void {
     timer: null,
     reserve: [],
     broken: false,
+    started: false,
   };
   pool = p;
-  const first = startWorker(p);
-  if (first) Atomics.wait(first.ctl, SLOT.state, STATE.starting, READY_WAIT_MS);
   fillReserve(p);
 }
 
@@ -174,9 +180,11 @@ function fillReserve(p: Pool): boolean {
 /** One more worker, started into the room the reserve leaves. */
 function grow(p: Pool): void {
   if (!fillReserve(p)) return;
+  const first = !p.started;
   closeAll(p.reserve.splice(0));
+  p.started = true;
   const slot = startWorker(p);
-  if (slot) Atomics.wait(slot.ctl, SLOT.state, STATE.starting, GROW_WAIT_MS);
+  if (slot) Atomics.wait(slot.ctl, SLOT.state, STATE.starting, first ? READY_WAIT_MS : GROW_WAIT_MS);
   fillReserve(p);
 }
 
@@ -221,6 +229,23 @@ export function fstatOffThread(fd: number): FstatJob {
   };
 }
 
+const gcRunsInKernelWorker = ((): boolean => {
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  return process.platform === "linux" && m !== null && (Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 9));
+})();
+
+/**
+ * Close a stream UNIX socket read to end of file: its peer has shut down its side, so nothing is queued on it or
+ * can be, and closing it releases no fd that a client sent. Nothing but the kernel's garbage collector of UNIX
+ * sockets in flight, which every close of a UNIX socket runs when any fds are in flight: since Linux 6.9 in a
+ * kernel worker, before that in the closing thread, where it can release (and close, with SO_LINGER) a client's
+ * sockets. So it is closed on the caller's thread from 6.9 on, and given to the pool on older kernels.
+ */
+export function closeDrainedSocket(fd: number): void {
+  if (gcRunsInKernelWorker) closeHere(fd);
+  else closeOffThread(fd);
+}
+
 function closeHere(fd: number): void {
   try {
     close(fd);
@@ -244,9 +269,9 @@ function settle(work: FstatWork, result: Stat | SysError): void {
   work.settled = true;
 }
 
-/** The fd to poll for POLLIN: readable when a worker has finished a job. Null before startOffload. */
+/** The fd to poll for POLLIN: readable when a worker has finished a job. Null until a worker has started. */
 export function offloadWakeFd(): number | null {
-  return pool?.wake[0] ?? null;
+  return pool?.started ? pool.wake[0] : null;
 }
 
 /** Collect finished jobs, start queued ones, grow or shrink the pool. `woken`: the wake fd was readable. */

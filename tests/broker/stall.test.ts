@@ -5,10 +5,11 @@
 // round trip of another client must take under 100 ms, the broker's fds must come back, and SIGTERM must stop it.
 import { afterEach, expect, test } from "bun:test";
 import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { release } from "node:os";
 import { join } from "node:path";
-import { get, ls, openSession, put } from "../../src/client/index.ts";
+import { get, ls, openSession, put, rm, status } from "../../src/client/index.ts";
 import { closeAll, pipe, write } from "../../src/sys/index.ts";
-import { lineReader, spawn, tempDir, waitFor } from "../helpers.ts";
+import { fdCount, lineReader, spawn, tempDir, waitFor } from "../helpers.ts";
 import { asNobody } from "../hostile.ts";
 import { brokerPerTest } from "./harness.ts";
 
@@ -49,20 +50,6 @@ function fuseUnavailable(): string | null {
   }
 }
 const fuseWhy = fuseUnavailable();
-
-/**
- * The broker's fds, less its runtime's event-loop ones (an epoll and an eventfd per thread): each closer thread is
- * a Worker with its own, and the pool grows while a thread is stuck and shrinks after.
- */
-function heldFds(pid: number): number {
-  let n = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      if (!/^anon_inode:\[(eventpoll|eventfd)\]$/.test(readlinkSync(`/proc/${pid}/fd/${fd}`))) n++;
-    } catch {}
-  }
-  return n;
-}
 
 /** How many of the broker's Worker threads (not its main thread) wait in the kernel in a function matching `fn`. */
 function workersIn(pid: number, fn: RegExp): number {
@@ -129,7 +116,7 @@ function roundTrips(sock: string): number[] {
 async function brokerWithHeld(extra: string[] = []) {
   const broker = await start([...OPEN_TO_NOBODY, ...extra]);
   chmodSync(broker.dir, 0o755);
-  const base = heldFds(broker.proc.pid);
+  const base = fdCount(broker.proc.pid);
   const [r, w] = pipe();
   write(w, new TextEncoder().encode("held\n"));
   const s = openSession({ socket: broker.sock });
@@ -167,7 +154,7 @@ for (const [how, what, closing] of lingerWays)
       await evil.until("done");
       // The close really is stuck, on a thread that is not the loop's.
       await waitFor("a broker thread lingering in close()", () => workersIn(pid, /wait_woken|sk_stream_wait_close|inet_release/) > 0, 5000);
-      await waitFor(`the broker's fds back to ${base + 1}`, () => heldFds(pid) === base + 1, 10000);
+      await waitFor(`the broker's fds back to ${base + 1}`, () => fdCount(pid) === base + 1, 10000);
       await stopPromptly(broker);
     } finally {
       await evil.stop();
@@ -196,7 +183,7 @@ test.skipIf(fuseWhy !== null)(`FUSE: a put whose fstat never returns and an rm w
     await evil.until("done");
     // One thread waits for GETATTR, one for FLUSH; neither is the loop's.
     await waitFor("two broker threads waiting on the FUSE server", () => workersIn(pid, /request_wait_answer|fuse_/) >= 2, 5000);
-    await waitFor(`the broker's fds back to ${base + 1}`, () => heldFds(pid) === base + 1, 10000);
+    await waitFor(`the broker's fds back to ${base + 1}`, () => fdCount(pid) === base + 1, 10000);
     // SIGTERM: the broker stops serving, closes everything and removes its socket at once. The kernel lets the
     // process end only when those two threads return: FUSE waits for the server's answer uninterruptibly.
     broker.proc.kill("SIGTERM");
@@ -211,3 +198,41 @@ test.skipIf(fuseWhy !== null)(`FUSE: a put whose fstat never returns and an rm w
     await evil?.stop();
   }
 }, 60000);
+
+/** Linux 6.9 and later run the garbage collector of UNIX sockets in flight in a kernel worker (src/sys/offload.ts). */
+const gcInKernelWorker = (() => {
+  const m = /^(\d+)\.(\d+)/.exec(release()) ?? [];
+  return Number(m[1]) > 6 || (Number(m[1]) === 6 && Number(m[2]) >= 9);
+})();
+
+test.skipIf(!gcInKernelWorker)("a broker that has closed no client's fd runs no closer thread: puts and clean hang-ups start none, the first rm starts one", async () => {
+  const broker = await start([]);
+  const pid = broker.proc.pid;
+  const workers = () => workersIn(pid, /./);
+  const [r, w] = pipe();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const s = openSession({ socket: broker.sock });
+      try {
+        put(s, `p${i}`, i % 2 ? r : w);
+      } finally {
+        s.close();
+      }
+    }
+    const s = openSession({ socket: broker.sock });
+    try {
+      // The three sessions were read to their end, then closed on the loop's thread: nothing was queued on them.
+      await waitFor("the three earlier connections closed", () => status(s).connections === 1, 10000);
+      closeAll(get(s, ["p0", "p1"]).map((g) => g.fd));
+      expect(ls(s).length).toBe(3);
+      expect(workers()).toBe(0);
+      // The first close of a client's fd starts the first closer thread.
+      expect(rm(s, ["p1"])).toBe(1);
+      await waitFor("a closer thread", () => workers() === 1, 10000);
+    } finally {
+      s.close();
+    }
+  } finally {
+    closeAll([r, w]);
+  }
+});

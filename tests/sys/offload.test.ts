@@ -65,10 +65,25 @@ test("before startOffload nothing runs off-thread: closes happen at once, and th
   expect(isOpen(r) || isOpen(w)).toBe(false);
 });
 
-test("closes and fstats run off this thread; fstat agrees with fstat here; no fd is left open", async () => {
+test("no worker starts before the first job, which starts one", async () => {
+  // fdSnapshot leaves out epolls and eventfds: the runtime's, and each worker's own.
+  const count = () => fdSnapshot().length;
+  const before = count();
   startOffload({ maxThreads: 2, maxQueued: 1 });
-  const wake = offloadWakeFd();
-  expect(wake).not.toBeNull();
+  expect(offloadStats().threads).toBe(0);
+  expect(offloadWakeFd()).toBeNull();
+  const held = count();
+  expect(held).toBeGreaterThan(before);
+  const [r, w] = pipe();
+  const was = opened([r, w]);
+  closeAllOffThread([r, w]);
+  expect(offloadStats().threads).toBe(1);
+  expect(offloadWakeFd()).not.toBeNull();
+  await tendUntil("the pipe closed by the first worker", () => !stillOpen(was)(r) && !stillOpen(was)(w));
+  expect(count()).toBe(held);
+});
+
+test("closes and fstats run off this thread; fstat agrees with fstat here; no fd is left open", async () => {
   const before = fdSnapshot();
   const pipes = Array.from({ length: 200 }, () => pipe()).flat();
   const was = opened(pipes);
