@@ -26,8 +26,7 @@ export function admit(state: BrokerState, conn: Conn): Admission {
 }
 
 function idlestUnprivileged(state: BrokerState, except: Conn): Conn | null {
-  let idlest: Conn | null = null;
-  for (const c of state.conns.values())
-    if (!c.privileged && c !== except && c !== state.takeover?.conn && (idlest === null || c.lastActive < idlest.lastActive)) idlest = c;
-  return idlest;
+  // byActivity keeps the connection with the oldest progress first.
+  for (const c of state.byActivity) if (!c.privileged && c !== except && c !== state.takeover?.conn) return c;
+  return null;
 }

@@ -48,8 +48,8 @@ export function requestHog(state: BrokerState): Conn | null {
  */
 export function replyHog(state: BrokerState, now: number): Conn | null {
   if (state.waiting.size === 0) return null;
-  let hog: Conn | null = null;
-  for (const c of state.conns.values())
-    if ((c.outBytes > 0 || c.outFds > 0) && c !== state.takeover?.conn && (hog === null || c.lastActive < hog.lastActive)) hog = c;
-  return hog && now - hog.lastActive >= state.config.limits.drainMs ? hog : null;
+  // byActivity keeps the connection with the oldest progress first.
+  for (const c of state.byActivity)
+    if ((c.outBytes > 0 || c.outFds > 0) && c !== state.takeover?.conn) return now - c.lastActive >= state.config.limits.drainMs ? c : null;
+  return null;
 }

@@ -6,6 +6,7 @@ import { C, dupCloexec, peerCred, peerGroups, recvmsg, sendmsg } from "../sys/in
 import { closeAllOffThread, closeDrainedSocket } from "../sys/offload.ts";
 import { stopDescribing } from "./describe-entry.ts";
 import { isPrivileged, type Peer } from "./access.ts";
+import { touch, unwatchConn, watchConn } from "./interest.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** Most reads from one client per loop turn, so one fast sender cannot starve the rest. */
@@ -33,7 +34,10 @@ export function openConn(state: BrokerState, fd: number): Conn {
     lastActive: state.env.now(),
     closeAfterFlush: false,
     drained: false,
+    gen: 0,
+    interest: 0,
   };
+  watchConn(state, conn);
   state.conns.set(fd, conn);
   if (!privileged) {
     state.load.others++;
@@ -49,6 +53,7 @@ export function openConn(state: BrokerState, fd: number): Conn {
  */
 export function closeConn(state: BrokerState, conn: Conn): void {
   if (!state.conns.delete(conn.fd)) return;
+  unwatchConn(state, conn);
   state.waiting.delete(conn);
   stopDescribing(state.describing, conn);
   const load = state.load;
@@ -87,8 +92,9 @@ export function feedConn(state: BrokerState, conn: Conn, data: Uint8Array, fds: 
     conn.inbox.push(f);
     added += f.size;
   }
-  if (fed.frames.length > 0) conn.lastActive = state.env.now();
+  if (fed.frames.length > 0) touch(state, conn);
   countIn(state, conn, added);
+  state.dirty.add(conn);
   return fed;
 }
 
@@ -163,6 +169,7 @@ export function sendFrame(state: BrokerState, conn: Conn, kind: number, id: numb
 
 function enqueue(state: BrokerState, conn: Conn, bytes: Uint8Array, fds: number[]): boolean {
   conn.out.push({ bytes, fds });
+  state.dirty.add(conn);
   conn.outBytes += bytes.length;
   conn.outFds += fds.length;
   state.load.replyBytes += bytes.length;
@@ -197,7 +204,7 @@ export function flushConn(state: BrokerState, conn: Conn): void {
     if (n < head.bytes.length) head.bytes = head.bytes.subarray(n);
     else {
       conn.out.shift();
-      conn.lastActive = state.env.now();
+      touch(state, conn);
     }
   }
 }

@@ -1,18 +1,22 @@
-// The daemon loop: poll, accept, read frames, dispatch, flush replies, expire entries, cut off idle clients.
-// It never blocks on a client: every socket is non-blocking and the only wait is poll, with a bounded timeout.
-// Between turns it yields to Bun's event loop, where SIGTERM/SIGINT handlers run (poll returns EINTR at once).
+// The daemon loop: wait for ready fds, accept, read frames, dispatch, flush replies, expire entries, cut off idle
+// clients. It never blocks on a client: every socket is non-blocking and the only wait is epoll_wait, with a
+// bounded timeout. A turn costs what is ready, not what is connected: registrations change only when what a
+// connection waits for changes (interest.ts), and idle connections are found at the front of an order kept by
+// progress. Between turns it yields to Bun's event loop, where SIGTERM/SIGINT handlers run (the wait returns
+// EINTR at once).
 import { openSync } from "node:fs";
 import { unlinkAddress } from "../peer/listen.ts";
 import { macrotask } from "../peer/wait.ts";
-import { accept, C, close, isSysError, poll, type PollRequest } from "../sys/index.ts";
-import { closeOffThread, offloadBacklogged, offloadCheckInMs, offloadStats, offloadWakeFd, tendOffload } from "../sys/offload.ts";
+import { accept, C, close, epollWait, isSysError, poll } from "../sys/index.ts";
+import { closeOffThread, offloadBacklogged, offloadCheckInMs, offloadStats, tendOffload } from "../sys/offload.ts";
 import { admit } from "./admission.ts";
-import { fitsReplyBudget, mayRead, replyHog, requestHog } from "./budget.ts";
+import { fitsReplyBudget, replyHog, requestHog } from "./budget.ts";
 import { closeConn, flushConn, isBackedUp, nextRequest, openConn, readConn, sendError } from "./conn.ts";
 import { described } from "./describe-entry.ts";
 import { closeAllEntries, expireDue } from "./entries.ts";
 import { dispatch, WAIT } from "./handlers.ts";
 import { abortTakeover, mayDispatch, progressTakeover } from "./takeover.ts";
+import { gated, syncInterest, unwatchListener } from "./interest.ts";
 import { count, logEvent } from "./log.ts";
 import { tendMemory } from "./memory.ts";
 import type { BrokerState, Conn } from "./state.ts";
@@ -147,7 +151,7 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
   try {
     if (revents & C.POLLOUT) flushConn(state, conn);
     if (!handleInbox(state, conn)) return;
-    if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush && (mayRead(state) || conn === state.takeover?.conn) && !offloadBacklogged()) {
+    if (revents & C.POLLIN && conn.inbox.length === 0 && conn.out.length === 0 && !conn.closeAfterFlush && !gated(state, conn) && !offloadBacklogged()) {
       restoreSpare(state);
       const got = readConn(state, conn);
       if (!handleInbox(state, conn)) return;
@@ -161,6 +165,7 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
     } else if (revents & (C.POLLHUP | C.POLLERR | C.POLLNVAL) && !(revents & C.POLLIN)) return hangUp(state, conn);
     // (POLLIN with the budget of request bytes spent: left unread; pollSet stops asking until there is room.)
     if (conn.closeAfterFlush && conn.out.length === 0 && conn.inbox.length === 0) hangUp(state, conn);
+    else state.dirty.add(conn);
   } catch (e) {
     hangUp(state, conn, isSysError(e) ? e.code : (e as Error).message);
   }
@@ -169,19 +174,19 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
 function cutIdle(state: BrokerState): number {
   const now = state.env.now();
   const limit = state.config.limits.clientTimeoutMs;
-  let next = Infinity;
-  // Every turn, so no copy of the map: deleting the entry being visited (hangUp) is safe while iterating it.
-  for (const conn of state.conns.values()) {
+  // Oldest progress first: the first connection not yet due ends the search. Deleting the one being visited
+  // (hangUp) is safe while iterating a Set.
+  for (const conn of state.byActivity) {
     // The new broker of a takeover is waited for: draining has its own bound, and once the snapshot is out,
     // resuming on our own while it may be serving from the same listener would give the socket two brokers.
     // Nor is a client whose request waits on a spent budget: it is waiting on us, not idle.
     // Nor is one whose put waits for its fd's description (bounded by --describe-timeout).
     if (conn === state.takeover?.conn || state.waiting.has(conn) || state.describing.has(conn)) continue;
     const deadline = conn.lastActive + limit;
-    if (deadline <= now) hangUp(state, conn, `ETIMEDOUT (${conn.out.length > 0 ? "not reading its replies" : conn.inSince !== null ? "idle, a request unfinished" : "idle"})`);
-    else if (deadline < next) next = deadline;
+    if (deadline > now) return deadline;
+    hangUp(state, conn, `ETIMEDOUT (${conn.out.length > 0 ? "not reading its replies" : conn.inSince !== null ? "idle, a request unfinished" : "idle"})`);
   }
-  return next;
+  return Infinity;
 }
 
 /**
@@ -225,27 +230,6 @@ function noteClosersBacklog(state: BrokerState): void {
   logEvent(state, { op: "close", result: full ? "EAGAIN" : "ok", detail });
 }
 
-function pollSet(state: BrokerState): { reqs: PollRequest[]; conns: (Conn | null)[] } {
-  const reqs: PollRequest[] = [];
-  const conns: (Conn | null)[] = [];
-  const t = state.takeover;
-  const full = state.closersBacklogged;
-  if (state.listenFd !== null && !state.stopping && !t && !full && state.env.now() >= state.acceptPausedUntil) {
-    reqs.push({ fd: state.listenFd, events: C.POLLIN });
-    conns.push(null);
-  }
-  const readable = mayRead(state);
-  for (const conn of state.conns.values()) {
-    // A client with replies pending is not read from: it cannot make us queue without bound.
-    // During a takeover only the new broker is read from: nothing may change behind the snapshot.
-    const quiet = state.stopping || full || conn.inbox.length > 0 || (t !== null ? t.conn !== conn : !readable);
-    const events = conn.out.length > 0 ? C.POLLOUT : quiet ? 0 : C.POLLIN;
-    reqs.push({ fd: conn.fd, events });
-    conns.push(conn);
-  }
-  return { reqs, conns };
-}
-
 /** One turn of the loop: wait for at most `maxWaitMs`, then do everything that is ready. */
 function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
   const nextIdle = cutIdle(state);
@@ -255,29 +239,31 @@ function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
   const wake = Math.min(
     state.nextExpiry, nextIdle, nextDescribed, budgetWait, now + offloadCheckInMs(), state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity,
   );
-  const { reqs, conns } = pollSet(state);
-  // Closer threads report finished jobs on this fd (src/sys/offload.ts): a put waiting for fstat resumes at once.
-  const offloadFd = offloadWakeFd();
-  if (offloadFd !== null) reqs.push({ fd: offloadFd, events: C.POLLIN });
-  // Queued log lines are retried soon rather than polled for: fd 2 may be shared and is not ours to watch.
+  syncInterest(state);
+  // Queued log lines are retried soon rather than waited for: fd 2 may be shared and is not ours to watch.
   const logWait = state.env.flushLog() ? Infinity : LOG_RETRY_MS;
-  const revents = poll(reqs, Math.max(0, Math.min(maxWaitMs, logWait, wake - now)));
-  let busy = false;
-  for (let i = 0; i < conns.length; i++) {
-    const rev = revents[i]!;
-    if (rev === 0) continue;
-    busy = true;
-    const conn = conns[i];
-    if (conn === null) acceptNew(state);
-    else if (conn && state.conns.get(conn.fd) === conn) serveConn(state, conn, rev);
+  const ready = epollWait(state.epfd, Math.max(0, Math.min(maxWaitMs, logWait, wake - now)));
+  // Closer threads report finished jobs on their wake fd (src/sys/offload.ts): a put waiting for fstat resumes at once.
+  let woken = false;
+  for (let i = 0; i < ready.count; i++) {
+    const fd = ready.fds[i]!;
+    const gen = ready.gens[i]!;
+    if (gen !== 0) {
+      // A connection closed earlier in this batch is gone, and one that took its fd number has another gen.
+      const conn = state.conns.get(fd);
+      if (conn?.gen === gen) serveConn(state, conn, ready.events[i]!);
+    } else if (fd === state.wakeFd) woken = true;
+    // Accepting may have stopped earlier in this batch (a takeover began, a stop): the listener waits for the
+    // registration to catch up.
+    else if (fd === state.listenFd && !state.stopping && !state.takeover && state.env.now() >= state.acceptPausedUntil) acceptNew(state);
   }
-  tendOffload(offloadFd !== null && revents[conns.length] !== 0);
+  tendOffload(woken);
   resumeDescribed(state);
   noteClosersBacklog(state);
   tendBudgets(state);
   expireDue(state);
   progressTakeover(state);
-  tendMemory(state.memory, busy, state.env.now(), state.env.collectGarbage);
+  tendMemory(state.memory, ready.count > 0, state.env.now(), state.env.collectGarbage);
 }
 
 /** Stop listening, give pending replies up to `drainMs`, then close every connection and every held fd. */
@@ -290,6 +276,7 @@ async function shutDown(state: BrokerState): Promise<void> {
     abortTakeover(state, "this broker is stopping");
   }
   if (state.listenFd !== null) {
+    unwatchListener(state);
     // Off the loop too: connections still in its backlog may carry client fds, which closing it releases.
     closeOffThread(state.listenFd);
     state.listenFd = null;
@@ -327,6 +314,8 @@ export function closeEverything(state: BrokerState): number {
   closeAllEntries(state);
   if (state.spareFd !== null) close(state.spareFd);
   state.spareFd = null;
+  close(state.epfd);
+  state.epfd = -1;
   return held;
 }
 

@@ -5,6 +5,7 @@
 import { createLogSink, enqueueLine, flushLogSink } from "./log-sink.ts";
 import { newMemoryTending, type MemoryTending } from "./memory.ts";
 import type { FullEntryInfo, Reader, ReceivedFrame } from "../proto/index.ts";
+import { epollCreate } from "../sys/index.ts";
 import type { Peer, Rule } from "./access.ts";
 import type { FileId } from "../peer/listen.ts";
 import type { Describing } from "./describe-entry.ts";
@@ -95,6 +96,10 @@ export interface Conn {
   closeAfterFlush: boolean;
   /** Read to end of file: the client shut its side down and its socket's queue is empty (closeDrainedSocket). */
   drained: boolean;
+  /** Tells this connection's epoll events from those of an earlier one whose fd had the same number. */
+  gen: number;
+  /** What its fd is registered for in the broker's epoll (interest.ts). */
+  interest: number;
 }
 
 /** What every connection together holds of the global budgets (Limits.maxRequestBytes, ...). */
@@ -171,6 +176,20 @@ export interface BrokerState {
   describing: Map<Conn, Describing>;
   /** Every closer thread was stuck and their queue full at the last turn (logged when it starts and ends). */
   closersBacklogged: boolean;
+  /** The loop's epoll: the listener, every connection and the closer threads' wake fd are registered once. */
+  epfd: number;
+  /** The last connection generation handed out (Conn.gen); 0 marks the listener's and the wake fd's events. */
+  lastGen: number;
+  /** What the listener is registered for, or null before it is registered. */
+  listenInterest: number | null;
+  /** The closer threads' wake fd once registered (they start with the first close). */
+  wakeFd: number | null;
+  /** Connections whose interest may have to change (their queues changed): brought up to date each turn. */
+  dirty: Set<Conn>;
+  /** Connections that were not read because a global gate was closed: registered again when it opens. */
+  parked: Set<Conn>;
+  /** Every connection, the one with the oldest progress (Conn.lastActive) first: idle ones are found at the front. */
+  byActivity: Set<Conn>;
 }
 
 const stderrSink = createLogSink(2);
@@ -201,5 +220,12 @@ export function createState(config: BrokerConfig, listenFd: number | null, env: 
     waiting: new Set(),
     describing: new Map(),
     closersBacklogged: false,
+    epfd: epollCreate(),
+    lastGen: 0,
+    listenInterest: null,
+    wakeFd: null,
+    dirty: new Set(),
+    parked: new Set(),
+    byActivity: new Set(),
   };
 }

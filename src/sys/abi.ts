@@ -15,6 +15,8 @@ export interface Abi {
   cmsghdr: { size: number; len: number; level: number; type: number; align: number };
   ucred: { size: number; pid: number; uid: number; gid: number };
   pollfd: { size: number; fd: number; events: number; revents: number };
+  // struct epoll_event: packed on x86-64 (data right after events), naturally aligned on arm64.
+  epollEvent: { size: number; events: number; data: number };
   rlimit: { size: number; cur: number; max: number };
   stat: { size: number; dev: number; ino: number; mode: number; nlink: number; nlinkSize: 4 | 8; uid: number; gid: number; rdev: number; size_: number };
   sockaddrUn: { size: number; pathOffset: number; pathMax: number };
@@ -45,6 +47,8 @@ const linuxConstants = {
   O_NONBLOCK: 0o4000, O_DIRECT: 0o40000, O_LARGEFILE: 0o100000, O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000,
   O_NOATIME: 0o1000000, O_CLOEXEC: 0o2000000, O_PATH: 0o10000000, O_SYNC: 0o4010000, O_DSYNC: 0o10000,
   POLLIN: 0x1, POLLPRI: 0x2, POLLOUT: 0x4, POLLERR: 0x8, POLLHUP: 0x10, POLLNVAL: 0x20, POLLRDHUP: 0x2000,
+  EPOLLIN: 0x1, EPOLLOUT: 0x4, EPOLLERR: 0x8, EPOLLHUP: 0x10, EPOLL_CTL_ADD: 1, EPOLL_CTL_DEL: 2, EPOLL_CTL_MOD: 3,
+  EPOLL_CLOEXEC: 0o2000000,
   RLIMIT_NOFILE: 7,
   SIG_BLOCK: 0, SIG_UNBLOCK: 1, SIG_SETMASK: 2, SIG_DFL: 0, SIG_IGN: 1,
   F_OK: 0, X_OK: 1,
@@ -84,12 +88,14 @@ const table: Record<string, Abi> = {
   "linux-x64": {
     ...linuxCommon,
     target: "linux-x64",
+    epollEvent: { size: 12, events: 0, data: 4 },
     stat: { size: 144, dev: 0, ino: 8, nlink: 16, nlinkSize: 8, mode: 24, uid: 28, gid: 32, rdev: 40, size_: 48 },
   },
   // arm64 uses the asm-generic stat layout.
   "linux-arm64": {
     ...linuxCommon,
     target: "linux-arm64",
+    epollEvent: { size: 16, events: 0, data: 8 },
     stat: { size: 128, dev: 0, ino: 8, mode: 16, nlink: 20, nlinkSize: 4, uid: 24, gid: 28, rdev: 32, size_: 48 },
     // arch/arm64/include/uapi/asm/fcntl.h moves these four, and arm64 takes asm-generic's syscall numbers; every
     // other constant here is the same as x86-64's.

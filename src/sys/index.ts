@@ -7,6 +7,7 @@ export {
   pipe, MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Rlimit, type Stat,
 } from "./fd.ts";
 export { recvmsg, sendmsg, type Received } from "./msg.ts";
+export { EPOLL_BATCH, epollAdd, epollCreate, epollModify, epollRemove, epollWait, type EpollBatch } from "./epoll.ts";
 export {
   accept, bind, boundSocket, connect, getIntOpt, listen, peerCred, peerGroups, peerName, setIntOpt, shutdown, socket, socketInfo,
   socketpair, sockName, type PeerCred, type SocketInfo, type SocketType,

@@ -92,7 +92,8 @@ interface Pool {
   maxQueued: number;
   /** Read end polled by the caller, write end written by the workers; both non-blocking. */
   wake: [number, number];
-  url: string;
+  /** The workers' source as a Blob URL, made when the first one starts. */
+  url: string | null;
   slots: Slot[];
   closes: number[];
   fstats: FstatWork[];
@@ -117,7 +118,7 @@ export function startOffload(opts: OffloadOptions = {}): void {
   const p: Pool = {
     ...limitsOf(opts),
     wake: pipe(true),
-    url: URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" })),
+    url: null,
     slots: [],
     closes: [],
     fstats: [],
@@ -140,6 +141,7 @@ function startWorker(p: Pool): Slot | null {
   const sab = new SharedArrayBuffer(STAT_AT + abi.stat.size);
   let worker: Worker;
   try {
+    p.url ??= URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
     worker = new Worker(p.url);
     const init: WorkerInit = { sab, libc: libcName, errnoSymbol: abi.errnoSymbol, wakeFd: p.wake[1], statSize: abi.stat.size };
     worker.postMessage(init);

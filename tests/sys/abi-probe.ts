@@ -14,6 +14,7 @@ const layouts: [string, string, [string, string][]][] = [
   ["cmsghdr", "struct cmsghdr", [["len", "cmsg_len"], ["level", "cmsg_level"], ["type", "cmsg_type"]]],
   ["ucred", "struct ucred", [["pid", "pid"], ["uid", "uid"], ["gid", "gid"]]],
   ["pollfd", "struct pollfd", [["fd", "fd"], ["events", "events"], ["revents", "revents"]]],
+  ["epollEvent", "struct epoll_event", [["events", "events"], ["data", "data"]]],
   ["rlimit", "struct rlimit", [["cur", "rlim_cur"], ["max", "rlim_max"]]],
   ["sigaction", "struct sigaction", [["handler", "sa_handler"]]],
   ["stat", "struct stat", [["dev", "st_dev"], ["ino", "st_ino"], ["mode", "st_mode"], ["nlink", "st_nlink"], ["uid", "st_uid"], ["gid", "st_gid"], ["rdev", "st_rdev"], ["size_", "st_size"]]],
@@ -45,7 +46,7 @@ export function probeSource(abi: Abi): string {
     "#include <stdio.h>", "#include <stddef.h>", "#include <errno.h>", "#include <fcntl.h>", "#include <poll.h>",
     "#include <signal.h>", "#include <sys/socket.h>", "#include <sys/un.h>", "#include <sys/uio.h>",
     "#include <sys/stat.h>", "#include <sys/resource.h>", "#include <netinet/in.h>", "#include <unistd.h>",
-    "#include <sys/syscall.h>",
+    "#include <sys/syscall.h>", "#include <sys/epoll.h>",
     "int main(void) {",
   ];
   const p = (key: string, expr: string) => lines.push(`  printf("%s %ld\\n", "${key}", (long)(${expr}));`);
