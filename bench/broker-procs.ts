@@ -36,6 +36,20 @@ export function startBroker(cli: readonly string[], sock: string, logDir: string
   }
 }
 
+/** bench/ref-broker.c (compiled as `exe`) on `sock`; it writes a byte to fd 3 once listening. */
+export function startRefBroker(exe: string, sock: string): ReturnType<typeof Bun.spawn> {
+  const [r, w] = pipe();
+  const proc = Bun.spawn([exe, sock], { stdio: ["ignore", "ignore", "inherit", w] });
+  started.push(proc);
+  close(w);
+  try {
+    if ((waitFd(r, C.POLLIN | C.POLLHUP, 30_000) & C.POLLIN) === 0) throw new Error("the reference broker did not start");
+    return proc;
+  } finally {
+    close(r);
+  }
+}
+
 export async function stopProc(p: ReturnType<typeof Bun.spawn>): Promise<void> {
   p.kill("SIGTERM");
   await p.exited;

@@ -7,9 +7,12 @@
 //      s6-fdholder-retrieve from Debian's s6, a bare `bun -e 0` start and `true` alone, interleaved in one run;
 //   3. broker RSS holding 10,000 entries with 1000 idle connections (VmRSS from /proc);
 //   4. takeover of those 10,000 entries by `serve --takeover` (bun and compiled), while a client on a persistent
-//      connection keeps getting: the longest get it saw, and the new broker's start to ready.
+//      connection keeps getting: the longest get it saw, and the new broker's start to ready;
+//   5. scale: gets per second of 4 C clients while 0, 1000, 4000 and 10,000 idle connections are held, from
+//      fdbroker and from bench/ref-broker.c (one epoll loop in C, the floor), and the ratio between them.
 // Options: --seconds S per throughput point (default 3), --runs N per latency row (default 40), --entries N
-// (default 10000), --no-build (use dist/fdbroker as it is instead of compiling bench/out/fdbroker), --json.
+// (default 10000), --no-build (use dist/fdbroker as it is instead of compiling bench/out/fdbroker), --scale-only
+// (only part 5), --json.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +21,8 @@ import { openSession, put, status } from "../src/client/index.ts";
 import { connectTo } from "../src/peer/endpoint.ts";
 import { closeAll, pipe } from "../src/sys/index.ts";
 import {
-  BIN, BUN, BUN_CLIENT, cpuMs, killLeftovers, ROOT, rssMiB, signalClients, startBroker, startClients, startS6, stopProc, type BrokerProc,
+  BIN, BUN, BUN_CLIENT, cpuMs, killLeftovers, ROOT, rssMiB, signalClients, startBroker, startClients, startRefBroker, startS6, stopProc,
+  type BrokerProc,
 } from "./broker-procs.ts";
 import { compileC, median, option } from "./common.ts";
 
@@ -36,7 +40,7 @@ async function compiled(): Promise<string | null> {
   return existsSync(dist) ? dist : null;
 }
 
-async function throughput(b: BrokerProc, sock: string, client: readonly string[], clients: number) {
+async function throughput(b: { proc: { pid: number } }, sock: string, client: readonly string[], clients: number) {
   const args = client === BUN_CLIENT ? [sock, "a", "loop", String(SECONDS)] : [sock, "a", String(SECONDS)];
   const procs = await startClients(clients, client, args);
   const cpu0 = cpuMs(b.proc.pid);
@@ -134,7 +138,42 @@ async function takeover(cli: readonly string[], sock: string, old: BrokerProc) {
   return { next, result: { windowMs, startToReadyMs: round(next.readyMs), longestGetMs: round(seen.maxMs as number), getsDuring: seen.gets } };
 }
 
+const IDLE_COUNTS = [0, 1000, 4000, 10_000];
+const SCALE_CLIENTS = 4;
+
+/**
+ * gets/s of SCALE_CLIENTS C clients with `idle` connections held open beside them, from fdbroker and from the C
+ * reference broker. The clients connect after the idle ones and warm up before they are timed: a listener's
+ * backlog is accepted in order, so by then every idle connection has been accepted.
+ */
+async function scale(cClient: string, ref: string) {
+  const rows = [];
+  for (const idle of IDLE_COUNTS) {
+    const row: Record<string, number> = { idle };
+    for (const kind of ["fdbroker", "C epoll reference"] as const) {
+      const sock = join(dir, `scale-${idle}-${kind === "fdbroker" ? "f" : "c"}.sock`);
+      const b = kind === "fdbroker"
+        ? startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts", "--max-conns", String(idle + 100)]).proc
+        : startRefBroker(ref, sock);
+      const conns: number[] = [];
+      try {
+        for (let i = 0; i < idle; i++) conns.push(connectTo(sock, 30_000));
+        const t = await throughput({ proc: b }, sock, [cClient], SCALE_CLIENTS);
+        row[kind === "fdbroker" ? "fdbroker" : "reference"] = t.getsPerSecond;
+        if (kind === "fdbroker") row.fdbrokerCpuUsPerGet = t.brokerCpuUsPerGet;
+      } finally {
+        closeAll(conns);
+        await stopProc(b);
+      }
+    }
+    row.ratio = round(row.fdbroker! / row.reference!, 2);
+    rows.push(row);
+  }
+  return rows;
+}
+
 async function main() {
+  if (process.argv.includes("--scale-only")) return { seconds: SECONDS, scale: await scale(compileC("broker-client"), compileC("ref-broker")) };
   const bin = await compiled();
   const results: Record<string, unknown> = { machine: `${process.platform}-${process.arch}`, bun: Bun.version, compiled: bin, seconds: SECONDS, runs: RUNS };
   const sock = join(dir, "b.sock");
@@ -182,10 +221,13 @@ async function main() {
   }
   results.takeover = { entries: ENTRIES, ...takeovers };
   await stopProc(current!.proc);
+
+  results.scale = await scale(compileC("broker-client"), compileC("ref-broker"));
   return results;
 }
 
 function report(r: Record<string, any>): void {
+  if (!r.throughput) return reportScale(r);
   console.log(`${r.machine}, bun ${r.bun}; compiled binary: ${r.compiled ?? "none"}`);
   console.log(`gets/s, one persistent connection per client process, ${r.seconds} s each:`);
   for (const t of r.throughput) console.log(`  ${t.client.padEnd(27)} ${String(t.clients).padStart(2)} clients: ${String(t.getsPerSecond).padStart(6)}/s  broker CPU ${t.brokerCpuPercent}%, ${t.brokerCpuUsPerGet} µs per get (${t.brokerKernelPercent}% in the kernel)`);
@@ -203,6 +245,16 @@ function report(r: Record<string, any>): void {
     if (k === "entries") continue;
     console.log(`takeover of ${r.takeover.entries} entries by ${k}: ${v.windowMs} ms not accepting (target < 200); new broker start to ready ${v.startToReadyMs} ms; longest get seen by a client ${v.longestGetMs} ms (${v.getsDuring} gets, none failed)`);
   }
+  reportScale(r);
+}
+
+function reportScale(r: Record<string, any>): void {
+  const one = (name: string) => r.throughput.find((t: any) => t.client.startsWith(name) && t.clients === 1)?.getsPerSecond;
+  if (r.throughput) console.log(`Bun client library / C client, one client on bun bin/fdbroker: ${(one("Bun") / one("C")).toFixed(2)}x (target >= 0.8x)`);
+  console.log(`scale: gets/s of ${SCALE_CLIENTS} C clients beside idle connections (target: fdbroker >= 0.7x the C epoll reference):`);
+  console.log("  idle connections   fdbroker  (µs CPU per get)   C epoll reference   ratio");
+  for (const s of r.scale)
+    console.log(`  ${String(s.idle).padStart(16)}   ${String(s.fdbroker).padStart(8)}  (${String(s.fdbrokerCpuUsPerGet).padStart(5)})            ${String(s.reference).padStart(8)}        ${s.ratio.toFixed(2)}x`);
 }
 
 try {
