@@ -3,12 +3,20 @@
 // still said 0), so a daemon whose log pipe is stuck would grow until killed. Lines wait here instead, in a
 // bounded queue, and are written only when poll says the fd takes them; past the bound they are counted and
 // dropped, and the count is logged once the reader catches up.
-import { C, poll, write } from "../sys/index.ts";
+//
+// A line waits up to LINE_DELAY_MS, or until a write's worth has gathered: a broker logs every operation, and
+// one write (and one poll) per request would be most of what a `get` costs beside its own recvmsg and sendmsg. A
+// regular file is never polled: it always takes a write.
+import { C, fstat, poll, write } from "../sys/index.ts";
 
 /** Bytes of log that may wait for a slow reader. */
 const MAX_QUEUED_LOG_BYTES = 1 << 20;
 // After POLLOUT a pipe takes at least one page without blocking; larger writes to a blocking pipe could stall.
 const MAX_WRITE = 4096;
+/** A regular file takes any write: larger ones, fewer syscalls. */
+const MAX_FILE_WRITE = 64 * 1024;
+/** Longest a line waits for others to share its write (the loop comes back within 20 ms while lines wait). */
+const LINE_DELAY_MS = 20;
 
 const encoder = new TextEncoder();
 
@@ -20,10 +28,14 @@ export interface LogSink {
   dropped: number;
   /** The reader went away (EPIPE and the like): nothing more is written. */
   broken: boolean;
+  /** When the oldest line waiting was queued (ms), or null when none waits. */
+  since: number | null;
+  /** The fd is a regular file (learned at the first write; null before). */
+  file: boolean | null;
 }
 
 export function createLogSink(fd = 2, maxBytes = MAX_QUEUED_LOG_BYTES): LogSink {
-  return { fd, maxBytes, queue: [], queuedBytes: 0, dropped: 0, broken: false };
+  return { fd, maxBytes, queue: [], queuedBytes: 0, dropped: 0, broken: false, since: null, file: null };
 }
 
 export function enqueueLine(sink: LogSink, line: string): void {
@@ -41,14 +53,15 @@ export function enqueueLine(sink: LogSink, line: string): void {
   }
   sink.queue.push(bytes);
   sink.queuedBytes += bytes.length;
+  sink.since ??= Date.now();
 }
 
-/** The queue's first MAX_WRITE bytes as one buffer: a busy turn logs many lines, and each write is a syscall. */
-function takeChunk(queue: readonly Uint8Array[]): Uint8Array {
-  if (queue.length === 1 || queue[0]!.length >= MAX_WRITE) return queue[0]!.subarray(0, MAX_WRITE);
+/** The queue's first `max` bytes as one buffer: a busy turn logs many lines, and each write is a syscall. */
+function takeChunk(queue: readonly Uint8Array[], max: number): Uint8Array {
+  if (queue.length === 1 || queue[0]!.length >= max) return queue[0]!.subarray(0, max);
   let size = 0;
   let count = 0;
-  while (count < queue.length && size + queue[count]!.length <= MAX_WRITE) size += queue[count++]!.length;
+  while (count < queue.length && size + queue[count]!.length <= max) size += queue[count++]!.length;
   if (count <= 1) return queue[0]!;
   const out = new Uint8Array(size);
   for (let i = 0, off = 0; i < count; off += queue[i]!.length, i++) out.set(queue[i]!, off);
@@ -68,11 +81,24 @@ function dropWritten(queue: Uint8Array[], n: number): void {
   }
 }
 
-/** Write what the fd takes without blocking; true when nothing is left waiting. */
+function isRegularFile(fd: number): boolean {
+  try {
+    return (fstat(fd).mode & C.S_IFMT) === C.S_IFREG;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Write what the fd takes without blocking (waiting up to `waitMs` for a pipe to take more); true when nothing is
+ * left waiting. Without `waitMs`, lines younger than LINE_DELAY_MS that do not fill a write are left for later.
+ */
 export function flushLogSink(sink: LogSink, waitMs = 0): boolean {
+  if (waitMs === 0 && sink.since !== null && sink.queuedBytes < MAX_WRITE && Date.now() - sink.since < LINE_DELAY_MS) return false;
+  sink.file ??= isRegularFile(sink.fd);
   while (sink.queue.length > 0 && !sink.broken) {
-    if (!(poll([{ fd: sink.fd, events: C.POLLOUT }], waitMs)[0]! & C.POLLOUT)) return false;
-    const chunk = takeChunk(sink.queue);
+    if (!sink.file && !(poll([{ fd: sink.fd, events: C.POLLOUT }], waitMs)[0]! & C.POLLOUT)) return false;
+    const chunk = takeChunk(sink.queue, sink.file ? MAX_FILE_WRITE : MAX_WRITE);
     let n: number;
     try {
       n = write(sink.fd, chunk);
@@ -88,5 +114,6 @@ export function flushLogSink(sink: LogSink, waitMs = 0): boolean {
     sink.queue = [];
     sink.queuedBytes = 0;
   }
+  if (sink.queue.length === 0) sink.since = null;
   return sink.queue.length === 0;
 }

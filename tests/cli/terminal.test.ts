@@ -164,7 +164,8 @@ test("names with C1, format characters or lone surrogates: the CLI refuses them 
     closeSync(fd);
   }
   await waitFor("the broker to close the session", () => broker.fds() === brokerFds);
-  // The refused names are in the broker's log, escaped, one line per request.
+  // The refused names are in the broker's log, escaped, one line per request (written within 20 ms, not at once).
+  await waitFor("12 refusals logged", () => broker.log().match(/ EPROTO /g)?.length === 12, 5000);
   const log = broker.log();
   expectClean(log);
   expect(log).toContain('"a\\x9bb"');
