@@ -3,9 +3,9 @@
 // SO_PEERGROUPS, both as they were when it connected. A uid no rule names is not even accepted (see loop.ts).
 import { UsageError } from "../errors.ts";
 
-const OPERATIONS = ["get", "put", "rm", "ls", "takeover"] as const;
+const OPERATIONS = ["get", "put", "rm", "ls", "lease", "takeover"] as const;
 export type Operation = (typeof OPERATIONS)[number];
-const ALL: readonly Operation[] = ["get", "put", "rm", "ls"];
+const ALL: readonly Operation[] = ["get", "put", "rm", "ls", "lease"];
 
 export interface Rule {
   who: "uid" | "gid";

@@ -7,6 +7,7 @@ import { closeAllOffThread, closeDrainedSocket } from "../sys/offload.ts";
 import { stopDescribing } from "./describe-entry.ts";
 import { isPrivileged, type Peer } from "./access.ts";
 import { touch, unwatchConn, watchConn } from "./interest.ts";
+import { connClosed } from "./pools.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** Most reads from one client per loop turn, so one fast sender cannot starve the rest. */
@@ -54,6 +55,7 @@ export function openConn(state: BrokerState, fd: number): Conn {
 export function closeConn(state: BrokerState, conn: Conn): void {
   if (!state.conns.delete(conn.fd)) return;
   unwatchConn(state, conn);
+  connClosed(state, conn);
   state.waiting.delete(conn);
   stopDescribing(state.describing, conn);
   const load = state.load;

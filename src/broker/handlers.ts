@@ -5,7 +5,8 @@
 // is handled again later.
 import { RefusedError } from "../errors.ts";
 import {
-  chunkBySize, MAX_FDS_PER_FRAME, OP, opName, parseGet, parsePut, parseRm, ProtocolError, REPLY, type EntryInfo, type ReceivedFrame,
+  chunkBySize, MAX_FDS_PER_FRAME, OP, opName, parseGet, parseLease, parsePut, parseRelease, parseRm, ProtocolError, REPLY, type EntryInfo,
+  type ReceivedFrame,
 } from "../proto/index.ts";
 import { isSysError } from "../sys/index.ts";
 import { closeAllOffThread } from "../sys/offload.ts";
@@ -15,6 +16,7 @@ import { sendError, sendFrame } from "./conn.ts";
 import { described, startDescribing, stopDescribing, type EntryDescription } from "./describe-entry.ts";
 import { newEntryInfo, removeEntry, storeEntry } from "./entries.ts";
 import { logEvent } from "./log.ts";
+import { addMember, endLease, poolInfo, tryLease } from "./pools.ts";
 import { beginTakeover, commitTakeover } from "./takeover.ts";
 import type { BrokerState, Conn, Entry } from "./state.ts";
 
@@ -50,6 +52,10 @@ const put: Handler = (state, conn, frame) => {
   const req = parsePut(frame.body);
   if (frame.fds.length !== 1) throw new ProtocolError(`put carries exactly one fd, not ${frame.fds.length}`);
   requireAccess(state, conn, "put", [req.name]);
+  if (req.pool) {
+    const pool = addMember(state, req.name, frame.fds.splice(0, 1)[0]!);
+    return { names: [req.name], keep: sendFrame(state, conn, REPLY.ok, frame.id, { pool: poolInfo(pool, state.env.now()) }) };
+  }
   // Checked again when the put is resumed after its fd was described: another put may have come first.
   const exists = state.entries.has(req.name);
   if (exists && !req.replace) refuse("EEXIST", `entry ${JSON.stringify(req.name)} exists (use --replace)`);
@@ -89,11 +95,11 @@ function viewOf(conn: Conn, e: Entry): EntryInfo {
  * Send entries (and, for get, their fds) as one `ok` frame plus as many `more` frames as 253 fds per frame and
  * the body size limit need; every part lists the entries whose fds it carries.
  */
-function sendEntries(state: BrokerState, conn: Conn, id: number, entries: Entry[], withFds: boolean): boolean {
+function sendEntries(state: BrokerState, conn: Conn, id: number, entries: Entry[], withFds: boolean, extra: Record<string, unknown> = {}): boolean {
   const parts = chunkBySize(entries, withFds ? MAX_FDS_PER_FRAME : Infinity, (e) => e.bytes);
   const fdsOf = (part: Entry[]) => (withFds ? part.map((e) => e.fd) : []);
   const infos = (part: Entry[]) => part.map((e) => viewOf(conn, e));
-  let keep = sendFrame(state, conn, REPLY.ok, id, { entries: infos(parts[0]!), total: entries.length, parts: parts.length }, fdsOf(parts[0]!));
+  let keep = sendFrame(state, conn, REPLY.ok, id, { entries: infos(parts[0]!), total: entries.length, parts: parts.length, ...extra }, fdsOf(parts[0]!));
   for (let i = 1; i < parts.length && keep; i++) keep = sendFrame(state, conn, REPLY.more, id, { part: i, entries: infos(parts[i]!) }, fdsOf(parts[i]!));
   return keep;
 }
@@ -120,7 +126,38 @@ const rm: Handler = (state, conn, frame) => {
 
 const ls: Handler = (state, conn, frame) => {
   const entries = visible(state, conn, "ls").map((n) => state.entries.get(n)!);
-  return { names: [], keep: sendEntries(state, conn, frame.id, entries, false) };
+  return { names: [], keep: sendEntries(state, conn, frame.id, entries, false, { pools: visiblePools(state, conn) }) };
+};
+
+/** The pools `conn` may list; who holds a lease (pid, uid) only for the privileged. */
+function visiblePools(state: BrokerState, conn: Conn) {
+  const now = state.env.now();
+  const out = [];
+  for (const pool of state.pools.byName.values()) {
+    if (!isAllowed(state.config.rules, state.config.ownerUid, conn.peer, "ls", pool.name)) continue;
+    const info = poolInfo(pool, now);
+    out.push(conn.privileged ? info : { ...info, leased: info.leased.map((l) => ({ id: l.id, ageMs: l.ageMs })) });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+const lease: Handler = (state, conn, frame) => {
+  const req = parseLease(frame.body);
+  requireAccess(state, conn, "lease", [req.name]);
+  const got = tryLease(state, conn, req);
+  if (got === "wait") return WAIT;
+  if ("refused" in got) refuse(got.code, got.refused);
+  const l = got.lease;
+  const body = { lease: l.id, pool: req.name, expires: Number.isFinite(l.expires) ? l.expires : null };
+  return { names: [req.name], keep: sendFrame(state, conn, REPLY.ok, frame.id, body, [l.member.fd]) };
+};
+
+const release: Handler = (state, conn, frame) => {
+  const req = parseRelease(frame.body);
+  const l = state.pools.leases.get(req.lease);
+  if (!l || (l.conn !== conn && !conn.privileged && l.uid !== conn.peer.uid)) refuse("ENOENT", `no lease ${req.lease} of yours`);
+  endLease(state, l, "released");
+  return { names: [l.pool.name], keep: sendFrame(state, conn, REPLY.ok, frame.id, {}) };
 };
 
 const status: Handler = (state, conn, frame) => {
@@ -135,6 +172,7 @@ const status: Handler = (state, conn, frame) => {
     uptimeMs: now - state.started,
     entries: state.entries.size,
     connections: state.conns.size,
+    pools: { count: state.pools.byName.size, leases: state.pools.leases.size, ...state.pools.stats },
     limits: { ...state.config.limits, nofile: state.nofile },
   };
   return { names: [], keep: sendFrame(state, conn, REPLY.ok, frame.id, body) };
@@ -152,6 +190,7 @@ const takeoverCommit: Handler = (state, conn, frame) => {
 
 const handlers: Record<number, Handler> = {
   [OP.put]: put, [OP.get]: get, [OP.rm]: rm, [OP.ls]: ls, [OP.status]: status, [OP.takeover]: takeover, [OP.takeoverCommit]: takeoverCommit,
+  [OP.lease]: lease, [OP.release]: release,
 };
 
 /**

@@ -17,6 +17,7 @@ import { closeAllEntries, expireDue } from "./entries.ts";
 import { dispatch, WAIT } from "./handlers.ts";
 import { abortTakeover, mayDispatch, progressTakeover } from "./takeover.ts";
 import { gated, syncInterest, unwatchListener } from "./interest.ts";
+import { closeAllPools, isLeaseWaiter, pidExited, tendPools } from "./pools.ts";
 import { count, logEvent } from "./log.ts";
 import { tendMemory } from "./memory.ts";
 import type { BrokerState, Conn } from "./state.ts";
@@ -181,7 +182,8 @@ function cutIdle(state: BrokerState): number {
     // resuming on our own while it may be serving from the same listener would give the socket two brokers.
     // Nor is a client whose request waits on a spent budget: it is waiting on us, not idle.
     // Nor is one whose put waits for its fd's description (bounded by --describe-timeout).
-    if (conn === state.takeover?.conn || state.waiting.has(conn) || state.describing.has(conn)) continue;
+    // Nor is one whose lease waits for a member (bounded by its own --wait).
+    if (conn === state.takeover?.conn || state.waiting.has(conn) || state.describing.has(conn) || isLeaseWaiter(state, conn)) continue;
     const deadline = conn.lastActive + limit;
     if (deadline > now) return deadline;
     hangUp(state, conn, `ETIMEDOUT (${conn.out.length > 0 ? "not reading its replies" : conn.inSince !== null ? "idle, a request unfinished" : "idle"})`);
@@ -202,6 +204,14 @@ function tendBudgets(state: BrokerState): void {
   for (const conn of [...state.waiting]) if (state.conns.get(conn.fd) === conn) serveConn(state, conn, 0);
   const hog = replyHog(state, state.env.now());
   if (hog) hangUp(state, hog, "ENOBUFS (the broker's reply budget is spent and it took no reply for --drain-timeout)");
+}
+
+/** Pool work that is due, and the leases that can go now (or whose wait is over); returns the next deadline. */
+function servePools(state: BrokerState): number {
+  if (state.pools.byName.size === 0) return Infinity;
+  const { serve, next } = tendPools(state);
+  for (const conn of serve) if (state.conns.get(conn.fd) === conn) serveConn(state, conn, 0);
+  return next;
 }
 
 /** Serve again each connection whose put now has its fd described (or waited long enough); returns the next deadline. */
@@ -234,10 +244,11 @@ function noteClosersBacklog(state: BrokerState): void {
 function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
   const nextIdle = cutIdle(state);
   const nextDescribed = resumeDescribed(state);
+  const nextPools = servePools(state);
   const now = state.env.now();
   const budgetWait = state.waiting.size > 0 ? now + BUDGET_RETRY_MS : Infinity;
   const wake = Math.min(
-    state.nextExpiry, nextIdle, nextDescribed, budgetWait, now + offloadCheckInMs(), state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity,
+    state.nextExpiry, nextIdle, nextDescribed, nextPools, budgetWait, now + offloadCheckInMs(), state.acceptPausedUntil > now ? state.acceptPausedUntil : Infinity,
   );
   syncInterest(state);
   // Queued log lines are retried soon rather than waited for: fd 2 may be shared and is not ours to watch.
@@ -255,10 +266,13 @@ function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
     } else if (fd === state.wakeFd) woken = true;
     // Accepting may have stopped earlier in this batch (a takeover began, a stop): the listener waits for the
     // registration to catch up.
-    else if (fd === state.listenFd && !state.stopping && !state.takeover && state.env.now() >= state.acceptPausedUntil) acceptNew(state);
+    else if (fd === state.listenFd) {
+      if (!state.stopping && !state.takeover && state.env.now() >= state.acceptPausedUntil) acceptNew(state);
+    } else pidExited(state, fd);
   }
   tendOffload(woken);
   resumeDescribed(state);
+  servePools(state);
   noteClosersBacklog(state);
   tendBudgets(state);
   expireDue(state);
@@ -312,6 +326,7 @@ export function closeEverything(state: BrokerState): number {
   for (const conn of state.conns.values()) closeConn(state, conn);
   const held = state.entries.size;
   closeAllEntries(state);
+  closeAllPools(state);
   if (state.spareFd !== null) close(state.spareFd);
   state.spareFd = null;
   close(state.epfd);

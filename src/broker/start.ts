@@ -11,6 +11,7 @@ import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "..
 import { closeAllOffThread, startOffload } from "../sys/offload.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
+import { addSpecMembers } from "./pools.ts";
 import { feedConn, openConn } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
 import { admitOrRefuse, closeEverything, openSpare } from "./loop.ts";
@@ -24,6 +25,8 @@ export interface BrokerOptions {
   mode?: number;
   /** Entries opened at start: name and SPEC (file:, tcp:, udp:, unix:, fd:). */
   holds?: { name: string; spec: string }[];
+  /** Pools opened at start: name, member count and SPEC (pools.ts). */
+  pools?: { name: string; size: number; spec: string }[];
   /** Adopt LISTEN_FDS/LISTEN_FDNAMES fds as entries. */
   adoptListenFds?: boolean;
   rules?: Rule[];
@@ -156,6 +159,7 @@ export function startBroker(opts: BrokerOptions): BrokerState {
       closeAll([o.fd]);
     } else storeEntry(state, o.fd, newEntryInfo(state, o.name, o.fd, owner, null));
   }
+  for (const p of opts.pools ?? []) addSpecMembers(state, p.name, p.size, p.spec);
   if (nofile.soft < nofileNeeded(limits))
     logEvent(state, { op: "start", result: "warning", detail: `RLIMIT_NOFILE is ${nofile.soft} (hard ${nofile.hard}); --max-fds ${limits.maxFds} may not be reachable` });
   logEvent(state, { op: "start", result: "ok", detail: `listening on ${addr.label}, holding ${count(state.entries.size, "entry", "entries")}, pid ${process.pid}` });

@@ -9,6 +9,7 @@ import { epollCreate } from "../sys/index.ts";
 import type { Peer, Rule } from "./access.ts";
 import type { FileId } from "../peer/listen.ts";
 import type { Describing } from "./describe-entry.ts";
+import { newPools, type Pools } from "./pools.ts";
 
 export interface Limits {
   /** Connections served at once; one more is told so and closed (or takes an idle one's place). */
@@ -190,6 +191,8 @@ export interface BrokerState {
   parked: Set<Conn>;
   /** Every connection, the one with the oldest progress (Conn.lastActive) first: idle ones are found at the front. */
   byActivity: Set<Conn>;
+  /** Pools of members lent out by leases (pools.ts). */
+  pools: Pools;
 }
 
 const stderrSink = createLogSink(2);
@@ -227,5 +230,6 @@ export function createState(config: BrokerConfig, listenFd: number | null, env: 
     dirty: new Set(),
     parked: new Set(),
     byActivity: new Set(),
+    pools: newPools(),
   };
 }

@@ -2,13 +2,26 @@
 import { Command, Option } from "commander";
 import { parseRule, runLoop, startBroker, type Rule } from "../broker/index.ts";
 import { UsageError } from "../errors.ts";
-import { SPEC_HELP } from "../open/spec.ts";
+import { parseConnectSpec } from "../open/connect.ts";
+import { parseSpec, SPEC_HELP } from "../open/spec.ts";
+import { requireName } from "../proto/index.ts";
 import { brokerUidOption, collect, parseCount, parseDuration, parseSize, socketOf, socketOption } from "./broker-common.ts";
 
 function parseHold(text: string): { name: string; spec: string } {
   const eq = text.indexOf("=");
   if (eq <= 0) throw new UsageError(`bad --hold ${JSON.stringify(text)}: expected NAME=SPEC`);
   return { name: text.slice(0, eq), spec: text.slice(eq + 1) };
+}
+
+/** `--pool NAME=SIZE:SPEC`: the SPEC is checked now (a usage error), opened by the broker. */
+function parsePool(text: string): { name: string; size: number; spec: string } {
+  const m = /^([^=]+)=(\d+):(.+)$/.exec(text);
+  if (!m) throw new UsageError(`bad --pool ${JSON.stringify(text)}: expected NAME=SIZE:SPEC, e.g. db=4:tcp-connect:127.0.0.1:6379`);
+  const size = parseCount(m[2]!, "--pool SIZE");
+  if (size > 4096) throw new UsageError(`bad --pool ${JSON.stringify(text)}: at most 4096 members`);
+  requireName(m[1]!);
+  if (!parseConnectSpec(m[3]!)) parseSpec(m[3]!);
+  return { name: m[1]!, size, spec: m[3]! };
 }
 
 function parseMode(text: string): number {
@@ -27,6 +40,7 @@ interface ServeOpts {
   socket?: string;
   mode: number;
   hold: { name: string; spec: string }[];
+  pool: { name: string; size: number; spec: string }[];
   adoptListenFds?: boolean;
   allow: Rule[];
   maxConns: number;
@@ -53,6 +67,7 @@ export function command(): Command {
     .addOption(socketOption())
     .addOption(new Option("--mode <OCTAL>", "permissions of the socket file").argParser(parseMode).default(0o600, "0600"))
     .option("--hold <NAME=SPEC>", `hold an entry from the start (${SPEC_HELP}); repeatable`, collect(parseHold))
+    .option("--pool <NAME=SIZE:SPEC>", "a pool of SIZE members opened from SPEC (any --hold SPEC, or tcp-connect:HOST:PORT, unix-connect:PATH), lent one at a time by `fdbroker lease`; repeatable", collect(parsePool))
     .option("--adopt-listen-fds", "hold the fds of socket activation (LISTEN_FDS), named by LISTEN_FDNAMES")
     .option("--allow <RULE>", "grant uid:N or gid:N operations (get,put,rm,ls, all for those four, takeover only by name) on a name glob; e.g. uid:1000:get,ls:web.*; repeatable", collect(parseRule))
     .option("--max-conns <N>", "connections served at once", (s) => parseCount(s, "--max-conns"), 1000)
@@ -86,7 +101,7 @@ export function command(): Command {
       process.on("SIGTERM", stop);
       process.on("SIGINT", stop);
       state = startBroker({
-        socket: socketOf(opts, true), mode: opts.mode, holds: opts.hold, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
+        socket: socketOf(opts, true), mode: opts.mode, holds: opts.hold, pools: opts.pool, adoptListenFds: opts.adoptListenFds, rules: opts.allow,
         limits: {
           maxConns: opts.maxConns, maxConnsPerUid: opts.maxConnsPerUid, reservedConns: opts.reservedConns, maxFds: opts.maxFds, maxNames: opts.maxNames,
           maxRequestBytes: opts.maxRequestBytes, maxReplyBytes: opts.maxReplyBytes, maxQueuedFds: opts.maxQueuedFds,

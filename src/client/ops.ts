@@ -1,6 +1,6 @@
 // One function per broker operation. Each takes an open session (so many operations can share a connection).
 import { OP, requireName, type EntryInfo } from "../proto/index.ts";
-import { closeAll } from "../sys/index.ts";
+import { closeAll, E, SysError } from "../sys/index.ts";
 import { RefusedError } from "../errors.ts";
 import { call, type Reply, type Session } from "./session.ts";
 
@@ -16,6 +16,80 @@ export function put(s: Session, name: string, fd: number, opts: PutOptions = {})
   requireName(name);
   const reply = call(s, OP.put, { name, ttlMs: opts.ttlMs ?? null, replace: opts.replace ?? false }, [fd]);
   return withoutFds(reply).body.entry as EntryInfo;
+}
+
+/** Add a copy of `fd` to pool `name` (created if new) as a member the broker lends but cannot re-open. */
+export function putMember(s: Session, name: string, fd: number): PoolInfo {
+  requireName(name);
+  return withoutFds(call(s, OP.put, { name, ttlMs: null, replace: false, pool: true }, [fd])).body.pool as PoolInfo;
+}
+
+export interface PoolInfo {
+  name: string;
+  size: number;
+  idle: number;
+  /** Members being (re)opened. */
+  opening: number;
+  /** pid and uid of each lessee are told only to the broker's owner and root. */
+  leased: { id: number; pid?: number; uid?: number; ageMs: number }[];
+  waiters: number;
+}
+
+export interface LeaseOptions {
+  /** How long to wait for a member to come free (default 30 s; 0: not at all). */
+  waitMs?: number;
+  /** The broker revokes the lease after this long. */
+  ttlMs?: number;
+  /** The lease lasts as long as this process rather than the session (for a process about to exec). */
+  bindPid?: boolean;
+}
+
+export interface Lease {
+  id: number;
+  pool: string;
+  /** The member, owned by the caller (a copy: the broker keeps its own). */
+  fd: number;
+  /** When the broker revokes it (ms since the epoch), or null. */
+  expires: number | null;
+  /** Give the member back now (closing `fd` is the caller's business). */
+  release(): void;
+}
+
+/**
+ * Check out one idle member of pool `name` exclusively, waiting up to `waitMs` in line. The lease ends with
+ * release(), when the session closes, or with `bindPid` when this process exits. A wait that runs out is a
+ * SysError ETIMEDOUT naming the pool. The session's own timeout must cover the wait (openSession's timeoutMs).
+ */
+export function lease(s: Session, name: string, opts: LeaseOptions = {}): Lease {
+  requireName(name);
+  const waitMs = opts.waitMs ?? 30_000;
+  let reply: Reply;
+  try {
+    reply = call(s, OP.lease, { name, waitMs, ttlMs: opts.ttlMs ?? null, bindPid: opts.bindPid ?? false });
+  } catch (e) {
+    if (e instanceof RefusedError && e.code === "ETIMEDOUT") throw new SysError("lease", E.ETIMEDOUT, name, e.message.replace(/ \[ETIMEDOUT\]$/, ""));
+    throw e;
+  }
+  if (reply.fds.length !== 1 || typeof reply.body.lease !== "number") {
+    closeAll(reply.fds);
+    throw new RefusedError("EPROTO", `the broker's lease reply carried ${reply.fds.length} fds`);
+  }
+  const id = reply.body.lease;
+  let released = false;
+  return {
+    id, pool: name, fd: reply.fds[0]!, expires: typeof reply.body.expires === "number" ? reply.body.expires : null,
+    release: () => {
+      if (released) return;
+      released = true;
+      withoutFds(call(s, OP.release, { lease: id }));
+    },
+  };
+}
+
+/** The pools this client may list. */
+export function pools(s: Session): PoolInfo[] {
+  const body = withoutFds(call(s, OP.ls, {})).body;
+  return Array.isArray(body.pools) ? (body.pools as PoolInfo[]) : [];
 }
 
 export interface GetOptions {

@@ -7,7 +7,8 @@ export {
   bufferedBytes, createReader, drainReader, feed, pendingBytes, type FdLimits, type FeedResult, type Reader, type ReceivedFrame,
 } from "./reader.ts";
 export {
-  checkName, MAX_NAME, OP, opName, parseGet, parsePut, parseRm, REPLY, REQUEST_FDS, requireName, type EntryInfo, type ErrorBody,
+  checkName, MAX_NAME, OP, opName, parseGet, parseLease, parsePut, parseRelease, parseRm, REPLY, REQUEST_FDS, requireName, type EntryInfo, type ErrorBody,
+  type LeaseRequest,
   type FullEntryInfo, type GetRequest, type OpName, type PutRequest, type RmRequest,
 } from "./messages.ts";
 export { chunkBySize, chunkFds, PART_BYTES } from "./chunk.ts";

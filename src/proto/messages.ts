@@ -14,6 +14,10 @@ export const OP = {
   takeover: 6,
   /** The new broker has everything; the old one may exit. */
   takeoverCommit: 7,
+  /** Check out one idle member of a pool, exclusively. */
+  lease: 8,
+  /** Give a leased member back. */
+  release: 9,
 } as const;
 
 export const REPLY = {
@@ -39,6 +43,17 @@ export interface PutRequest {
   /** Time to live in ms; null keeps the entry until removed. */
   ttlMs: number | null;
   replace: boolean;
+  /** Add the fd as a member of pool `name` instead of storing an entry. */
+  pool: boolean;
+}
+export interface LeaseRequest {
+  name: string;
+  /** How long to wait for a member to come free, in ms (0: not at all). */
+  waitMs: number;
+  /** After this the broker revokes the lease (ms), or null. */
+  ttlMs: number | null;
+  /** The lease lasts as long as the asking process rather than its connection. */
+  bindPid: boolean;
 }
 export interface GetRequest {
   names: string[];
@@ -128,7 +143,24 @@ export function parsePut(body: Record<string, unknown>): PutRequest {
   const ttl = body.ttlMs ?? null;
   if (ttl !== null && (typeof ttl !== "number" || !Number.isFinite(ttl) || ttl <= 0))
     throw new ProtocolError("ttlMs must be a positive number or null");
-  return { name: checkName(body.name), ttlMs: ttl, replace: body.replace === true };
+  return { name: checkName(body.name), ttlMs: ttl, replace: body.replace === true, pool: body.pool === true };
+}
+
+const msOrNull = (v: unknown, field: string): number | null => {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new ProtocolError(`${field} must be a number of ms, 0 or more, or null`);
+  return v;
+};
+
+export function parseLease(body: Record<string, unknown>): LeaseRequest {
+  const ttl = msOrNull(body.ttlMs, "ttlMs");
+  if (ttl === 0) throw new ProtocolError("ttlMs must be positive or null");
+  return { name: checkName(body.name), waitMs: msOrNull(body.waitMs, "waitMs") ?? 0, ttlMs: ttl, bindPid: body.bindPid === true };
+}
+
+export function parseRelease(body: Record<string, unknown>): { lease: number } {
+  if (typeof body.lease !== "number" || !Number.isInteger(body.lease) || body.lease < 1) throw new ProtocolError("lease must be a lease id");
+  return { lease: body.lease };
 }
 
 export function parseGet(body: Record<string, unknown>, maxNames: number): GetRequest {

@@ -55,6 +55,8 @@ const linuxConstants = {
   // close_range(2) has one number on x86-64 and arm64 (it came after the syscall tables were unified); its
   // CLOEXEC flag needs Linux 5.11, and musl's headers do not spell it.
   SYS_close_range: 436, CLOSE_RANGE_CLOEXEC: 4,
+  // pidfd_open(2) (Linux 5.3) is numbered alike on both too; glibc wraps it only from 2.36.
+  SYS_pidfd_open: 434,
   // Never called, only read from /proc/PID/task/TID/syscall: `run --ready accept` looks for a blocked accept.
   SYS_accept: 43, SYS_accept4: 288,
   S_IFMT: 0o170000, S_IFSOCK: 0o140000, S_IFLNK: 0o120000, S_IFREG: 0o100000, S_IFBLK: 0o60000,

@@ -57,6 +57,13 @@ export function isTerminal(fd: number): boolean {
 }
 
 /** True when `fd` is open in this process. */
+/** A pidfd for `pid` (close-on-exec): it polls readable once that process has exited. */
+export function pidfdOpen(pid: number): number {
+  const fd = libc.syscall(C.SYS_pidfd_open, pid, 0, 0);
+  if (fd < 0) throw sysError("pidfd_open", `pid ${pid}`);
+  return fd;
+}
+
 export function isOpen(fd: number): boolean {
   return libc.fcntl(fd, C.F_GETFD, 0) >= 0;
 }

@@ -4,12 +4,12 @@ export { fromNodeError, isSysError, SysError } from "./errors.ts";
 export { encodeRights, parseControl, rightsOf, rightsSpace, type ControlMessage } from "./cmsg.ts";
 export {
   close, closeAll, cloexecRange, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, isTerminal, lstat, mkdir,
-  pipe, MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Rlimit, type Stat,
+  pidfdOpen, pipe, MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Rlimit, type Stat,
 } from "./fd.ts";
 export { recvmsg, sendmsg, type Received } from "./msg.ts";
 export { EPOLL_BATCH, epollAdd, epollCreate, epollModify, epollRemove, epollWait, type EpollBatch } from "./epoll.ts";
 export {
-  accept, bind, boundSocket, connect, getIntOpt, listen, peerCred, peerGroups, peerName, setIntOpt, shutdown, socket, socketInfo,
+  accept, bind, boundSocket, connect, connectError, connectStart, getIntOpt, listen, peerCred, peerGroups, peerName, setIntOpt, shutdown, socket, socketInfo,
   socketpair, sockName, type PeerCred, type SocketInfo, type SocketType,
 } from "./socket.ts";
 export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";

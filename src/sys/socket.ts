@@ -80,6 +80,26 @@ export function connect(fd: number, addr: Uint8Array, label: string, timeoutMs: 
   }
 }
 
+/**
+ * Begin connecting a non-blocking socket: true when connected at once, false while under way (wait for POLLOUT,
+ * then ask connectError). Refusals that come at once (ECONNREFUSED, ENOENT) throw.
+ */
+export function connectStart(fd: number, addr: Uint8Array, label: string): boolean {
+  const bytes = addrBytes(addr);
+  for (;;) {
+    if (libc.connect(fd, bytes, bytes.length) === 0) return true;
+    const errno = lastErrno();
+    if (errno === E.EINTR) continue;
+    if (errno === E.EINPROGRESS || errno === E.EAGAIN) return false;
+    throw new SysError("connect", errno, label);
+  }
+}
+
+/** How a connect begun by connectStart ended, once the socket polls writable: 0 when connected, else the errno. */
+export function connectError(fd: number): number {
+  return getIntOpt(fd, C.SOL_SOCKET, C.SO_ERROR);
+}
+
 export function shutdown(fd: number, how: number): void {
   if (libc.shutdown(fd, how) !== 0) throw sysError("shutdown", `fd ${fd}`);
 }

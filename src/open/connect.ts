@@ -1,0 +1,84 @@
+// The outbound SPEC kinds: `tcp-connect:HOST:PORT` and `unix-connect:PATH`, a socket connected to a server (a
+// database, a daemon) rather than one listening. A broker's pool re-opens its members from them without ever
+// waiting on the loop's thread, so connecting is split: begin (non-blocking), then finish once writable.
+import { UsageError } from "../errors.ts";
+import { C, close, connectError, connectStart, E, encodeInet, encodeUnix, poll, setNonBlocking, socket, SysError } from "../sys/index.ts";
+
+export const CONNECT_SPEC_HELP = "tcp-connect:HOST:PORT or unix-connect:PATH";
+
+export interface ConnectSpec {
+  label: string;
+  domain: number;
+  addr: Uint8Array;
+}
+
+/** The connect SPEC `spec` names, or null when it is another kind (parseSpec's business). */
+export function parseConnectSpec(spec: string): ConnectSpec | null {
+  if (spec.startsWith("unix-connect:")) {
+    const path = spec.slice("unix-connect:".length);
+    if (!path) throw new UsageError(`no path in ${spec}`);
+    return { label: path, domain: C.AF_UNIX, addr: encodeUnix(path) };
+  }
+  if (!spec.startsWith("tcp-connect:")) return null;
+  const m = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(spec.slice("tcp-connect:".length));
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`bad address in ${spec}: expected tcp-connect:HOST:PORT with a numeric HOST ([::1] for IPv6) or localhost`);
+  const host = m[1]!.replace(/^\[|\]$/g, "");
+  let addr: Uint8Array;
+  try {
+    addr = encodeInet(host, Number(m[2]));
+  } catch (e) {
+    throw new UsageError(`bad address in ${spec}: ${(e as Error).message}`);
+  }
+  const domain = new DataView(addr.buffer).getUint16(0, true);
+  return { label: `${host}:${m[2]}`, domain, addr };
+}
+
+/** A connect under way: `fd` polls writable when it has ended (finishConnect says how). */
+export interface Connecting {
+  fd: number;
+  spec: ConnectSpec;
+  done: boolean;
+}
+
+/** Begin connecting; the socket is non-blocking and close-on-exec until finishConnect. */
+export function beginConnect(spec: ConnectSpec): Connecting {
+  const fd = socket(spec.domain, "stream", true);
+  try {
+    return { fd, spec, done: connectStart(fd, spec.addr, spec.label) };
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+/**
+ * Whether the connect has ended: false while under way; true when connected, the socket then blocking again (its
+ * open file description is shared with whoever receives it, who expects an ordinary socket). Throws the refusal.
+ */
+export function finishConnect(c: Connecting): boolean {
+  if (!c.done) {
+    if (poll([{ fd: c.fd, events: C.POLLOUT }], 0)[0] === 0) return false;
+    const err = connectError(c.fd);
+    if (err !== 0) throw new SysError("connect", err, c.spec.label);
+    c.done = true;
+  }
+  setNonBlocking(c.fd, false);
+  return true;
+}
+
+/** Connect and wait up to `timeoutMs` (for `--hold`, `put --open`, `send --open`: not on a loop's thread). */
+export function openConnected(spec: ConnectSpec, timeoutMs: number): number {
+  const c = beginConnect(spec);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (!finishConnect(c)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new SysError("connect", E.ETIMEDOUT, spec.label, `no answer in ${timeoutMs} ms`);
+      poll([{ fd: c.fd, events: C.POLLOUT }], left);
+    }
+    return c.fd;
+  } catch (e) {
+    close(c.fd);
+    throw e;
+  }
+}
