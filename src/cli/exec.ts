@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { execWithFds } from "../launch/exec.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseFdSource, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
-import { SPEC_HELP } from "../open/spec.ts";
+import { SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { brokerUidOption, socketOf, socketOption } from "./broker-common.ts";
 
 export function command(): Command {
@@ -27,6 +27,7 @@ survive the exec.
 
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
+    .addHelpText("after", `\n${SPEC_PARAMS_HELP}`)
     .action(async (cmd: string[], opts: { inherit: boolean; socket?: string; brokerUid?: number }) => {
       execWithFds(cmd, await gatherFds(sources, opts.inherit, brokerGetter({ socket: socketOf(opts), brokerUid: opts.brokerUid })));
     });

@@ -4,7 +4,7 @@ import { UsageError } from "../errors.ts";
 import { resolveCommand } from "../launch/exec.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
-import { SPEC_HELP } from "../open/spec.ts";
+import { SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { ACCEPT_SCAN_INTERVAL_MS } from "../supervise/accept.ts";
 import { parseSignal } from "../supervise/child.ts";
 import { parentNotifier } from "../supervise/notify.ts";
@@ -58,6 +58,7 @@ RELOADING=1 and STOPPING=1 to NOTIFY_SOCKET.
 
 Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
     )
+    .addHelpText("after", `\n${SPEC_PARAMS_HELP}`)
     .action(async (cmd: string[], opts) => {
       const reloadSignal = parseSignal(opts.reloadSignal);
       if (reloadSignal === "SIGTERM" || reloadSignal === "SIGINT") throw new UsageError(`${reloadSignal} cannot be the reload signal: it stops run`);
