@@ -13,6 +13,7 @@ export {
   type SocketDescription,
 } from "./describe/index.ts";
 export { execWithFds, resolveCommand, type ExecOptions, type PassedFd } from "./launch/exec.ts";
+export { expandEnv, parseEnvTemplate, type EnvTemplate, type PlacedFd } from "./launch/env-template.ts";
 export { listenEnv, SD_LISTEN_FDS_START, takeListenFds } from "./launch/listen-fds.ts";
 export { placeFds, type Placement } from "./launch/place.ts";
 export { supervise, type Readiness, type SuperviseOptions } from "./supervise/supervisor.ts";

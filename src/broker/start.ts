@@ -5,7 +5,7 @@ import { RefusedError, UsageError } from "../errors.ts";
 import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { listenUnix, socketFileOf } from "../peer/listen.ts";
-import { openSpec } from "../open/spec.ts";
+import { openSpec, parseSpec } from "../open/spec.ts";
 import { requireName } from "../proto/index.ts";
 import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
 import { closeAllOffThread, startOffload } from "../sys/offload.ts";
@@ -91,8 +91,10 @@ function openInitial(opts: BrokerOptions): { name: string; fd: number }[] {
   // Telling inherited fds from the runtime's reads /proc: only worth it when there is something to open.
   if (!opts.holds?.length && !opts.adoptListenFds) return opened;
   const inherited = new Set(inheritedFds());
+  // Every SPEC is parsed before any is opened: a bad last one must not leave the first one's socket file behind.
+  const holds = (opts.holds ?? []).map((h) => ({ name: h.name, spec: parseSpec(h.spec) }));
   try {
-    for (const h of opts.holds ?? []) {
+    for (const h of holds) {
       const name = requireName(h.name);
       if (opened.some((o) => o.name === name)) throw new UsageError(`entry ${JSON.stringify(name)} is held twice`);
       opened.push({ name, fd: openSpec(h.spec, inherited) });

@@ -1,9 +1,10 @@
 // `fdbroker exec`: socket activation. Open listeners, gather fds, become CMD (same pid) with them at 3, 4, ...
 import { Command } from "commander";
+import { collectEnv, ENV_HELP, type EnvTemplate } from "../launch/env-template.ts";
 import { execWithFds } from "../launch/exec.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseFdSource, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
-import { SPEC_HELP } from "../open/spec.ts";
+import { SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { brokerUidOption, socketOf, socketOption } from "./broker-common.ts";
 
 export function command(): Command {
@@ -17,6 +18,7 @@ export function command(): Command {
     .addOption(socketOption())
     .addOption(brokerUidOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
+    .option("--env <NAME=TEMPLATE>", "set NAME to the passed fds' numbers, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
     .argument("<cmd...>", "command and arguments (after --)")
     .addHelpText(
       "after",
@@ -27,7 +29,9 @@ survive the exec.
 
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
-    .action(async (cmd: string[], opts: { inherit: boolean; socket?: string; brokerUid?: number }) => {
-      execWithFds(cmd, await gatherFds(sources, opts.inherit, brokerGetter({ socket: socketOf(opts), brokerUid: opts.brokerUid })));
+    .addHelpText("after", `\n${ENV_HELP}\n\n${SPEC_PARAMS_HELP}`)
+    .action(async (cmd: string[], opts: { inherit: boolean; socket?: string; brokerUid?: number; env?: EnvTemplate[] }) => {
+      const fds = await gatherFds(sources, opts.inherit, brokerGetter({ socket: socketOf(opts), brokerUid: opts.brokerUid }));
+      execWithFds(cmd, fds, { envTemplates: opts.env });
     });
 }

@@ -5,7 +5,7 @@ import { inheritedFds, requireInherited } from "../describe/inherited.ts";
 import { requireName } from "../proto/index.ts";
 import { brokerUidOption, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
 import { UsageError } from "../errors.ts";
-import { openSpec, SPEC_HELP } from "../open/spec.ts";
+import { openSpec, SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { close as closeFd } from "../sys/index.ts";
 import { printJson } from "./output.ts";
 
@@ -33,6 +33,7 @@ export function command(): Command {
     .option("--pool", "add it as a member of pool NAME (created if new), lent by `fdbroker lease`; dropped when it breaks")
     .option("--json", "print the stored entry as JSON")
     .addHelpText("after", "\nExamples:\n  some-producer | fdbroker put logs --ttl 10m\n  fdbroker put web --open tcp:0.0.0.0:8080")
+    .addHelpText("after", `\n${SPEC_PARAMS_HELP}`)
     .action((name: string, opts: PutOpts) => {
       // Bad input is a usage error before anything is reached: not a connect error when no broker runs.
       requireName(name);

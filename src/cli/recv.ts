@@ -2,6 +2,7 @@
 import { Command, Option } from "commander";
 import { describeFd } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
+import { collectEnv, ENV_HELP, namesUsed, type EnvTemplate } from "../launch/env-template.ts";
 import { checkFdName } from "../launch/listen-fds.ts";
 import { execWithFds } from "../launch/exec.ts";
 import { receiveFrom, type Reception } from "../peer/session.ts";
@@ -47,7 +48,12 @@ export function command(): Command {
     .addOption(peerUidOption())
     .option("-v, --verbose", "say who the peer is (pid, uid, command) on stderr")
     .option("--json", "print JSON instead of a table")
+    .option("--env <NAME=TEMPLATE>", "with CMD: set NAME to the fds' numbers, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
+    .addHelpText("after", `\n${ENV_HELP}; {fd:NAME} needs --names.`)
     .action(async (addr: string, cmd: string[], o) => {
+      const env: EnvTemplate[] = o.env ?? [];
+      if (env.length > 0 && cmd.length === 0) throw new UsageError("--env needs a command after --");
+      if (namesUsed(env).length > 0 && !o.names) throw new UsageError("--env {fd:NAME} needs --names: without it the fds have no names");
       const stop = interruption();
       try {
         const got = await receiveFrom(addr, {
@@ -58,7 +64,7 @@ export function command(): Command {
         if (got.extraClosed > 0) process.stderr.write(`fdbroker: closed ${got.extraClosed} fds past --count ${o.count}\n`);
         try {
           const names = o.names ? namesFrom(got) : undefined;
-          if (cmd.length > 0) execWithFds(cmd, got.fds.map((fd, i) => ({ fd, name: names?.[i] })));
+          if (cmd.length > 0) execWithFds(cmd, got.fds.map((fd, i) => ({ fd, name: names?.[i] })), { envTemplates: env });
           describe(got, names, !!o.json);
         } finally {
           got.close();

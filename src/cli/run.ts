@@ -1,10 +1,12 @@
 // `fdbroker run`: hold the listeners, run CMD with them, reload it without refusing a connection.
 import { Command, Option } from "commander";
 import { UsageError } from "../errors.ts";
+import { collectEnv, ENV_HELP, expandEnv, type EnvTemplate } from "../launch/env-template.ts";
 import { resolveCommand } from "../launch/exec.ts";
+import { SD_LISTEN_FDS_START } from "../launch/listen-fds.ts";
 import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
-import { SPEC_HELP } from "../open/spec.ts";
+import { SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { ACCEPT_SCAN_INTERVAL_MS } from "../supervise/accept.ts";
 import { parseSignal } from "../supervise/child.ts";
 import { parentNotifier } from "../supervise/notify.ts";
@@ -41,6 +43,7 @@ export function command(): Command {
     .addOption(socketOption())
     .addOption(brokerUidOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
+    .option("--env <NAME=TEMPLATE>", "set NAME to the listeners' fd numbers in each child, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
     .argument("<cmd...>", "command and arguments (after --)")
     .addHelpText(
       "after",
@@ -58,6 +61,7 @@ RELOADING=1 and STOPPING=1 to NOTIFY_SOCKET.
 
 Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
     )
+    .addHelpText("after", `\n${ENV_HELP}\n\n${SPEC_PARAMS_HELP}`)
     .action(async (cmd: string[], opts) => {
       const reloadSignal = parseSignal(opts.reloadSignal);
       if (reloadSignal === "SIGTERM" || reloadSignal === "SIGINT") throw new UsageError(`${reloadSignal} cannot be the reload signal: it stops run`);
@@ -70,8 +74,11 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const log = (line: string) => process.stderr.write(`fdbroker run: ${escapeText(line)}\n`);
       let code: number;
       try {
+        // Every child gets the same fds at 3, 4, ...: the variables are the same for each.
+        const templates: EnvTemplate[] = opts.env ?? [];
+        const env = { ...process.env, ...expandEnv(templates, fds.map((f, i) => ({ number: SD_LISTEN_FDS_START + i, name: f.name }))) };
         code = await supervise({
-          argv, fds, env: process.env, reloadSignal, stopSignal, ready, backoff, log, notifyParent: parentNotifier(process.env.NOTIFY_SOCKET),
+          argv, fds, env, reloadSignal, stopSignal, ready, backoff, log, notifyParent: parentNotifier(process.env.NOTIFY_SOCKET),
           readyTimeoutMs: opts.readyTimeout, settleMs: opts.settle, graceMs: opts.grace, maxRestarts: opts.maxRestarts, stableMs: opts.stable,
         });
       } finally {

@@ -2,7 +2,7 @@
 import { Command } from "commander";
 import { describeFd, inheritedFds, requireInherited } from "../describe/index.ts";
 import { sendTo } from "../peer/session.ts";
-import { openSpec, parseSpec, SPEC_HELP } from "../open/spec.ts";
+import { openSpec, parseSpec, SPEC_HELP, SPEC_PARAMS_HELP, type Spec } from "../open/spec.ts";
 import { closeAll } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
 import { parseDuration } from "./broker-common.ts";
@@ -10,10 +10,11 @@ import { fail } from "./exit.ts";
 import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
 
 export function command(): Command {
-  // --fd and --open share one list, so the peer gets the fds in command-line order.
-  const items: (number | string)[] = [];
+  // --fd and --open share one list, so the peer gets the fds in command-line order. SPECs are parsed as they are
+  // read, so a bad one is refused before any other is opened.
+  const items: (number | { text: string; spec: Spec })[] = [];
   const addFd = (v: string) => (items.push(integer()(v)), items);
-  const addSpec = (v: string) => (items.push(v), items);
+  const addSpec = (v: string) => (items.push({ text: v, spec: parseSpec(v) }), items);
   return new Command("send")
     .description("send fds to one peer over a UNIX socket (SCM_RIGHTS); default: fd 0")
     .argument("<addr>", "socket path, @abstract-name or unix:PATH")
@@ -26,6 +27,7 @@ export function command(): Command {
     .addOption(peerUidOption())
     .option("-v, --verbose", "describe what is sent, as recv would, and say who the peer is (pid, uid, command) on stderr")
     .option("--json", "describe what is sent as JSON (implies --verbose)")
+    .addHelpText("after", `\n${SPEC_PARAMS_HELP}`)
     .action(async (addr: string, o) => {
       const stop = interruption();
       const opened: number[] = [];
@@ -40,8 +42,8 @@ export function command(): Command {
             fds.push(it);
             continue;
           }
-          const spec = parseSpec(it);
-          if (spec.kind === "fd") requireInherited(spec.fd, `--open ${it}`, inherited);
+          const { spec, text } = it;
+          if (spec.kind === "fd") requireInherited(spec.fd, `--open ${text}`, inherited);
           opened.push(openSpec(spec));
           fds.push(opened[opened.length - 1]!);
         }

@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { parseRule, runLoop, startBroker, type Rule } from "../broker/index.ts";
 import { UsageError } from "../errors.ts";
 import { parseConnectSpec } from "../open/connect.ts";
-import { parseSpec, SPEC_HELP } from "../open/spec.ts";
+import { parseSpec, SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { requireName } from "../proto/index.ts";
 import { brokerUidOption, collect, parseCount, parseDuration, parseSize, socketOf, socketOption } from "./broker-common.ts";
 
@@ -88,6 +88,7 @@ export function command(): Command {
     .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
     .addHelpText("after", "\nBy default only the broker's own uid and root may do anything; a uid no --allow rule names is refused at\naccept. SIGTERM or SIGINT: stop accepting, finish pending replies, close every held fd, remove the socket file\nif it is still the one it bound.")
+    .addHelpText("after", `\n${SPEC_PARAMS_HELP}`)
     .action(async (opts: ServeOpts) => {
       // Handlers go in before startBroker writes --ready-fd: a supervisor may send SIGTERM the moment it reads
       // that, and without a handler Bun would die of the signal (143) instead of shutting down cleanly. A signal

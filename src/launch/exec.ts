@@ -2,6 +2,7 @@
 // `get --`, `exec` and (in each child) `run`.
 import { UsageError } from "../errors.ts";
 import { access, C, E, execve, isAccessible, isSysError, SysError } from "../sys/index.ts";
+import { expandEnv, type EnvTemplate, type PlacedFd } from "./env-template.ts";
 import { listenEnv, SD_LISTEN_FDS_START } from "./listen-fds.ts";
 import { cloexecAllBut, placeFds, type Placement } from "./place.ts";
 
@@ -18,6 +19,8 @@ export interface ExecOptions {
   /** Extra fds that keep their number (besides 0, 1, 2). */
   keep?: number[];
   env?: Record<string, string | undefined>;
+  /** `--env NAME=TEMPLATE` variables, expanded with the fds' target numbers and names. */
+  envTemplates?: readonly EnvTemplate[];
   /** The executable, when the caller has resolved argv[0] already (resolveCommand). */
   path?: string;
 }
@@ -60,15 +63,19 @@ export function execWithFds(argv: readonly string[], fds: readonly PassedFd[], o
   let sequential = true;
   const names: string[] = [];
   const map: Placement[] = [];
+  const placed: PlacedFd[] = [];
   for (let i = 0; i < fds.length; i++) {
     sequential &&= targets[i] === SD_LISTEN_FDS_START + i;
     names.push(fds[i]!.name ?? "unknown");
     map.push({ from: fds[i]!.fd, to: targets[i]! });
+    placed.push({ number: targets[i]!, name: fds[i]!.name });
   }
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
   delete env.LISTEN_FDNAMES;
   if ((opts.listenFds ?? sequential) && fds.length > 0) Object.assign(env, listenEnv(names, process.pid));
+  // Before any fd moves: a template naming no fd fails here, and the caller still owns every fd as it was.
+  if (opts.envTemplates?.length) Object.assign(env, expandEnv(opts.envTemplates, placed));
   placeFds(map);
   cloexecAllBut([0, 1, 2, ...targets, ...(opts.keep ?? [])]);
   return execve(path, argv, env);

@@ -35,11 +35,22 @@ export function isLive(addr: UnixAddress, type: SocketType = "stream"): boolean 
  */
 export function listenUnix(text: string | UnixAddress, opts: ListenOptions = {}): number {
   const addr = typeof text === "string" ? parseUnixAddress(text) : text;
+  const fd = bindUnix(addr, opts);
+  try {
+    sysListen(fd, opts.backlog ?? 1024, addr.label);
+    return fd;
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
+}
+
+/** A non-blocking UNIX socket bound as listenUnix binds it (same stale-file and mode rules), not yet listening. */
+export function bindUnix(addr: UnixAddress, opts: Omit<ListenOptions, "backlog"> = {}): number {
   const type = opts.type ?? "stream";
   const fd = socket(C.AF_UNIX, type);
   try {
     bindWithMode(fd, addr, opts.mode ?? 0o600, type);
-    sysListen(fd, opts.backlog ?? 1024, addr.label);
     return fd;
   } catch (e) {
     close(fd);

@@ -25,6 +25,9 @@ export interface Abi {
   sigsetBytes: number;
   // struct sigaction as libc's sigaction() takes it: only the handler is read (to find ignored signals).
   sigaction: { size: number; handler: number };
+  // struct passwd and struct group as getpwnam/getgrnam return them: only the id is read (SPEC owner= and group=).
+  passwd: { size: number; uid: number };
+  group: { size: number; gid: number };
   errnoSymbol: string;
   c: Constants;
 }
@@ -34,9 +37,9 @@ const linuxConstants = {
   SOCK_STREAM: 1, SOCK_DGRAM: 2, SOCK_RAW: 3, SOCK_SEQPACKET: 5,
   SOCK_NONBLOCK: 0o4000, SOCK_CLOEXEC: 0o2000000,
   SOL_SOCKET: 1, SCM_RIGHTS: 1, SCM_CREDENTIALS: 2,
-  SO_REUSEADDR: 2, SO_TYPE: 3, SO_ERROR: 4, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_PEERCRED: 17, SO_ACCEPTCONN: 30,
-  SO_PROTOCOL: 38, SO_DOMAIN: 39, SO_PEERGROUPS: 59,
-  IPPROTO_IPV6: 41, IPV6_V6ONLY: 26,
+  SO_REUSEADDR: 2, SO_TYPE: 3, SO_ERROR: 4, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_REUSEPORT: 15, SO_PEERCRED: 17,
+  SO_ACCEPTCONN: 30, SO_PROTOCOL: 38, SO_DOMAIN: 39, SO_PEERGROUPS: 59,
+  IPPROTO_IP: 0, IP_FREEBIND: 15, IPPROTO_IPV6: 41, IPV6_V6ONLY: 26, IPV6_FREEBIND: 78,
   MSG_CTRUNC: 0x8, MSG_TRUNC: 0x20, MSG_DONTWAIT: 0x40, MSG_NOSIGNAL: 0x4000, MSG_CMSG_CLOEXEC: 0x40000000,
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   F_DUPFD: 0, F_GETFD: 1, F_SETFD: 2, F_GETFL: 3, F_SETFL: 4, F_DUPFD_CLOEXEC: 1030,
@@ -82,6 +85,8 @@ const linuxCommon = {
   // The kernel's sigset_t is 64 bits; glibc's is 1024. pthread_sigmask reads the kernel's part only.
   sigsetBytes: 128,
   sigaction: { size: 152, handler: 0 },
+  passwd: { size: 48, uid: 16 },
+  group: { size: 32, gid: 16 },
   errnoSymbol: "__errno_location",
   c: linuxConstants,
 };

@@ -1,5 +1,5 @@
-// Plain fd syscalls, and the two path calls the default socket directory needs (lstat, mkdir). Each throws a
-// SysError naming the call on failure and retries EINTR where retrying is right.
+// Plain fd syscalls, the two path calls the default socket directory needs (lstat, mkdir), and mkfifo for SPECs.
+// Each throws a SysError naming the call on failure and retries EINTR where retrying is right.
 import { abi, C, E } from "./abi.ts";
 import { sysError } from "./errors.ts";
 import { libc, lastErrno } from "./libc.ts";
@@ -143,9 +143,14 @@ export function lstat(path: string): Stat {
 }
 
 /** mkdir(2) with `mode` (less the umask). False when something already exists at `path`: the caller checks what. */
-export function mkdir(path: string, mode: number): boolean {
-  if (libc.mkdir(cString(path), mode) === 0) return true;
-  const e = sysError("mkdir", path);
+export const mkdir = (path: string, mode: number): boolean => created(libc.mkdir(cString(path), mode), "mkdir", path);
+
+/** mkfifo(3) with `mode` (less the umask). False when something already exists at `path`, as for mkdir. */
+export const mkfifo = (path: string, mode: number): boolean => created(libc.mkfifo(cString(path), mode), "mkfifo", path);
+
+function created(result: number, syscall: string, path: string): boolean {
+  if (result === 0) return true;
+  const e = sysError(syscall, path);
   if (e.errno === E.EEXIST) return false;
   throw e;
 }

@@ -4,7 +4,8 @@ export { fromNodeError, isSysError, SysError } from "./errors.ts";
 export { encodeRights, parseControl, rightsOf, rightsSpace, type ControlMessage } from "./cmsg.ts";
 export {
   close, closeAll, cloexecRange, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, isTerminal, lstat, mkdir,
-  pidfdOpen, pipe, MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Rlimit, type Stat,
+  mkfifo, pidfdOpen, pipe, MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Rlimit,
+  type Stat,
 } from "./fd.ts";
 export { recvmsg, sendmsg, type Received } from "./msg.ts";
 export { EPOLL_BATCH, epollAdd, epollCreate, epollModify, epollRemove, epollWait, type EpollBatch } from "./epoll.ts";
@@ -14,3 +15,4 @@ export {
 } from "./socket.ts";
 export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";
 export { access, execve, isAccessible } from "./exec.ts";
+export { gidOf, uidOf } from "./ids.ts";

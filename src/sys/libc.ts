@@ -35,6 +35,10 @@ const symbols = {
   fstat: { args: [T.i32, T.ptr], returns: T.i32 },
   lstat: { args: [T.ptr, T.ptr], returns: T.i32 },
   mkdir: { args: [T.ptr, T.u32], returns: T.i32 },
+  mkfifo: { args: [T.ptr, T.u32], returns: T.i32 },
+  // Through libc rather than /etc/passwd, so names from NSS (LDAP, systemd-userdb) resolve as they do for chown(1).
+  getpwnam: { args: [T.ptr], returns: T.ptr },
+  getgrnam: { args: [T.ptr], returns: T.ptr },
   getrlimit: { args: [T.i32, T.ptr], returns: T.i32 },
   setrlimit: { args: [T.i32, T.ptr], returns: T.i32 },
   execve: { args: [T.ptr, T.ptr, T.ptr], returns: T.i32 },

@@ -18,6 +18,8 @@ const layouts: [string, string, [string, string][]][] = [
   ["rlimit", "struct rlimit", [["cur", "rlim_cur"], ["max", "rlim_max"]]],
   ["sigaction", "struct sigaction", [["handler", "sa_handler"]]],
   ["stat", "struct stat", [["dev", "st_dev"], ["ino", "st_ino"], ["mode", "st_mode"], ["nlink", "st_nlink"], ["uid", "st_uid"], ["gid", "st_gid"], ["rdev", "st_rdev"], ["size_", "st_size"]]],
+  ["passwd", "struct passwd", [["uid", "pw_uid"]]],
+  ["group", "struct group", [["gid", "gr_gid"]]],
 ];
 
 /** What the table says, as `key value` lines. */
@@ -43,6 +45,7 @@ export function claimsOf(abi: Abi): Map<string, number> {
 export function probeSource(abi: Abi): string {
   const lines = [
     "#define _GNU_SOURCE",
+    "#include <pwd.h>", "#include <grp.h>",
     "#include <stdio.h>", "#include <stddef.h>", "#include <errno.h>", "#include <fcntl.h>", "#include <poll.h>",
     "#include <signal.h>", "#include <sys/socket.h>", "#include <sys/un.h>", "#include <sys/uio.h>",
     "#include <sys/stat.h>", "#include <sys/resource.h>", "#include <netinet/in.h>", "#include <unistd.h>",
