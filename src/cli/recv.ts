@@ -4,11 +4,11 @@ import { describeFd } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
 import { checkFdName } from "../launch/listen-fds.ts";
 import { execWithFds } from "../launch/exec.ts";
-import { receiveFrom, type Reception } from "../peer/session.ts";
+import { CONNECT_TIMEOUT_MS, receiveFrom, type Reception } from "../peer/session.ts";
 import { printGroups, type ViewGroup } from "./describe-view.ts";
 import { parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
-import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
+import { integer, interruption, peerReporter, peerUidOption, readyNotifier, waitReporter } from "./peer-options.ts";
 
 /** `--names`: the payload, all messages joined, is the fd names separated by ':' (as LISTEN_FDNAMES). */
 function namesFrom(got: Reception): string[] {
@@ -39,20 +39,22 @@ export function command(): Command {
     .argument("[cmd...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")
     .option("--connect", "connect to ADDR instead of listening on it")
     .option("-n, --count <n>", "stop after N fds (extra fds in the last message are closed)", integer(1))
-    .option("-t, --timeout <DURATION>", "longest wait for the peer or the next message (exit 3); default: no limit, except 5s to connect (--connect)", (s) => parseDuration(s, "--timeout"))
+    .option("-t, --timeout <DURATION>", "longest wait for the peer (--connect: for its socket to appear and accept) or the next message (exit 3); default: no limit, except 5s to connect", (s) => parseDuration(s, "--timeout"))
     .addOption(new Option("--max-fds <n>", "most fds accepted in all; more is an error").argParser(integer(0)).default(4096))
     .addOption(new Option("--max-bytes <n>", "most payload bytes accepted in all").argParser(integer(0)).default(1 << 20))
     .option("--names", "the payload names the fds, ':'-separated (becomes LISTEN_FDNAMES, labels the table)")
     .option("--ready-fd <fd>", "write a newline to this fd once listening (or connected), then close it", integer())
     .addOption(peerUidOption())
-    .option("-v, --verbose", "say who the peer is (pid, uid, command) on stderr")
+    .option("-v, --verbose", "say on stderr what is waited for, and who the peer is (pid, uid, gid, command)")
     .option("--json", "print JSON instead of a table")
     .action(async (addr: string, cmd: string[], o) => {
       const stop = interruption();
       try {
+        const ready = readyNotifier(o.readyFd);
+        const waits = waitReporter(!!o.verbose, addr, o.timeout ?? (o.connect ? CONNECT_TIMEOUT_MS : undefined));
         const got = await receiveFrom(addr, {
           connect: o.connect, count: o.count, timeoutMs: o.timeout, maxFds: o.maxFds, maxBytes: o.maxBytes,
-          onReady: readyNotifier(o.readyFd), signal: stop.signal,
+          onReady: () => (o.connect || waits.onListening(), ready()), signal: stop.signal, onWait: waits.onWait,
           peerUid: o.peerUid, onPeer: peerReporter(!!o.verbose, !o.connect, o.peerUid),
         });
         if (got.extraClosed > 0) process.stderr.write(`fdbroker: closed ${got.extraClosed} fds past --count ${o.count}\n`);
