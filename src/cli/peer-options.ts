@@ -1,12 +1,12 @@
 // Option plumbing shared by recv and send: number parsing, the readiness fd, which peers to deal with and what
 // to say about them, and signals that end a wait.
-import { readFileSync } from "node:fs";
 import { InvalidArgumentError, Option } from "commander";
 import { writeReadyFd } from "../peer/ready.ts";
 import { notTrusted, parseTrustedUid, type TrustedUid } from "../peer/trust.ts";
 import { UsageError } from "../errors.ts";
 import { isOpen, type PeerCred } from "../sys/index.ts";
 import { gidText, uidText } from "../describe/accounts.ts";
+import { commandOf } from "../describe/holders.ts";
 import type { ConnectWait } from "../peer/wait.ts";
 import { formatDuration } from "./broker-common.ts";
 import { escapeText } from "../text.ts";
@@ -29,18 +29,6 @@ export function readyNotifier(fd: number | undefined): () => void {
 export const peerUidOption = () =>
   new Option("--peer-uid <UID|any>", "also deal with a peer running as this uid, or any (default: only your own uid or root)")
     .argParser((s) => parseTrustedUid(s, "--peer-uid", true));
-
-/**
- * The command name of a process, as /proc has it: "?" when the pid is gone or in another pid namespace (it reads 0).
- * Read after the fact, so a pid reused in between would show another's: it is for people, never a check.
- */
-function commandOf(pid: number): string {
-  try {
-    return escapeText(readFileSync(`/proc/${pid}/comm`, "utf8").replace(/\n$/, ""));
-  } catch {
-    return "?";
-  }
-}
 
 /**
  * What recv and send say about each peer on stderr: with -v, who it is (pid, uid, command); always, when a
