@@ -41,4 +41,11 @@ export const gidText = (gid: number): string => withName(`gid ${gid}`, groupName
 /** `0 (root)` for a table's UID column. */
 export const uidCell = (uid: number): string => withName(String(uid), userName(uid));
 
+/** `{user, group}` for JSON beside the numbers, each only when known (and the id given). */
+export function accountNames(uid: number | undefined, gid: number | undefined): { user?: string; group?: string } {
+  const user = uid === undefined ? undefined : userName(uid);
+  const group = gid === undefined ? undefined : groupName(gid);
+  return { ...(user !== undefined ? { user } : {}), ...(group !== undefined ? { group } : {}) };
+}
+
 const withName = (id: string, name: string | undefined) => (name === undefined ? id : `${id} (${name})`);
