@@ -15,7 +15,7 @@ export function command(): Command {
     .option("--stdin", "with CMD: put the first fd at fd 0")
     .option("--as <N>", "with CMD: put the next fd at N (repeatable, in order; default 3, 4, ...)", collect((s) => parseCount(s, "--as", 0)))
     .option("--json", "describe as JSON")
-    .addHelpText("after", "\nWith CMD at 3, 4, ..., CMD gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES; no other fd leaks into it.\nExample: fdbroker get web -- ./server")
+    .addHelpText("after", "\nWith CMD at 3, 4, ..., CMD gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES; no\nother fd leaks into it.\nExample: fdbroker get web -- ./server")
     .action(async (operands: string[], opts: GetOpts) => {
       const dd = process.argv.indexOf("--");
       const cmd = dd >= 0 ? process.argv.slice(dd + 1) : [];
