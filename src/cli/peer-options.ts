@@ -55,7 +55,9 @@ const WAITING_FOR: Record<ConnectWait, string> = {
  */
 export function waitReporter(verbose: boolean, addr: string, timeoutMs: number | undefined) {
   const limit = timeoutMs === undefined || timeoutMs === Infinity ? "with no time limit" : `up to ${formatDuration(timeoutMs)}`;
-  const say = (text: string) => verbose && process.stderr.write(`fdbroker: ${escapeText(text)}\n`);
+  const say = (text: string) => {
+    if (verbose) process.stderr.write(`fdbroker: ${escapeText(text)}\n`);
+  };
   return {
     onWait: (what: ConnectWait, code: string) => say(`waiting ${limit} for ${WAITING_FOR[what]} ${addr} (connect: ${code})`),
     onListening: () => say(`listening on ${addr}; waiting ${limit} for a peer`),

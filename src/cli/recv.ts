@@ -54,7 +54,11 @@ export function command(): Command {
         const waits = waitReporter(!!o.verbose, addr, o.timeout ?? (o.connect ? CONNECT_TIMEOUT_MS : undefined));
         const got = await receiveFrom(addr, {
           connect: o.connect, count: o.count, timeoutMs: o.timeout, maxFds: o.maxFds, maxBytes: o.maxBytes,
-          onReady: () => (o.connect || waits.onListening(), ready()), signal: stop.signal, onWait: waits.onWait,
+          onReady: () => {
+            if (!o.connect) waits.onListening();
+            ready();
+          },
+          signal: stop.signal, onWait: waits.onWait,
           peerUid: o.peerUid, onPeer: peerReporter(!!o.verbose, !o.connect, o.peerUid),
         });
         if (got.extraClosed > 0) process.stderr.write(`fdbroker: closed ${got.extraClosed} fds past --count ${o.count}\n`);

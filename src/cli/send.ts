@@ -49,7 +49,10 @@ export function command(): Command {
         const waits = waitReporter(!!o.verbose, addr, o.timeout ?? (o.listen ? undefined : CONNECT_TIMEOUT_MS));
         await sendTo(addr, fds, {
           connect: !o.listen, timeoutMs: o.timeout, payload: o.data, signal: stop.signal, onWait: waits.onWait,
-          onReady: () => (o.listen && waits.onListening(), ready()),
+          onReady: () => {
+            if (o.listen) waits.onListening();
+            ready();
+          },
           peerUid: o.peerUid, onPeer: peerReporter(!!o.verbose, !!o.listen, o.peerUid),
         });
         if (o.verbose || o.json) printGroups([{ fds: fds.map((fd, i) => ({ id: i, desc: describeFd(fd) })) }], !!o.json, "#");
