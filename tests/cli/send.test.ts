@@ -86,7 +86,7 @@ test("usage errors exit 2: bad spec, an fd not inherited, bad numbers, no addres
     [["send", addr, "--open", "fd:4"], /--open fd:4: not an fd this process inherited/],
     [["send", addr, "--fd", "-1"], /--fd/],
     [["send", addr, "--timeout", "soon"], /--timeout/],
-    [["send"], /addr/],
+    [["send"], /missing required argument .ADDR./],
     [["send", "@"], /empty socket address/],
   ];
   for (const [args, msg] of cases) {
