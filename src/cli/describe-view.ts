@@ -85,11 +85,16 @@ function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): string {
   return parts.join("\n");
 }
 
+/**
+ * One shape for recv, get and send (README, "JSON output"): every group has every key, null where it does not
+ * apply (get has no payload, recv without --names no names), so one script reads all three.
+ */
 function groupsJson(groups: readonly ViewGroup[]) {
   return groups.map((g) => ({
-    ...(g.title !== undefined ? { title: g.title } : {}),
-    ...(g.payload ? { bytes: g.payload.length, payload: payloadView(g.payload) } : {}),
-    fds: g.fds.map((f) => ({ id: f.id, ...(f.name !== undefined ? { name: f.name } : {}), ...f.desc })),
+    title: g.title ?? null,
+    bytes: g.payload ? g.payload.length : null,
+    payload: g.payload ? payloadView(g.payload) : null,
+    fds: g.fds.map((f) => ({ id: f.id, name: f.name ?? null, ...f.desc })),
   }));
 }
 

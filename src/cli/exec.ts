@@ -19,13 +19,14 @@ export function command(): Command {
     .addOption(brokerUidOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
     .option("--env <NAME=TEMPLATE>", "set NAME to the passed fds' numbers, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
-    .argument("<cmd...>", "command and arguments (after --)")
+    .argument("<CMD...>", "command and arguments (after --)")
     .addHelpText(
       "after",
       `
-Order of the fds: inherited LISTEN_FDS first, then --listen/--fd/--get in command-line order. CMD gets
-LISTEN_FDS, LISTEN_PID (its own pid) and LISTEN_FDNAMES (NAME, or "unknown"); only 0, 1, 2 and these fds
-survive the exec.
+Order of the fds: inherited LISTEN_FDS first, then --listen/--fd/--get in
+command-line order. CMD gets LISTEN_FDS, LISTEN_PID (its own pid) and
+LISTEN_FDNAMES (NAME, or "unknown"); only 0, 1, 2 and these fds survive the
+exec.
 
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )

@@ -12,8 +12,8 @@ import { integer } from "./peer-options.ts";
 export function command(): Command {
   return new Command("inspect")
     .description("describe open fds: those fdbroker inherited (default all), or another process's with --pid")
-    .argument("[fd...]", "fd numbers (default: all)")
-    .option("-p, --pid <pid>", "describe this process's fds, through /proc", integer(1))
+    .argument("[FD...]", "fd numbers (default: all)")
+    .option("-p, --pid <PID>", "describe this process's fds, through /proc", integer(1))
     .option("--json", "print JSON instead of a table")
     .action((fdArgs: string[], o) => {
       try {

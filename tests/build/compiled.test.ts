@@ -60,7 +60,7 @@ describe("compiled binary", () => {
     expect(unknown.stderr).toStartWith("fdbroker: unknown command");
     const badOption = await run([bin, "send", join(work.path, "x.sock"), "--no-such-option"]);
     expect(badOption.code).toBe(2);
-    const missing = await run([bin, "send", join(work.path, "nobody.sock"), "--open", "file:/dev/null"]);
+    const missing = await run([bin, "send", join(work.path, "nobody.sock"), "--timeout", "300ms", "--open", "file:/dev/null"]);
     expect(missing.code).toBe(3);
     expect(missing.stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(missing.stderr).toContain("connect");

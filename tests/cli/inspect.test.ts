@@ -56,7 +56,10 @@ sys.stdin.read()`], { stdin: "pipe" });
   const r = await fdbroker(["inspect", "--pid", String(py.pid), "--json"]);
   expect(r.code).toBe(0);
   const ds = JSON.parse(r.stdout);
-  expect(ds.find((d: { fd: number }) => d.fd === Number(fd)).socket).toEqual({ family: "inet", type: "stream", local: `127.0.0.1:${port}`, peer: null, listening: true });
+  expect(ds.find((d: { fd: number }) => d.fd === Number(fd)).socket).toEqual({
+    family: "inet", type: "stream", local: `127.0.0.1:${port}`, peer: null,
+    localAddress: { host: "127.0.0.1", port: Number(port) }, peerAddress: null, listening: true,
+  });
   const one = await fdbroker(["inspect", "--pid", String(py.pid), fd!]);
   expect(one.stdout).toMatch(new RegExp(`^FD.*\\n${fd}\\s+socket\\s+rw( cloexec)?\\s+-\\s+\\d+\\s+inet stream listening 127\\.0\\.0\\.1:${port}\\n$`));
   (py.stdin as import("bun").FileSink).end();
