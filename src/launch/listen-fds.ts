@@ -1,6 +1,7 @@
 // systemd's socket-activation protocol (sd_listen_fds(3)): fds from 3 on, LISTEN_FDS counting them,
 // LISTEN_PID naming the process they are for, LISTEN_FDNAMES naming each, colon-separated.
 import { UsageError } from "../errors.ts";
+import { setCloexec } from "../sys/index.ts";
 
 export const SD_LISTEN_FDS_START = 3;
 
@@ -51,4 +52,14 @@ export function takeListenFds(env: Record<string, string | undefined>, pid: numb
   const missing = fds.find((fd) => !inherited.has(fd));
   if (missing !== undefined) throw new UsageError(`LISTEN_FDS is ${n}, but fd ${missing} was not inherited`);
   return { fds, names: Array.from({ length: n }, (_, i) => list[i] || "unknown") };
+}
+
+/**
+ * The LISTEN_FDS fds this process inherited, made ours: CLOEXEC, so a child gets one only when we pass it on. What
+ * `exec` and `run` hand CMD first, and what `serve --adopt-listen-fds` holds. The variables leave `env` either way.
+ */
+export function adoptListenFds(inherited: ReadonlySet<number>, env: Record<string, string | undefined> = process.env, pid = process.pid): { fd: number; name: string }[] {
+  const { fds, names } = takeListenFds(env, pid, inherited);
+  for (const fd of fds) setCloexec(fd, true);
+  return fds.map((fd, i) => ({ fd, name: names[i]! }));
 }

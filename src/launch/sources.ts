@@ -4,9 +4,9 @@
 import { inheritedFds, requireInherited } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { openSpec, parseSpec, type Spec } from "../open/spec.ts";
-import { closeAll, setCloexec } from "../sys/index.ts";
+import { closeAll } from "../sys/index.ts";
 import type { PassedFd } from "./exec.ts";
-import { checkFdName, takeListenFds } from "./listen-fds.ts";
+import { adoptListenFds, checkFdName } from "./listen-fds.ts";
 
 export type Source =
   | { kind: "listen"; name?: string; spec: Spec; text: string }
@@ -58,16 +58,6 @@ function checkInherited(sources: readonly Source[], inherited: ReadonlySet<numbe
 export type Getter = (names: string[]) => Promise<PassedFd[]>;
 
 /**
- * The fds this process inherited through LISTEN_FDS (checked against our pid and the fds in `inherited`). They
- * become ours: CLOEXEC, so a child gets them only when we pass them on. The variables leave `env` either way.
- */
-export function takeInherited(inherited: ReadonlySet<number>, env: Record<string, string | undefined> = process.env, pid = process.pid): PassedFd[] {
-  const { fds, names } = takeListenFds(env, pid, inherited);
-  for (const fd of fds) setCloexec(fd, true);
-  return fds.map((fd, i) => ({ fd, name: names[i] }));
-}
-
-/**
  * Open or fetch every source, in order. Every returned fd is a CLOEXEC fd owned by the caller; if any source
  * fails, the ones already opened are closed before the error propagates. Runs of --get are fetched in one call.
  */
@@ -103,5 +93,5 @@ export async function openSources(sources: readonly Source[], getter?: Getter): 
 export async function gatherFds(sources: readonly Source[], inherit: boolean, getter?: Getter): Promise<PassedFd[]> {
   const inherited = new Set(inheritedFds());
   checkInherited(sources, inherited);
-  return [...(inherit ? takeInherited(inherited) : []), ...(await openSources(sources, getter))];
+  return [...(inherit ? adoptListenFds(inherited) : []), ...(await openSources(sources, getter))];
 }

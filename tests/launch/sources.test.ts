@@ -3,8 +3,8 @@ import { expect, test } from "bun:test";
 import { openSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../../src/errors.ts";
-import { takeListenFds } from "../../src/launch/listen-fds.ts";
-import { collectInto, openSources, parseFdSource, parseGetSource, parseListenSource, takeInherited, type Source } from "../../src/launch/sources.ts";
+import { adoptListenFds, takeListenFds } from "../../src/launch/listen-fds.ts";
+import { collectInto, openSources, parseFdSource, parseGetSource, parseListenSource, type Source } from "../../src/launch/sources.ts";
 import { closeAll, getFdFlags, C } from "../../src/sys/index.ts";
 import { fdCount, tempDir } from "../helpers.ts";
 
@@ -61,9 +61,9 @@ test("openSources: CLOEXEC fds in order, runs of --get fetched together; a failu
   expect(fdCount()).toBe(before);
 });
 
-test("takeInherited: LISTEN_* leave the environment whether or not the fds are ours", () => {
+test("adoptListenFds: LISTEN_* leave the environment whether or not the fds are ours", () => {
   const env: Record<string, string | undefined> = { LISTEN_FDS: "2", LISTEN_PID: "1", LISTEN_FDNAMES: "a:b", KEEP: "x" };
-  expect(takeInherited(new Set([0, 1, 2, 3, 4]), env, 2)).toEqual([]);
+  expect(adoptListenFds(new Set([0, 1, 2, 3, 4]), env, 2)).toEqual([]);
   expect(env).toEqual({ KEEP: "x" });
 });
 
