@@ -2,7 +2,7 @@
 // `get --`, `exec` and (in each child) `run`.
 import { UsageError } from "../errors.ts";
 import { access, C, E, execve, isAccessible, isSysError, SysError } from "../sys/index.ts";
-import { listenEnv, SD_LISTEN_FDS_START } from "./listen-fds.ts";
+import { dropListenEnv, listenEnv, SD_LISTEN_FDS_START } from "./listen-fds.ts";
 import { cloexecAllBut, placeFds, type Placement } from "./place.ts";
 
 export interface PassedFd {
@@ -65,9 +65,7 @@ export function execWithFds(argv: readonly string[], fds: readonly PassedFd[], o
     names.push(fds[i]!.name ?? "unknown");
     map.push({ from: fds[i]!.fd, to: targets[i]! });
   }
-  delete env.LISTEN_FDS;
-  delete env.LISTEN_PID;
-  delete env.LISTEN_FDNAMES;
+  dropListenEnv(env);
   if ((opts.listenFds ?? sequential) && fds.length > 0) Object.assign(env, listenEnv(names, process.pid));
   placeFds(map);
   cloexecAllBut([0, 1, 2, ...targets, ...(opts.keep ?? [])]);

@@ -24,6 +24,16 @@ export function listenEnv(names: readonly string[], pid: number): Record<string,
   return { LISTEN_FDS: String(names.length), LISTEN_PID: String(pid), LISTEN_FDNAMES: joined };
 }
 
+/**
+ * Remove the protocol's variables from `env`. They describe this process's own fds: a child that got them unchanged
+ * would take fds it was never given (or refuse to start, its pid not matching), whether or not we pass it any.
+ */
+export function dropListenEnv(env: Record<string, string | undefined>): void {
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+}
+
 export interface Inherited {
   fds: number[];
   names: string[];
@@ -39,9 +49,7 @@ export interface Inherited {
  */
 export function takeListenFds(env: Record<string, string | undefined>, pid: number, inherited: ReadonlySet<number>): Inherited {
   const { LISTEN_FDS: count, LISTEN_PID: forPid, LISTEN_FDNAMES: names } = env;
-  delete env.LISTEN_FDS;
-  delete env.LISTEN_PID;
-  delete env.LISTEN_FDNAMES;
+  dropListenEnv(env);
   if (count === undefined || (forPid !== undefined && Number(forPid) !== pid)) return { fds: [], names: [] };
   const n = Number(count);
   if (!/^\d+$/.test(count) || n > inherited.size) throw new UsageError(`bad LISTEN_FDS: ${count} (${inherited.size} fds inherited)`);
