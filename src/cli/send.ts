@@ -5,14 +5,14 @@ import { sendTo } from "../peer/session.ts";
 import { openSpec, parseSpec, SPEC_HELP } from "../open/spec.ts";
 import { closeAll } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
-import { parseDuration } from "./broker-common.ts";
+import { parseCount, parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
-import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
+import { interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
 
 export function command(): Command {
   // --fd and --open share one list, so the peer gets the fds in command-line order.
   const items: (number | string)[] = [];
-  const addFd = (v: string) => (items.push(integer()(v)), items);
+  const addFd = (v: string) => (items.push(parseCount(v, "--fd", 0)), items);
   const addSpec = (v: string) => (items.push(v), items);
   return new Command("send")
     .description("send fds to one peer over a UNIX socket (SCM_RIGHTS); default: fd 0")
@@ -22,7 +22,7 @@ export function command(): Command {
     .option("--data <string>", "payload sent with the fds (default: one NUL byte)")
     .option("--listen", "listen on ADDR and serve one peer instead of connecting")
     .option("-t, --timeout <DURATION>", "longest wait to connect (default 5s), for a peer, or for buffer space", (s) => parseDuration(s, "--timeout"))
-    .option("--ready-fd <fd>", "write a newline to this fd once connected (or listening), then close it", integer())
+    .option("--ready-fd <fd>", "write a newline to this fd once connected (or listening), then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(peerUidOption())
     .option("-v, --verbose", "describe what is sent, as recv would, and say who the peer is (pid, uid, command) on stderr")
     .option("--json", "describe what is sent as JSON (implies --verbose)")
