@@ -14,7 +14,7 @@ import { newEntryInfo, storeEntry } from "./entries.ts";
 import { feedConn, openConn } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
 import { admitOrRefuse, closeEverything, openSpare } from "./loop.ts";
-import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
+import { confirmTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
 import { notifySupervisor, writeReadyFd } from "../peer/ready.ts";
 import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Limits } from "./state.ts";
 
@@ -188,7 +188,7 @@ function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
     else closeAllOffThread(c.fds);
   }
   try {
-    commitTakeover(snap);
+    confirmTakeover(snap);
   } catch (e) {
     if (e instanceof RefusedError) throw e;
     // We hold everything already; an old broker that vanished before answering changes nothing for us.
