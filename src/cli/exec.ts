@@ -1,7 +1,6 @@
 // `fdbroker exec`: socket activation. Open listeners, gather fds, become CMD (same pid) with them at 3, 4, ...
 import { Command } from "commander";
 import { execWithFds } from "../launch/exec.ts";
-import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseFdSource, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
 import { SPEC_HELP } from "../open/spec.ts";
 import { brokerUidOption, socketOf, socketOption } from "./broker-common.ts";
@@ -27,7 +26,7 @@ survive the exec.
 
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
-    .action(async (cmd: string[], opts: { inherit: boolean; socket?: string; brokerUid?: number }) => {
-      execWithFds(cmd, await gatherFds(sources, opts.inherit, brokerGetter({ socket: socketOf(opts), brokerUid: opts.brokerUid })));
+    .action((cmd: string[], opts: { inherit: boolean; socket?: string; brokerUid?: number }) => {
+      execWithFds(cmd, gatherFds(sources, opts.inherit, { socket: socketOf(opts), brokerUid: opts.brokerUid }));
     });
 }
