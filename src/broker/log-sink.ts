@@ -12,7 +12,7 @@ const MAX_WRITE = 4096;
 
 const encoder = new TextEncoder();
 
-export interface LogSink {
+interface LogSink {
   fd: number;
   maxBytes: number;
   queue: Uint8Array[];

@@ -5,7 +5,7 @@ import { call, openSession, type Session } from "../client/session.ts";
 import { checkName, OP, ProtocolError, type FullEntryInfo } from "../proto/index.ts";
 import { closeAllOffThread } from "../sys/offload.ts";
 
-export interface HandedConn {
+interface HandedConn {
   fd: number;
   /** Bytes of a frame the old broker had only partly received, and the fds that came with them. */
   pending: Uint8Array;

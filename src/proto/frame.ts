@@ -57,7 +57,7 @@ function checkHeaderFields(kind: number, fds: number, id: number): void {
   if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new ProtocolError(`bad request id ${id}`);
 }
 
-export interface Header {
+interface Header {
   version: number;
   kind: number;
   fds: number;

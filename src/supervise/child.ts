@@ -26,7 +26,7 @@ export interface ExitStatus {
   signal: string | null;
 }
 
-export interface StartOptions {
+interface StartOptions {
   /** CMD resolved to a path (resolveCommand), then its arguments. */
   argv: readonly string[];
   fds: readonly PassedFd[];

@@ -25,7 +25,7 @@ export function fcntl(fd: number, cmd: number, arg = 0, name = "fcntl"): number 
 }
 
 export const getFdFlags = (fd: number) => fcntl(fd, C.F_GETFD);
-export const getStatusFlags = (fd: number) => fcntl(fd, C.F_GETFL);
+const getStatusFlags = (fd: number) => fcntl(fd, C.F_GETFL);
 
 export function setCloexec(fd: number, on: boolean): void {
   const flags = getFdFlags(fd);
@@ -158,7 +158,7 @@ export function decodeStat(view: DataView): Stat {
   };
 }
 
-export interface Rlimit {
+interface Rlimit {
   soft: number;
   hard: number;
 }

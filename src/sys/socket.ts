@@ -95,7 +95,7 @@ export function getIntOpt(fd: number, level: number, name: number): number {
   return optView.getInt32(0, true);
 }
 
-export function setIntOpt(fd: number, level: number, name: number, value: number): void {
+function setIntOpt(fd: number, level: number, name: number, value: number): void {
   optView.setInt32(0, value, true);
   if (libc.setsockopt(fd, level, name, optBuf, 4) !== 0) throw sysError("setsockopt", `fd ${fd}`);
 }
@@ -145,7 +145,7 @@ function nameOf(call: "getsockname" | "getpeername", fd: number): SockAddr {
 export const sockName = (fd: number) => nameOf("getsockname", fd);
 export const peerName = (fd: number) => nameOf("getpeername", fd);
 
-export interface SocketInfo {
+interface SocketInfo {
   domain: number;
   type: number;
   listening: boolean;
