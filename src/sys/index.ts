@@ -6,7 +6,7 @@ export {
   close, closeAll, cloexecRange, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, isOpen, isTerminal, lstat, mkdir,
   pipe, MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Stat,
 } from "./fd.ts";
-export { recvmsg, sendmsg } from "./msg.ts";
+export { recvmsg, sendmsg, type Received } from "./msg.ts";
 export {
   accept, bind, boundSocket, connect, getIntOpt, listen, peerCred, peerGroups, peerName, shutdown, socket, socketInfo,
   socketpair, sockName, type PeerCred, type SocketType,

@@ -76,7 +76,7 @@ export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] 
   }
 }
 
-interface Received {
+export interface Received {
   /** Payload bytes (a copy, or a view the next call overwrites); empty with no fds means end of stream. */
   data: Uint8Array;
   /** Received fds, owned by the caller, CLOEXEC. */
