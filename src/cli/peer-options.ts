@@ -1,6 +1,6 @@
-// Option plumbing shared by recv and send: number parsing, the readiness fd, which peers to deal with and what
+// Option plumbing shared by recv and send: the readiness fd, which peers to deal with and what
 // to say about them, and signals that end a wait.
-import { InvalidArgumentError, Option } from "commander";
+import { Option } from "commander";
 import { writeReadyFd } from "../peer/ready.ts";
 import { notTrusted, parseTrustedUid, type TrustedUid } from "../peer/trust.ts";
 import { UsageError } from "../errors.ts";
@@ -10,14 +10,6 @@ import { commandOf } from "../describe/holders.ts";
 import type { ConnectWait } from "../peer/wait.ts";
 import { formatDuration } from "./broker-common.ts";
 import { escapeText } from "../text.ts";
-
-/** commander parser for a non-negative integer option. */
-export function integer(min = 0) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
-    return Number(v);
-  };
-}
 
 /** `--ready-fd N`: checked up front, then written one newline and closed (as serve does) once ready for a peer. */
 export function readyNotifier(fd: number | undefined): () => void {

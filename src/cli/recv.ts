@@ -7,9 +7,9 @@ import { checkFdName } from "../launch/listen-fds.ts";
 import { execWithFds } from "../launch/exec.ts";
 import { CONNECT_TIMEOUT_MS, receiveFrom, type Reception } from "../peer/session.ts";
 import { printGroups, type ViewGroup } from "./describe-view.ts";
-import { parseDuration } from "./broker-common.ts";
+import { parseCount, parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
-import { integer, interruption, peerReporter, peerUidOption, readyNotifier, waitReporter } from "./peer-options.ts";
+import { interruption, peerReporter, peerUidOption, readyNotifier, waitReporter } from "./peer-options.ts";
 
 /** `--names`: the payload, all messages joined, is the fd names separated by ':' (as LISTEN_FDNAMES). */
 function namesFrom(got: Reception): string[] {
@@ -39,12 +39,12 @@ export function command(): Command {
     .argument("<ADDR>", "socket path, @abstract-name or unix:PATH")
     .argument("[CMD...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")
     .option("--connect", "connect to ADDR instead of listening on it")
-    .option("-n, --count <N>", "stop after N fds (extra fds in the last message are closed)", integer(1))
+    .option("-n, --count <N>", "stop after N fds (extra fds in the last message are closed)", (s) => parseCount(s, "--count"))
     .option("-t, --timeout <DURATION>", "longest wait for the peer (--connect: for its socket to appear and accept) or the next message (exit 3); default: no limit, except 5s to connect", (s) => parseDuration(s, "--timeout"))
-    .addOption(new Option("--max-fds <N>", "most fds accepted in all; more is an error").argParser(integer(0)).default(4096))
-    .addOption(new Option("--max-bytes <N>", "most payload bytes accepted in all").argParser(integer(0)).default(1 << 20))
+    .addOption(new Option("--max-fds <N>", "most fds accepted in all; more is an error").argParser((s) => parseCount(s, "--max-fds", 0)).default(4096))
+    .addOption(new Option("--max-bytes <N>", "most payload bytes accepted in all").argParser((s) => parseCount(s, "--max-bytes", 0)).default(1 << 20))
     .option("--names", "the payload names the fds, ':'-separated (becomes LISTEN_FDNAMES, labels the table)")
-    .option("--ready-fd <FD>", "write a newline to this fd once listening (or connected), then close it", integer())
+    .option("--ready-fd <FD>", "write a newline to this fd once listening (or connected), then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(peerUidOption())
     .option("-v, --verbose", "say on stderr what is waited for, and who the peer is (pid, uid, gid, command)")
     .option("--json", "print JSON instead of a table")

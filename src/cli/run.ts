@@ -4,7 +4,6 @@ import { UsageError } from "../errors.ts";
 import { collectEnv, ENV_HELP, expandEnv, type EnvTemplate } from "../launch/env-template.ts";
 import { resolveCommand } from "../launch/exec.ts";
 import { SD_LISTEN_FDS_START } from "../launch/listen-fds.ts";
-import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
 import { SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { ACCEPT_SCAN_INTERVAL_MS } from "../supervise/accept.ts";
@@ -74,7 +73,7 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const ready = parseReady(opts.ready);
       const backoff = parseBackoff(opts.backoff);
       const argv = [resolveCommand(cmd[0]!), ...cmd.slice(1)];
-      const fds = await gatherFds(sources, opts.inherit, brokerGetter({ socket: socketOf(opts), brokerUid: opts.brokerUid }));
+      const fds = gatherFds(sources, opts.inherit, { socket: socketOf(opts), brokerUid: opts.brokerUid });
       // Lines quote what children say (a STATUS= from NOTIFY_SOCKET) and error messages: escaped, one line each.
       const log = (line: string) => process.stderr.write(`fdbroker run: ${escapeText(line)}\n`);
       let code: number;

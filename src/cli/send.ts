@@ -5,15 +5,15 @@ import { CONNECT_TIMEOUT_MS, sendTo } from "../peer/session.ts";
 import { openSpec, parseSpec, SPEC_HELP, SPEC_PARAMS_HELP, type Spec } from "../open/spec.ts";
 import { closeAll } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
-import { parseDuration } from "./broker-common.ts";
+import { parseCount, parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
-import { integer, interruption, peerReporter, peerUidOption, readyNotifier, waitReporter } from "./peer-options.ts";
+import { interruption, peerReporter, peerUidOption, readyNotifier, waitReporter } from "./peer-options.ts";
 
 export function command(): Command {
   // --fd and --open share one list, so the peer gets the fds in command-line order. SPECs are parsed as they are
   // read, so a bad one is refused before any other is opened.
   const items: (number | { text: string; spec: Spec })[] = [];
-  const addFd = (v: string) => (items.push(integer()(v)), items);
+  const addFd = (v: string) => (items.push(parseCount(v, "--fd", 0)), items);
   const addSpec = (v: string) => (items.push({ text: v, spec: parseSpec(v) }), items);
   return new Command("send")
     .description("send fds to one peer over a UNIX socket (SCM_RIGHTS); default: fd 0")
@@ -23,7 +23,7 @@ export function command(): Command {
     .option("--data <STRING>", "payload sent with the fds (default: one NUL byte)")
     .option("--listen", "listen on ADDR and serve one peer instead of connecting")
     .option("-t, --timeout <DURATION>", "longest wait for the socket to appear and accept (default 5s), for a peer (--listen), or for buffer space", (s) => parseDuration(s, "--timeout"))
-    .option("--ready-fd <FD>", "write a newline to this fd once connected (or listening), then close it", integer())
+    .option("--ready-fd <FD>", "write a newline to this fd once connected (or listening), then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(peerUidOption())
     .option("-v, --verbose", "describe what is sent, as recv would; on stderr, say what is waited for and who the peer is (pid, uid, gid, command)")
     .option("--json", "describe what is sent as JSON (implies --verbose)")

@@ -68,6 +68,18 @@ sys.stdin.read()`], { stdin: "pipe" });
   expect((await fdbroker(["inspect", "--pid", "0"])).code).toBe(2);
 });
 
+test("bad numbers, options and fds alike, are one usage error naming what was given (exit 2)", async () => {
+  // One parser for every integer option: recv and send said it in commander's words, serve and put in ours.
+  for (const [args, line] of [
+    [["inspect", "--pid", "0"], 'bad --pid "0": expected an integer >= 1'],
+    [["inspect", "x"], 'bad fd "x": expected an integer >= 0'],
+    [["recv", "/nonexistent/s", "-n", "x"], 'bad --count "x": expected an integer >= 1'],
+    [["send", "/nonexistent/s", "--fd", "-1"], 'bad --fd "-1": expected an integer >= 0'],
+    [["put", "x", "--fd", "-1"], 'bad --fd "-1": expected an integer >= 0'],
+  ] as const)
+    expect(await fdbroker([...args])).toMatchObject({ code: 2, stderr: `fdbroker: ${line}\n` });
+});
+
 test("a stdout nobody reads (closed pipe) ends the command as SIGPIPE would: status 141, nothing on stderr", async () => {
   const [r, w] = pipe();
   closeAll([r]);
