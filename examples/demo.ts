@@ -2,14 +2,15 @@
 // temporary directory, the receiver shows what it got, then runs a command that writes through that fd after the
 // process that opened it has exited.
 //
-// Later parts plug in without editing this file: examples/demo-broker.ts and examples/demo-restart.ts, when
-// present, run after the parts here, in that order. Each exports `run(ctx: DemoContext)`, or is a plain script
-// that this demo runs with `bun FILE` (with FDBROKER_DEMO_DIR set to a temporary directory of its own).
+// Then the broker part (examples/demo-broker.ts) and the zero-downtime restart (examples/demo-restart.ts), each a
+// `run(ctx: DemoContext)` given a temporary directory of its own.
 //
 // FDBROKER_BIN=dist/fdbroker npm start runs the demo through the compiled binary.
-import { closeSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { run as runBroker } from "./demo-broker.ts";
+import { run as runRestart } from "./demo-restart.ts";
 
 export interface DemoContext {
   /** The command that runs fdbroker: `[bun, bin/fdbroker]`, or the compiled binary. */
@@ -27,7 +28,6 @@ export interface DemoContext {
 }
 
 const ROOT = resolve(import.meta.dir, "..");
-const EXTENSIONS = ["demo-broker.ts", "demo-restart.ts"];
 const cli = process.env.FDBROKER_BIN ? [resolve(process.env.FDBROKER_BIN)] : [process.execPath, join(ROOT, "bin/fdbroker")];
 const bold = (s: string) => (process.stdout.isTTY && !process.env.NO_COLOR ? `\x1b[1m${s}\x1b[22m` : s);
 
@@ -91,23 +91,11 @@ export async function run(ctx: DemoContext): Promise<void> {
   ctx.show(readFileSync(file, "utf8"));
 }
 
-/** Run one extension part: its `run(ctx)` if it exports one, else the file as a script. */
-async function runExtension(path: string, ctx: DemoContext): Promise<void> {
-  const mod = (await import(path)) as { run?: (ctx: DemoContext) => Promise<void> | void };
-  if (typeof mod.run === "function") return void (await mod.run(ctx));
-  const p = Bun.spawn([process.execPath, path], { stdio: ["ignore", "inherit", "inherit"], env: { ...process.env, FDBROKER_DEMO_DIR: ctx.dir } });
-  if ((await p.exited) !== 0) throw new Error(`${path} exited ${p.exitCode}`);
-}
-
 async function main(): Promise<void> {
   console.log(bold("fdbroker demo: passing open file descriptors between processes over a UNIX socket"));
-  const parts: [string, (ctx: DemoContext) => Promise<void>][] = [["core", run]];
-  for (const name of EXTENSIONS) {
-    const path = join(import.meta.dir, name);
-    if (existsSync(path)) parts.push([name, (ctx) => runExtension(path, ctx)]);
-  }
+  const parts: [string, (ctx: DemoContext) => Promise<void>][] = [["core", run], ["broker", runBroker], ["restart", runRestart]];
   for (const [name, part] of parts) {
-    const dir = mkdtempSync(join(tmpdir(), `fdbroker-demo-${name.replace(/\W+/g, "-")}-`));
+    const dir = mkdtempSync(join(tmpdir(), `fdbroker-demo-${name}-`));
     try {
       await part(context(dir));
     } finally {

@@ -8,7 +8,7 @@
 import { isNamed } from "./access.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
-export type Admission = { ok: true; evict: Conn | null } | { ok: false; code: string; message: string };
+type Admission = { ok: true; evict: Conn | null } | { ok: false; code: string; message: string };
 
 /** Decide on `conn`, already counted in `state` (openConn). */
 export function admit(state: BrokerState, conn: Conn): Admission {

@@ -113,7 +113,7 @@ function countIn(state: BrokerState, conn: Conn, delta: number): void {
   conn.inSince = conn.inBytes === 0 ? null : (conn.inSince ?? state.env.now());
 }
 
-export interface ReadResult {
+interface ReadResult {
   /** A fatal framing error: reply EPROTO and hang up. */
   error: string | null;
   eof: boolean;

@@ -6,7 +6,7 @@
 // rest is answered by the kernel from the open file alone: readlink of /proc/self/fd/N, /proc/self/fdinfo/N,
 // fcntl(F_GETFD). Sockets, pipes and anonymous inodes have no file system server behind them: described at once.
 import { readlinkSync } from "node:fs";
-import { describeFd, type FdDescription } from "../describe/index.ts";
+import { describeFd, summarizeFd } from "../describe/index.ts";
 import type { Stat } from "../sys/index.ts";
 import { fstatOffThread, type FstatJob } from "../sys/offload.ts";
 
@@ -15,22 +15,13 @@ export interface EntryDescription {
   what: string;
 }
 
-function whatOf(d: FdDescription): string {
-  if (d.socket) {
-    const s = d.socket;
-    const where = s.local ?? (s.peer ? `-> ${s.peer}` : "(unnamed)");
-    return `${s.family} ${s.type}${s.listening ? " listening" : ""} ${where}`;
-  }
-  return d.path !== null ? `${d.path}${d.deleted ? " (deleted)" : ""} (${d.access})` : d.target;
-}
-
 /** Longest `what` kept: bounds every entry's size in replies (a path may be 4096 bytes). */
 const MAX_WHAT = 1024;
 
 export function describeEntryFd(fd: number, stat?: Stat): EntryDescription {
   try {
     const d = describeFd(fd, stat);
-    const what = whatOf(d);
+    const what = summarizeFd(d, { access: true });
     return { kind: d.kind, what: what.length > MAX_WHAT ? `${what.slice(0, MAX_WHAT - 3)}...` : what };
   } catch (e) {
     return { kind: "unknown", what: (e as Error).message };

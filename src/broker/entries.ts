@@ -6,7 +6,7 @@ import { describeEntryFd, type EntryDescription } from "./describe-entry.ts";
 import { logEvent } from "./log.ts";
 import type { BrokerState, Entry } from "./state.ts";
 
-export interface Owner {
+interface Owner {
   uid: number;
   gid: number;
   pid: number;

@@ -20,7 +20,7 @@ const LINE_DELAY_MS = 20;
 
 const encoder = new TextEncoder();
 
-export interface LogSink {
+interface LogSink {
   fd: number;
   maxBytes: number;
   queue: Uint8Array[];

@@ -2,7 +2,7 @@
 import { escapeText, jsonText } from "../text.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
-export interface LogEvent {
+interface LogEvent {
   op: string;
   names?: string[];
   /** "ok", or an errno name such as EACCES. */

@@ -5,7 +5,7 @@ import { call, openSession, type Session } from "../client/session.ts";
 import { checkName, OP, ProtocolError, type FullEntryInfo } from "../proto/index.ts";
 import { closeAllOffThread } from "../sys/offload.ts";
 
-export interface HandedConn {
+interface HandedConn {
   fd: number;
   /** Bytes of a frame the old broker had only partly received, and the fds that came with them. */
   pending: Uint8Array;
@@ -68,7 +68,7 @@ export function receiveTakeover(socket: string, timeoutMs: number, brokerUid?: n
  * serves on) is thrown: we must not serve beside it. A connection that ends without an answer is not: the old
  * broker may have been stopped after sending everything, and then the socket is ours.
  */
-export function commitTakeover(snap: Snapshot): void {
+export function confirmTakeover(snap: Snapshot): void {
   try {
     // The commit's answer carries no fds; any that come anyway are closed, as every client call does.
     closeAllOffThread(call(snap.session, OP.takeoverCommit, {}).fds);

@@ -2,12 +2,12 @@
 // fails before anyone can connect), raise RLIMIT_NOFILE for the configured limits, listen, signal readiness.
 import { inheritedFds } from "../describe/inherited.ts";
 import { RefusedError, UsageError } from "../errors.ts";
-import { takeListenFds } from "../launch/listen-fds.ts";
+import { adoptListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { listenUnix, socketFileOf } from "../peer/listen.ts";
 import { openSpec, parseSpec } from "../open/spec.ts";
 import { requireName } from "../proto/index.ts";
-import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
+import { closeAll, getNofileLimit, isOpen, setNofileLimit } from "../sys/index.ts";
 import { closeAllOffThread, startOffload } from "../sys/offload.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
@@ -15,7 +15,7 @@ import { addSpecMembers } from "./pools.ts";
 import { feedConn, openConn } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
 import { admitOrRefuse, closeEverything, openSpare } from "./loop.ts";
-import { commitTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
+import { confirmTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
 import { notifySupervisor, writeReadyFd } from "../peer/ready.ts";
 import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Limits } from "./state.ts";
 
@@ -100,13 +100,11 @@ function openInitial(opts: BrokerOptions): { name: string; fd: number }[] {
       opened.push({ name, fd: openSpec(h.spec, inherited) });
     }
     if (opts.adoptListenFds) {
-      const got = takeListenFds(process.env, process.pid, inherited);
-      got.fds.forEach((fd, i) => {
-        setCloexec(fd, true);
-        let name = requireName(got.names[i]!);
-        for (let n = 1; opened.some((o) => o.name === name); n++) name = `${got.names[i]}.${n}`;
-        opened.push({ name, fd });
-      });
+      for (const got of adoptListenFds(inherited)) {
+        let name = requireName(got.name);
+        for (let n = 1; opened.some((o) => o.name === name); n++) name = `${got.name}.${n}`;
+        opened.push({ name, fd: got.fd });
+      }
     }
     return opened;
   } catch (e) {
@@ -196,7 +194,7 @@ function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
     else closeAllOffThread(c.fds);
   }
   try {
-    commitTakeover(snap);
+    confirmTakeover(snap);
   } catch (e) {
     if (e instanceof RefusedError) throw e;
     // We hold everything already; an old broker that vanished before answering changes nothing for us.

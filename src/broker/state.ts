@@ -67,7 +67,7 @@ export interface Entry {
 }
 
 /** A reply not yet taken by the client; its fds are our own duplicates, closed once sent. */
-export interface Outgoing {
+interface Outgoing {
   bytes: Uint8Array;
   fds: number[];
 }
@@ -104,7 +104,7 @@ export interface Conn {
 }
 
 /** What every connection together holds of the global budgets (Limits.maxRequestBytes, ...). */
-export interface Load {
+interface Load {
   requestBytes: number;
   replyBytes: number;
   replyFds: number;
@@ -113,7 +113,7 @@ export interface Load {
   byUid: Map<number, number>;
 }
 
-export interface BrokerConfig {
+interface BrokerConfig {
   /** The socket address as given, for messages and status. */
   label: string;
   /** The socket file to remove on exit, or null (abstract address, or taken over). */
@@ -138,7 +138,7 @@ export interface BrokerEnv {
 }
 
 /** A takeover in progress, on the running (old) broker's side. */
-export interface Takeover {
+interface Takeover {
   /** The new broker's connection. */
   conn: Conn;
   id: number;

@@ -43,6 +43,7 @@ export function parseSize(text: string, what: string): number {
   return bytes;
 }
 
+/** Every integer option (and inspect's fd numbers): a decimal integer of at least `min`, or one usage error naming both. */
 export function parseCount(text: string, what: string, min = 1): number {
   if (!/^\d+$/.test(text) || Number(text) < min) throw new UsageError(`bad ${what} ${JSON.stringify(text)}: expected an integer >= ${min}`);
   return Number(text);

@@ -7,7 +7,7 @@ import { commandReference } from "./reference.ts";
 export function command(): Command {
   return new Command("completion")
     .description("print a shell completion script")
-    .addArgument(new Argument("<shell>", "bash, zsh or fish").choices(SHELLS))
+    .addArgument(new Argument("<SHELL>", "bash, zsh or fish").choices(SHELLS))
     .addHelpText("after", `
 Examples:
   fdbroker completion bash > /etc/bash_completion.d/fdbroker

@@ -1,6 +1,6 @@
 // Showing fd descriptions: a table for people, JSON for scripts. Shared by recv, inspect and the broker's get,
 // so it takes groups (one per message or entry), each with an optional payload and its fds.
-import type { FdDescription } from "../describe/index.ts";
+import { summarizeFd, type FdDescription } from "../describe/index.ts";
 import { escapeText } from "../text.ts";
 import { out, printJson, printText, styled, table, type Styled } from "./output.ts";
 
@@ -26,21 +26,6 @@ function payloadView(bytes: Uint8Array): { text: string } | { hex: string } {
   return { hex: Buffer.from(bytes).toString("hex") };
 }
 
-/** The one-cell summary of where an fd points. */
-export function whatOf(d: FdDescription): string {
-  if (d.socket) {
-    const s = d.socket;
-    const parts = [`${s.family} ${s.type}`];
-    if (s.listening) parts.push("listening");
-    parts.push(s.local ?? "(unnamed)");
-    if (s.peer) parts.push(`-> ${s.peer}`);
-    return parts.join(" ");
-  }
-  if (d.path) return d.deleted ? `${d.path} (deleted)` : d.path;
-  const extra = Object.entries(d.details).map(([k, v]) => `${k}=${v}`);
-  return [d.target, ...extra].join(" ");
-}
-
 /** Why a flag ends in `*`: said once under a table that has one. */
 const RUNTIME_CLOEXEC_NOTE =
   "* close-on-exec set by the runtime (Bun) at start-up, not by the launcher: an fd marked close-on-exec is never inherited";
@@ -60,7 +45,7 @@ function row(f: ViewFd, named: boolean): (string | Styled)[] {
     accessCell(d),
     d.offset === null ? "-" : String(d.offset),
     d.inode === null ? "-" : String(d.inode),
-    d.kind === "gone" ? "(closed while being read)" : whatOf(d),
+    d.kind === "gone" ? "(closed while being read)" : summarizeFd(d),
   );
   return cells;
 }
@@ -85,11 +70,16 @@ function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): string {
   return parts.join("\n");
 }
 
+/**
+ * One shape for recv, get and send (README, "JSON output"): every group has every key, null where it does not
+ * apply (get has no payload, recv without --names no names), so one script reads all three.
+ */
 function groupsJson(groups: readonly ViewGroup[]) {
   return groups.map((g) => ({
-    ...(g.title !== undefined ? { title: g.title } : {}),
-    ...(g.payload ? { bytes: g.payload.length, payload: payloadView(g.payload) } : {}),
-    fds: g.fds.map((f) => ({ id: f.id, ...(f.name !== undefined ? { name: f.name } : {}), ...f.desc })),
+    title: g.title ?? null,
+    bytes: g.payload ? g.payload.length : null,
+    payload: g.payload ? payloadView(g.payload) : null,
+    fds: g.fds.map((f) => ({ id: f.id, name: f.name ?? null, ...f.desc })),
   }));
 }
 

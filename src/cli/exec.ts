@@ -2,7 +2,6 @@
 import { Command } from "commander";
 import { collectEnv, ENV_HELP, type EnvTemplate } from "../launch/env-template.ts";
 import { execWithFds } from "../launch/exec.ts";
-import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseFdSource, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
 import { SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { brokerUidOption, socketOf, socketOption } from "./broker-common.ts";
@@ -19,19 +18,19 @@ export function command(): Command {
     .addOption(brokerUidOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
     .option("--env <NAME=TEMPLATE>", "set NAME to the passed fds' numbers, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
-    .argument("<cmd...>", "command and arguments (after --)")
+    .argument("<CMD...>", "command and arguments (after --)")
     .addHelpText(
       "after",
       `
-Order of the fds: inherited LISTEN_FDS first, then --listen/--fd/--get in command-line order. CMD gets
-LISTEN_FDS, LISTEN_PID (its own pid) and LISTEN_FDNAMES (NAME, or "unknown"); only 0, 1, 2 and these fds
-survive the exec.
+Order of the fds: inherited LISTEN_FDS first, then --listen/--fd/--get in
+command-line order. CMD gets LISTEN_FDS, LISTEN_PID (its own pid) and
+LISTEN_FDNAMES (NAME, or "unknown"); only 0, 1, 2 and these fds survive the
+exec.
 
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
     .addHelpText("after", `\n${ENV_HELP}\n\n${SPEC_PARAMS_HELP}`)
-    .action(async (cmd: string[], opts: { inherit: boolean; socket?: string; brokerUid?: number; env?: EnvTemplate[] }) => {
-      const fds = await gatherFds(sources, opts.inherit, brokerGetter({ socket: socketOf(opts), brokerUid: opts.brokerUid }));
-      execWithFds(cmd, fds, { envTemplates: opts.env });
+    .action((cmd: string[], opts: { inherit: boolean; socket?: string; brokerUid?: number; env?: EnvTemplate[] }) => {
+      execWithFds(cmd, gatherFds(sources, opts.inherit, { socket: socketOf(opts), brokerUid: opts.brokerUid }), { envTemplates: opts.env });
     });
 }

@@ -68,17 +68,28 @@ function hintFor(e: SysError): string | undefined {
     if (e.code === "ENOENT") return "no socket at that path; is anything listening? fdbroker serve or recv starts one";
     if (e.code === "EACCES") return "this user may not open that socket; its owner can widen it with serve --mode 0660, and --allow for the broker";
   }
-  if (e.syscall === "bind" && e.code === "EADDRINUSE") return "the address is taken; ss -lxp or ss -ltp names who holds it";
   if ((e.syscall === "open" || e.syscall === "openat") && e.code === "ENOENT") return "no such file; mode=w or mode=a creates it";
   if (e.syscall === "execve" && e.code === "ENOEXEC") return "not a program this system can run: a script needs a #! line";
   if (e.code === "EMFILE") return "out of file descriptors (RLIMIT_NOFILE)";
   return undefined;
 }
 
+/**
+ * Who holds an address bind() found in use, from /proc (src/describe/holders.ts); loaded only on this path, as
+ * nothing else needs it. Said even after a detail: "another process is listening there" does not name it.
+ */
+function addressInUseHint(e: SysError): string | undefined {
+  if (e.syscall !== "bind" || e.code !== "EADDRINUSE" || e.path === undefined) return undefined;
+  const { socketHolders } = require("../describe/holders.ts") as typeof import("../describe/holders.ts");
+  const holders = socketHolders(e.path);
+  if (holders.length === 0) return "the address is taken; ss -lxp or ss -ltp names who holds it";
+  return `held by ${holders.map((h) => `pid ${h.pid} ${h.command}`).join(", ")}; stop it, or choose another address`;
+}
+
 function describeError(e: unknown): string {
   if (e instanceof SysError) {
     // A detail already says more than the generic hint would.
-    const hint = e.detail ? undefined : hintFor(e);
+    const hint = addressInUseHint(e) ?? (e.detail ? undefined : hintFor(e));
     return hint ? `${e.message} (${hint})` : e.message;
   }
   if (e instanceof Error) return e.message;

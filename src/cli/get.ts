@@ -17,7 +17,7 @@ export function command(): Command {
     .option("--as <N>", "with CMD: put the next fd at N (repeatable, in order; default 3, 4, ...)", collect((s) => parseCount(s, "--as", 0)))
     .option("--json", "describe as JSON")
     .option("--env <NAME=TEMPLATE>", "with CMD: set NAME to the fds' numbers, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
-    .addHelpText("after", `\nWith CMD at 3, 4, ..., CMD gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES; no other fd leaks into it.\nExample: fdbroker get web -- ./server\n\n${ENV_HELP}; {fd:NAME} names an entry.`)
+    .addHelpText("after", `\nWith CMD at 3, 4, ..., CMD gets LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES; no\nother fd leaks into it.\nExample: fdbroker get web -- ./server\n\n${ENV_HELP}; {fd:NAME} names an entry.`)
     .action(async (operands: string[], opts: GetOpts) => {
       const dd = process.argv.indexOf("--");
       const cmd = dd >= 0 ? process.argv.slice(dd + 1) : [];

@@ -7,20 +7,17 @@ import { isSysError } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
 import { printJson } from "./output.ts";
 import { fail } from "./exit.ts";
-import { integer } from "./peer-options.ts";
+import { parseCount } from "./broker-common.ts";
 
 export function command(): Command {
   return new Command("inspect")
     .description("describe open fds: those fdbroker inherited (default all), or another process's with --pid")
-    .argument("[fd...]", "fd numbers (default: all)")
-    .option("-p, --pid <pid>", "describe this process's fds, through /proc", integer(1))
+    .argument("[FD...]", "fd numbers (default: all)")
+    .option("-p, --pid <PID>", "describe this process's fds, through /proc", (s) => parseCount(s, "--pid"))
     .option("--json", "print JSON instead of a table")
     .action((fdArgs: string[], o) => {
       try {
-        const fds = fdArgs.map((a) => {
-          if (!/^\d+$/.test(a)) throw new UsageError(`bad fd: ${a}`);
-          return Number(a);
-        });
+        const fds = fdArgs.map((a) => parseCount(a, "fd", 0));
         const descs = o.pid !== undefined ? describeProcFds(o.pid, fds.length ? fds : undefined) : describeOwn(fds);
         if (o.json) printJson(descs);
         else printGroups([{ fds: descs.map((desc) => ({ id: desc.fd, desc })) }], false);

@@ -1,6 +1,7 @@
 // `fdbroker ls`: the entries this client may see: name, what the fd is, who stored it, age, expiry.
 import { Command } from "commander";
 import { ls, openSession } from "../client/index.ts";
+import { accountNames, uidCell } from "../describe/accounts.ts";
 import { brokerUidOption, formatDuration, socketOf, socketOption } from "./broker-common.ts";
 import { out, printJson, printText, styled, table } from "./output.ts";
 
@@ -14,14 +15,15 @@ export function command(): Command {
     .action((opts: { socket?: string; brokerUid?: number; json?: boolean; names?: boolean }) => {
       using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
       const entries = ls(session);
-      if (opts.json) return printJson(entries);
+      // JSON keeps the numbers and adds the names where /etc/passwd and /etc/group have them.
+      if (opts.json) return printJson(entries.map((e) => ({ ...e, ...accountNames(e.uid, e.gid) })));
       // Names hold no control or format character (the broker refuses them), so one per line is unambiguous.
       if (opts.names) return printText(entries.map((e) => `${e.name}\n`).join(""));
       if (entries.length === 0) return void process.stderr.write("no entries\n");
       const now = Date.now();
       const rows = entries.map((e) => [
         // what, uid, pid and age are told only to the owner, root and the storer: "-" where the broker withheld them.
-        styled(e.name, out.bold), e.kind, e.what ?? "-", String(e.uid ?? "-"), String(e.pid ?? "-"), e.created === undefined ? "-" : formatDuration(now - e.created),
+        styled(e.name, out.bold), e.kind, e.what ?? "-", e.uid === undefined ? "-" : uidCell(e.uid), String(e.pid ?? "-"), e.created === undefined ? "-" : formatDuration(now - e.created),
         e.expires === null ? styled("never", out.dim) : `in ${formatDuration(e.expires - now)}`,
       ]);
       printText(`${table(["NAME", "KIND", "WHAT", "UID", "PID", "AGE", "EXPIRES"], rows)}\n`);

@@ -8,6 +8,8 @@ import { GLOBALS_HELP, takeGlobals } from "./globals.ts";
 import { EXIT, EXIT_HELP, fail } from "./exit.ts";
 import { VERSION } from "../version.ts";
 
+const HELP_COLUMNS = 80;
+
 function configure(cmd: Command): Command {
   // commander exits 1 on its own usage errors; ours is 2.
   cmd.exitOverride((err: CommanderError) => {
@@ -15,7 +17,12 @@ function configure(cmd: Command): Command {
     process.exit(EXIT.usage);
   });
   // commander quotes the arguments it rejects; its messages may run over lines, each escaped on its own.
-  cmd.configureOutput({ outputError: (s, write) => write(`fdbroker: ${escapeLines(s.replace(/^error: /, "").trimEnd())}\n`) });
+  // Help is wrapped at 80 columns even on a wider terminal: the texts of our own are written to that width.
+  cmd.configureOutput({
+    outputError: (s, write) => write(`fdbroker: ${escapeLines(s.replace(/^error: /, "").trimEnd())}\n`),
+    getOutHelpWidth: () => HELP_COLUMNS,
+    getErrHelpWidth: () => HELP_COLUMNS,
+  });
   for (const sub of cmd.commands) configure(sub);
   return cmd;
 }

@@ -1,20 +1,15 @@
-// Option plumbing shared by recv and send: number parsing, the readiness fd, which peers to deal with and what
+// Option plumbing shared by recv and send: the readiness fd, which peers to deal with and what
 // to say about them, and signals that end a wait.
-import { readFileSync } from "node:fs";
-import { InvalidArgumentError, Option } from "commander";
+import { Option } from "commander";
 import { writeReadyFd } from "../peer/ready.ts";
 import { notTrusted, parseTrustedUid, type TrustedUid } from "../peer/trust.ts";
 import { UsageError } from "../errors.ts";
 import { isOpen, type PeerCred } from "../sys/index.ts";
+import { gidText, uidText } from "../describe/accounts.ts";
+import { commandOf } from "../describe/holders.ts";
+import type { ConnectWait } from "../peer/wait.ts";
+import { formatDuration } from "./broker-common.ts";
 import { escapeText } from "../text.ts";
-
-/** commander parser for a non-negative integer option. */
-export function integer(min = 0) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v) || Number(v) < min) throw new InvalidArgumentError(`expected an integer >= ${min}`);
-    return Number(v);
-  };
-}
 
 /** `--ready-fd N`: checked up front, then written one newline and closed (as serve does) once ready for a peer. */
 export function readyNotifier(fd: number | undefined): () => void {
@@ -28,26 +23,36 @@ export const peerUidOption = () =>
     .argParser((s) => parseTrustedUid(s, "--peer-uid", true));
 
 /**
- * The command name of a process, as /proc has it: "?" when the pid is gone or in another pid namespace (it reads 0).
- * Read after the fact, so a pid reused in between would show another's: it is for people, never a check.
- */
-function commandOf(pid: number): string {
-  try {
-    return escapeText(readFileSync(`/proc/${pid}/comm`, "utf8").replace(/\n$/, ""));
-  } catch {
-    return "?";
-  }
-}
-
-/**
  * What recv and send say about each peer on stderr: with -v, who it is (pid, uid, command); always, when a
  * listener turns one away (a connecting side's refusal is its error message instead).
  */
 export function peerReporter(verbose: boolean, listening: boolean, peerUid: TrustedUid | undefined) {
   return (p: PeerCred, trusted: boolean): void => {
-    const who = `pid ${p.pid}, uid ${p.uid}, command ${commandOf(p.pid)}`;
+    const who = `pid ${p.pid}, ${escapeText(uidText(p.uid))}, ${escapeText(gidText(p.gid))}, command ${commandOf(p.pid)}`;
     if (trusted && verbose) process.stderr.write(`fdbroker: peer ${who}\n`);
     else if (!trusted && listening) process.stderr.write(`fdbroker: closed a connection from ${who}: ${notTrusted(p, peerUid, "--peer-uid")}; still waiting\n`);
+  };
+}
+
+const WAITING_FOR: Record<ConnectWait, string> = {
+  socket: "a socket to appear at",
+  listener: "a listener at",
+  room: "room in the listen queue of",
+};
+
+/**
+ * With -v, what recv and send wait for, said once for each thing: connecting, the socket to appear or someone to
+ * listen on it (with the errno that says so); listening, a peer. A script's log then tells a slow peer from a
+ * wrong address.
+ */
+export function waitReporter(verbose: boolean, addr: string, timeoutMs: number | undefined) {
+  const limit = timeoutMs === undefined || timeoutMs === Infinity ? "with no time limit" : `up to ${formatDuration(timeoutMs)}`;
+  const say = (text: string) => {
+    if (verbose) process.stderr.write(`fdbroker: ${escapeText(text)}\n`);
+  };
+  return {
+    onWait: (what: ConnectWait, code: string) => say(`waiting ${limit} for ${WAITING_FOR[what]} ${addr} (connect: ${code})`),
+    onListening: () => say(`listening on ${addr}; waiting ${limit} for a peer`),
   };
 }
 

@@ -5,11 +5,11 @@ import { UsageError } from "../errors.ts";
 import { collectEnv, ENV_HELP, namesUsed, type EnvTemplate } from "../launch/env-template.ts";
 import { checkFdName } from "../launch/listen-fds.ts";
 import { execWithFds } from "../launch/exec.ts";
-import { receiveFrom, type Reception } from "../peer/session.ts";
+import { CONNECT_TIMEOUT_MS, receiveFrom, type Reception } from "../peer/session.ts";
 import { printGroups, type ViewGroup } from "./describe-view.ts";
-import { parseDuration } from "./broker-common.ts";
+import { parseCount, parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
-import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
+import { interruption, peerReporter, peerUidOption, readyNotifier, waitReporter } from "./peer-options.ts";
 
 /** `--names`: the payload, all messages joined, is the fd names separated by ':' (as LISTEN_FDNAMES). */
 function namesFrom(got: Reception): string[] {
@@ -36,17 +36,17 @@ function describe(got: Reception, names: string[] | undefined, json: boolean): v
 export function command(): Command {
   return new Command("recv")
     .description("receive fds from one peer on a UNIX socket; describe them, or exec CMD with them at fd 3, 4, ...")
-    .argument("<addr>", "socket path, @abstract-name or unix:PATH")
-    .argument("[cmd...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")
+    .argument("<ADDR>", "socket path, @abstract-name or unix:PATH")
+    .argument("[CMD...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")
     .option("--connect", "connect to ADDR instead of listening on it")
-    .option("-n, --count <n>", "stop after N fds (extra fds in the last message are closed)", integer(1))
-    .option("-t, --timeout <DURATION>", "longest wait for the peer or the next message (exit 3); default: no limit, except 5s to connect (--connect)", (s) => parseDuration(s, "--timeout"))
-    .addOption(new Option("--max-fds <n>", "most fds accepted in all; more is an error").argParser(integer(0)).default(4096))
-    .addOption(new Option("--max-bytes <n>", "most payload bytes accepted in all").argParser(integer(0)).default(1 << 20))
+    .option("-n, --count <N>", "stop after N fds (extra fds in the last message are closed)", (s) => parseCount(s, "--count"))
+    .option("-t, --timeout <DURATION>", "longest wait for the peer (--connect: for its socket to appear and accept) or the next message (exit 3); default: no limit, except 5s to connect", (s) => parseDuration(s, "--timeout"))
+    .addOption(new Option("--max-fds <N>", "most fds accepted in all; more is an error").argParser((s) => parseCount(s, "--max-fds", 0)).default(4096))
+    .addOption(new Option("--max-bytes <N>", "most payload bytes accepted in all").argParser((s) => parseCount(s, "--max-bytes", 0)).default(1 << 20))
     .option("--names", "the payload names the fds, ':'-separated (becomes LISTEN_FDNAMES, labels the table)")
-    .option("--ready-fd <fd>", "write a newline to this fd once listening (or connected), then close it", integer())
+    .option("--ready-fd <FD>", "write a newline to this fd once listening (or connected), then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(peerUidOption())
-    .option("-v, --verbose", "say who the peer is (pid, uid, command) on stderr")
+    .option("-v, --verbose", "say on stderr what is waited for, and who the peer is (pid, uid, gid, command)")
     .option("--json", "print JSON instead of a table")
     .option("--env <NAME=TEMPLATE>", "with CMD: set NAME to the fds' numbers, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
     .addHelpText("after", `\n${ENV_HELP}; {fd:NAME} needs --names.`)
@@ -56,9 +56,15 @@ export function command(): Command {
       if (namesUsed(env).length > 0 && !o.names) throw new UsageError("--env {fd:NAME} needs --names: without it the fds have no names");
       const stop = interruption();
       try {
+        const ready = readyNotifier(o.readyFd);
+        const waits = waitReporter(!!o.verbose, addr, o.timeout ?? (o.connect ? CONNECT_TIMEOUT_MS : undefined));
         const got = await receiveFrom(addr, {
           connect: o.connect, count: o.count, timeoutMs: o.timeout, maxFds: o.maxFds, maxBytes: o.maxBytes,
-          onReady: readyNotifier(o.readyFd), signal: stop.signal,
+          onReady: () => {
+            if (!o.connect) waits.onListening();
+            ready();
+          },
+          signal: stop.signal, onWait: waits.onWait,
           peerUid: o.peerUid, onPeer: peerReporter(!!o.verbose, !o.connect, o.peerUid),
         });
         if (got.extraClosed > 0) process.stderr.write(`fdbroker: closed ${got.extraClosed} fds past --count ${o.count}\n`);

@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { COMMANDS } from "./commands.ts";
 
-export interface OptionRef {
+interface OptionRef {
   flags: string;
   short: string | null;
   long: string | null;

@@ -4,7 +4,6 @@ import { UsageError } from "../errors.ts";
 import { collectEnv, ENV_HELP, expandEnv, type EnvTemplate } from "../launch/env-template.ts";
 import { resolveCommand } from "../launch/exec.ts";
 import { SD_LISTEN_FDS_START } from "../launch/listen-fds.ts";
-import { brokerGetter } from "../launch/from-broker.ts";
 import { collectInto, gatherFds, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
 import { SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { ACCEPT_SCAN_INTERVAL_MS } from "../supervise/accept.ts";
@@ -44,20 +43,25 @@ export function command(): Command {
     .addOption(brokerUidOption())
     .option("--no-inherit", "ignore LISTEN_FDS passed to fdbroker (by default they come first)")
     .option("--env <NAME=TEMPLATE>", "set NAME to the listeners' fd numbers in each child, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
-    .argument("<cmd...>", "command and arguments (after --)")
+    .argument("<CMD...>", "command and arguments (after --)")
     .addHelpText(
       "after",
       `
-Each child gets the listeners at fd 3, 4, ... with LISTEN_FDS, LISTEN_PID (its own pid) and LISTEN_FDNAMES.
-SIGTERM is passed to the child as --stop-signal, SIGINT as it is; run exits with its status (128+N if killed by
-signal N). Durations: 500ms, 30s, 5m; a bare number is milliseconds.
---ready exec:CMD runs "sh -c CMD" with FDBROKER_CHILD_PID set to the new child's pid, every ${PROBE_INTERVAL_MS} ms until it
-exits 0 (each run killed after ${PROBE_RUN_LIMIT_MS / 1000} s); it must check that child, not the shared listener (the old child
-answers there). --ready accept looks in /proc every ${ACCEPT_SCAN_INTERVAL_MS} ms for an epoll of the child's process tree
-watching each listener, or a thread blocked in accept on it (a server waiting in poll or select is not seen).
-If run is killed by SIGKILL, the kernel kills the child too (setpriv --pdeathsig KILL, where available).
-Transitions are logged on stderr, one line each. Under systemd (Type=notify), run itself reports READY=1,
-RELOADING=1 and STOPPING=1 to NOTIFY_SOCKET.
+Each child gets the listeners at fd 3, 4, ... with LISTEN_FDS, LISTEN_PID (its
+own pid) and LISTEN_FDNAMES. SIGTERM is passed to the child as --stop-signal,
+SIGINT as it is; run exits with its status (128+N if killed by signal N).
+Durations: 500ms, 30s, 5m; a bare number is milliseconds.
+--ready exec:CMD runs "sh -c CMD" with FDBROKER_CHILD_PID set to the new child's
+pid, every ${PROBE_INTERVAL_MS} ms until it exits 0 (each run killed after
+${PROBE_RUN_LIMIT_MS / 1000} s); it must check that child, not the shared
+listener (the old child answers there). --ready accept looks in /proc every
+${ACCEPT_SCAN_INTERVAL_MS} ms for an epoll of the child's process tree watching
+each listener, or a thread blocked in accept on it (a server waiting in poll or
+select is not seen).
+If run is killed by SIGKILL, the kernel kills the child too (setpriv --pdeathsig
+KILL, where available). Transitions are logged on stderr, one line each. Under
+systemd (Type=notify), run itself reports READY=1, RELOADING=1 and STOPPING=1 to
+NOTIFY_SOCKET.
 
 Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
     )
@@ -69,7 +73,7 @@ Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
       const ready = parseReady(opts.ready);
       const backoff = parseBackoff(opts.backoff);
       const argv = [resolveCommand(cmd[0]!), ...cmd.slice(1)];
-      const fds = await gatherFds(sources, opts.inherit, brokerGetter({ socket: socketOf(opts), brokerUid: opts.brokerUid }));
+      const fds = gatherFds(sources, opts.inherit, { socket: socketOf(opts), brokerUid: opts.brokerUid });
       // Lines quote what children say (a STATUS= from NOTIFY_SOCKET) and error messages: escaped, one line each.
       const log = (line: string) => process.stderr.write(`fdbroker run: ${escapeText(line)}\n`);
       let code: number;

@@ -1,31 +1,31 @@
 // fdbroker send ADDR: send our own fds and freshly opened ones to one peer, in the order given.
 import { Command } from "commander";
 import { describeFd, inheritedFds, requireInherited } from "../describe/index.ts";
-import { sendTo } from "../peer/session.ts";
+import { CONNECT_TIMEOUT_MS, sendTo } from "../peer/session.ts";
 import { openSpec, parseSpec, SPEC_HELP, SPEC_PARAMS_HELP, type Spec } from "../open/spec.ts";
 import { closeAll } from "../sys/index.ts";
 import { printGroups } from "./describe-view.ts";
-import { parseDuration } from "./broker-common.ts";
+import { parseCount, parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
-import { integer, interruption, peerReporter, peerUidOption, readyNotifier } from "./peer-options.ts";
+import { interruption, peerReporter, peerUidOption, readyNotifier, waitReporter } from "./peer-options.ts";
 
 export function command(): Command {
   // --fd and --open share one list, so the peer gets the fds in command-line order. SPECs are parsed as they are
   // read, so a bad one is refused before any other is opened.
   const items: (number | { text: string; spec: Spec })[] = [];
-  const addFd = (v: string) => (items.push(integer()(v)), items);
+  const addFd = (v: string) => (items.push(parseCount(v, "--fd", 0)), items);
   const addSpec = (v: string) => (items.push({ text: v, spec: parseSpec(v) }), items);
   return new Command("send")
     .description("send fds to one peer over a UNIX socket (SCM_RIGHTS); default: fd 0")
-    .argument("<addr>", "socket path, @abstract-name or unix:PATH")
-    .option("--fd <n>", "send this inherited fd (repeatable)", addFd)
-    .option("--open <spec>", `open and send: ${SPEC_HELP} (repeatable)`, addSpec)
-    .option("--data <string>", "payload sent with the fds (default: one NUL byte)")
+    .argument("<ADDR>", "socket path, @abstract-name or unix:PATH")
+    .option("--fd <N>", "send this inherited fd (repeatable)", addFd)
+    .option("--open <SPEC>", `open and send: ${SPEC_HELP} (repeatable)`, addSpec)
+    .option("--data <STRING>", "payload sent with the fds (default: one NUL byte)")
     .option("--listen", "listen on ADDR and serve one peer instead of connecting")
-    .option("-t, --timeout <DURATION>", "longest wait to connect (default 5s), for a peer, or for buffer space", (s) => parseDuration(s, "--timeout"))
-    .option("--ready-fd <fd>", "write a newline to this fd once connected (or listening), then close it", integer())
+    .option("-t, --timeout <DURATION>", "longest wait for the socket to appear and accept (default 5s), for a peer (--listen), or for buffer space", (s) => parseDuration(s, "--timeout"))
+    .option("--ready-fd <FD>", "write a newline to this fd once connected (or listening), then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(peerUidOption())
-    .option("-v, --verbose", "describe what is sent, as recv would, and say who the peer is (pid, uid, command) on stderr")
+    .option("-v, --verbose", "describe what is sent, as recv would; on stderr, say what is waited for and who the peer is (pid, uid, gid, command)")
     .option("--json", "describe what is sent as JSON (implies --verbose)")
     .addHelpText("after", `\n${SPEC_PARAMS_HELP}`)
     .action(async (addr: string, o) => {
@@ -47,8 +47,14 @@ export function command(): Command {
           opened.push(openSpec(spec));
           fds.push(opened[opened.length - 1]!);
         }
+        const ready = readyNotifier(o.readyFd);
+        const waits = waitReporter(!!o.verbose, addr, o.timeout ?? (o.listen ? undefined : CONNECT_TIMEOUT_MS));
         await sendTo(addr, fds, {
-          connect: !o.listen, timeoutMs: o.timeout, payload: o.data, onReady: readyNotifier(o.readyFd), signal: stop.signal,
+          connect: !o.listen, timeoutMs: o.timeout, payload: o.data, signal: stop.signal, onWait: waits.onWait,
+          onReady: () => {
+            if (o.listen) waits.onListening();
+            ready();
+          },
           peerUid: o.peerUid, onPeer: peerReporter(!!o.verbose, !!o.listen, o.peerUid),
         });
         if (o.verbose || o.json) printGroups([{ fds: fds.map((fd, i) => ({ id: i, desc: describeFd(fd) })) }], !!o.json, "#");

@@ -87,7 +87,7 @@ export function command(): Command {
     .addOption(brokerUidOption("with --takeover: also take over from a broker running as this uid"))
     .option("--ready-fd <N>", "write a newline to fd N once accepting, then close it", (s) => parseCount(s, "--ready-fd", 0))
     .addOption(new Option("--log <FORMAT>", "log line format, on stderr").choices(["text", "json"]).default("text"))
-    .addHelpText("after", "\nBy default only the broker's own uid and root may do anything; a uid no --allow rule names is refused at\naccept. SIGTERM or SIGINT: stop accepting, finish pending replies, close every held fd, remove the socket file\nif it is still the one it bound.")
+    .addHelpText("after", "\nBy default only the broker's own uid and root may do anything; a uid no --allow\nrule names is refused at accept. SIGTERM or SIGINT: stop accepting, finish\npending replies, close every held fd, remove the socket file if it is still the\none it bound.")
     .addHelpText("after", `\n${SPEC_PARAMS_HELP}`)
     .action(async (opts: ServeOpts) => {
       // Handlers go in before startBroker writes --ready-fd: a supervisor may send SIGTERM the moment it reads

@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { openSession, status } from "../client/index.ts";
 import { brokerUidOption, formatDuration, socketOf, socketOption } from "./broker-common.ts";
+import { accountNames, gidText, uidText } from "../describe/accounts.ts";
 import { escapeText } from "../text.ts";
 import { out, printJson, printText } from "./output.ts";
 
@@ -14,10 +15,12 @@ export function command(): Command {
     .action((opts: { socket?: string; brokerUid?: number; json?: boolean }) => {
       using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
       const s = status(session);
-      if (opts.json) return printJson(s);
+      // Who the broker runs as, from the connection (SO_PEERCRED), not from anything the broker says.
+      const { uid, gid } = session.broker;
+      if (opts.json) return printJson({ ...s, uid, gid, ...accountNames(uid, gid) });
       const l = s.limits;
       const lines: [string, string][] = [
-        ["socket", s.socket], ["pid", String(s.pid)], ["version", s.version], ["uptime", formatDuration(s.uptimeMs)],
+        ["socket", s.socket], ["pid", String(s.pid)], ["user", `${uidText(uid)}, ${gidText(gid)}`], ["version", s.version], ["uptime", formatDuration(s.uptimeMs)],
         ["entries", `${s.entries} of ${l.maxFds}`], ["connections", `${s.connections} of ${l.maxConns}`],
         ["client timeout", formatDuration(l.clientTimeoutMs)], ["drain timeout", formatDuration(l.drainMs)], ["RLIMIT_NOFILE", String(l.nofile.soft)],
       ];

@@ -7,7 +7,7 @@ import { UsageError } from "../errors.ts";
 import { euid } from "../peer/trust.ts";
 import { C, isSysError, lstat, mkdir } from "../sys/index.ts";
 
-export interface DefaultAddress {
+interface DefaultAddress {
   socket: string;
   /** The private directory `socket` sits in, or null when the address is not in one. */
   privateDir: string | null;

@@ -5,12 +5,14 @@ import { connectTo } from "../peer/endpoint.ts";
 import { sendFds } from "../peer/transfer.ts";
 import { checkPeer, parseTrustedUid } from "../peer/trust.ts";
 import { createReader, drainReader, encodeFrame, feed, REPLY, type Reader, type ReceivedFrame } from "../proto/index.ts";
-import { C, close, closeAll, E, recvmsg, SysError, waitFd } from "../sys/index.ts";
+import { C, close, closeAll, E, recvmsg, SysError, waitFd, type PeerCred } from "../sys/index.ts";
 import { defaultSocket } from "./address.ts";
 
 export interface Session {
   fd: number;
   label: string;
+  /** Who the broker is (SO_PEERCRED at connect): status shows it; the uid was checked before anything was sent. */
+  broker: PeerCred;
   timeoutMs: number;
   reader: Reader;
   queued: ReceivedFrame[];
@@ -37,16 +39,17 @@ export function openSession(opts: SessionOptions = {}): Session {
   const env = process.env.FDBROKER_BROKER_UID;
   const brokerUid = opts.brokerUid ?? (env ? parseTrustedUid(env, "FDBROKER_BROKER_UID") : undefined);
   const fd = connectTo(label, timeoutMs);
+  let broker: PeerCred;
   try {
     // Whoever listens at the address first answers it (a squatter, a fake broker): ask the kernel who that is.
-    checkPeer(fd, `the broker at ${label}`, brokerUid, "--broker-uid");
+    broker = checkPeer(fd, `the broker at ${label}`, brokerUid, "--broker-uid");
   } catch (e) {
     close(fd);
     throw e;
   }
   const reader = createReader();
   const s: Session = {
-    fd, label, timeoutMs, reader, queued: [], nextId: 1,
+    fd, label, broker, timeoutMs, reader, queued: [], nextId: 1,
     close: () => {
       if (s.fd < 0) return;
       for (const f of s.queued.splice(0)) closeAll(f.fds);

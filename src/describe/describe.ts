@@ -7,6 +7,7 @@ import {
   type SockAddr, type Stat,
 } from "../sys/index.ts";
 import { accessOf, flagNames, parseFdinfo, type FdInfo } from "./fdinfo.ts";
+import { addressParts } from "./address.ts";
 import type { FdDescription, FdKind, SocketDescription } from "./types.ts";
 
 function readProc<T>(path: string, read: (p: string) => T): T {
@@ -97,17 +98,20 @@ function addressText(a: SockAddr): string | null {
 
 function ownSocket(fd: number): SocketDescription {
   const s = socketInfo(fd);
-  let peer: string | null = null;
+  let peer: SockAddr | null = null;
   try {
-    peer = addressText(peerName(fd));
+    peer = peerName(fd);
   } catch (e) {
     if (!isSysError(e, "ENOTCONN")) throw e;
   }
+  const local = sockName(fd);
   return {
     family: familyNames[s.domain] ?? "other",
     type: typeNames[s.type] ?? "other",
-    local: addressText(sockName(fd)),
-    peer,
+    local: addressText(local),
+    peer: peer && addressText(peer),
+    localAddress: addressParts(local),
+    peerAddress: peer && addressParts(peer),
     listening: s.listening,
   };
 }

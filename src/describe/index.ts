@@ -3,4 +3,5 @@ export { classify, describeFd, openFds } from "./describe.ts";
 export { describeProcFd, describeProcFds } from "./proc.ts";
 export { inheritedFds, markRuntimeCloexec, requireInherited } from "./inherited.ts";
 export { closedAtStartup } from "./startup.ts";
-export type { FdDescription, FdKind, SocketDescription } from "./types.ts";
+export { summarizeFd } from "./summary.ts";
+export type { FdDescription, FdKind, SocketAddress, SocketDescription } from "./types.ts";

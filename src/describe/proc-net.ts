@@ -1,7 +1,8 @@
 // Sockets of another process, found by inode in /proc/PID/net/{unix,tcp,tcp6,udp,udp6}: getsockname and friends
 // only work on our own fds. The tables are those of the process's network namespace.
 import { readFileSync } from "node:fs";
-import { C, decodeSockAddr, formatSockAddr } from "../sys/index.ts";
+import { C, decodeSockAddr, formatSockAddr, type SockAddr } from "../sys/index.ts";
+import { addressParts } from "./address.ts";
 import type { SocketDescription } from "./types.ts";
 
 export type SocketTable = Map<number, SocketDescription>;
@@ -23,7 +24,9 @@ function readTable(path: string): string[] {
  * adds a line claiming another socket's inode. The real line of that inode is listed too: an inode listed twice
  * is reported with its address unknown rather than with whichever line came last.
  */
-const AMBIGUOUS: SocketDescription = { family: "unix", type: "other", local: null, peer: null, listening: false };
+const AMBIGUOUS: SocketDescription = {
+  family: "unix", type: "other", local: null, peer: null, localAddress: null, peerAddress: null, listening: false,
+};
 
 export function parseUnixTable(lines: readonly string[], into: SocketTable = new Map()): SocketTable {
   const seen = new Set<number>();
@@ -44,6 +47,8 @@ export function parseUnixTable(lines: readonly string[], into: SocketTable = new
       type: unixTypes[parseInt(f[4]!, 16)] ?? "other",
       local: path,
       peer: null, // /proc/net/unix does not name the peer (only sock_diag over netlink does)
+      localAddress: path === null ? null : addressParts({ family: "unix", path }),
+      peerAddress: null,
       listening: (flags & UNIX_ACCEPTCON) !== 0,
     });
   }
@@ -51,7 +56,7 @@ export function parseUnixTable(lines: readonly string[], into: SocketTable = new
 }
 
 /** `0100007F:1F90` (IPv4) or 32 hex digits + port (IPv6), as the kernel prints them: 32-bit words in host order. */
-export function decodeHexAddress(text: string, family: "inet" | "inet6"): string {
+function decodeHexSockAddr(text: string, family: "inet" | "inet6"): SockAddr {
   const [hex = "", portHex = "0"] = text.split(":");
   const sa = new Uint8Array(family === "inet" ? 16 : 28);
   const v = new DataView(sa.buffer);
@@ -59,8 +64,10 @@ export function decodeHexAddress(text: string, family: "inet" | "inet6"): string
   v.setUint16(2, parseInt(portHex, 16), false);
   const base = family === "inet" ? 4 : 8;
   for (let w = 0; w * 8 < hex.length; w++) v.setUint32(base + w * 4, parseInt(hex.slice(w * 8, w * 8 + 8), 16), true);
-  return formatSockAddr(decodeSockAddr(sa, sa.length));
+  return decodeSockAddr(sa, sa.length);
 }
+
+export const decodeHexAddress = (text: string, family: "inet" | "inet6"): string => formatSockAddr(decodeHexSockAddr(text, family));
 
 export function parseInetTable(
   lines: readonly string[], family: "inet" | "inet6", type: "stream" | "dgram", into: SocketTable = new Map(),
@@ -69,12 +76,15 @@ export function parseInetTable(
     const f = line.trim().split(/\s+/);
     if (f.length < 10) continue;
     const remote = f[2]!;
-    const connected = !/^0+:0000$/.test(remote);
+    const local = decodeHexSockAddr(f[1]!, family);
+    const peer = /^0+:0000$/.test(remote) ? null : decodeHexSockAddr(remote, family);
     into.set(Number(f[9]), {
       family,
       type,
-      local: decodeHexAddress(f[1]!, family),
-      peer: connected ? decodeHexAddress(remote, family) : null,
+      local: formatSockAddr(local),
+      peer: peer && formatSockAddr(peer),
+      localAddress: addressParts(local),
+      peerAddress: peer && addressParts(peer),
       listening: type === "stream" && parseInt(f[3]!, 16) === TCP_LISTEN,
     });
   }

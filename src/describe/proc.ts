@@ -10,7 +10,7 @@ import { E, fromNodeError, SysError } from "../sys/index.ts";
 import { build, openFds, type Facts } from "./describe.ts";
 import { parseFdinfo } from "./fdinfo.ts";
 import { readSocketTables, type SocketTable } from "./proc-net.ts";
-import type { FdDescription } from "./types.ts";
+import type { FdDescription, SocketDescription } from "./types.ts";
 
 /** How often an fd whose link and fdinfo disagree (closed and reopened mid-read) is read again. */
 const READ_ATTEMPTS = 3;
@@ -49,6 +49,11 @@ function ifOpen<T>(path: string, read: (p: string) => T): T | null {
   }
 }
 
+/** A socket no table of the process's network namespace lists (netlink, packet, or one closed meanwhile). */
+const UNKNOWN_SOCKET: SocketDescription = {
+  family: "other", type: "other", local: null, peer: null, localAddress: null, peerAddress: null, listening: false,
+};
+
 /** One fd, or null if it is not open or closed while being read (or kept being replaced: READ_ATTEMPTS). */
 function readProcFd(pid: number, fd: number, tables: () => SocketTable): FdDescription | null {
   const link = `/proc/${pid}/fd/${fd}`;
@@ -68,7 +73,7 @@ function readProcFd(pid: number, fd: number, tables: () => SocketTable): FdDescr
     const ino = /^socket:\[(\d+)\]$/.exec(target)?.[1];
     return build({
       fd, target, info, stat,
-      socket: () => tables().get(Number(ino)) ?? { family: "other", type: "other", local: null, peer: null, listening: false },
+      socket: () => tables().get(Number(ino)) ?? UNKNOWN_SOCKET,
     });
   }
   return null;

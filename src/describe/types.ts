@@ -6,6 +6,9 @@ export type FdKind =
   /** Another process's fd that was listed but closed before it could be read (describeProcFds). */
   | "gone";
 
+/** A socket address's parts: `{host, port}` (IPv6 without brackets), `{path}`, or `{abstract}` (without the `@`). */
+export type SocketAddress = { host: string; port: number } | { path: string } | { abstract: string };
+
 export interface SocketDescription {
   family: "unix" | "inet" | "inet6" | "netlink" | "packet" | "other";
   type: "stream" | "dgram" | "seqpacket" | "raw" | "other";
@@ -13,6 +16,10 @@ export interface SocketDescription {
   local: string | null;
   /** Connected peer's address; null when not connected, unnamed, or not knowable from /proc. */
   peer: string | null;
+  /** `local` in parts, for scripts (null where `local` is). */
+  localAddress: SocketAddress | null;
+  /** `peer` in parts (null where `peer` is). */
+  peerAddress: SocketAddress | null;
   listening: boolean;
 }
 

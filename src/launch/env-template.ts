@@ -34,9 +34,10 @@ export interface PlacedFd {
 // Set by fdbroker itself (or by the service manager, for NOTIFY_SOCKET): a template must not shadow them.
 const RESERVED = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET"];
 
-export const ENV_HELP = `--env NAME=TEMPLATE sets NAME to the numbers of the fds CMD gets: {fds} (3 4), {fds/SEP} (separated by
-SEP: {fds/,} is 3,4), {fdsSEP} (each followed by SEP: {fds;} is 3;4;, as nginx's NGINX wants), {fd:NAME} (the fd
-named NAME), {count}; {{ and }} are braces. Example: --env 'NGINX={fds;}'`;
+export const ENV_HELP = `--env NAME=TEMPLATE sets NAME to the numbers of the fds CMD gets: {fds} (3 4),
+{fds/SEP} (separated by SEP: {fds/,} is 3,4), {fdsSEP} (each followed by SEP:
+{fds;} is 3;4;, as nginx's NGINX wants), {fd:NAME} (the fd named NAME), {count};
+{{ and }} are braces. Example: --env 'NGINX={fds;}'`;
 
 export function parseEnvTemplate(text: string): EnvTemplate {
   const eq = text.indexOf("=");

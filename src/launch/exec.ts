@@ -3,7 +3,7 @@
 import { UsageError } from "../errors.ts";
 import { access, C, E, execve, isAccessible, isSysError, SysError } from "../sys/index.ts";
 import { expandEnv, type EnvTemplate, type PlacedFd } from "./env-template.ts";
-import { listenEnv, SD_LISTEN_FDS_START } from "./listen-fds.ts";
+import { dropListenEnv, listenEnv, SD_LISTEN_FDS_START } from "./listen-fds.ts";
 import { cloexecAllBut, placeFds, type Placement } from "./place.ts";
 
 export interface PassedFd {
@@ -70,9 +70,7 @@ export function execWithFds(argv: readonly string[], fds: readonly PassedFd[], o
     map.push({ from: fds[i]!.fd, to: targets[i]! });
     placed.push({ number: targets[i]!, name: fds[i]!.name });
   }
-  delete env.LISTEN_FDS;
-  delete env.LISTEN_PID;
-  delete env.LISTEN_FDNAMES;
+  dropListenEnv(env);
   if ((opts.listenFds ?? sequential) && fds.length > 0) Object.assign(env, listenEnv(names, process.pid));
   // Before any fd moves: a template naming no fd fails here, and the caller still owns every fd as it was.
   if (opts.envTemplates?.length) Object.assign(env, expandEnv(opts.envTemplates, placed));

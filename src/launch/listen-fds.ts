@@ -1,6 +1,7 @@
 // systemd's socket-activation protocol (sd_listen_fds(3)): fds from 3 on, LISTEN_FDS counting them,
 // LISTEN_PID naming the process they are for, LISTEN_FDNAMES naming each, colon-separated.
 import { UsageError } from "../errors.ts";
+import { setCloexec } from "../sys/index.ts";
 
 export const SD_LISTEN_FDS_START = 3;
 
@@ -23,6 +24,16 @@ export function listenEnv(names: readonly string[], pid: number): Record<string,
   return { LISTEN_FDS: String(names.length), LISTEN_PID: String(pid), LISTEN_FDNAMES: joined };
 }
 
+/**
+ * Remove the protocol's variables from `env`. They describe this process's own fds: a child that got them unchanged
+ * would take fds it was never given (or refuse to start, its pid not matching), whether or not we pass it any.
+ */
+export function dropListenEnv(env: Record<string, string | undefined>): void {
+  delete env.LISTEN_FDS;
+  delete env.LISTEN_PID;
+  delete env.LISTEN_FDNAMES;
+}
+
 export interface Inherited {
   fds: number[];
   names: string[];
@@ -38,9 +49,7 @@ export interface Inherited {
  */
 export function takeListenFds(env: Record<string, string | undefined>, pid: number, inherited: ReadonlySet<number>): Inherited {
   const { LISTEN_FDS: count, LISTEN_PID: forPid, LISTEN_FDNAMES: names } = env;
-  delete env.LISTEN_FDS;
-  delete env.LISTEN_PID;
-  delete env.LISTEN_FDNAMES;
+  dropListenEnv(env);
   if (count === undefined || (forPid !== undefined && Number(forPid) !== pid)) return { fds: [], names: [] };
   const n = Number(count);
   if (!/^\d+$/.test(count) || n > inherited.size) throw new UsageError(`bad LISTEN_FDS: ${count} (${inherited.size} fds inherited)`);
@@ -51,4 +60,14 @@ export function takeListenFds(env: Record<string, string | undefined>, pid: numb
   const missing = fds.find((fd) => !inherited.has(fd));
   if (missing !== undefined) throw new UsageError(`LISTEN_FDS is ${n}, but fd ${missing} was not inherited`);
   return { fds, names: Array.from({ length: n }, (_, i) => list[i] || "unknown") };
+}
+
+/**
+ * The LISTEN_FDS fds this process inherited, made ours: CLOEXEC, so a child gets one only when we pass it on. What
+ * `exec` and `run` hand CMD first, and what `serve --adopt-listen-fds` holds. The variables leave `env` either way.
+ */
+export function adoptListenFds(inherited: ReadonlySet<number>, env: Record<string, string | undefined> = process.env, pid = process.pid): { fd: number; name: string }[] {
+  const { fds, names } = takeListenFds(env, pid, inherited);
+  for (const fd of fds) setCloexec(fd, true);
+  return fds.map((fd, i) => ({ fd, name: names[i]! }));
 }

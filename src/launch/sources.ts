@@ -1,12 +1,13 @@
 // Where the fds a launched command gets come from, in the order it gets them: inherited LISTEN_FDS first
 // (a server started under systemd keeps its sockets at 3, 4, ... unchanged), then --listen, --fd and --get
-// in the order they appear on the command line. Shared by `exec` and `run`.
+// in the order they appear on the command line (--get from the broker). Shared by `exec` and `run`.
+import { get, openSession, type SessionOptions } from "../client/index.ts";
 import { inheritedFds, requireInherited } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { openSpec, parseSpec, type Spec } from "../open/spec.ts";
-import { closeAll, setCloexec } from "../sys/index.ts";
+import { closeAll } from "../sys/index.ts";
 import type { PassedFd } from "./exec.ts";
-import { checkFdName, takeListenFds } from "./listen-fds.ts";
+import { adoptListenFds, checkFdName } from "./listen-fds.ts";
 
 export type Source =
   | { kind: "listen"; name?: string; spec: Spec; text: string }
@@ -54,24 +55,22 @@ function checkInherited(sources: readonly Source[], inherited: ReadonlySet<numbe
   }
 }
 
-/** Retrieves broker entries by name, in order; the returned fds are the caller's. Supplied by the CLI. */
-export type Getter = (names: string[]) => Promise<PassedFd[]>;
-
-/**
- * The fds this process inherited through LISTEN_FDS (checked against our pid and the fds in `inherited`). They
- * become ours: CLOEXEC, so a child gets them only when we pass them on. The variables leave `env` either way.
- */
-export function takeInherited(inherited: ReadonlySet<number>, env: Record<string, string | undefined> = process.env, pid = process.pid): PassedFd[] {
-  const { fds, names } = takeListenFds(env, pid, inherited);
-  for (const fd of fds) setCloexec(fd, true);
-  return fds.map((fd, i) => ({ fd, name: names[i] }));
+/** Entries by name from the broker `broker` names, in one round trip; the fds are the caller's. */
+function getEntries(names: string[], broker: SessionOptions): PassedFd[] {
+  const session = openSession(broker);
+  try {
+    return get(session, names).map((r) => ({ fd: r.fd, name: r.entry.name }));
+  } finally {
+    session.close();
+  }
 }
 
 /**
  * Open or fetch every source, in order. Every returned fd is a CLOEXEC fd owned by the caller; if any source
- * fails, the ones already opened are closed before the error propagates. Runs of --get are fetched in one call.
+ * fails, the ones already opened are closed before the error propagates. Runs of --get are fetched from the broker
+ * at `broker` in one round trip each.
  */
-export async function openSources(sources: readonly Source[], getter?: Getter): Promise<PassedFd[]> {
+export function openSources(sources: readonly Source[], broker: SessionOptions = {}): PassedFd[] {
   const out: PassedFd[] = [];
   try {
     for (let i = 0; i < sources.length; i++) {
@@ -79,9 +78,8 @@ export async function openSources(sources: readonly Source[], getter?: Getter): 
       if (s.kind === "get") {
         let j = i;
         while (j < sources.length && sources[j]!.kind === "get") j++;
-        if (!getter) throw new UsageError("--get needs the broker client, which this build lacks");
         const names = sources.slice(i, j).flatMap((g) => (g.kind === "get" ? [g.name] : []));
-        out.push(...(await getter(names)));
+        out.push(...getEntries(names, broker));
         i = j - 1;
       } else if (s.kind === "listen") {
         out.push({ fd: openSpec(s.spec), name: s.name });
@@ -100,8 +98,8 @@ export async function openSources(sources: readonly Source[], getter?: Getter): 
  * Every fd `exec` or `run` hands CMD, in order: those inherited through LISTEN_FDS (unless `inherit` is false),
  * then `sources`, which are checked against what this process inherited before any is opened.
  */
-export async function gatherFds(sources: readonly Source[], inherit: boolean, getter?: Getter): Promise<PassedFd[]> {
+export function gatherFds(sources: readonly Source[], inherit: boolean, broker: SessionOptions = {}): PassedFd[] {
   const inherited = new Set(inheritedFds());
   checkInherited(sources, inherited);
-  return [...(inherit ? takeInherited(inherited) : []), ...(await openSources(sources, getter))];
+  return [...(inherit ? adoptListenFds(inherited) : []), ...openSources(sources, broker)];
 }

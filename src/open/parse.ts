@@ -51,14 +51,18 @@ const PARAMS: Record<Kind, readonly string[]> = {
 };
 
 /** One line per kind, for help text: what each takes. */
-export const SPEC_PARAMS_HELP = `SPEC kinds and their ?PARAM=VALUE parameters (flags take 1 or 0; ?reuseport alone means 1):
+export const SPEC_PARAMS_HELP = `SPEC kinds and their ?PARAM=VALUE parameters (flags take 1 or 0; ?reuseport
+alone means 1):
   file:PATH            mode=r|w|a|rw (default r)
-  tcp:[HOST:]PORT      backlog=N (4096), v6only, reuseport, freebind; no HOST: every address, IPv6 and IPv4
+  tcp:[HOST:]PORT      backlog=N (4096), v6only, reuseport, freebind; no HOST:
+                       every address, IPv6 and IPv4
   udp:[HOST:]PORT      v6only, reuseport, freebind
-  unix:PATH            backlog=N, mode=0600 (octal), owner=USER, group=GROUP (names or numbers); @NAME: abstract
+  unix:PATH            backlog=N, mode=0600 (octal), owner=USER, group=GROUP
+                       (names or numbers); @NAME: abstract
   unix-seqpacket:PATH  as unix:
   unix-dgram:PATH      mode, owner, group (bound, not listening)
-  fifo:PATH            mode, owner, group (created if absent; opened read-write and non-blocking)
+  fifo:PATH            mode, owner, group (created if absent; opened
+                       read-write and non-blocking)
   fd:N                 an fd fdbroker inherited`;
 
 export function parseSpec(spec: string): Spec {

@@ -8,7 +8,7 @@ import { parseUnixAddress, type UnixAddress } from "./address.ts";
 import { listenUnix, socketFileOf, unlinkAddress } from "./listen.ts";
 import { recvFds, sendFds } from "./transfer.ts";
 import { checkPeer, type TrustedUid } from "./trust.ts";
-import { connectWaiting, waitReady } from "./wait.ts";
+import { connectWaiting, waitReady, type ConnectWait } from "./wait.ts";
 
 export interface PeerOptions {
   /** Connect to the address instead of listening on it. */
@@ -29,13 +29,18 @@ export interface PeerOptions {
    * RefusedError after this returns.
    */
   onPeer?: (peer: PeerCred, trusted: boolean) => void;
+  /** Connecting: called once for each thing the connect waits for (no socket yet, nobody listening, a full queue). */
+  onWait?: (what: ConnectWait, code: string) => void;
 }
+
+/** How long a connecting side waits for the address to appear and accept when no timeout is given. */
+export const CONNECT_TIMEOUT_MS = 5000;
 
 /** A connected socket to the one peer; a listening socket and its file live only until the peer is in. */
 async function peerSocket(addr: UnixAddress, opts: PeerOptions): Promise<number> {
   const timeoutMs = opts.timeoutMs ?? Infinity;
   if (opts.connect) {
-    const fd = await connectWaiting(addr, opts.timeoutMs ?? 5000, opts.signal);
+    const fd = await connectWaiting(addr, opts.timeoutMs ?? CONNECT_TIMEOUT_MS, opts.signal, opts.onWait);
     try {
       checkPeer(fd, `the peer at ${addr.label}`, opts.peerUid, "--peer-uid", opts.onPeer);
       opts.onReady?.();

@@ -9,7 +9,7 @@ export type TrustedUid = number | "any";
 
 export const euid = () => process.geteuid?.() ?? 0;
 
-export function isTrusted(uid: number, extra?: TrustedUid): boolean {
+function isTrusted(uid: number, extra?: TrustedUid): boolean {
   return extra === "any" || uid === 0 || uid === euid() || uid === extra;
 }
 

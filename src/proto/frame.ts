@@ -1,7 +1,7 @@
 // Frame layout: pure functions over bytes. Nothing here touches a socket or an fd; fd numbers are only data.
 //
 //   0  u8   version      (1)
-//   1  u8   kind         request op or reply kind (see ops.ts)
+//   1  u8   kind         request op or reply kind (OP and REPLY in messages.ts)
 //   2  u16  fds          how many fds travel with this frame (0..253), big-endian
 //   4  u32  length       body bytes that follow the header, big-endian
 //   8  u32  id           request id, echoed by every reply frame to that request
@@ -57,7 +57,7 @@ function checkHeaderFields(kind: number, fds: number, id: number): void {
   if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw new ProtocolError(`bad request id ${id}`);
 }
 
-export interface Header {
+interface Header {
   version: number;
   kind: number;
   fds: number;

@@ -1,14 +1,13 @@
 // Pure framing of the broker protocol (docs/protocol.md): bytes in, frames out, and back. No syscalls here.
 export {
   decodeBody, decodeHeader, DEFAULT_MAX_BODY, encodeFrame, HEADER_SIZE, headerProblem, MAX_FDS_PER_FRAME, ProtocolError,
-  PROTOCOL_VERSION, type Frame, type Header,
+  PROTOCOL_VERSION, type Frame,
 } from "./frame.ts";
 export {
-  bufferedBytes, createReader, drainReader, feed, pendingBytes, type FdLimits, type FeedResult, type Reader, type ReceivedFrame,
+  bufferedBytes, createReader, drainReader, feed, pendingBytes, type FeedResult, type Reader, type ReceivedFrame,
 } from "./reader.ts";
 export {
-  checkName, MAX_NAME, OP, opName, parseGet, parseLease, parsePut, parseRelease, parseRm, REPLY, REQUEST_FDS, requireName, type EntryInfo, type ErrorBody,
-  type LeaseRequest,
-  type FullEntryInfo, type GetRequest, type OpName, type PutRequest, type RmRequest,
+  checkName, OP, opName, parseGet, parseLease, parsePut, parseRelease, parseRm, REPLY, REQUEST_FDS, requireName, type EntryInfo,
+  type FullEntryInfo, type LeaseRequest,
 } from "./messages.ts";
 export { chunkBySize, chunkFds, PART_BYTES } from "./chunk.ts";

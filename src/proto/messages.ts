@@ -27,7 +27,7 @@ export const REPLY = {
   more: 0x82,
 } as const;
 
-export type OpName = keyof typeof OP;
+type OpName = keyof typeof OP;
 
 /** fds a request of each kind carries (the reader closes any others at arrival): only `put`, its one. */
 export const REQUEST_FDS: Readonly<Record<number, number>> = { [OP.put]: 1 };
@@ -36,9 +36,9 @@ const opNames: Record<number, string> = Object.fromEntries(Object.entries(OP).ma
 export const opName = (kind: number): string => opNames[kind] ?? `op${kind}`;
 
 /** Longest entry name, in bytes of UTF-8. */
-export const MAX_NAME = 255;
+const MAX_NAME = 255;
 
-export interface PutRequest {
+interface PutRequest {
   name: string;
   /** Time to live in ms; null keeps the entry until removed. */
   ttlMs: number | null;
@@ -55,12 +55,12 @@ export interface LeaseRequest {
   /** The lease lasts as long as the asking process rather than its connection. */
   bindPid: boolean;
 }
-export interface GetRequest {
+interface GetRequest {
   names: string[];
   all: boolean;
   remove: boolean;
 }
-export interface RmRequest {
+interface RmRequest {
   names: string[];
 }
 
@@ -86,7 +86,7 @@ export interface EntryInfo {
 /** Everything the broker knows about an entry: what it keeps, and what takeover moves with each fd. */
 export type FullEntryInfo = Required<EntryInfo>;
 
-export interface ErrorBody {
+interface ErrorBody {
   code: string;
   message: string;
 }

@@ -26,7 +26,7 @@ export interface ReceivedFrame {
 }
 
 /** How many fds a frame of each kind may carry; kinds not listed carry none. */
-export type FdLimits = Readonly<Record<number, number>>;
+type FdLimits = Readonly<Record<number, number>>;
 
 export interface Reader {
   maxBody: number;

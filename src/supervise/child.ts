@@ -10,7 +10,7 @@
 import { constants } from "node:os";
 import { UsageError } from "../errors.ts";
 import type { PassedFd } from "../launch/exec.ts";
-import { listenEnv } from "../launch/listen-fds.ts";
+import { dropListenEnv, listenEnv } from "../launch/listen-fds.ts";
 
 const SHIM = '[ "$PPID" = "$1" ] || exit 1; shift; [ -z "${LISTEN_FDS-}" ] || { LISTEN_PID=$$; export LISTEN_PID; }; exec "$@"';
 
@@ -26,7 +26,7 @@ export interface ExitStatus {
   signal: string | null;
 }
 
-export interface StartOptions {
+interface StartOptions {
   /** CMD resolved to a path (resolveCommand), then its arguments. */
   argv: readonly string[];
   fds: readonly PassedFd[];
@@ -51,7 +51,8 @@ export function deathSignalPrefix(env: Record<string, string | undefined>): stri
 /** The environment CMD gets: ours, without anything meant for us, plus its fds' and notify socket's names. */
 export function childEnv(base: Record<string, string | undefined>, fds: readonly PassedFd[], notifySocket?: string) {
   const env: Record<string, string | undefined> = { ...base };
-  for (const k of ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET"]) delete env[k];
+  dropListenEnv(env);
+  delete env.NOTIFY_SOCKET;
   if (fds.length > 0) {
     // LISTEN_PID is the shim's to set: only it knows the pid CMD will have.
     const { LISTEN_FDS, LISTEN_FDNAMES } = listenEnv(fds.map((f) => f.name ?? ""), 0);

@@ -2,7 +2,7 @@
 import { abi, C, cmsgAlign, cmsgLen, cmsgSpace } from "./abi.ts";
 import { getU64, putU64 } from "./mem.ts";
 
-export interface ControlMessage {
+interface ControlMessage {
   level: number;
   type: number;
   data: Uint8Array;

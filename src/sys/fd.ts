@@ -170,7 +170,7 @@ export function decodeStat(view: DataView): Stat {
   };
 }
 
-export interface Rlimit {
+interface Rlimit {
   soft: number;
   hard: number;
 }

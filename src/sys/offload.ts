@@ -53,7 +53,7 @@ const FALLBACK_TEND_MS = 20;
 /** Written to SLOT.next to take back a batch's unclaimed closes: the worker's next claim lands past the end. */
 const TAKEN = 1 << 30;
 
-export interface OffloadOptions {
+interface OffloadOptions {
   /** Most worker threads; 8 by default. */
   maxThreads?: number;
   /** Queued jobs at which offloadBacklogged() turns true; 1024 by default. */
@@ -409,7 +409,7 @@ export function offloadBacklogged(): boolean {
   return pool !== null && queued(pool) >= pool.maxQueued;
 }
 
-export interface OffloadStats {
+interface OffloadStats {
   threads: number;
   /** Workers whose job has run for STUCK_MS or more. */
   stuck: number;

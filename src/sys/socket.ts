@@ -165,7 +165,7 @@ function nameOf(call: "getsockname" | "getpeername", fd: number): SockAddr {
 export const sockName = (fd: number) => nameOf("getsockname", fd);
 export const peerName = (fd: number) => nameOf("getpeername", fd);
 
-export interface SocketInfo {
+interface SocketInfo {
   domain: number;
   type: number;
   listening: boolean;

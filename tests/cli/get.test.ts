@@ -1,9 +1,11 @@
-import { expect, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Broker, brokerPerTest } from "../broker/harness.ts";
-import { fdbroker } from "../helpers.ts";
+import { fdbroker, tempDir } from "../helpers.ts";
+import { startReady } from "./peer-helpers.ts";
 
+setDefaultTimeout(60000);
 const start = brokerPerTest();
 
 async function withFiles(names: string[]): Promise<Broker> {
@@ -26,6 +28,31 @@ test("get without a command describes the fds, as a table or --json", async () =
     ["b", join(b.dir, "b.txt")],
     ["a", join(b.dir, "a.txt")],
   ]);
+});
+
+test("get --json and recv --json print one shape; a socket's address is also in parts", async () => {
+  const b = await start();
+  expect((await fdbroker(["put", "web", "--open", "tcp:127.0.0.1:0", "-s", b.sock])).code).toBe(0);
+  const got = JSON.parse((await fdbroker(["get", "web", "--json", "-s", b.sock])).stdout);
+  const dir = tempDir();
+  try {
+    const addr = join(dir.path, "r");
+    const r = startReady(["recv", addr, "--json"]);
+    expect((await fdbroker(["send", addr, "--open", "tcp:127.0.0.1:0", "--data", "x"])).code).toBe(0);
+    const received = JSON.parse((await r.result()).stdout);
+    const keys = (o: object) => Object.keys(o).sort();
+    expect(keys(got[0])).toEqual(["bytes", "fds", "payload", "title"]);
+    expect(keys(received[0])).toEqual(keys(got[0]));
+    expect(keys(received[0].fds[0])).toEqual(keys(got[0].fds[0]));
+    expect(got[0]).toMatchObject({ title: null, bytes: null, payload: null, fds: [{ id: 0, name: "web" }] });
+    expect(received[0]).toMatchObject({ title: "message 1", bytes: 1, payload: { text: "x" }, fds: [{ id: 0, name: null }] });
+    for (const s of [got[0].fds[0].socket, received[0].fds[0].socket]) {
+      expect(s.localAddress).toEqual({ host: "127.0.0.1", port: Number(s.local.split(":")[1]) });
+      expect(s.peerAddress).toBeNull();
+    }
+  } finally {
+    dir.cleanup();
+  }
 });
 
 test("get -- CMD: fds at 3, 4 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES, nothing else leaks", async () => {

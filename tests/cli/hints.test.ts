@@ -4,7 +4,7 @@ import { expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { brokerPerTest } from "../broker/harness.ts";
-import { CLI, fdbroker, run, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, lineReader, run, spawn, tempDir } from "../helpers.ts";
 import { asNobody, canSwitchUid } from "../hostile.ts";
 
 setDefaultTimeout(60000);
@@ -52,4 +52,31 @@ test.skipIf(!canSwitchUid)("connect EACCES on a broker's socket is unreachable (
   const r = await run(asNobody([...CLI, "ls", "-s", b.sock, "--broker-uid", "0"]));
   expect(r.code).toBe(3);
   expect(r.stderr).toMatch(/connect: EACCES .*\(this user may not open that socket; its owner can widen it with serve --mode 0660, and --allow for the broker\)\n$/);
+});
+
+test("bind EADDRINUSE names the pid holding the address, from /proc: a TCP port (also against a wildcard bind) and a socket file", async () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, "held.sock");
+    const py = spawn(["python3", "-c", `
+import socket, sys
+t = socket.socket(); t.bind(("127.0.0.1", 0)); t.listen()
+u = socket.socket(socket.AF_UNIX); u.bind(sys.argv[1]); u.listen()
+print(t.getsockname()[1], flush=True)
+sys.stdin.read()`, path], { stdin: "pipe" });
+    const port = Number(await lineReader(py.stdout as ReadableStream<Uint8Array>).line());
+    const held = `(held by pid ${py.pid} python3; stop it, or choose another address)\n`;
+    for (const host of ["127.0.0.1", "0.0.0.0"]) {
+      const r = await fdbroker(["send", "@fdbroker-test-nobody", "--open", `tcp:${host}:${port}`]);
+      expect(r.code).toBe(4);
+      expect(r.stderr).toBe(`fdbroker: bind: EADDRINUSE (tcp:${host}:${port}) ${held}`);
+    }
+    const r = await fdbroker(["recv", path]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toBe(`fdbroker: bind: EADDRINUSE (${path}): another process is listening there ${held}`);
+    (py.stdin as import("bun").FileSink).end();
+    await py.exited;
+  } finally {
+    dir.cleanup();
+  }
 });

@@ -56,13 +56,28 @@ sys.stdin.read()`], { stdin: "pipe" });
   const r = await fdbroker(["inspect", "--pid", String(py.pid), "--json"]);
   expect(r.code).toBe(0);
   const ds = JSON.parse(r.stdout);
-  expect(ds.find((d: { fd: number }) => d.fd === Number(fd)).socket).toEqual({ family: "inet", type: "stream", local: `127.0.0.1:${port}`, peer: null, listening: true });
+  expect(ds.find((d: { fd: number }) => d.fd === Number(fd)).socket).toEqual({
+    family: "inet", type: "stream", local: `127.0.0.1:${port}`, peer: null,
+    localAddress: { host: "127.0.0.1", port: Number(port) }, peerAddress: null, listening: true,
+  });
   const one = await fdbroker(["inspect", "--pid", String(py.pid), fd!]);
   expect(one.stdout).toMatch(new RegExp(`^FD.*\\n${fd}\\s+socket\\s+rw( cloexec)?\\s+-\\s+\\d+\\s+inet stream listening 127\\.0\\.0\\.1:${port}\\n$`));
   (py.stdin as import("bun").FileSink).end();
   await py.exited;
   expect((await fdbroker(["inspect", "--pid", "99999999"])).stderr).toBe("fdbroker: no process 99999999\n");
   expect((await fdbroker(["inspect", "--pid", "0"])).code).toBe(2);
+});
+
+test("bad numbers, options and fds alike, are one usage error naming what was given (exit 2)", async () => {
+  // One parser for every integer option: recv and send said it in commander's words, serve and put in ours.
+  for (const [args, line] of [
+    [["inspect", "--pid", "0"], 'bad --pid "0": expected an integer >= 1'],
+    [["inspect", "x"], 'bad fd "x": expected an integer >= 0'],
+    [["recv", "/nonexistent/s", "-n", "x"], 'bad --count "x": expected an integer >= 1'],
+    [["send", "/nonexistent/s", "--fd", "-1"], 'bad --fd "-1": expected an integer >= 0'],
+    [["put", "x", "--fd", "-1"], 'bad --fd "-1": expected an integer >= 0'],
+  ] as const)
+    expect(await fdbroker([...args])).toMatchObject({ code: 2, stderr: `fdbroker: ${line}\n` });
 });
 
 test("a stdout nobody reads (closed pipe) ends the command as SIGPIPE would: status 141, nothing on stderr", async () => {

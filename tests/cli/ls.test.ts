@@ -12,7 +12,7 @@ test("ls shows name, kind, what, owner uid and pid, age and expiry; --json too",
   const entries = JSON.parse((await fdbroker(["ls", "--json", "-s", broker.sock])).stdout);
   expect(entries.map((e: { name: string; kind: string }) => [e.name, e.kind])).toEqual([["hosts", "file"], ["tmp", "file"], ["web", "socket"]]);
   const [hosts, tmp, web] = entries;
-  expect(hosts).toMatchObject({ what: "/etc/hosts (r)", uid: process.getuid!(), pid: broker.proc.pid, expires: null });
+  expect(hosts).toMatchObject({ what: "/etc/hosts (r)", uid: 0, gid: 0, user: "root", group: "root", pid: broker.proc.pid, expires: null });
   expect(tmp).toMatchObject({ pid: putPid, what: "/etc/hostname (r)" });
   expect(tmp.expires - tmp.created).toBe(600_000);
   expect(web.what).toMatch(/^inet stream listening 127\.0\.0\.1:\d+$/);
@@ -20,7 +20,8 @@ test("ls shows name, kind, what, owner uid and pid, age and expiry; --json too",
   expect(text.code).toBe(0);
   const lines = text.stdout.trim().split("\n");
   expect(lines[0]).toMatch(/^NAME\s+KIND\s+WHAT\s+UID\s+PID\s+AGE\s+EXPIRES$/);
-  expect(lines[2]).toMatch(/^tmp\s+file\s+\/etc\/hostname \(r\)\s+\d+\s+\d+\s+\d+m?s\s+in (9m 59s|10m)$/);
+  // The uid with its user name beside it, as /etc/passwd has it.
+  expect(lines[2]).toMatch(/^tmp\s+file\s+\/etc\/hostname \(r\)\s+0 \(root\)\s+\d+\s+\d+m?s\s+in (9m 59s|10m)$/);
 });
 
 test("ls of an empty broker says so on stderr and prints [] with --json", async () => {

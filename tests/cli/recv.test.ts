@@ -2,7 +2,7 @@
 import { expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { fdbroker } from "../helpers.ts";
+import { CLI, fdbroker, finish, lineReader, spawn } from "../helpers.ts";
 import { startReady, tempDirAndFdCheck } from "./peer-helpers.ts";
 
 setDefaultTimeout(60000);
@@ -96,10 +96,10 @@ test("usage errors exit 2 with one line", async () => {
   }
 });
 
-test("--connect to nothing exits 3; a command that does not exist exits 127 after the fds arrived", async () => {
-  const r = await fdbroker(["recv", join(ctx.dir.path, "nobody"), "--connect"]);
+test("--connect to nothing exits 3 after --timeout; a command that does not exist exits 127 after the fds arrived", async () => {
+  const r = await fdbroker(["recv", join(ctx.dir.path, "nobody"), "--connect", "--timeout", "300ms"]);
   expect(r.code).toBe(3);
-  expect(r.stderr).toMatch(/connect: ENOENT/);
+  expect(r.stderr).toMatch(/^fdbroker: connect: ENOENT \(.*\/nobody\): no socket appeared in 300 ms\n$/);
   const addr = join(ctx.dir.path, "x");
   const rx = startReady(["recv", addr, "--", "/nonexistent/cmd"]);
   const nul = openSync("/dev/null", "r");
@@ -111,4 +111,37 @@ test("--connect to nothing exits 3; a command that does not exist exits 127 afte
   const out = await rx.result();
   expect(out.code).toBe(127);
   expect(out.stderr).toMatch(/execve: ENOENT .*\/nonexistent\/cmd/);
+});
+
+test("--connect started before the peer listens waits for its socket; -v says what it waits for and who connected", async () => {
+  const addr = join(ctx.dir.path, "later");
+  const r = spawn([...CLI, "recv", addr, "--connect", "--timeout", "60s", "-v", "--json"]);
+  const err = lineReader(r.stderr as ReadableStream<Uint8Array>);
+  // Only once recv says it waits does the peer start: the wait is seen, not guessed with a sleep.
+  expect((await err.next(/^fdbroker: waiting/)).input).toBe(`fdbroker: waiting up to 1m for a socket to appear at ${addr} (connect: ENOENT)`);
+  const s = startReady(["send", addr, "--listen", "--open", "file:/etc/hostname"]);
+  const [stdout, code] = await Promise.all([new Response(r.stdout as ReadableStream).text(), r.exited]);
+  expect(code).toBe(0);
+  expect(JSON.parse(stdout)[0].fds[0].path).toBe("/etc/hostname");
+  const peer = new RegExp(`^fdbroker: peer pid ${s.proc.pid}, uid 0 \\(root\\), gid 0 \\(root\\), command \\S+\n$`);
+  expect(await err.rest()).toMatch(peer);
+  expect((await s.result()).code).toBe(0);
+});
+
+test("-v on the listening side says it listens and for how long; a stale socket file is waited on until someone listens", async () => {
+  const addr = join(ctx.dir.path, "stale");
+  Bun.spawnSync(["python3", "-c", `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(addr)})`]);
+  const timedOut = await fdbroker(["send", addr, "--timeout", "200ms", "--open", "file:/dev/null"]);
+  expect(timedOut.code).toBe(3);
+  expect(timedOut.stderr).toMatch(/^fdbroker: connect: ECONNREFUSED \(.*\/stale\): nobody accepted in 200 ms\n$/);
+
+  const s = spawn([...CLI, "send", addr, "-v", "--timeout", "60s", "--open", "file:/etc/hostname"]);
+  const err = lineReader(s.stderr as ReadableStream<Uint8Array>);
+  await err.next(new RegExp(`^fdbroker: waiting up to 1m for a listener at .*/stale \\(connect: ECONNREFUSED\\)$`));
+  const r = spawn([...CLI, "recv", addr, "-v", "--timeout", "60s"]);
+  const out = await finish(r);
+  expect(out.code).toBe(0);
+  expect(out.stderr).toStartWith(`fdbroker: listening on ${addr}; waiting up to 1m for a peer\nfdbroker: peer pid ${s.pid}, uid 0 (root)`);
+  expect(await s.exited).toBe(0);
+  await err.rest();
 });

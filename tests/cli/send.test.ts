@@ -54,12 +54,15 @@ test("-v describes what is sent; --json the same as JSON, with the port a tcp:HO
 });
 
 test("unreachable: nothing at the path, or not a socket, exits 3 naming connect", async () => {
-  const r = await fdbroker(["send", join(ctx.dir.path, "missing.sock"), "--open", "file:/dev/null"]);
+  const r = await fdbroker(["send", join(ctx.dir.path, "missing.sock"), "--timeout", "300ms", "--open", "file:/dev/null"]);
   expect(r.code).toBe(3);
-  expect(r.stderr).toMatch(/^fdbroker: connect: ENOENT .*missing\.sock/);
+  expect(r.stderr).toMatch(/^fdbroker: connect: ENOENT \(.*missing\.sock\): no socket appeared in 300 ms\n$/);
   const plain = join(ctx.dir.path, "plain");
   writeFileSync(plain, "");
+  // Not a socket: no wait would change that, so it fails at once, well inside the default 5 s.
+  const started = Date.now();
   const r2 = await fdbroker(["send", plain, "--open", "file:/dev/null"]);
+  expect(Date.now() - started).toBeLessThan(4000);
   expect(r2.code).toBe(3);
   expect(r2.stderr).toMatch(/^fdbroker: connect: ECONNREFUSED/);
 });
@@ -83,7 +86,7 @@ test("usage errors exit 2: bad spec, an fd not inherited, bad numbers, no addres
     [["send", addr, "--open", "fd:4"], /--open fd:4: not an fd this process inherited/],
     [["send", addr, "--fd", "-1"], /--fd/],
     [["send", addr, "--timeout", "soon"], /--timeout/],
-    [["send"], /addr/],
+    [["send"], /missing required argument .ADDR./],
     [["send", "@"], /empty socket address/],
   ];
   for (const [args, msg] of cases) {

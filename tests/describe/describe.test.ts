@@ -64,15 +64,21 @@ test("pipe ends: kind, direction, no offset", () => {
 test("UNIX sockets: listening on a path and an abstract name, a connected pair, an unnamed socketpair", () => {
   const path = join(dir.path, "l.sock");
   const l = hold(listenUnix(path));
-  expect(describeFd(l).socket).toEqual({ family: "unix", type: "stream", local: path, peer: null, listening: true });
+  expect(describeFd(l).socket).toEqual({
+    family: "unix", type: "stream", local: path, peer: null, localAddress: { path }, peerAddress: null, listening: true,
+  });
   const c = hold(connect(path));
-  expect(describeFd(c).socket).toEqual({ family: "unix", type: "stream", local: null, peer: path, listening: false });
+  expect(describeFd(c).socket).toEqual({
+    family: "unix", type: "stream", local: null, peer: path, localAddress: null, peerAddress: { path }, listening: false,
+  });
   const abs = `@fdbroker-describe-${process.pid}`;
-  expect(describeFd(hold(listenUnix(abs))).socket).toMatchObject({ local: abs, listening: true });
+  expect(describeFd(hold(listenUnix(abs))).socket).toMatchObject({ local: abs, localAddress: { abstract: abs.slice(1) }, listening: true });
   const [a, b] = socketPair();
   hold(a);
   hold(b);
-  expect(describeFd(a).socket).toEqual({ family: "unix", type: "stream", local: null, peer: null, listening: false });
+  expect(describeFd(a).socket).toEqual({
+    family: "unix", type: "stream", local: null, peer: null, localAddress: null, peerAddress: null, listening: false,
+  });
   expect(describeFd(a).flags).toEqual(["nonblock", "cloexec"]);
 });
 
@@ -86,7 +92,11 @@ test("TCP and UDP sockets over IPv4 and IPv6, listening and connected", () => {
   expect(describeFd(client).socket).toMatchObject({ family: "inet", listening: false, peer: `127.0.0.1:${port}` });
   expect(describeFd(hold(openSpec("udp:127.0.0.1:0"))).socket).toMatchObject({ family: "inet", type: "dgram", listening: false });
   expect(describeFd(hold(openSpec("tcp:[::1]:0"))).socket).toMatchObject({ family: "inet6", type: "stream", listening: true });
-  expect(describeFd(hold(openSpec("tcp:[::1]:0"))).socket!.local).toMatch(/^\[::1\]:\d+$/);
+  const s6 = describeFd(hold(openSpec("tcp:[::1]:0"))).socket!;
+  expect(s6.local).toMatch(/^\[::1\]:\d+$/);
+  // The same address in parts, so a script need not split "[::1]:80" on its last colon.
+  expect(s6.localAddress).toEqual({ host: "::1", port: Number(s6.local!.split("]:")[1]) });
+  expect(s4.localAddress).toEqual({ host: "127.0.0.1", port });
 });
 
 test("through /proc, this process's fds read the same as through syscalls", () => {
@@ -127,9 +137,15 @@ sys.stdin.read()
   expect(d(fds.ep)).toMatchObject({ kind: "epoll", details: { watches: String(fds.ev) } });
   expect(d(fds.pidfd)).toMatchObject({ kind: "pidfd", details: { Pid: String(fds.pid) } });
   expect(d(fds.mem)).toMatchObject({ kind: "memfd", path: "memfd:fdbroker-test", size: 5, offset: 5, deleted: false });
-  expect(d(fds.u).socket).toEqual({ family: "unix", type: "stream", local: `@fdbroker-py-${process.pid}`, peer: null, listening: true });
-  expect(d(fds.t).socket).toEqual({ family: "inet", type: "stream", local: `127.0.0.1:${fds.port}`, peer: null, listening: true });
-  expect(d(fds.c).socket).toMatchObject({ family: "inet", peer: `127.0.0.1:${fds.port}`, listening: false });
+  expect(d(fds.u).socket).toEqual({
+    family: "unix", type: "stream", local: `@fdbroker-py-${process.pid}`, peer: null,
+    localAddress: { abstract: `fdbroker-py-${process.pid}` }, peerAddress: null, listening: true,
+  });
+  expect(d(fds.t).socket).toEqual({
+    family: "inet", type: "stream", local: `127.0.0.1:${fds.port}`, peer: null,
+    localAddress: { host: "127.0.0.1", port: fds.port }, peerAddress: null, listening: true,
+  });
+  expect(d(fds.c).socket).toMatchObject({ family: "inet", peer: `127.0.0.1:${fds.port}`, peerAddress: { host: "127.0.0.1", port: fds.port }, listening: false });
   const all = describeProcFds(fds.pid);
   expect(all.map((x) => x.fd)).toEqual(expect.arrayContaining([0, 1, 2, fds.ev, fds.ep, fds.pidfd, fds.mem]));
   (py.stdin as import("bun").FileSink).end();

@@ -25,8 +25,16 @@ test("tcp rows: listening by state 0A, peer when the remote address is set", () 
     ],
     "inet", "stream",
   );
-  expect(t.get(1111)).toEqual({ family: "inet", type: "stream", local: "127.0.0.1:8080", peer: null, listening: true });
-  expect(t.get(2222)).toEqual({ family: "inet", type: "stream", local: "127.0.0.1:50000", peer: "127.0.0.1:8080", listening: false });
+  expect(t.get(1111)).toEqual({
+    family: "inet", type: "stream", local: "127.0.0.1:8080", peer: null,
+    localAddress: { host: "127.0.0.1", port: 8080 }, peerAddress: null, listening: true,
+  });
+  expect(t.get(2222)).toEqual({
+    family: "inet", type: "stream", local: "127.0.0.1:50000", peer: "127.0.0.1:8080",
+    localAddress: { host: "127.0.0.1", port: 50000 }, peerAddress: { host: "127.0.0.1", port: 8080 }, listening: false,
+  });
+  const v6 = parseInetTable(["   0: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 0 0 0 0 0 3333"], "inet6", "stream");
+  expect(v6.get(3333)).toMatchObject({ local: "[::1]:80", localAddress: { host: "::1", port: 80 } });
 });
 
 test("unix rows: type, listening flag, paths with spaces, abstract names, unnamed sockets", () => {
@@ -35,9 +43,12 @@ test("unix rows: type, listening flag, paths with spaces, abstract names, unname
     "0000000059787099: 00000002 00000000 00000000 0005 03  5002 @abstract",
     "0000000059787099: 00000003 00000000 00000000 0002 03  5003",
   ]);
-  expect(t.get(5001)).toEqual({ family: "unix", type: "stream", local: "/run/a  b.sock", peer: null, listening: true });
-  expect(t.get(5002)).toMatchObject({ type: "seqpacket", local: "@abstract", listening: false });
-  expect(t.get(5003)).toMatchObject({ type: "dgram", local: null });
+  expect(t.get(5001)).toEqual({
+    family: "unix", type: "stream", local: "/run/a  b.sock", peer: null,
+    localAddress: { path: "/run/a  b.sock" }, peerAddress: null, listening: true,
+  });
+  expect(t.get(5002)).toMatchObject({ type: "seqpacket", local: "@abstract", localAddress: { abstract: "abstract" }, listening: false });
+  expect(t.get(5003)).toMatchObject({ type: "dgram", local: null, localAddress: null });
 });
 
 test("an inode listed twice (a path with a newline faking a row) is reported unknown, not as the last row said", () => {
@@ -48,7 +59,7 @@ test("an inode listed twice (a path with a newline faking a row) is reported unk
     "0000000059787099: 00000002 00000000 00010000 0001 01  6002 @y",
     "0000000000000000: 00000002 00000000 00010000 0001 01 5001 /fake2",
   ]);
-  expect(t.get(5001)).toEqual({ family: "unix", type: "other", local: null, peer: null, listening: false });
+  expect(t.get(5001)).toEqual({ family: "unix", type: "other", local: null, peer: null, localAddress: null, peerAddress: null, listening: false });
   expect(t.get(6002)).toMatchObject({ local: "@y" });
 });
 

@@ -38,7 +38,10 @@ test("Python sender -> fdbroker recv: a file, a pipe and a TCP listener, describ
   expect(msg.fds.map((f: { kind: string }) => f.kind)).toEqual(["file", "pipe", "socket"]);
   expect(msg.fds[0]).toMatchObject({ id: 0, path: "/etc/hostname", access: "r", offset: 0, inode: sent[0].ino });
   expect(msg.fds[1]).toMatchObject({ id: 1, access: "r", inode: sent[1].ino });
-  expect(msg.fds[2].socket).toEqual({ family: "inet", type: "stream", local: `127.0.0.1:${sent[2].sockname[1]}`, peer: null, listening: true });
+  expect(msg.fds[2].socket).toEqual({
+    family: "inet", type: "stream", local: `127.0.0.1:${sent[2].sockname[1]}`, peer: null,
+    localAddress: { host: "127.0.0.1", port: sent[2].sockname[1] }, peerAddress: null, listening: true,
+  });
   expect(existsSync(addr)).toBe(false); // recv removed the socket file it created
 });
 

@@ -1,12 +1,14 @@
 // Parsing what `exec` and `run` are told to pass, and opening it all-or-nothing.
 import { expect, test } from "bun:test";
-import { openSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
-import { UsageError } from "../../src/errors.ts";
-import { takeListenFds } from "../../src/launch/listen-fds.ts";
-import { collectInto, openSources, parseFdSource, parseGetSource, parseListenSource, takeInherited, type Source } from "../../src/launch/sources.ts";
+import { openSession, put } from "../../src/client/index.ts";
+import { RefusedError, UsageError } from "../../src/errors.ts";
+import { adoptListenFds, takeListenFds } from "../../src/launch/listen-fds.ts";
+import { collectInto, openSources, parseFdSource, parseGetSource, parseListenSource, type Source } from "../../src/launch/sources.ts";
 import { closeAll, getFdFlags, C } from "../../src/sys/index.ts";
-import { fdCount, tempDir } from "../helpers.ts";
+import { startBroker } from "../broker/harness.ts";
+import { fdCount, tempDir, waitFor } from "../helpers.ts";
 
 test("[NAME=]SPEC: a name is what precedes '=' before any ':'", () => {
   expect(parseListenSource("web=tcp:0.0.0.0:80")).toMatchObject({ kind: "listen", name: "web", text: "tcp:0.0.0.0:80" });
@@ -34,36 +36,43 @@ test("collectInto keeps command-line order across option kinds", () => {
 });
 
 test("openSources: CLOEXEC fds in order, runs of --get fetched together; a failure closes what was opened", async () => {
+  const broker = await startBroker();
   const dir = tempDir();
   const before = fdCount();
   try {
-    const calls: string[][] = [];
-    const getter = async (names: string[]) => {
-      calls.push(names);
-      return names.map((name) => ({ fd: openSync("/dev/null", "r"), name }));
-    };
-    const fds = await openSources([parseGetSource("a"), parseGetSource("b"), parseListenSource(`u=unix:${join(dir.path, "s")}`), parseGetSource("c")], getter);
-    expect(calls).toEqual([["a", "b"], ["c"]]);
+    const session = openSession({ socket: broker.sock });
+    try {
+      for (const name of ["a", "b", "c"]) {
+        const fd = openSync("/dev/null", "r");
+        put(session, name, fd);
+        closeSync(fd);
+      }
+    } finally {
+      session.close();
+    }
+    const fds = openSources([parseGetSource("a"), parseGetSource("b"), parseListenSource(`u=unix:${join(dir.path, "s")}`), parseGetSource("c")], { socket: broker.sock });
+    // One get request per run of --get, as the broker logged them.
+    await waitFor("the gets in the broker's log", () => (broker.log().match(/ get .*\bok\b/g) ?? []).length === 2);
+    expect(broker.log()).toMatch(/ get "a" "b" uid=\d+ pid=\d+ ok/);
+    expect(broker.log()).toMatch(/ get "c" uid=\d+ pid=\d+ ok/);
     expect(fds.map((f) => f.name)).toEqual(["a", "b", "u", "c"]);
     expect(getFdFlags(fds[2]!.fd) & C.FD_CLOEXEC).toBe(C.FD_CLOEXEC);
     closeAll(fds.map((f) => f.fd));
     const mid = fdCount();
-    await expect(openSources([parseListenSource(`unix:${join(dir.path, "t")}`), parseListenSource(`file:${dir.path}/no/such?mode=r`)])).rejects.toThrow();
-    await expect(openSources([parseListenSource(`unix:${join(dir.path, "v")}`), parseGetSource("x")])).rejects.toThrow(/--get/);
-    const failing = async () => {
-      throw new Error("broker says no");
-    };
-    await expect(openSources([parseListenSource(`unix:${join(dir.path, "w")}`), parseGetSource("x")], failing)).rejects.toThrow("broker says no");
+    expect(() => openSources([parseListenSource(`unix:${join(dir.path, "t")}`), parseListenSource(`file:${dir.path}/no/such?mode=r`)])).toThrow();
+    expect(() => openSources([parseListenSource(`unix:${join(dir.path, "w")}`), parseGetSource("x")], { socket: broker.sock })).toThrow(RefusedError);
     expect(fdCount()).toBe(mid);
+    // Checked while the broker runs: stopping it closes this process's end of its log.
+    expect(fdCount()).toBe(before);
   } finally {
     dir.cleanup();
+    await broker.stop();
   }
-  expect(fdCount()).toBe(before);
 });
 
-test("takeInherited: LISTEN_* leave the environment whether or not the fds are ours", () => {
+test("adoptListenFds: LISTEN_* leave the environment whether or not the fds are ours", () => {
   const env: Record<string, string | undefined> = { LISTEN_FDS: "2", LISTEN_PID: "1", LISTEN_FDNAMES: "a:b", KEEP: "x" };
-  expect(takeInherited(new Set([0, 1, 2, 3, 4]), env, 2)).toEqual([]);
+  expect(adoptListenFds(new Set([0, 1, 2, 3, 4]), env, 2)).toEqual([]);
   expect(env).toEqual({ KEEP: "x" });
 });
 

@@ -99,9 +99,10 @@ test("an aborted signal ends the wait and removes the socket file", async () => 
 test("bad input: an empty address, an fd that is not open", async () => {
   expect(await caught(receiveFrom("", {}))).toBeInstanceOf(UsageError);
   expect(await caught(sendTo(join(dir.path, "x"), [987654], { connect: true }))).toBeInstanceOf(UsageError);
-  // Nothing listens there: the connect error names the call and errno.
-  const err = await caught(sendTo(join(dir.path, "x"), [nul], { connect: true }));
+  // Nothing appears there within the timeout: the connect error names the call, the errno and the address.
+  const err = await caught(sendTo(join(dir.path, "x"), [nul], { connect: true, timeoutMs: 200 }));
   expect(isSysError(err, "ENOENT")).toBe(true);
+  expect((err as Error).message).toBe(`connect: ENOENT (${join(dir.path, "x")}): no socket appeared in 200 ms`);
 });
 
 test("a listener whose queue is full is live: its socket file is not replaced, and connecting times out (ETIMEDOUT)", async () => {

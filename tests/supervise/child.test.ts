@@ -1,4 +1,5 @@
-// The small pure parts of `run`: signal names, exit statuses, the child's environment, notify messages.
+// The small pure parts of `run` (src/supervise/child.ts and notify.ts): signal names, exit statuses, the child's
+// environment, notify messages.
 import { expect, test } from "bun:test";
 import { UsageError } from "../../src/errors.ts";
 import { childEnv, describeExit, parseSignal, statusCode } from "../../src/supervise/child.ts";
