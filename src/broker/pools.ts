@@ -11,7 +11,7 @@
 // (handlers' WAIT), up to its wait; waiters go in arrival order, and one whose connection closes leaves the queue.
 import { openSpec, parseSpec } from "../open/spec.ts";
 import type { LeaseRequest } from "../proto/index.ts";
-import { beginConnect, finishConnect, parseConnectSpec, type Connecting } from "../open/connect.ts";
+import { beginConnect, connectTarget, finishConnect, type Connecting } from "../open/connect.ts";
 import { C, close, epollAdd, epollRemove, isSysError, pidfdOpen, poll, shutdown, socketInfo } from "../sys/index.ts";
 import { closeOffThread } from "../sys/offload.ts";
 import { logEvent } from "./log.ts";
@@ -122,13 +122,14 @@ function isSocket(fd: number): boolean {
 function reopen(state: BrokerState, pool: Pool, m: Member, now: number): void {
   m.retryAt = Infinity;
   try {
-    const connect = parseConnectSpec(m.spec!);
+    const spec = parseSpec(m.spec!);
+    const connect = connectTarget(spec);
     if (connect) {
       const c = beginConnect(connect);
       m.connecting = { ...c, deadline: now + CONNECT_TIMEOUT_MS };
       settleConnect(state, pool, m, now);
     } else {
-      m.fd = openSpec(parseSpec(m.spec!));
+      m.fd = openSpec(spec);
       m.socket = isSocket(m.fd);
       opened(state, pool, m);
     }

@@ -1,6 +1,6 @@
 // `fdbroker ls`: the entries this client may see: name, what the fd is, who stored it, age, expiry.
 import { Command } from "commander";
-import { ls, openSession } from "../client/index.ts";
+import { ls, openSession, pools, type PoolInfo } from "../client/index.ts";
 import { accountNames, uidCell } from "../describe/accounts.ts";
 import { brokerUidOption, formatDuration, socketOf, socketOption } from "./broker-common.ts";
 import { out, printJson, printText, styled, table } from "./output.ts";
@@ -12,8 +12,10 @@ export function command(): Command {
     .addOption(brokerUidOption())
     .option("--json", "print the entries as JSON")
     .option("--names", "print only the names, one per line (as s6-fdholder-list does)")
-    .action((opts: { socket?: string; brokerUid?: number; json?: boolean; names?: boolean }) => {
+    .option("--pools", "list the pools instead: size, idle, leases (lessee pid, uid, age), waiters")
+    .action((opts: { socket?: string; brokerUid?: number; json?: boolean; names?: boolean; pools?: boolean }) => {
       using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
+      if (opts.pools) return printPools(pools(session), opts);
       const entries = ls(session);
       // JSON keeps the numbers and adds the names where /etc/passwd and /etc/group have them.
       if (opts.json) return printJson(entries.map((e) => ({ ...e, ...accountNames(e.uid, e.gid) })));
@@ -28,4 +30,14 @@ export function command(): Command {
       ]);
       printText(`${table(["NAME", "KIND", "WHAT", "UID", "PID", "AGE", "EXPIRES"], rows)}\n`);
     });
+}
+
+function printPools(list: PoolInfo[], opts: { json?: boolean; names?: boolean }): void {
+  if (opts.json) return printJson(list);
+  if (opts.names) return printText(list.map((p) => `${p.name}\n`).join(""));
+  if (list.length === 0) return void process.stderr.write("no pools\n");
+  const leases = (p: PoolInfo) =>
+    p.leased.map((l) => `${l.pid === undefined ? `#${l.id}` : `pid ${l.pid} (${uidCell(l.uid!)})`} ${formatDuration(l.ageMs)}`).join(", ") || "-";
+  const rows = list.map((p) => [styled(p.name, out.bold), String(p.size), String(p.idle), String(p.opening), String(p.waiters), leases(p)]);
+  printText(`${table(["POOL", "SIZE", "IDLE", "OPENING", "WAITERS", "LEASED (LESSEE, AGE)"], rows)}\n`);
 }

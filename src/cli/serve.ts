@@ -2,7 +2,6 @@
 import { Command, Option } from "commander";
 import { parseRule, runLoop, startBroker, type Rule } from "../broker/index.ts";
 import { UsageError } from "../errors.ts";
-import { parseConnectSpec } from "../open/connect.ts";
 import { parseSpec, SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { requireName } from "../proto/index.ts";
 import { brokerUidOption, collect, parseCount, parseDuration, parseSize, socketOf, socketOption } from "./broker-common.ts";
@@ -20,7 +19,7 @@ function parsePool(text: string): { name: string; size: number; spec: string } {
   const size = parseCount(m[2]!, "--pool SIZE");
   if (size > 4096) throw new UsageError(`bad --pool ${JSON.stringify(text)}: at most 4096 members`);
   requireName(m[1]!);
-  if (!parseConnectSpec(m[3]!)) parseSpec(m[3]!);
+  parseSpec(m[3]!);
   return { name: m[1]!, size, spec: m[3]! };
 }
 

@@ -24,6 +24,9 @@ export function command(): Command {
         ["entries", `${s.entries} of ${l.maxFds}`], ["connections", `${s.connections} of ${l.maxConns}`],
         ["client timeout", formatDuration(l.clientTimeoutMs)], ["drain timeout", formatDuration(l.drainMs)], ["RLIMIT_NOFILE", String(l.nofile.soft)],
       ];
+      const p = s.pools;
+      if (p && p.count > 0)
+        lines.push(["pools", `${p.count}, ${p.leases} leased; ${p.granted} granted, ${p.waited} waited, ${p.timeouts} timed out, ${p.revoked} revoked, ${p.dropped} dropped, ${p.refilled} opened`]);
       // The broker says what its socket is: shown escaped, as any text from another process.
       printText(`${lines.map(([k, v]) => `${out.dim(`${k}:`.padEnd(16))}${escapeText(v)}`).join("\n")}\n`);
     });

@@ -157,6 +157,8 @@ export interface BrokerStatus {
   uptimeMs: number;
   entries: number;
   connections: number;
+  /** Pools, leases held, and counts since the start. */
+  pools?: { count: number; leases: number; granted: number; waited: number; timeouts: number; released: number; revoked: number; dropped: number; refilled: number };
   limits: { maxConns: number; maxFds: number; clientTimeoutMs: number; drainMs: number; nofile: { soft: number; hard: number } } & Record<string, unknown>;
 }
 

@@ -2,9 +2,8 @@
 // database, a daemon) rather than one listening. A broker's pool re-opens its members from them without ever
 // waiting on the loop's thread, so connecting is split: begin (non-blocking), then finish once writable.
 import { UsageError } from "../errors.ts";
+import type { Spec } from "./parse.ts";
 import { C, close, connectError, connectStart, E, encodeInet, encodeUnix, poll, setNonBlocking, socket, SysError } from "../sys/index.ts";
-
-export const CONNECT_SPEC_HELP = "tcp-connect:HOST:PORT or unix-connect:PATH";
 
 export interface ConnectSpec {
   label: string;
@@ -12,25 +11,18 @@ export interface ConnectSpec {
   addr: Uint8Array;
 }
 
-/** The connect SPEC `spec` names, or null when it is another kind (parseSpec's business). */
-export function parseConnectSpec(spec: string): ConnectSpec | null {
-  if (spec.startsWith("unix-connect:")) {
-    const path = spec.slice("unix-connect:".length);
-    if (!path) throw new UsageError(`no path in ${spec}`);
-    return { label: path, domain: C.AF_UNIX, addr: encodeUnix(path) };
-  }
-  if (!spec.startsWith("tcp-connect:")) return null;
-  const m = /^(\[[^\]]*\]|[^:]*):(\d+)$/.exec(spec.slice("tcp-connect:".length));
-  if (!m || Number(m[2]) > 65535) throw new UsageError(`bad address in ${spec}: expected tcp-connect:HOST:PORT with a numeric HOST ([::1] for IPv6) or localhost`);
-  const host = m[1]!.replace(/^\[|\]$/g, "");
+/** Where a connect SPEC leads, or null for a SPEC of another kind. */
+export function connectTarget(spec: Spec): ConnectSpec | null {
+  if (spec.kind === "unix-connect") return { label: spec.path, domain: C.AF_UNIX, addr: encodeUnix(spec.path) };
+  if (spec.kind !== "tcp-connect") return null;
   let addr: Uint8Array;
   try {
-    addr = encodeInet(host, Number(m[2]));
+    addr = encodeInet(spec.host, spec.port);
   } catch (e) {
-    throw new UsageError(`bad address in ${spec}: ${(e as Error).message}`);
+    throw new UsageError(`bad address in tcp-connect:${spec.host}:${spec.port}: ${(e as Error).message}`);
   }
-  const domain = new DataView(addr.buffer).getUint16(0, true);
-  return { label: `${host}:${m[2]}`, domain, addr };
+  const label = `${spec.host.includes(":") ? `[${spec.host}]` : spec.host}:${spec.port}`;
+  return { label, domain: new DataView(addr.buffer).getUint16(0, true), addr };
 }
 
 /** A connect under way: `fd` polls writable when it has ended (finishConnect says how). */

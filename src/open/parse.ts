@@ -31,11 +31,15 @@ export type Spec =
   | ({ kind: "tcp" | "udp"; host: string; port: number } & InetParams)
   | ({ kind: UnixKind; path: string; backlog?: number } & PathParams)
   | ({ kind: "fifo"; path: string } & PathParams)
-  | { kind: "fd"; fd: number };
+  | { kind: "fd"; fd: number }
+  // Outbound: a socket connected to a server (src/open/connect.ts), for pools of connections.
+  | { kind: "tcp-connect"; host: string; port: number }
+  | { kind: "unix-connect"; path: string };
 
 type Kind = Spec["kind"];
 
-const KINDS_HELP = "file:PATH, tcp:[HOST:]PORT, udp:[HOST:]PORT, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, fifo:PATH or fd:N";
+const KINDS_HELP =
+  "file:PATH, tcp:[HOST:]PORT, udp:[HOST:]PORT, unix:PATH, unix-dgram:PATH, unix-seqpacket:PATH, fifo:PATH, fd:N, tcp-connect:HOST:PORT or unix-connect:PATH";
 export const SPEC_HELP = `${KINDS_HELP}, with ?PARAM=VALUE&... (SPEC kinds below)`;
 
 const pathParams = ["mode", "owner", "group"];
@@ -48,6 +52,8 @@ const PARAMS: Record<Kind, readonly string[]> = {
   "unix-dgram": pathParams,
   fifo: pathParams,
   fd: [],
+  "tcp-connect": [],
+  "unix-connect": [],
 };
 
 /** One line per kind, for help text: what each takes. */
@@ -63,7 +69,10 @@ alone means 1):
   unix-dgram:PATH      mode, owner, group (bound, not listening)
   fifo:PATH            mode, owner, group (created if absent; opened
                        read-write and non-blocking)
-  fd:N                 an fd fdbroker inherited`;
+  fd:N                 an fd fdbroker inherited
+  tcp-connect:HOST:PORT, unix-connect:PATH
+                       a socket connected to that server (HOST numeric or
+                       localhost)`;
 
 export function parseSpec(spec: string): Spec {
   const colon = spec.indexOf(":");
@@ -94,6 +103,13 @@ export function parseSpec(spec: string): Spec {
     case "fd":
       if (/^\d+$/.test(address) && q < 0) return { kind, fd: Number(address) };
       throw new UsageError(`bad spec: ${spec} (expected fd:N)`);
+    case "tcp-connect": {
+      const hp = hostPort(address, spec);
+      if (!hp.host) throw new UsageError(`bad address in ${spec}: expected tcp-connect:HOST:PORT`);
+      return { kind, ...hp };
+    }
+    case "unix-connect":
+      return { kind, path: nonEmpty(address, spec) };
   }
 }
 

@@ -4,11 +4,15 @@ import { constants, openSync } from "node:fs";
 import { requireInherited } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { close, dupCloexec, isOpen, setCloexec } from "../sys/index.ts";
+import { connectTarget, openConnected } from "./connect.ts";
 import { openInet } from "./inet.ts";
 import { parseSpec, type Spec } from "./parse.ts";
 import { openFifo, openUnix } from "./unix.ts";
 
 export { parseSpec, SPEC_HELP, SPEC_PARAMS_HELP, type Spec } from "./parse.ts";
+
+/** Longest wait for a connect SPEC's server to accept. */
+const CONNECT_TIMEOUT_MS = 5000;
 
 const fileFlags = {
   r: constants.O_RDONLY,
@@ -48,5 +52,8 @@ export function openSpec(spec: Spec | string, inherited?: ReadonlySet<number>): 
       if (inherited) requireInherited(s.fd, `fd:${s.fd}`, inherited);
       if (!isOpen(s.fd)) throw new UsageError(`fd:${s.fd}: no such open fd`);
       return dupCloexec(s.fd);
+    case "tcp-connect":
+    case "unix-connect":
+      return openConnected(connectTarget(s)!, CONNECT_TIMEOUT_MS);
   }
 }
