@@ -4,24 +4,32 @@
 //
 //   bun bench/broker-client.ts SOCKET NAME loop SECONDS   gets for SECONDS after "go", prints {"gets": N}
 //   bun bench/broker-client.ts SOCKET NAME watch          gets until "stop", prints {"gets", "failed", "maxMs"}
+//   bun bench/broker-client.ts SOCKET POOL lease SECONDS  leases and releases a member of POOL for SECONDS,
+//                                                         prints {"gets": N} (N leases)
 //
 // Both print "ready" once connected and warmed up, then wait for a line on stdin: the parent starts every client
 // at once, after all of them exist.
 import { readSync } from "node:fs";
-import { get, openSession } from "../src/client/index.ts";
+import { get, lease, openSession } from "../src/client/index.ts";
 import { C, closeAll, waitFd } from "../src/sys/index.ts";
 
 const [sock, name, mode, seconds] = process.argv.slice(2);
-if (!sock || !name || (mode !== "loop" && mode !== "watch")) throw new Error("usage: broker-client.ts SOCKET NAME loop SECONDS | watch");
+if (!sock || !name || (mode !== "loop" && mode !== "watch" && mode !== "lease")) throw new Error("usage: broker-client.ts SOCKET NAME loop SECONDS | watch | lease SECONDS");
 
 const session = openSession({ socket: sock, timeoutMs: 30_000 });
-const getOnce = () => closeAll(get(session, [name]).map((g) => g.fd));
+const getOnce = mode === "lease"
+  ? () => {
+    const l = lease(session, name, { waitMs: 30_000 });
+    closeAll([l.fd]);
+    l.release();
+  }
+  : () => closeAll(get(session, [name]).map((g) => g.fd));
 // The JIT warms up before the measured window does.
 for (let i = 0; i < 500; i++) getOnce();
 process.stdout.write("ready\n");
 readSync(0, Buffer.alloc(16));
 
-if (mode === "loop") {
+if (mode === "loop" || mode === "lease") {
   let gets = 0;
   const end = performance.now() + Number(seconds) * 1000;
   while (performance.now() < end) {

@@ -24,6 +24,9 @@ import type { BrokerState, Conn, Entry } from "./state.ts";
 interface Outcome {
   names: string[];
   keep: boolean;
+  /** For the log line, when not plain "ok" (a request that gets no reply says here how it went). */
+  result?: string;
+  detail?: string;
 }
 /** The request cannot be finished yet: it stays first in the connection's inbox, and the loop resumes it. */
 export const WAIT = "wait";
@@ -152,12 +155,17 @@ const lease: Handler = (state, conn, frame) => {
   return { names: [req.name], keep: sendFrame(state, conn, REPLY.ok, frame.id, body, [l.member.fd]) };
 };
 
+/** A quiet release gets no reply, not even an error: its client has gone on to its next request already. */
 const release: Handler = (state, conn, frame) => {
   const req = parseRelease(frame.body);
   const l = state.pools.leases.get(req.lease);
-  if (!l || (l.conn !== conn && !conn.privileged && l.uid !== conn.peer.uid)) refuse("ENOENT", `no lease ${req.lease} of yours`);
+  if (!l || (l.conn !== conn && !conn.privileged && l.uid !== conn.peer.uid)) {
+    const why = `no lease ${req.lease} of yours`;
+    if (req.quiet) return { names: [], keep: true, result: "ENOENT", detail: why };
+    refuse("ENOENT", why);
+  }
   endLease(state, l, "released");
-  return { names: [l.pool.name], keep: sendFrame(state, conn, REPLY.ok, frame.id, {}) };
+  return { names: [l.pool.name], keep: req.quiet || sendFrame(state, conn, REPLY.ok, frame.id, {}) };
 };
 
 const status: Handler = (state, conn, frame) => {
@@ -206,7 +214,7 @@ export function dispatch(state: BrokerState, conn: Conn, frame: ReceivedFrame): 
     if (!handler) throw new ProtocolError(`unknown operation ${frame.kind}`);
     out = handler(state, conn, frame);
     if (out === WAIT) return WAIT;
-    logEvent(state, { op, names: out.names, result: out.keep ? "ok" : "dropped", conn, detail: out.keep ? undefined : "reply queue over limit" });
+    logEvent(state, { op, names: out.names, result: out.result ?? (out.keep ? "ok" : "dropped"), conn, detail: out.detail ?? (out.keep ? undefined : "reply queue over limit") });
     return out.keep;
   } catch (e) {
     // The client is gone mid-reply: nothing to answer; the loop hangs up.

@@ -215,7 +215,8 @@ export function tryLease(state: BrokerState, conn: Conn, req: LeaseRequest): Lea
   if (!pool) return { code: "ENOENT", refused: `no pool ${JSON.stringify(req.name)}` };
   const now = state.env.now();
   const at = pool.waiters.findIndex((w) => w.conn === conn);
-  if (at <= 0) {
+  // First in line, or nobody in line: a newcomer never takes a member from under a waiter.
+  if (at === 0 || (at < 0 && pool.waiters.length === 0)) {
     const m = takeIdle(state, pool, now);
     if (m) {
       if (at === 0) pool.waiters.shift();

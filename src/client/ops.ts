@@ -2,7 +2,7 @@
 import { OP, requireName, type EntryInfo } from "../proto/index.ts";
 import { closeAll, E, SysError } from "../sys/index.ts";
 import { RefusedError } from "../errors.ts";
-import { call, type Reply, type Session } from "./session.ts";
+import { call, notify, type Reply, type Session } from "./session.ts";
 
 export interface PutOptions {
   /** Time to live in ms; the broker closes the entry when it passes. */
@@ -51,7 +51,10 @@ export interface Lease {
   fd: number;
   /** When the broker revokes it (ms since the epoch), or null. */
   expires: number | null;
-  /** Give the member back now (closing `fd` is the caller's business). */
+  /**
+   * Give the member back now (closing `fd` is the caller's business). Sent without waiting for an answer: the
+   * broker handles it before anything sent after it on the session.
+   */
   release(): void;
 }
 
@@ -81,7 +84,7 @@ export function lease(s: Session, name: string, opts: LeaseOptions = {}): Lease 
     release: () => {
       if (released) return;
       released = true;
-      withoutFds(call(s, OP.release, { lease: id }));
+      notify(s, OP.release, { lease: id, quiet: true });
     },
   };
 }

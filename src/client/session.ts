@@ -89,6 +89,16 @@ export interface Reply {
   more: { body: Record<string, unknown>; fds: number }[];
 }
 
+/** Send a request that gets no reply (a quiet release): the next call's reply is the next frame. */
+export function notify(s: Session, kind: number, body: Record<string, unknown>): void {
+  const id = s.nextId++;
+  try {
+    sendFds(s.fd, [], encodeFrame({ kind, id, fds: 0, body }), { timeoutMs: s.timeoutMs });
+  } catch (e) {
+    throw reasonForHangUp(s, e);
+  }
+}
+
 /**
  * Send one request and wait for its whole reply. A reply announcing `parts` > 1 is followed by that many
  * `more` frames, each with its own fds. A broker error becomes a RefusedError with its errno name.

@@ -158,9 +158,10 @@ export function parseLease(body: Record<string, unknown>): LeaseRequest {
   return { name: checkName(body.name), waitMs: msOrNull(body.waitMs, "waitMs") ?? 0, ttlMs: ttl, bindPid: body.bindPid === true };
 }
 
-export function parseRelease(body: Record<string, unknown>): { lease: number } {
+/** `quiet`: no reply at all (the client does not wait for one). */
+export function parseRelease(body: Record<string, unknown>): { lease: number; quiet: boolean } {
   if (typeof body.lease !== "number" || !Number.isInteger(body.lease) || body.lease < 1) throw new ProtocolError("lease must be a lease id");
-  return { lease: body.lease };
+  return { lease: body.lease, quiet: body.quiet === true };
 }
 
 export function parseGet(body: Record<string, unknown>, maxNames: number): GetRequest {

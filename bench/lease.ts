@@ -1,0 +1,70 @@
+// `npm run bench:lease` (bun run bench/lease.ts): what a lease costs (docs/benchmarks.md, "Leases").
+//   1. lease + release against get of one fd, each a round trip through the client library on one persistent
+//      connection, rounds interleaved in one process; the ratio (target: lease + release <= 1.5x a get);
+//   2. leases per second when 64 client processes (--waiters) (the library) lease and release the one member of a pool:
+//      every lease but one waits in the FIFO queue (target >= 5,000 per second).
+// Options: --rounds N (default 7), --count N round trips per round (default 2000), --seconds S (default 3),
+// --waiters N (default 64), --json.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { get, lease, openSession } from "../src/client/index.ts";
+import { closeAll } from "../src/sys/index.ts";
+import { BIN, BUN, BUN_CLIENT, killLeftovers, signalClients, startBroker, startClients, stopProc } from "./broker-procs.ts";
+import { median, option } from "./common.ts";
+
+const ROUNDS = Math.round(option("--rounds", 7));
+const COUNT = Math.round(option("--count", 2000));
+const SECONDS = option("--seconds", 3);
+const WAITERS = Math.round(option("--waiters", 64));
+const dir = mkdtempSync(join(tmpdir(), "fdbroker-bench-lease-"));
+
+function timeUs(fn: () => void): number {
+  const t0 = performance.now();
+  for (let i = 0; i < COUNT; i++) fn();
+  return ((performance.now() - t0) * 1000) / COUNT;
+}
+
+async function main() {
+  const sock = join(dir, "b.sock");
+  const b = startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts", "--pool", "one=1:file:/dev/null", "--pool", "shared=1:file:/dev/null"]);
+  try {
+    using s = openSession({ socket: sock, timeoutMs: 30_000 });
+    const getOnce = () => closeAll(get(s, ["a"]).map((g) => g.fd));
+    const leaseOnce = () => {
+      const l = lease(s, "one");
+      closeAll([l.fd]);
+      l.release();
+    };
+    for (let i = 0; i < 500; i++) (getOnce(), leaseOnce());
+    const gets: number[] = [];
+    const leases: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      gets.push(timeUs(getOnce));
+      leases.push(timeUs(leaseOnce));
+    }
+    const clients = await startClients(WAITERS, BUN_CLIENT, [sock, "shared", "lease", String(SECONDS)]);
+    signalClients(clients);
+    const total = (await Promise.all(clients.map((c) => c.result()))).reduce((n, r) => n + (r.gets as number), 0);
+    return {
+      rounds: ROUNDS, count: COUNT,
+      getUs: Number(median(gets).toFixed(1)), leaseReleaseUs: Number(median(leases).toFixed(1)),
+      ratio: Number((median(leases) / median(gets)).toFixed(2)),
+      waiters: WAITERS, seconds: SECONDS, leasesPerSecond: Math.round(total / SECONDS),
+    };
+  } finally {
+    await stopProc(b.proc);
+  }
+}
+
+try {
+  const r = await main();
+  if (process.argv.includes("--json")) console.log(JSON.stringify(r, null, 2));
+  else {
+    console.log(`one connection, median of ${r.rounds} rounds of ${r.count}: get ${r.getUs} µs, lease + release ${r.leaseReleaseUs} µs: ${r.ratio}x (target <= 1.5x)`);
+    console.log(`${r.waiters} processes leasing the one member of a pool: ${r.leasesPerSecond} leases/s over ${r.seconds} s (target >= 5,000)`);
+  }
+} finally {
+  killLeftovers();
+  rmSync(dir, { recursive: true, force: true });
+}
