@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { build } from "../scripts/build.ts";
 import { openSession, put, status } from "../src/client/index.ts";
 import { connectTo } from "../src/peer/endpoint.ts";
-import { closeAll, pipe } from "../src/sys/index.ts";
+import { closeAll, getNofileLimit, pipe, setNofileLimit } from "../src/sys/index.ts";
 import {
   BIN, BUN, BUN_CLIENT, cpuMs, killLeftovers, ROOT, rssMiB, signalClients, startBroker, startClients, startRefBroker, startS6, stopProc,
   type BrokerProc,
@@ -74,11 +74,11 @@ function latencies(rows: [string, string[]][]): Record<string, number> {
 }
 
 /** Fill a broker with ENTRIES entries (both ends of one pipe, alternately: the broker holds ENTRIES fds). */
-function fill(sock: string): void {
+function fill(sock: string, entries = ENTRIES): void {
   const [r, w] = pipe();
   const s = openSession({ socket: sock, timeoutMs: 30_000 });
   try {
-    for (let i = 0; i < ENTRIES; i++) put(s, `e${i}`, i % 2 ? r : w);
+    for (let i = 0; i < entries; i++) put(s, `e${i}`, i % 2 ? r : w);
   } finally {
     s.close();
     closeAll([r, w]);
@@ -121,10 +121,10 @@ function logGap(fromLog: string, from: RegExp, toLog: string, to: RegExp): numbe
 }
 
 /** Take over from the broker at `sock` with `cli` while a watching client gets on a persistent connection. */
-async function takeover(cli: readonly string[], sock: string, old: BrokerProc) {
+async function takeover(cli: readonly string[], sock: string, old: BrokerProc, maxConns = IDLE + 100, entries = ENTRIES) {
   const [watch] = await startClients(1, BUN_CLIENT, [sock, "e0", "watch"]);
   signalClients([watch!]);
-  const next = startBroker(cli, sock, dir, ["--takeover", "--max-conns", String(IDLE + 100)]);
+  const next = startBroker(cli, sock, dir, ["--takeover", "--max-conns", String(maxConns)]);
   const exited = await Promise.race([old.proc.exited.then(() => true), Bun.sleep(60_000).then(() => false)]);
   if (!exited) throw new Error(`the old broker did not exit within 60 s of the takeover:\n${readFileSync(old.log, "utf8").slice(-2000)}`);
   signalClients([watch!]);
@@ -132,7 +132,7 @@ async function takeover(cli: readonly string[], sock: string, old: BrokerProc) {
   if (seen.failed !== 0) throw new Error(`gets failed during takeover: ${JSON.stringify(seen)}`);
   using s = openSession({ socket: sock });
   const st = status(s);
-  if (st.entries !== ENTRIES) throw new Error(`the new broker holds ${st.entries} entries, not ${ENTRIES}`);
+  if (st.entries < entries) throw new Error(`the new broker holds ${st.entries} entries, not ${entries}`);
   // From the old broker taking the request (it stops accepting) to the new one holding everything (it accepts).
   const windowMs = logGap(old.log, / takeover uid=\d+ pid=\d+ ok/, next.log, / takeover ok \(took/);
   return { next, result: { windowMs, startToReadyMs: round(next.readyMs), longestGetMs: round(seen.maxMs as number), getsDuring: seen.gets } };
@@ -147,20 +147,38 @@ const SCALE_CLIENTS = 4;
  * backlog is accepted in order, so by then every idle connection has been accepted.
  */
 async function scale(cClient: string, ref: string) {
+  // 10,000 connections and 10,000 entries need more fds than a usual hard limit of 20,000 allows: raised where we
+  // may (CAP_SYS_RESOURCE), inherited by every broker started here; otherwise as many entries as fit beside the
+  // connections, and the report says how many.
+  const most = IDLE_COUNTS.at(-1)!;
+  try {
+    if (getNofileLimit().hard < most + ENTRIES + 1000) setNofileLimit({ soft: most + ENTRIES + 1000, hard: most + ENTRIES + 1000 });
+  } catch {}
+  const bigEntries = Math.min(ENTRIES, Math.floor((getNofileLimit().hard - most - 1000) / 1000) * 1000);
   const rows = [];
   for (const idle of IDLE_COUNTS) {
     const row: Record<string, number> = { idle };
     for (const kind of ["fdbroker", "C epoll reference"] as const) {
       const sock = join(dir, `scale-${idle}-${kind === "fdbroker" ? "f" : "c"}.sock`);
-      const b = kind === "fdbroker"
-        ? startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts", "--max-conns", String(idle + 100)]).proc
-        : startRefBroker(ref, sock);
+      const fb = kind === "fdbroker" ? startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts", "--max-conns", String(idle + 100)]) : null;
+      let b = fb ? fb.proc : startRefBroker(ref, sock);
       const conns: number[] = [];
       try {
         for (let i = 0; i < idle; i++) conns.push(connectTo(sock, 30_000));
         const t = await throughput({ proc: b }, sock, [cClient], SCALE_CLIENTS);
         row[kind === "fdbroker" ? "fdbroker" : "reference"] = t.getsPerSecond;
-        if (kind === "fdbroker") row.fdbrokerCpuUsPerGet = t.brokerCpuUsPerGet;
+        if (fb) row.fdbrokerCpuUsPerGet = t.brokerCpuUsPerGet;
+        // The largest: ENTRIES entries on top of the idle connections, its memory, and a takeover of it all.
+        if (fb && idle === most && bigEntries > 0) {
+          fill(sock, bigEntries);
+          await Bun.sleep(1000);
+          row.entries = bigEntries;
+          row.rssMiB = round(rssMiB(b.pid));
+          const t = await takeover([BUN, BIN], sock, fb, idle + 100, bigEntries);
+          b = t.next.proc;
+          row.takeoverMs = t.result.windowMs;
+          row.takeoverLongestGetMs = t.result.longestGetMs;
+        }
       } finally {
         closeAll(conns);
         await stopProc(b);
@@ -255,6 +273,9 @@ function reportScale(r: Record<string, any>): void {
   console.log("  idle connections   fdbroker  (µs CPU per get)   C epoll reference   ratio");
   for (const s of r.scale)
     console.log(`  ${String(s.idle).padStart(16)}   ${String(s.fdbroker).padStart(8)}  (${String(s.fdbrokerCpuUsPerGet).padStart(5)})            ${String(s.reference).padStart(8)}        ${s.ratio.toFixed(2)}x`);
+  const big = r.scale.at(-1);
+  if (big?.rssMiB !== undefined)
+    console.log(`with ${big.idle} connections and ${big.entries} entries: VmRSS ${big.rssMiB} MiB (target < 96); takeover ${big.takeoverMs} ms not accepting (target < 300), longest get ${big.takeoverLongestGetMs} ms, none failed`);
 }
 
 try {
