@@ -6,6 +6,7 @@ import { takeListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { listenUnix, socketFileOf } from "../peer/listen.ts";
 import { openSpec } from "../open/spec.ts";
+import { haproxyStatsPath, takeHaproxySockets } from "../peer/haproxy.ts";
 import { requireName } from "../proto/index.ts";
 import { closeAll, getNofileLimit, isOpen, setCloexec, setNofileLimit } from "../sys/index.ts";
 import { closeAllOffThread, startOffload } from "../sys/offload.ts";
@@ -91,8 +92,12 @@ function openInitial(opts: BrokerOptions): { name: string; fd: number }[] {
   try {
     for (const h of opts.holds ?? []) {
       const name = requireName(h.name);
-      if (opened.some((o) => o.name === name)) throw new UsageError(`entry ${JSON.stringify(name)} is held twice`);
-      opened.push({ name, fd: openSpec(h.spec, inherited) });
+      const stats = haproxyStatsPath(h.spec);
+      // haproxy:PATH holds every listener of that HAProxy, each as NAME/ADDRESS-NAME.
+      const more = stats === null ? [{ name, fd: openSpec(h.spec, inherited) }] : takeHaproxySockets(stats).map((t) => ({ name: `${name}/${t.name}`, fd: t.fd }));
+      const twice = more.find((m) => opened.some((o) => o.name === m.name));
+      opened.push(...more);
+      if (twice) throw new UsageError(`entry ${JSON.stringify(twice.name)} is held twice`);
     }
     if (opts.adoptListenFds) {
       const got = takeListenFds(process.env, process.pid, inherited);

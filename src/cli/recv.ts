@@ -4,7 +4,10 @@ import { describeFd } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
 import { checkFdName } from "../launch/listen-fds.ts";
 import { execWithFds } from "../launch/exec.ts";
+import { haproxyStatsPath, takeHaproxySockets } from "../peer/haproxy.ts";
 import { receiveFrom, type Reception } from "../peer/session.ts";
+import type { TrustedUid } from "../peer/trust.ts";
+import { closeAll } from "../sys/index.ts";
 import { printGroups, type ViewGroup } from "./describe-view.ts";
 import { parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
@@ -32,10 +35,19 @@ function describe(got: Reception, names: string[] | undefined, json: boolean): v
   printGroups(groups, json, "#");
 }
 
+/** `recv haproxy:PATH`: every listener of a running HAProxy, named from its address, as one message. */
+function fromHaproxy(path: string, o: { timeout?: number; maxFds: number; peerUid?: TrustedUid; readyFd?: number }): Reception & { names: string[] } {
+  const taken = takeHaproxySockets(path, { timeoutMs: o.timeout, maxFds: o.maxFds, peerUid: o.peerUid });
+  readyNotifier(o.readyFd)();
+  const fds = taken.map((t) => t.fd);
+  const close = () => closeAll(fds.splice(0));
+  return { messages: [{ data: new Uint8Array(0), fds: [...fds] }], fds, extraClosed: 0, names: taken.map((t) => t.name), close, [Symbol.dispose]: close };
+}
+
 export function command(): Command {
   return new Command("recv")
     .description("receive fds from one peer on a UNIX socket; describe them, or exec CMD with them at fd 3, 4, ...")
-    .argument("<addr>", "socket path, @abstract-name or unix:PATH")
+    .argument("<addr>", "socket path, @abstract-name or unix:PATH; haproxy:STATS_SOCKET takes a running HAProxy's listeners (_getsocks)")
     .argument("[cmd...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")
     .option("--connect", "connect to ADDR instead of listening on it")
     .option("-n, --count <n>", "stop after N fds (extra fds in the last message are closed)", integer(1))
@@ -50,14 +62,15 @@ export function command(): Command {
     .action(async (addr: string, cmd: string[], o) => {
       const stop = interruption();
       try {
-        const got = await receiveFrom(addr, {
+        const stats = haproxyStatsPath(addr);
+        const got: Reception & { names?: string[] } = stats !== null ? fromHaproxy(stats, o) : await receiveFrom(addr, {
           connect: o.connect, count: o.count, timeoutMs: o.timeout, maxFds: o.maxFds, maxBytes: o.maxBytes,
           onReady: readyNotifier(o.readyFd), signal: stop.signal,
           peerUid: o.peerUid, onPeer: peerReporter(!!o.verbose, !o.connect, o.peerUid),
         });
         if (got.extraClosed > 0) process.stderr.write(`fdbroker: closed ${got.extraClosed} fds past --count ${o.count}\n`);
         try {
-          const names = o.names ? namesFrom(got) : undefined;
+          const names = got.names ?? (o.names ? namesFrom(got) : undefined);
           if (cmd.length > 0) execWithFds(cmd, got.fds.map((fd, i) => ({ fd, name: names?.[i] })));
           describe(got, names, !!o.json);
         } finally {
