@@ -9,7 +9,7 @@ import {
 } from "../proto/getsocks.ts";
 import { C, close, closeAll, connect, formatSockAddr, isSysError, sockName, socket, socketInfo } from "../sys/index.ts";
 import { parseUnixAddress } from "./address.ts";
-import { recvFds, sendFds } from "./transfer.ts";
+import { recvFds, sendFds, type FdMessage } from "./transfer.ts";
 import { checkPeer, type TrustedUid } from "./trust.ts";
 
 export const HAPROXY_PREFIX = "haproxy:";
@@ -66,11 +66,23 @@ function uniqueNames(names: string[]): string[] {
  * HAProxy waits for 4 bytes after each full batch of fds before it sends the next; since 2.7 or so after the last
  * batch too, while 2.6 has hung up by then (EPIPE), which is fine once every fd is in.
  */
-function ack(sock: number, timeoutMs: number, last: boolean): void {
+function ack(sock: number, timeoutMs: number, got: number, count: number | null, label: string): void {
   try {
     sendFds(sock, [], GETSOCKS_ACK, { timeoutMs });
   } catch (e) {
-    if (!(last && (isSysError(e, "EPIPE") || isSysError(e, "ECONNRESET")))) throw e;
+    if (!isSysError(e, "EPIPE") && !isSysError(e, "ECONNRESET")) throw e;
+    if (got !== count) throw new ProtocolError(`_getsocks: HAProxy at ${label} hung up after ${got} of ${count ?? "?"} fds`);
+  }
+}
+
+/** The next message, or null once HAProxy has hung up (ECONNRESET: it closed with our ack unread). */
+function nextMessage(sock: number, timeoutMs: number): FdMessage | null {
+  try {
+    const msg = recvFds(sock, { timeoutMs });
+    return msg.eof ? null : msg;
+  } catch (e) {
+    if (isSysError(e, "ECONNRESET")) return null;
+    throw e;
   }
 }
 
@@ -82,10 +94,10 @@ function receiveAnswer(sock: number, label: string, timeoutMs: number, maxFds: n
   const complete = () =>
     count !== null && fds.length === count && readGetsocksRecords(Buffer.concat(chunks).subarray(GETSOCKS_COUNT_BYTES), count) !== null;
   while (!complete()) {
-    const msg = recvFds(sock, { timeoutMs });
-    const batch = msg.fds.splice(0);
+    const msg = nextMessage(sock, timeoutMs);
+    const batch = msg?.fds.splice(0) ?? [];
     fds.push(...batch);
-    if (msg.eof) {
+    if (msg === null) {
       const said = new TextDecoder().decode(Buffer.concat(chunks)).trim().split("\n")[0];
       if (fds.length === 0)
         throw new RefusedError("EACCES", `HAProxy at ${label} sent no sockets${said ? ` (it said ${JSON.stringify(said.slice(0, 120))})` : ""}: its stats socket needs "level admin expose-fd listeners", and HAProxy at least one listener`);
@@ -94,7 +106,7 @@ function receiveAnswer(sock: number, label: string, timeoutMs: number, maxFds: n
     chunks.push(msg.data);
     bytes += msg.data.length;
     count ??= getsocksCount(Buffer.concat(chunks));
-    if (batch.length > 0) ack(sock, timeoutMs, fds.length === count);
+    if (batch.length > 0) ack(sock, timeoutMs, fds.length, count, label);
     if (count === null) continue;
     if (count < 1 || count > maxFds) throw new ProtocolError(`_getsocks: HAProxy at ${label} announced ${count} fds (at most ${maxFds} accepted)`);
     if (fds.length > count) throw new ProtocolError(`_getsocks: HAProxy at ${label} sent ${fds.length} fds, announced ${count}`);
