@@ -4,7 +4,9 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { CLI, ROOT } from "../helpers.ts";
+import { chmodSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { BUN, CLI, ROOT, spawn, tempDir, untrack } from "../helpers.ts";
+import { watchRun, type Supervisor } from "../run/harness.ts";
 
 const RECIPES = join(ROOT, "docs/recipes.md");
 
@@ -15,16 +17,16 @@ export interface Recipe {
   command: string;
 }
 
-/** The `### NAME` section of docs/recipes.md: the file shown under a "`/etc/...`:" line, and the sh block. */
-export function recipeFromDoc(name: string): Recipe {
+/** The `### NAME` section of docs/recipes.md: the file shown under a "`/etc/...`:" line, and its `nth` sh block. */
+export function recipeFromDoc(name: string, nth = 0): Recipe {
   const doc = readFileSync(RECIPES, "utf8");
   const start = doc.indexOf(`\n### ${name}\n`);
   if (start < 0) throw new Error(`docs/recipes.md has no "### ${name}" section`);
   const rest = doc.slice(start + 1);
   const section = rest.slice(0, rest.slice(4).search(/\n##/) + 4);
   const file = /^`(\/[^`]+)`:\n\n```\w*\n([\s\S]*?)```/m.exec(section);
-  const command = /^```sh\n(fdbroker run [^\n]*)\n```/m.exec(section);
-  if (!command) throw new Error(`the "### ${name}" section has no one-line fdbroker run command`);
+  const command = [...section.matchAll(/^```sh\n(fdbroker run [^\n]*)\n```/gm)][nth];
+  if (!command) throw new Error(`the "### ${name}" section has no one-line fdbroker run command number ${nth + 1}`);
   return { config: file ? { path: file[1]!, text: file[2]! } : undefined, command: command[1]! };
 }
 
@@ -77,7 +79,7 @@ export function httpGet(port: number, path: string, timeoutMs = 30000): Promise<
 }
 
 /** Clients asking for `path` again and again until stop(); a request fails unless it gets 200 and `body`. */
-export function requestLoop(port: number, path: string, body: string, workers = 2) {
+export function requestLoop(port: number, path: string, body: string | RegExp, workers = 2) {
   const failures: string[] = [];
   let ok = 0;
   let running = true;
@@ -85,7 +87,7 @@ export function requestLoop(port: number, path: string, body: string, workers = 
     while (running) {
       try {
         const r = await httpGet(port, path);
-        if (r.status === 200 && r.body === body) ok++;
+        if (r.status === 200 && (typeof body === "string" ? r.body === body : body.test(r.body))) ok++;
         else failures.push(`status ${r.status}, body ${JSON.stringify(r.body.slice(0, 80))}`);
       } catch (e) {
         failures.push((e as Error).message);
@@ -207,4 +209,83 @@ export function processLedger() {
       }
     },
   };
+}
+
+export const BIG = 20 * 1024 * 1024;
+export const SMALL = "hello\n";
+
+/** A site every server can serve: 20 MB of random bytes, a small file, a WSGI app; readable by www-data. */
+export function site() {
+  const dir = tempDir();
+  chmodSync(dir.path, 0o755);
+  const www = join(dir.path, "www");
+  mkdirSync(www, { mode: 0o755 });
+  const big = new Uint8Array(BIG);
+  for (let i = 0; i < BIG; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
+  writeFileSync(join(www, "big.bin"), big, { mode: 0o644 });
+  writeFileSync(join(www, "small.txt"), SMALL, { mode: 0o644 });
+  writeFileSync(join(www, "app.py"), APP, { mode: 0o644 });
+  return { dir, www, sha256: new Bun.CryptoHasher("sha256").update(big).digest("hex") };
+}
+
+// A WSGI app serving the same two files as the static servers, streamed from disk.
+const APP = `import os
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def app(environ, start_response):
+    path = os.path.join(HERE, environ["PATH_INFO"].lstrip("/"))
+    if os.path.basename(path) not in ("big.bin", "small.txt"):
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return []
+    f = open(path, "rb")
+    start_response("200 OK", [("Content-Length", str(os.fstat(f.fileno()).st_size))])
+    return environ["wsgi.file_wrapper"](f, 65536)
+`;
+
+export type Ledger = ReturnType<typeof processLedger>;
+
+/**
+ * The servers run at the same time (beforeAll starts them, each test awaits its own), so the file takes as long as
+ * the slowest server, not the sum. Their processes are therefore not left to the per-test guard of
+ * tests/setup.ts, which would kill the others' at the end of the first test: each run's ledger kills its own by pid.
+ */
+export function started(proc: ReturnType<typeof spawn>, ledger: Ledger): ReturnType<typeof spawn> {
+  untrack(proc.pid);
+  ledger.note(proc.pid);
+  return proc;
+}
+
+/** Start a recipe with its config written under `dir` and `map` applied; resolves once the first server is ready. */
+export async function startRecipe(name: string, map: Record<string, string>, dir: string, ledger: Ledger, nth = 0): Promise<{ sup: Supervisor; pid: number }> {
+  const r = recipeFromDoc(name, nth);
+  const full = { ...map };
+  if (r.config) {
+    const path = join(dir, r.config.path.split("/").pop()!);
+    full[r.config.path] = path;
+    writeFileSync(path, substitute(r.config.text, map));
+  }
+  // `bun` in a recipe is the Bun running the tests (npm's bin may not be on PATH, and the binary may be bun.exe).
+  mkdirSync(join(dir, "bin"), { recursive: true });
+  if (!existsSync(join(dir, "bin/bun"))) symlinkSync(BUN, join(dir, "bin/bun"));
+  const env = { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}` };
+  const sup = watchRun(started(spawn(recipeArgv(substitute(r.command, full)), { stdout: "ignore", env }), ledger));
+  const pid = Number((await sup.waitFor(/pid (\d+) is ready/, 60000))[1]);
+  ledger.note(sup.proc.pid);
+  return { sup, pid };
+}
+
+
+/** SIGTERM to run (passed on as the server's stop signal); resolves with run's exit code once its log is read. */
+export async function stopRun(sup: Supervisor): Promise<number> {
+  sup.proc.kill("SIGTERM");
+  const code = await sup.proc.exited;
+  await sup.closed;
+  return code;
+}
+
+/** True (and says so) when `cmd` is not installed: the only reason a server's test is skipped. */
+export function missing(cmd: string): boolean {
+  if (Bun.which(cmd, { PATH: `${process.env.PATH}:/usr/sbin:/sbin` })) return false;
+  console.warn(`skipped: ${cmd} is not installed (Debian package: see .ci/run's needs table)`);
+  return true;
 }

@@ -3,70 +3,19 @@
 // small requests loop. Zero failed requests, every download byte-exact, every old server retired by its own
 // graceful stop (exit 0, no SIGKILL). A server whose binary is missing is skipped, saying so.
 import { beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawn, tempDir, untrack, waitFor } from "../helpers.ts";
-import { watchRun, type Supervisor } from "../run/harness.ts";
+import { spawn, waitFor } from "../helpers.ts";
+import type { Supervisor } from "../run/harness.ts";
 import {
-  freePort, processLedger, recipeArgv, recipeFromDoc, requestLoop, slowDownload, substitute, type DownloadResult,
+  BIG, freePort, missing, processLedger, requestLoop, site, SMALL, slowDownload, started, startRecipe, stopRun, type DownloadResult, type Ledger,
 } from "./harness.ts";
 
 // The first test waits for every server started in beforeAll to come up; the rest are mostly done by their turn.
 setDefaultTimeout(180000);
 
-const BIG = 20 * 1024 * 1024;
 // Slow enough that a download outlasts a reload on a loaded machine, fast enough that ten take seconds, not minutes.
 const RATE = 4 * 1024 * 1024;
-const SMALL = "hello\n";
-const which = (cmd: string) => Bun.which(cmd, { PATH: `${process.env.PATH}:/usr/sbin:/sbin` });
-const missing = (cmd: string) => {
-  if (which(cmd)) return false;
-  console.warn(`skipped: ${cmd} is not installed (Debian package: see .ci/run's needs table)`);
-  return true;
-};
-
-/** A site every server can serve: 20 MB of random bytes, a small file, a WSGI app; readable by www-data. */
-function site() {
-  const dir = tempDir();
-  chmodSync(dir.path, 0o755);
-  const www = join(dir.path, "www");
-  mkdirSync(www, { mode: 0o755 });
-  const big = new Uint8Array(BIG);
-  for (let i = 0; i < BIG; i += 65536) crypto.getRandomValues(big.subarray(i, i + 65536));
-  writeFileSync(join(www, "big.bin"), big, { mode: 0o644 });
-  writeFileSync(join(www, "small.txt"), SMALL, { mode: 0o644 });
-  writeFileSync(join(www, "app.py"), APP, { mode: 0o644 });
-  return { dir, www, sha256: new Bun.CryptoHasher("sha256").update(big).digest("hex") };
-}
-
-// A WSGI app serving the same two files as the static servers, streamed from disk.
-const APP = `import os
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-def app(environ, start_response):
-    path = os.path.join(HERE, environ["PATH_INFO"].lstrip("/"))
-    if os.path.basename(path) not in ("big.bin", "small.txt"):
-        start_response("404 Not Found", [("Content-Length", "0")])
-        return []
-    f = open(path, "rb")
-    start_response("200 OK", [("Content-Length", str(os.fstat(f.fileno()).st_size))])
-    return environ["wsgi.file_wrapper"](f, 65536)
-`;
-
-/** Start a recipe with its config written under `dir` and `map` applied; resolves once the first server is ready. */
-async function startRecipe(name: string, map: Record<string, string>, dir: string, ledger: Ledger): Promise<{ sup: Supervisor; pid: number }> {
-  const r = recipeFromDoc(name);
-  const full = { ...map };
-  if (r.config) {
-    const path = join(dir, r.config.path.split("/").pop()!);
-    full[r.config.path] = path;
-    writeFileSync(path, substitute(r.config.text, map));
-  }
-  const sup = watchRun(started(spawn(recipeArgv(substitute(r.command, full)), { stdout: "ignore" }), ledger));
-  const pid = Number((await sup.waitFor(/pid (\d+) is ready/, 60000))[1]);
-  ledger.note(sup.proc.pid);
-  return { sup, pid };
-}
 
 /**
  * Reload `sup` 10 times. Before each, a download has brought at least 1 MB (so a server of the generation being
@@ -98,13 +47,6 @@ async function tenReloadsUnderLoad(sup: Supervisor, first: number, port: number,
   return { results, inFlightAtStop, pids, failures: small.failures, ok: small.ok() };
 }
 
-async function stopRun(sup: Supervisor): Promise<number> {
-  sup.proc.kill("SIGTERM");
-  const code = await sup.proc.exited;
-  await sup.closed;
-  return code;
-}
-
 function expectClean(got: Awaited<ReturnType<typeof tenReloadsUnderLoad>>, sha256: string): void {
   const wrong = got.results.filter((r) => r.status !== 200 || r.bytes !== BIG || r.announced !== BIG || r.sha256 !== sha256 || r.error);
   // One comparison, so a failure shows every number at once.
@@ -115,19 +57,6 @@ function expectClean(got: Awaited<ReturnType<typeof tenReloadsUnderLoad>>, sha25
     pids: new Set(got.pids).size,
   }).toEqual({ failedRequests: [], wrongDownloads: [], inFlightAtStop: Array(10).fill(true), pids: 11 });
   expect(got.ok).toBeGreaterThan(0);
-}
-
-type Ledger = ReturnType<typeof processLedger>;
-
-/**
- * The servers run at the same time (beforeAll starts them, each test awaits its own), so the file takes as long as
- * the slowest server, not the sum. Their processes are therefore not left to the per-test guard of
- * tests/setup.ts, which would kill the others' at the end of the first test: each run's ledger kills its own by pid.
- */
-function started(proc: ReturnType<typeof spawn>, ledger: Ledger): ReturnType<typeof spawn> {
-  untrack(proc.pid);
-  ledger.note(proc.pid);
-  return proc;
 }
 
 /** One server's run: its recipe, ten reloads under load, then run stopped with the server's graceful signal. */
