@@ -37,8 +37,10 @@ function describe(got: Reception, names: string[] | undefined, json: boolean): v
 
 /** `recv haproxy:PATH`: every listener of a running HAProxy, named from its address, as one message. */
 function fromHaproxy(path: string, o: { timeout?: number; maxFds: number; peerUid?: TrustedUid; readyFd?: number }): Reception & { names: string[] } {
+  // A bad --ready-fd is refused before any fd is taken.
+  const ready = readyNotifier(o.readyFd);
   const taken = takeHaproxySockets(path, { timeoutMs: o.timeout, maxFds: o.maxFds, peerUid: o.peerUid });
-  readyNotifier(o.readyFd)();
+  ready();
   const fds = taken.map((t) => t.fd);
   const close = () => closeAll(fds.splice(0));
   return { messages: [{ data: new Uint8Array(0), fds: [...fds] }], fds, extraClosed: 0, names: taken.map((t) => t.name), close, [Symbol.dispose]: close };

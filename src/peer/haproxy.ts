@@ -63,8 +63,8 @@ function uniqueNames(names: string[]): string[] {
 }
 
 /**
- * HAProxy waits for 4 bytes after each full batch of fds before it sends the next; since 2.7 or so after the last
- * batch too, while 2.6 has hung up by then (EPIPE), which is fine once every fd is in.
+ * HAProxy waits for 4 bytes after each full batch of fds before it sends the next. Newer versions wait after the
+ * last batch too (for at most a second); 2.6 has hung up by then (EPIPE), which is fine once every fd is in.
  */
 function ack(sock: number, timeoutMs: number, got: number, count: number | null, label: string): void {
   try {
