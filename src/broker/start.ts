@@ -6,6 +6,7 @@ import { adoptListenFds } from "../launch/listen-fds.ts";
 import { parseUnixAddress } from "../peer/address.ts";
 import { listenUnix, socketFileOf } from "../peer/listen.ts";
 import { openSpec, parseSpec } from "../open/spec.ts";
+import { haproxyStatsPath, takeHaproxySockets } from "../peer/haproxy.ts";
 import { requireName } from "../proto/index.ts";
 import { closeAll, getNofileLimit, isOpen, setNofileLimit } from "../sys/index.ts";
 import { closeAllOffThread, startOffload } from "../sys/offload.ts";
@@ -92,12 +93,18 @@ function openInitial(opts: BrokerOptions): { name: string; fd: number }[] {
   if (!opts.holds?.length && !opts.adoptListenFds) return opened;
   const inherited = new Set(inheritedFds());
   // Every SPEC is parsed before any is opened: a bad last one must not leave the first one's socket file behind.
-  const holds = (opts.holds ?? []).map((h) => ({ name: h.name, spec: parseSpec(h.spec) }));
+  // haproxy:PATH is not a SPEC of src/open: it holds every listener of that HAProxy, each as NAME/ADDRESS-NAME.
+  const holds = (opts.holds ?? []).map((h) => {
+    const stats = haproxyStatsPath(h.spec);
+    return { name: h.name, stats, spec: stats === null ? parseSpec(h.spec) : null };
+  });
   try {
     for (const h of holds) {
       const name = requireName(h.name);
-      if (opened.some((o) => o.name === name)) throw new UsageError(`entry ${JSON.stringify(name)} is held twice`);
-      opened.push({ name, fd: openSpec(h.spec, inherited) });
+      const more = h.spec !== null ? [{ name, fd: openSpec(h.spec, inherited) }] : takeHaproxySockets(h.stats!).map((t) => ({ name: `${name}/${t.name}`, fd: t.fd }));
+      const twice = more.find((m) => opened.some((o) => o.name === m.name));
+      opened.push(...more);
+      if (twice) throw new UsageError(`entry ${JSON.stringify(twice.name)} is held twice`);
     }
     if (opts.adoptListenFds) {
       for (const got of adoptListenFds(inherited)) {

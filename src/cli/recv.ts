@@ -5,7 +5,10 @@ import { UsageError } from "../errors.ts";
 import { collectEnv, ENV_HELP, namesUsed, type EnvTemplate } from "../launch/env-template.ts";
 import { checkFdName } from "../launch/listen-fds.ts";
 import { execWithFds } from "../launch/exec.ts";
+import { haproxyStatsPath, takeHaproxySockets } from "../peer/haproxy.ts";
 import { CONNECT_TIMEOUT_MS, receiveFrom, type Reception } from "../peer/session.ts";
+import type { TrustedUid } from "../peer/trust.ts";
+import { closeAll } from "../sys/index.ts";
 import { printGroups, type ViewGroup } from "./describe-view.ts";
 import { parseCount, parseDuration } from "./broker-common.ts";
 import { fail } from "./exit.ts";
@@ -33,10 +36,21 @@ function describe(got: Reception, names: string[] | undefined, json: boolean): v
   printGroups(groups, json, "#");
 }
 
+/** `recv haproxy:PATH`: every listener of a running HAProxy, named from its address, as one message. */
+function fromHaproxy(path: string, o: { timeout?: number; maxFds: number; peerUid?: TrustedUid; readyFd?: number }): Reception & { names: string[] } {
+  // A bad --ready-fd is refused before any fd is taken.
+  const ready = readyNotifier(o.readyFd);
+  const taken = takeHaproxySockets(path, { timeoutMs: o.timeout, maxFds: o.maxFds, peerUid: o.peerUid });
+  ready();
+  const fds = taken.map((t) => t.fd);
+  const close = () => closeAll(fds.splice(0));
+  return { messages: [{ data: new Uint8Array(0), fds: [...fds] }], fds, extraClosed: 0, names: taken.map((t) => t.name), close, [Symbol.dispose]: close };
+}
+
 export function command(): Command {
   return new Command("recv")
     .description("receive fds from one peer on a UNIX socket; describe them, or exec CMD with them at fd 3, 4, ...")
-    .argument("<ADDR>", "socket path, @abstract-name or unix:PATH")
+    .argument("<ADDR>", "socket path, @abstract-name or unix:PATH; haproxy:STATS_SOCKET takes a running HAProxy's listeners (_getsocks)")
     .argument("[CMD...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")
     .option("--connect", "connect to ADDR instead of listening on it")
     .option("-n, --count <N>", "stop after N fds (extra fds in the last message are closed)", (s) => parseCount(s, "--count"))
@@ -56,9 +70,11 @@ export function command(): Command {
       if (namesUsed(env).length > 0 && !o.names) throw new UsageError("--env {fd:NAME} needs --names: without it the fds have no names");
       const stop = interruption();
       try {
-        const ready = readyNotifier(o.readyFd);
+        const stats = haproxyStatsPath(addr);
+        // fromHaproxy checks --ready-fd itself, before it takes anything.
+        const ready = stats === null ? readyNotifier(o.readyFd) : () => {};
         const waits = waitReporter(!!o.verbose, addr, o.timeout ?? (o.connect ? CONNECT_TIMEOUT_MS : undefined));
-        const got = await receiveFrom(addr, {
+        const got: Reception & { names?: string[] } = stats !== null ? fromHaproxy(stats, o) : await receiveFrom(addr, {
           connect: o.connect, count: o.count, timeoutMs: o.timeout, maxFds: o.maxFds, maxBytes: o.maxBytes,
           onReady: () => {
             if (!o.connect) waits.onListening();
@@ -69,7 +85,7 @@ export function command(): Command {
         });
         if (got.extraClosed > 0) process.stderr.write(`fdbroker: closed ${got.extraClosed} fds past --count ${o.count}\n`);
         try {
-          const names = o.names ? namesFrom(got) : undefined;
+          const names = got.names ?? (o.names ? namesFrom(got) : undefined);
           if (cmd.length > 0) execWithFds(cmd, got.fds.map((fd, i) => ({ fd, name: names?.[i] })), { envTemplates: env });
           describe(got, names, !!o.json);
         } finally {

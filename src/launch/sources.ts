@@ -5,14 +5,16 @@ import { get, openSession, type SessionOptions } from "../client/index.ts";
 import { inheritedFds, requireInherited } from "../describe/inherited.ts";
 import { UsageError } from "../errors.ts";
 import { openSpec, parseSpec, type Spec } from "../open/spec.ts";
-import { closeAll } from "../sys/index.ts";
+import { haproxyStatsPath, takeHaproxySockets } from "../peer/haproxy.ts";
+import { closeAll, setCloexec } from "../sys/index.ts";
 import type { PassedFd } from "./exec.ts";
 import { adoptListenFds, checkFdName } from "./listen-fds.ts";
 
 export type Source =
   | { kind: "listen"; name?: string; spec: Spec; text: string }
   | { kind: "fd"; name?: string; fd: number }
-  | { kind: "get"; name: string };
+  | { kind: "get"; name: string }
+  | { kind: "haproxy"; name?: string; path: string };
 
 /** Split `NAME=REST`. A name holds no ':' (LISTEN_FDNAMES separates with it), so `file:/a=b` has no name. */
 function splitName(text: string): [string | undefined, string] {
@@ -22,6 +24,8 @@ function splitName(text: string): [string | undefined, string] {
 
 export function parseListenSource(text: string): Source {
   const [name, rest] = splitName(text);
+  const stats = haproxyStatsPath(rest);
+  if (stats !== null) return { kind: "haproxy", name, path: stats };
   return { kind: "listen", name, spec: parseSpec(rest), text: rest };
 }
 
@@ -83,6 +87,8 @@ export function openSources(sources: readonly Source[], broker: SessionOptions =
         i = j - 1;
       } else if (s.kind === "listen") {
         out.push({ fd: openSpec(s.spec), name: s.name });
+      } else if (s.kind === "haproxy") {
+        out.push(...takeHaproxySockets(s.path).map((t) => ({ fd: t.fd, name: s.name ? `${s.name}/${t.name}` : t.name })));
       } else {
         out.push({ fd: openSpec({ kind: "fd", fd: s.fd }), name: s.name });
       }

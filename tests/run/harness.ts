@@ -20,7 +20,11 @@ export interface Supervisor {
 
 /** Start `fdbroker run ARGS` (after `prefix`, e.g. systemd-socket-activate) with stderr collected line by line. */
 export function startRun(args: string[], opts: Parameters<typeof spawn>[1] = {}, prefix: string[] = []): Supervisor {
-  const proc = spawn([...prefix, ...CLI, "run", ...args], opts);
+  return watchRun(spawn([...prefix, ...CLI, "run", ...args], opts));
+}
+
+/** A spawned process that is (or execs) `fdbroker run`, with stderr collected line by line. */
+export function watchRun(proc: ReturnType<typeof spawn>): Supervisor {
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   const closed = (async () => {
