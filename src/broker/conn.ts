@@ -53,6 +53,13 @@ export function openConn(state: BrokerState, fd: number): Conn {
  * socket read to its end has no such queue: closeDrainedSocket decides whether it can be closed here.
  */
 export function closeConn(state: BrokerState, conn: Conn): void {
+  const t = state.takeover;
+  if (t?.phase === "sent" && !state.handedOver && t.handing.has(conn)) {
+    // The new broker's now, and maybe still in a snapshot part to send: closed once the takeover commits or is
+    // abandoned. Until then not watched, so its hang-up does not wake the loop every turn.
+    unwatchConn(state, conn);
+    return;
+  }
   if (!state.conns.delete(conn.fd)) return;
   unwatchConn(state, conn);
   connClosed(state, conn);

@@ -41,7 +41,9 @@ export function removeEntry(state: BrokerState, name: string): boolean {
 /** Close every entry whose time has come; called by the loop, which wakes for `nextExpiry`. */
 export function expireDue(state: BrokerState): void {
   const now = state.env.now();
-  if (now < state.nextExpiry) return;
+  // Behind a sent takeover snapshot nothing changes (its parts still to send name these fds): the new broker
+  // expires them, or we do once it is abandoned.
+  if (now < state.nextExpiry || state.takeover?.phase === "sent") return;
   let next = Infinity;
   for (const [name, e] of state.entries) {
     const t = e.info.expires;

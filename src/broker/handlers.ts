@@ -212,6 +212,9 @@ export function dispatch(state: BrokerState, conn: Conn, frame: ReceivedFrame): 
   try {
     if (frame.problem) throw new ProtocolError(frame.problem);
     if (!handler) throw new ProtocolError(`unknown operation ${frame.kind}`);
+    // The snapshot is out: the new broker may only commit (anything else could change what is still being sent).
+    const t = state.takeover;
+    if (t?.phase === "sent" && t.conn === conn && frame.kind !== OP.takeoverCommit) refuse("EBUSY", "a takeover snapshot is being sent: only its commit is taken");
     out = handler(state, conn, frame);
     if (out === WAIT) return WAIT;
     logEvent(state, { op, names: out.names, result: out.result ?? (out.keep ? "ok" : "dropped"), conn, detail: out.detail ?? (out.keep ? undefined : "reply queue over limit") });

@@ -137,8 +137,15 @@ export interface BrokerEnv {
   collectGarbage(full: boolean): void;
 }
 
+/** A frame of a takeover's snapshot not yet sent; its fds are still their owners' (entries, connections). */
+export interface SnapshotPart {
+  kind: number;
+  body: Record<string, unknown>;
+  fds: number[];
+}
+
 /** A takeover in progress, on the running (old) broker's side. */
-interface Takeover {
+export interface Takeover {
   /** The new broker's connection. */
   conn: Conn;
   id: number;
@@ -149,6 +156,10 @@ interface Takeover {
    * is let go if it has not committed by this, and took no part of the snapshot in the last --drain-timeout.
    */
   deadline: number;
+  /** Sent: the parts of the snapshot still to send, sent as the new broker takes them. */
+  parts: SnapshotPart[];
+  /** Sent: the connections in the snapshot, which are the new broker's from then on (not closed here until the end). */
+  handing: Set<Conn>;
 }
 
 export interface BrokerState {

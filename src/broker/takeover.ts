@@ -12,8 +12,9 @@ import { chunkBySize, MAX_FDS_PER_FRAME, PART_BYTES, pendingBytes, REPLY, type R
 import { C, shutdown } from "../sys/index.ts";
 import { isAllowed } from "./access.ts";
 import { closeConn, sendError, sendFrame } from "./conn.ts";
+import { touch } from "./interest.ts";
 import { count, logEvent } from "./log.ts";
-import type { BrokerState, Conn } from "./state.ts";
+import type { BrokerState, Conn, SnapshotPart, Takeover } from "./state.ts";
 
 /** Partial-frame bytes a connection may carry through a takeover (base64 in a part of at most PART_BYTES). */
 const MAX_PENDING = 256 * 1024;
@@ -27,7 +28,7 @@ export function beginTakeover(state: BrokerState, conn: Conn, frame: ReceivedFra
     throw new RefusedError("EACCES", `uid ${conn.peer.uid} may not take over this broker`);
   if (state.takeover) throw new RefusedError("EBUSY", "a takeover is already in progress");
   if (state.listenFd === null || state.stopping) throw new RefusedError("EINVAL", "this broker is shutting down");
-  state.takeover = { conn, id: frame.id, phase: "draining", deadline: state.env.now() + state.config.limits.drainMs };
+  state.takeover = { conn, id: frame.id, phase: "draining", deadline: state.env.now() + state.config.limits.drainMs, parts: [], handing: new Set() };
 }
 
 /** Whether `conn` may have requests handled now (not once its state has been handed over). */
@@ -44,7 +45,13 @@ export function progressTakeover(state: BrokerState): void {
   const t = state.takeover;
   // Committed (this very turn, perhaps): the new broker made it, whatever the clock says.
   if (!t || state.handedOver) return;
-  if (t.phase === "sent") return checkStalled(state, t.conn);
+  if (t.phase === "sent") {
+    if (!sendParts(state, t)) {
+      closeConn(state, t.conn);
+      return abortTakeover(state, "could not send the snapshot");
+    }
+    return checkStalled(state, t.conn);
+  }
   const others = [...state.conns.values()].filter((c) => c !== t.conn);
   // A connection mid-way through a huge frame, or through one of 253 fds (with the connection's own, one too many),
   // would not fit in a snapshot part; it is cut off like a busy one. So is one whose reader closed fds of the frame
@@ -58,14 +65,10 @@ export function progressTakeover(state: BrokerState): void {
   }
   t.phase = "sent";
   t.deadline = state.env.now() + state.config.limits.drainMs;
-  let sent: boolean;
-  try {
-    sent = sendSnapshot(state, t.conn, t.id, others.filter((c) => !busy.includes(c)));
-  } catch (e) {
-    sent = false;
-    logEvent(state, { op: "takeover", result: "error", detail: (e as Error).message });
-  }
-  if (!sent) {
+  const handing = others.filter((c) => !busy.includes(c));
+  t.handing = new Set(handing);
+  t.parts = snapshotParts(state, handing);
+  if (!sendParts(state, t)) {
     closeConn(state, t.conn);
     abortTakeover(state, "could not send the snapshot");
   }
@@ -90,7 +93,13 @@ function checkStalled(state: BrokerState, to: Conn): void {
   abortTakeover(state, why);
 }
 
-function sendSnapshot(state: BrokerState, to: Conn, id: number, conns: Conn[]): boolean {
+/**
+ * The snapshot as frames still to send: the listener, then entries and connections in parts of at most 253 fds.
+ * The fds stay their owners' (no duplicates: a broker holding 10,000 fds would need 10,000 more), which is safe
+ * because nothing behind a sent snapshot changes: no request but the commit is handled, entries do not expire,
+ * and the connections handed over are not closed until the takeover commits or is abandoned (closeConn).
+ */
+function snapshotParts(state: BrokerState, conns: Conn[]): SnapshotPart[] {
   const entries = [...state.entries.values()];
   const entryParts = entries.length > 0 ? chunkBySize(entries, MAX_FDS_PER_FRAME, (e) => e.bytes) : [];
   const connParts: Conn[][] = [];
@@ -108,27 +117,50 @@ function sendSnapshot(state: BrokerState, to: Conn, id: number, conns: Conn[]): 
     fds += needFds;
     bytes += needBytes;
   }
-  const parts = 1 + entryParts.length + connParts.length;
-  const head = { socket: state.config.label, entries: entries.length, conns: conns.length, parts };
-  let ok = sendFrame(state, to, REPLY.ok, id, head, [state.listenFd!]);
+  const total = 1 + entryParts.length + connParts.length;
+  const parts: SnapshotPart[] = [
+    { kind: REPLY.ok, body: { socket: state.config.label, entries: entries.length, conns: conns.length, parts: total }, fds: [state.listenFd!] },
+  ];
   let part = 1;
-  for (const chunk of entryParts) {
-    if (!ok) return false;
-    ok = sendFrame(state, to, REPLY.more, id, { part: part++, entries: chunk.map((e) => e.info) }, chunk.map((e) => e.fd));
-  }
+  for (const chunk of entryParts) parts.push({ kind: REPLY.more, body: { part: part++, entries: chunk.map((e) => e.info) }, fds: chunk.map((e) => e.fd) });
   for (const chunk of connParts) {
-    if (!ok) return false;
     const meta = chunk.map((c) => ({ pending: Buffer.from(pendingBytes(c.reader)).toString("base64"), fds: c.reader.fds.length }));
-    ok = sendFrame(state, to, REPLY.more, id, { part: part++, conns: meta }, chunk.flatMap((c) => [c.fd, ...c.reader.fds]));
+    parts.push({ kind: REPLY.more, body: { part: part++, conns: meta }, fds: chunk.flatMap((c) => [c.fd, ...c.reader.fds]) });
   }
-  logEvent(state, { op: "takeover", result: "sent", conn: to, detail: `${count(entries.length, "entry", "entries")}, ${count(conns.length, "connection", "connections")}, the listener` });
-  return ok;
+  return parts;
+}
+
+/**
+ * Send snapshot parts while the new broker takes them at once; one that does not fit is queued (with duplicates
+ * of its fds, at most 253) and the rest wait for the queue to drain. False if the new broker is to be let go.
+ */
+function sendParts(state: BrokerState, t: Takeover): boolean {
+  const to = t.conn;
+  while (t.parts.length > 0 && to.out.length === 0) {
+    const p = t.parts.shift()!;
+    let ok: boolean;
+    try {
+      ok = sendFrame(state, to, p.kind, t.id, p.body, p.fds);
+    } catch (e) {
+      logEvent(state, { op: "takeover", result: "error", detail: (e as Error).message });
+      return false;
+    }
+    if (!ok) return false;
+    // Progress, for checkStalled: a new broker taking parts is not stalled.
+    touch(state, to);
+    if (t.parts.length === 0) {
+      const body = t.handing.size;
+      logEvent(state, { op: "takeover", result: "sent", conn: to, detail: `${count(state.entries.size, "entry", "entries")}, ${count(body, "connection", "connections")}, the listener` });
+    }
+  }
+  return true;
 }
 
 /** Handle `takeoverCommit`: the new broker has everything; answer, then exit (see shutDown). */
 export function commitTakeover(state: BrokerState, conn: Conn, frame: ReceivedFrame): void {
   const t = state.takeover;
   if (!t || t.conn !== conn || t.phase !== "sent") throw new RefusedError("EINVAL", "no takeover to commit on this connection");
+  if (t.parts.length > 0) throw new RefusedError("EINVAL", `the snapshot is not all sent yet (${t.parts.length} parts to go)`);
   sendFrame(state, conn, REPLY.ok, frame.id, {});
   state.handedOver = true;
   state.stopping = true;

@@ -22,13 +22,13 @@ export function command(): Command {
   return new Command("lease")
     .description("check out one member of a pool exclusively; describe it, or exec CMD (after --) with it at fd 3 for as long as CMD runs")
     .argument("<NAME>", "the pool")
-    .argument("[CMD...]", "after --: the command to run with the member at fd 3, and its arguments")
+    .argument("[CMD...]", "command and arguments (after --): member at fd 3")
     .addOption(socketOption())
     .addOption(brokerUidOption())
     .addOption(new Option("--wait <DURATION>", "wait this long in line for a member to come free (0: not at all); then exit 3").argParser((s) => parseDuration(s, "--wait", { allowZero: true })).default(30_000, "30s"))
     .addOption(new Option("--ttl <DURATION>", "the broker revokes the lease after this long (a socket member is shut down)").argParser((s) => parseDuration(s, "--ttl")))
     .option("--json", "describe the member as JSON")
-    .addHelpText("after", "\nCMD gets the member at fd 3 with LISTEN_FDS=1 and LISTEN_FDNAMES=NAME; no other fd leaks into it.\nExample: fdbroker lease db -- ./job.sh")
+    .addHelpText("after", "\nCMD gets the member at fd 3 with LISTEN_FDS=1 and LISTEN_FDNAMES=NAME; no other\nfd leaks into it.\nExample: fdbroker lease db -- ./job.sh")
     .action(async (name: string, cmd: string[], opts: LeaseOpts) => {
       requireName(name);
       const exec = cmd.length > 0 ? await import("../launch/exec.ts") : null;

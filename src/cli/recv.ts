@@ -50,7 +50,7 @@ function fromHaproxy(path: string, o: { timeout?: number; maxFds: number; peerUi
 export function command(): Command {
   return new Command("recv")
     .description("receive fds from one peer on a UNIX socket; describe them, or exec CMD with them at fd 3, 4, ...")
-    .argument("<ADDR>", "socket path, @abstract-name or unix:PATH; haproxy:STATS_SOCKET takes a running HAProxy's listeners (_getsocks)")
+    .argument("<ADDR>", "PATH, @NAME, unix:PATH or haproxy:PATH (below)")
     .argument("[CMD...]", "command to exec (after --) with the fds, LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES set")
     .option("--connect", "connect to ADDR instead of listening on it")
     .option("-n, --count <N>", "stop after N fds (extra fds in the last message are closed)", (s) => parseCount(s, "--count"))
@@ -63,7 +63,7 @@ export function command(): Command {
     .option("-v, --verbose", "say on stderr what is waited for, and who the peer is (pid, uid, gid, command)")
     .option("--json", "print JSON instead of a table")
     .option("--env <NAME=TEMPLATE>", "with CMD: set NAME to the fds' numbers, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
-    .addHelpText("after", `\n${ENV_HELP}; {fd:NAME} needs --names.`)
+    .addHelpText("after", `\nhaproxy:PATH takes every listener of a running HAProxy from its stats socket\n(_getsocks; the socket needs expose-fd listeners), each named by its address.\n\n${ENV_HELP}; {fd:NAME} needs --names.`)
     .action(async (addr: string, cmd: string[], o) => {
       const env: EnvTemplate[] = o.env ?? [];
       if (env.length > 0 && cmd.length === 0) throw new UsageError("--env needs a command after --");
