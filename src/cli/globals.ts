@@ -5,8 +5,8 @@ import { UsageError } from "../errors.ts";
 
 export const GLOBALS_HELP = `Every command takes, anywhere before --:
   --color <WHEN>       colour in human output: auto (default), always or never
-The broker commands (serve, put, get, rm, ls, status, exec, run) also take,
-even before their name:
+The broker commands (serve, put, get, rm, ls, status, lease, exec, run) also
+take, even before their name:
   -s, --socket <ADDR>  the broker's address`;
 
 export type ColorMode = "auto" | "always" | "never";

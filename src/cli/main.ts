@@ -27,6 +27,14 @@ function configure(cmd: Command): Command {
   return cmd;
 }
 
+/** A command's arguments as its usage line shows them: `<ADDR> [CMD...]`. */
+function argumentsOf(cmd: Command): string {
+  return cmd.registeredArguments.map((a) => {
+    const n = `${a.name()}${a.variadic ? "..." : ""}`;
+    return a.required ? `<${n}>` : `[${n}]`;
+  }).join(" ");
+}
+
 /** Commands that need the list of fds fdbroker inherited (for --fd checks, or to describe them). */
 const NEEDS_INHERITED = new Set(["inspect", "send", "exec", "run", "put", "serve"]);
 
@@ -52,7 +60,9 @@ async function main(given: string[]): Promise<void> {
     // Every command's help ends with the exit codes, after any text of its own.
     program.addCommand((await entry.load()).command().addHelpText("after", `\n${EXIT_HELP}\n`));
   } else {
-    for (const [n, c] of Object.entries(COMMANDS)) program.command(n).description(c.summary);
+    // Help lists each command with its arguments, read from its own definition: worth loading them all only then.
+    const listing = name === undefined || name.startsWith("-");
+    for (const [n, c] of Object.entries(COMMANDS)) program.command(listing ? `${n} ${argumentsOf((await c.load()).command())}`.trimEnd() : n).description(c.summary);
     if (name === undefined) {
       // No command is a usage error, not a request for help: a script that lost its arguments must not pass.
       program.outputHelp({ error: true });

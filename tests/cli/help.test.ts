@@ -67,3 +67,12 @@ test.skipIf(!Bun.which("script") || !Bun.which("stty"))("on a 200-column termina
   expect(lines.some((l) => l.startsWith("Usage: fdbroker recv"))).toBe(true);
   expect(lines.filter((l) => l.length > 80)).toEqual([]);
 });
+
+test("fdbroker --help lists every command with the arguments its own usage line shows", async () => {
+  const top = (await fdbroker(["--help"])).stdout;
+  for (const name of names) {
+    const usage = (await fdbroker([name, "--help"])).stdout.split("\n")[0]!;
+    const args = usage.replace(`Usage: fdbroker ${name} [options]`, "").trim();
+    expect({ name, listed: top.includes(`  ${`${name} ${args}`.trim()}  `) }).toEqual({ name, listed: true });
+  }
+});
