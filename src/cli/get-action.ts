@@ -73,7 +73,7 @@ export async function runGet(names: string[], opts: GetOpts, cmd: string[]): Pro
     }
     if (opts.cat) {
       const { catFd } = await import("./cat-fd.ts");
-      for (const g of got) catFd(g.fd);
+      for (const g of got) catFd(g.fd, `entry ${JSON.stringify(g.entry.name)}`);
     } else {
       const [{ describeFd }, { printGroups }] = await Promise.all([import("../describe/index.ts"), import("./describe-view.ts")]);
       printGroups([{ fds: got.map((g, i) => ({ id: i, name: g.entry.name, desc: describeFd(g.fd) })) }], !!opts.json, "#");

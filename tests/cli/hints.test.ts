@@ -80,3 +80,13 @@ sys.stdin.read()`, path], { stdin: "pipe" });
     dir.cleanup();
   }
 });
+
+test("get --cat of a listening socket or a directory: exit 2, one line naming the entry (not an fd of ours) and what to do instead", async () => {
+  const b = await startBroker(["--hold", "web=tcp:127.0.0.1:0", "--hold", "dir=file:/tmp"]);
+  const web = await fdbroker(["get", "web", "--cat", "-s", b.sock]);
+  expect(web.code).toBe(2);
+  expect(web.stderr).toBe('fdbroker: --cat reads files, pipes and connected sockets; entry "web" is a listening socket (hand it to a server: fdbroker get NAME -- CMD)\n');
+  const dir = await fdbroker(["get", "dir", "--cat", "-s", b.sock]);
+  expect(dir.code).toBe(2);
+  expect(dir.stderr).toContain('entry "dir" is a directory');
+});
