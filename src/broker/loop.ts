@@ -164,7 +164,7 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
       // A client that shut down its sending side still gets every reply it is owed.
       if (got.eof) conn.closeAfterFlush = true;
     } else if (revents & (C.POLLHUP | C.POLLERR | C.POLLNVAL) && !(revents & C.POLLIN)) return hangUp(state, conn);
-    // (POLLIN with the budget of request bytes spent: left unread; pollSet stops asking until there is room.)
+    // (POLLIN with the budget of request bytes spent: left unread; interest.ts parks it until there is room.)
     if (conn.closeAfterFlush && conn.out.length === 0 && conn.inbox.length === 0) hangUp(state, conn);
     else state.dirty.add(conn);
   } catch (e) {

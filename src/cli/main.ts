@@ -61,7 +61,7 @@ async function main(given: string[]): Promise<void> {
     program.addCommand((await entry.load()).command().addHelpText("after", `\n${EXIT_HELP}\n`));
   } else {
     // Help lists each command with its arguments, read from its own definition: worth loading them all only then.
-    const listing = name === undefined || name.startsWith("-");
+    const listing = name === undefined || name === "-h" || name === "--help";
     for (const [n, c] of Object.entries(COMMANDS)) program.command(listing ? `${n} ${argumentsOf((await c.load()).command())}`.trimEnd() : n).description(c.summary);
     if (name === undefined) {
       // No command is a usage error, not a request for help: a script that lost its arguments must not pass.
