@@ -99,18 +99,22 @@ async function badDeploy() {
     const port = await freePort();
     const { sup, pid } = await startRecipe("gunicorn", { "8080": String(port), "/srv/www": s.www, "/run/web": s.dir.path }, s.dir.path, ledger);
     const small = requestLoop(port, "/small.txt", SMALL);
-    await waitFor("answers from the first gunicorn", () => small.ok() >= 20, 60000);
-    writeFileSync(join(s.www, "app.py"), 'raise RuntimeError("a bad deploy")\n');
-    const mark = sup.lines.length;
-    sup.proc.kill("SIGHUP");
-    // gunicorn says READY=1 before its workers import the app; they fail, it exits, and the reload is abandoned.
-    const fresh = Number((await sup.waitFor(/pid (\d+) is ready; settling/, 60000, mark))[1]);
-    ledger.note(sup.proc.pid);
-    const abandoned = (await sup.waitFor(new RegExp(`reload failed: pid ${fresh} .*`), 60000, mark))[0];
-    const after = small.ok();
-    await waitFor("more answers after the failed reload", () => small.ok() >= after + 20, 60000);
-    await small.stop();
-    return { pid, abandoned, failures: small.failures, oldStopped: sup.lines.slice(mark).some((l) => l.includes(`stopping old pid ${pid}`)), exit: await stopRun(sup) };
+    try {
+      await waitFor("answers from the first gunicorn", () => small.ok() >= 20, 60000);
+      writeFileSync(join(s.www, "app.py"), 'raise RuntimeError("a bad deploy")\n');
+      const mark = sup.lines.length;
+      sup.proc.kill("SIGHUP");
+      // With --preload the new gunicorn imports the app before READY=1: it exits, and the reload is abandoned.
+      const abandoned = (await sup.waitFor(/reload failed: pid (\d+) .*/, 60000, mark))[0];
+      ledger.note(sup.proc.pid);
+      const after = small.ok();
+      await waitFor("more answers after the failed reload", () => small.ok() >= after + 20, 60000);
+      await small.stop();
+      return { pid, abandoned, failures: small.failures, oldStopped: sup.lines.slice(mark).some((l) => l.includes(`stopping old pid ${pid}`)), exit: await stopRun(sup) };
+    } finally {
+      // A loop left running would open connections during every later test of this process.
+      await small.stop();
+    }
   } finally {
     ledger.killAll();
     s.dir.cleanup();
