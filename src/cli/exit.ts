@@ -21,7 +21,8 @@ export const EXIT = {
 
 export const EXIT_HELP = `Exit status:
   0    success
-  1    refused by the peer or broker (denied, no such entry, limit reached)
+  1    refused by the peer or broker (denied, no such entry, limit reached;
+       recv --count N from a peer that closed before sending N fds)
   2    usage error (bad option, spec or address)
   3    could not reach the peer or broker, or a wait timed out (inspect --pid:
        the process exited while it was being read)

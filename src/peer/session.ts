@@ -133,7 +133,8 @@ export async function receiveFrom(text: string, opts: ReceiveOptions = {}): Prom
         timeoutMs: 1000,
       });
       if (msg.eof) {
-        if (count !== Infinity) throw new SysError("recvmsg", E.ECONNRESET, text, `peer closed after ${got.fds.length} of ${count} fds`);
+        // The peer ended its side normally: nothing was reset, it sent fewer fds than asked for (exit 1, as a refusal).
+        if (count !== Infinity) throw new RefusedError("ENODATA", `the peer at ${text} closed after ${got.fds.length} of the ${count} fds --count asked for`);
         break;
       }
       const keep = msg.fds.splice(0, count - got.fds.length);

@@ -145,3 +145,14 @@ test("-v on the listening side says it listens and for how long; a stale socket 
   expect(await s.exited).toBe(0);
   await err.rest();
 });
+
+test("--count 3 from a peer that sends one fd and closes normally: exit 1 naming what arrived, not ECONNRESET", async () => {
+  const addr = join(ctx.dir.path, "short");
+  const s = startReady(["send", addr, "--listen", "--open", "file:/etc/hostname"]);
+  const r = await fdbroker(["recv", addr, "--connect", "--count", "3"]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`the peer at ${addr} closed after 1 of the 3 fds --count asked for`);
+  expect(r.stderr).not.toContain("ECONNRESET");
+  expect(r.stderr.trim().split("\n")).toHaveLength(1);
+  expect((await s.result()).code).toBe(0);
+});
