@@ -32,7 +32,8 @@ test(`reader accounts for every fd over ${ITERATIONS} random streams`, () => {
     out.push(...drainReader(reader));
     expect(out.sort((a, b) => a - b)).toEqual(fed);
   }
-});
+  // Under qemu (tests/platform/arm64.test.ts) on a loaded machine this takes several seconds.
+}, 60_000);
 
 // The broker's reader (REQUEST_FDS: only a put, and only its one) over random streams cut into random pieces, one
 // byte at a time included: every fd still comes out exactly once, no frame but a put carries any, and the reader
@@ -74,4 +75,5 @@ test(`broker reader: only a put keeps an fd, at most one is ever parked, over ${
     out.push(...drainReader(reader));
     expect(out.sort((a, b) => a - b)).toEqual(fed);
   }
-});
+  // Under qemu (tests/platform/arm64.test.ts) on a loaded machine this takes several seconds.
+}, 60_000);
