@@ -71,6 +71,11 @@ function hintFor(e: SysError): string | undefined {
   }
   if ((e.syscall === "open" || e.syscall === "openat") && e.code === "ENOENT") return "no such file; mode=w or mode=a creates it";
   if (e.syscall === "execve" && e.code === "ENOEXEC") return "not a program this system can run: a script needs a #! line";
+  if (e.syscall === "pidfd_getfd" || e.syscall === "pidfd_open") {
+    if (e.code === "EPERM") return "copying another process's fd needs ptrace rights: the same uid with kernel.yama.ptrace_scope allowing it, or CAP_SYS_PTRACE";
+    if (e.code === "ENOSYS") return "pidfd_getfd needs Linux 5.6 or later (pidfd_open 5.3)";
+    if (e.code === "EBADF") return "that process has no such fd; fdbroker inspect --pid lists its fds";
+  }
   if (e.code === "EMFILE") return "out of file descriptors (RLIMIT_NOFILE)";
   return undefined;
 }

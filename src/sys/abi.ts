@@ -60,6 +60,8 @@ const linuxConstants = {
   SYS_close_range: 436, CLOSE_RANGE_CLOEXEC: 4,
   // pidfd_open(2) (Linux 5.3) is numbered alike on both too; glibc wraps it only from 2.36.
   SYS_pidfd_open: 434,
+  // pidfd_getfd(2) (Linux 5.6), numbered alike on both too; glibc does not wrap it.
+  SYS_pidfd_getfd: 438,
   // Never called, only read from /proc/PID/task/TID/syscall: `run --ready accept` looks for a blocked accept.
   SYS_accept: 43, SYS_accept4: 288,
   S_IFMT: 0o170000, S_IFSOCK: 0o140000, S_IFLNK: 0o120000, S_IFREG: 0o100000, S_IFBLK: 0o60000,

@@ -64,6 +64,16 @@ export function pidfdOpen(pid: number): number {
   return fd;
 }
 
+/**
+ * A copy of fd `target` of the process `pidfd` refers to (close-on-exec, as pidfd_getfd(2) makes it). Needs
+ * ptrace rights over that process (PTRACE_MODE_ATTACH_REALCREDS).
+ */
+export function pidfdGetfd(pidfd: number, target: number, label: string): number {
+  const fd = libc.syscall(C.SYS_pidfd_getfd, pidfd, target, 0);
+  if (fd < 0) throw sysError("pidfd_getfd", label);
+  return fd;
+}
+
 export function isOpen(fd: number): boolean {
   return libc.fcntl(fd, C.F_GETFD, 0) >= 0;
 }

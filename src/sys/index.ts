@@ -4,7 +4,7 @@ export { fromNodeError, isSysError, SysError } from "./errors.ts";
 export { encodeRights, parseControl, rightsOf, rightsSpace } from "./cmsg.ts";
 export {
   close, closeAll, cloexecRange, dup3, dupCloexec, fcntl, fstat, getFdFlags, getNofileLimit, getStatusFlags, isOpen, isTerminal, lstat, mkdir,
-  mkfifo, pidfdOpen, pipe, MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Stat,
+  mkfifo, pidfdGetfd, pidfdOpen, pipe, MAX_FD_NUMBER, poll, read, setCloexec, setNofileLimit, setNonBlocking, waitFd, write, writeAll, type PollRequest, type Stat,
 } from "./fd.ts";
 export { recvmsg, sendmsg, type Received } from "./msg.ts";
 export { EPOLL_BATCH, epollAdd, epollCreate, epollModify, epollRemove, epollWait, type EpollBatch } from "./epoll.ts";
