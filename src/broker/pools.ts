@@ -243,9 +243,15 @@ function grant(state: BrokerState, pool: Pool, m: Member, conn: Conn, req: Lease
     expires: req.ttlMs === null ? Infinity : now + req.ttlMs,
   };
   if (req.bindPid) {
-    lease.pidfd = pidfdOpen(conn.peer.pid);
-    epollAdd(state.epfd, lease.pidfd, C.EPOLLIN, 0);
-    pools.pidfds.set(lease.pidfd, lease);
+    const pidfd = pidfdOpen(conn.peer.pid);
+    try {
+      epollAdd(state.epfd, pidfd, C.EPOLLIN, 0);
+    } catch (e) {
+      close(pidfd);
+      throw e;
+    }
+    lease.pidfd = pidfd;
+    pools.pidfds.set(pidfd, lease);
   }
   m.lease = lease;
   pools.leases.set(lease.id, lease);
@@ -253,15 +259,23 @@ function grant(state: BrokerState, pool: Pool, m: Member, conn: Conn, req: Lease
   return lease;
 }
 
-/** End a lease: its member is idle again if still healthy, else dropped (and re-opened from its SPEC). */
-export function endLease(state: BrokerState, lease: Lease, why: string): void {
+/** Forget a lease, and the pidfd it was bound to; false if it had ended already. */
+function forgetLease(state: BrokerState, lease: Lease): boolean {
   const pools = state.pools;
-  if (!pools.leases.delete(lease.id)) return;
+  if (!pools.leases.delete(lease.id)) return false;
   if (lease.pidfd !== null) {
     epollRemove(state.epfd, lease.pidfd);
     pools.pidfds.delete(lease.pidfd);
     close(lease.pidfd);
+    lease.pidfd = null;
   }
+  return true;
+}
+
+/** End a lease: its member is idle again if still healthy, else dropped (and re-opened from its SPEC). */
+export function endLease(state: BrokerState, lease: Lease, why: string): void {
+  const pools = state.pools;
+  if (!forgetLease(state, lease)) return;
   const m = lease.member;
   m.lease = null;
   pools.stats.released++;
@@ -340,13 +354,7 @@ function revoke(state: BrokerState, lease: Lease, now: number): void {
     }
   }
   logEvent(state, { op: "revoke", names: [lease.pool.name], result: "ok", detail: `lease ${lease.id} of pid ${lease.pid} outlived its --ttl` });
-  const pools = state.pools;
-  pools.leases.delete(lease.id);
-  if (lease.pidfd !== null) {
-    epollRemove(state.epfd, lease.pidfd);
-    pools.pidfds.delete(lease.pidfd);
-    close(lease.pidfd);
-  }
+  forgetLease(state, lease);
   // The lessee keeps its copy of anything but a socket: re-opening it would let one more holder in than the pool
   // has members (a pool of files used as a semaphore), so the member leaves the pool for good.
   if (!m.socket) m.spec = null;

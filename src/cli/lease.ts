@@ -35,7 +35,13 @@ export function command(): Command {
       const path = exec?.resolveCommand(cmd[0]!);
       // Closed by exec (close-on-exec) or at exit: a lease bound to this pid outlives it, any other ends with it.
       const session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid, timeoutMs: opts.wait + ANSWER_MS });
-      const got = lease(session, name, { waitMs: opts.wait, ttlMs: opts.ttl, bindPid: exec !== null });
+      let got;
+      try {
+        got = lease(session, name, { waitMs: opts.wait, ttlMs: opts.ttl, bindPid: exec !== null });
+      } catch (e) {
+        session.close();
+        throw e;
+      }
       try {
         if (exec) exec.execWithFds(cmd, [{ fd: got.fd, name }], { path, targets: [3] });
         const [{ describeFd }, { printGroups }] = await Promise.all([import("../describe/index.ts"), import("./describe-view.ts")]);

@@ -3,7 +3,7 @@
 // waiting on the loop's thread, so connecting is split: begin (non-blocking), then finish once writable.
 import { UsageError } from "../errors.ts";
 import type { Spec } from "./parse.ts";
-import { C, close, connectError, connectStart, E, encodeInet, encodeUnix, poll, setNonBlocking, socket, SysError } from "../sys/index.ts";
+import { C, close, connect, connectError, connectStart, encodeInet, encodeUnix, poll, setNonBlocking, socket, SysError } from "../sys/index.ts";
 
 export interface ConnectSpec {
   label: string;
@@ -60,17 +60,13 @@ export function finishConnect(c: Connecting): boolean {
 
 /** Connect and wait up to `timeoutMs` (for `--hold`, `put --open`, `send --open`: not on a loop's thread). */
 export function openConnected(spec: ConnectSpec, timeoutMs: number): number {
-  const c = beginConnect(spec);
+  const fd = socket(spec.domain, "stream", true);
   try {
-    const deadline = Date.now() + timeoutMs;
-    while (!finishConnect(c)) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new SysError("connect", E.ETIMEDOUT, spec.label, `no answer in ${timeoutMs} ms`);
-      poll([{ fd: c.fd, events: C.POLLOUT }], left);
-    }
-    return c.fd;
+    connect(fd, spec.addr, spec.label, timeoutMs);
+    setNonBlocking(fd, false);
+    return fd;
   } catch (e) {
-    close(c.fd);
+    close(fd);
     throw e;
   }
 }
