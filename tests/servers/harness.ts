@@ -23,7 +23,9 @@ export function recipeFromDoc(name: string, nth = 0): Recipe {
   const start = doc.indexOf(`\n### ${name}\n`);
   if (start < 0) throw new Error(`docs/recipes.md has no "### ${name}" section`);
   const rest = doc.slice(start + 1);
-  const section = rest.slice(0, rest.slice(4).search(/\n##/) + 4);
+  // Up to the next heading of any level, or the end of the page for its last section.
+  const end = rest.slice(4).search(/\n##/);
+  const section = end < 0 ? rest : rest.slice(0, end + 4);
   const file = /^`(\/[^`]+)`:\n\n```\w*\n([\s\S]*?)```/m.exec(section);
   const command = [...section.matchAll(/^```sh\n(fdbroker run [^\n]*)\n```/gm)][nth];
   if (!command) throw new Error(`the "### ${name}" section has no one-line fdbroker run command number ${nth + 1}`);
