@@ -1,15 +1,16 @@
 // `fdbroker grab PID FD...`: copy fds out of a running process with pidfd_getfd(2) (Linux 5.6; ptrace rights over
 // it): a deleted log still open in a daemon, the listener of a server that knows no handover. Describe the copies,
 // copy a file's or pipe's contents to stdout (--cat), store them in the broker (--put), or exec CMD with them.
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { UsageError } from "../errors.ts";
 import { requireName } from "../proto/index.ts";
 import { closeAll, pidfdGetfd, pidfdOpen } from "../sys/index.ts";
-import { brokerUidOption, parseCount, socketOf, socketOption } from "./broker-common.ts";
+import { brokerUidOption, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
 
 interface GrabOpts {
   put?: string;
   cat?: boolean;
+  timeout: number;
   json?: boolean;
   socket?: string;
   brokerUid?: number;
@@ -22,6 +23,11 @@ export function command(): Command {
     .argument("<FD...>", "its fd numbers, then optionally -- CMD ARGS")
     .option("--put <NAME>", "store the copies in the broker as NAME (NAME.FD each, for several)")
     .option("--cat", "copy each file's or pipe's contents to stdout (a file from offset 0, its offset untouched)")
+    .addOption(
+      new Option("--timeout <DURATION>", "--cat of a pipe or socket: longest wait for more when its writer is still open (then exit 3)")
+        .argParser((v) => parseDuration(v, "--timeout"))
+        .default(5000, "5s"),
+    )
     .option("--json", "describe as JSON")
     .addOption(socketOption())
     .addOption(brokerUidOption())
@@ -58,7 +64,7 @@ export function command(): Command {
         }
         if (opts.cat) {
           const { catFd } = await import("./cat-fd.ts");
-          for (let i = 0; i < fds.length; i++) catFd(fds[i]!, `fd ${targets[i]} of pid ${pid}`);
+          for (let i = 0; i < fds.length; i++) catFd(fds[i]!, `fd ${targets[i]} of pid ${pid}`, 1, opts.timeout);
           return;
         }
         const [{ describeFd }, { printGroups }] = await Promise.all([import("../describe/index.ts"), import("./describe-view.ts")]);

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { get, openSession } from "../../src/client/index.ts";
 import { closeAll, read } from "../../src/sys/index.ts";
 import { brokerPerTest } from "../broker/harness.ts";
-import { CLI, fdbroker, lineReader, run, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, finish, lineReader, run, spawn, tempDir } from "../helpers.ts";
 import { canSwitchUid } from "../hostile.ts";
 
 const HOLDER = join(import.meta.dir, "../fixtures/hold_deleted.py");
@@ -80,6 +80,69 @@ test("errors name what is missing: no such fd (EBADF), no ptrace rights (EPERM, 
       expect(r.stderr).toContain("pidfd_getfd: EPERM");
       expect(r.stderr).toContain("needs ptrace rights");
     }
+  } finally {
+    await h.stop();
+  }
+});
+
+const BLOCKING = join(import.meta.dir, "../fixtures/hold_blocking.py");
+
+/** A python3 holding a blocking pipe and a socket whose writers stay open, and a file with a hostile name. */
+async function blockingHolder() {
+  const dir = tempDir();
+  const proc = spawn(["python3", BLOCKING, dir.path], { stdout: "pipe" });
+  const fds = JSON.parse((await lineReader(proc.stdout as ReadableStream<Uint8Array>).next(/^\{.*\}$/))[0]) as { pipe: number; socket: number; hostile: number };
+  const stop = async () => {
+    proc.kill("SIGKILL");
+    await proc.exited;
+    dir.cleanup();
+  };
+  return { pid: proc.pid, fds, stop };
+}
+
+/** grab ARGS, killed if it runs past `limitMs` (then `hung` is true): a --cat that never ends fails, it does not hang the suite. */
+async function boundedGrab(args: string[], limitMs = 30000) {
+  const started = Date.now();
+  const proc = spawn([...CLI, "grab", ...args]);
+  let hung = false;
+  const timer = setTimeout(() => ((hung = true), proc.kill("SIGKILL")), limitMs);
+  const r = await finish(proc);
+  clearTimeout(timer);
+  return { ...r, hung, ms: Date.now() - started };
+}
+
+test("--cat of a pipe or socket whose writer never closes: what is queued, then exit 3 after --timeout (default 5s); the holder's fd stays blocking", async () => {
+  const h = await blockingHolder();
+  try {
+    for (const [fd, data] of [[h.fds.pipe, "pipe-data\n"], [h.fds.socket, "sock-data\n"]] as const) {
+      const r = await boundedGrab([String(h.pid), String(fd), "--cat", "--timeout", "300ms"]);
+      expect({ hung: r.hung, code: r.code, stdout: r.stdout }).toEqual({ hung: false, code: 3, stdout: data });
+      expect(r.stderr).toBe(`fdbroker: poll: ETIMEDOUT (fd ${fd} of pid ${h.pid}): nothing more in 300 ms, and its writer is still open (--timeout sets the wait)\n`);
+      // Our copy's reads never touched the holder's file status flags: its fd is still blocking.
+      const flags = Number.parseInt(/^flags:\s+(\d+)$/m.exec(readFileSync(`/proc/${h.pid}/fdinfo/${fd}`, "utf8"))![1]!, 8);
+      expect(flags & 0o4000).toBe(0);
+    }
+    // No --timeout: bounded all the same, by the default.
+    const r = await boundedGrab([String(h.pid), String(h.fds.pipe), "--cat"]);
+    expect({ hung: r.hung, code: r.code, stdout: r.stdout }).toEqual({ hung: false, code: 3, stdout: "" });
+    expect(r.ms).toBeGreaterThanOrEqual(5000);
+    expect((await fdbroker(["grab", String(h.pid), String(h.fds.pipe), "--cat", "--timeout", "soon"])).code).toBe(2);
+  } finally {
+    await h.stop();
+  }
+}, 60000);
+
+test("a path from the other process with a terminal escape and a line break is escaped in the table and in JSON", async () => {
+  const h = await blockingHolder();
+  try {
+    const table = await fdbroker(["grab", String(h.pid), String(h.fds.hostile)]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).not.toContain("\x1b");
+    expect(table.stdout.trimEnd().split("\n")).toHaveLength(2);
+    expect(table.stdout).toContain("\\x1b[31mred\\nFAKE 9 file");
+    const json = await fdbroker(["grab", String(h.pid), String(h.fds.hostile), "--json"]);
+    expect(json.stdout).not.toContain("\x1b");
+    expect(JSON.parse(json.stdout)[0].fds[0].path).toEndWith("/\x1b[31mred\nFAKE 9 file");
   } finally {
     await h.stop();
   }
