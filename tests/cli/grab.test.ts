@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { get, openSession } from "../../src/client/index.ts";
 import { closeAll, read } from "../../src/sys/index.ts";
 import { brokerPerTest } from "../broker/harness.ts";
-import { CLI, fdbroker, finish, lineReader, run, spawn, tempDir } from "../helpers.ts";
+import { CLI, fdbroker, fdCount, finish, lineReader, run, spawn, tempDir } from "../helpers.ts";
 import { canSwitchUid } from "../hostile.ts";
 
 const HOLDER = join(import.meta.dir, "../fixtures/hold_deleted.py");
@@ -91,7 +91,7 @@ const BLOCKING = join(import.meta.dir, "../fixtures/hold_blocking.py");
 async function blockingHolder() {
   const dir = tempDir();
   const proc = spawn(["python3", BLOCKING, dir.path], { stdout: "pipe" });
-  const fds = JSON.parse((await lineReader(proc.stdout as ReadableStream<Uint8Array>).next(/^\{.*\}$/))[0]) as { pipe: number; socket: number; hostile: number };
+  const fds = JSON.parse((await lineReader(proc.stdout as ReadableStream<Uint8Array>).next(/^\{.*\}$/))[0]) as { pipe: number; pipeWrite: number; fifo: number; socket: number; hostile: number };
   const stop = async () => {
     proc.kill("SIGKILL");
     await proc.exited;
@@ -111,10 +111,11 @@ async function boundedGrab(args: string[], limitMs = 30000) {
   return { ...r, hung, ms: Date.now() - started };
 }
 
-test("--cat of a pipe or socket whose writer never closes: what is queued, then exit 3 after --timeout (default 5s); the holder's fd stays blocking", async () => {
+test("--cat of a pipe, FIFO or socket whose writer never closes: what is queued, then exit 3 after --timeout (default 5s); the holder's fd stays blocking", async () => {
   const h = await blockingHolder();
+  const holderFds = fdCount(h.pid);
   try {
-    for (const [fd, data] of [[h.fds.pipe, "pipe-data\n"], [h.fds.socket, "sock-data\n"]] as const) {
+    for (const [fd, data] of [[h.fds.pipe, "pipe-data\n"], [h.fds.fifo, "fifo-data\n"], [h.fds.socket, "sock-data\n"]] as const) {
       const r = await boundedGrab([String(h.pid), String(fd), "--cat", "--timeout", "300ms"]);
       expect({ hung: r.hung, code: r.code, stdout: r.stdout }).toEqual({ hung: false, code: 3, stdout: data });
       expect(r.stderr).toBe(`fdbroker: poll: ETIMEDOUT (fd ${fd} of pid ${h.pid}): nothing more in 300 ms, and its writer is still open (--timeout sets the wait)\n`);
@@ -127,6 +128,11 @@ test("--cat of a pipe or socket whose writer never closes: what is queued, then 
     expect({ hung: r.hung, code: r.code, stdout: r.stdout }).toEqual({ hung: false, code: 3, stdout: "" });
     expect(r.ms).toBeGreaterThanOrEqual(5000);
     expect((await fdbroker(["grab", String(h.pid), String(h.fds.pipe), "--cat", "--timeout", "soon"])).code).toBe(2);
+    // A write end is refused rather than read through a description of our own (that would take the holder's data).
+    const writeEnd = await fdbroker(["grab", String(h.pid), String(h.fds.pipeWrite), "--cat"]);
+    expect(writeEnd.code).toBe(2);
+    expect(writeEnd.stderr).toContain("is a pipe's write end");
+    expect(fdCount(h.pid)).toBe(holderFds);
   } finally {
     await h.stop();
   }
