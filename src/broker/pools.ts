@@ -240,7 +240,7 @@ function grant(state: BrokerState, pool: Pool, m: Member, conn: Conn, req: Lease
   const pools = state.pools;
   const lease: Lease = {
     id: ++pools.lastLeaseId, pool, member: m, conn, pid: conn.peer.pid, uid: conn.peer.uid, pidfd: null, granted: now,
-    expires: req.ttlMs === null ? Infinity : now + req.ttlMs,
+    expires: now + Math.min(req.ttlMs ?? Infinity, state.config.limits.maxLeaseTtlMs),
   };
   if (req.bindPid) {
     const pidfd = pidfdOpen(conn.peer.pid);
