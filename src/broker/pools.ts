@@ -199,10 +199,15 @@ function drop(state: BrokerState, pool: Pool, m: Member, why: string, now: numbe
 
 /** An idle healthy member, dropping unhealthy idle ones found on the way; null if none. */
 function takeIdle(state: BrokerState, pool: Pool, now: number): Member | null {
-  for (const m of [...pool.members]) {
+  // No copy of the list on this path, taken by every lease: a dropped member a client put leaves it (splice), and
+  // the index steps back so the member that took its place is looked at too.
+  const members = pool.members;
+  for (let i = 0; i < members.length; i++) {
+    const m = members[i]!;
     if (m.lease || m.fd < 0 || m.connecting) continue;
     if (healthy(m)) return m;
     drop(state, pool, m, "hung up, errored or holding unread input while idle", now);
+    if (members[i] !== m) i--;
   }
   return null;
 }
@@ -333,7 +338,8 @@ export function tendPools(state: BrokerState): { serve: Conn[]; next: number } {
   const pools = state.pools;
   const now = state.env.now();
   let next = Infinity;
-  for (const lease of [...pools.leases.values()]) {
+  // Deleting the entry being visited (revoke) is safe while iterating a Map.
+  for (const lease of pools.leases.values()) {
     if (lease.expires <= now) revoke(state, lease, now);
     else next = Math.min(next, lease.expires);
   }
