@@ -6,7 +6,7 @@
 //   3. the same with the C client (bench/lease-client.c, compiled here): one process holding 64 connections, each
 //      waiting in line, releasing and asking again on each grant; it checks that grants go round in FIFO order. Also
 //      the broker's CPU time (user and system) per lease, less noisy than the rate on a shared machine.
-// Options: --rounds N (default 7), --count N round trips per round (default 2000), --seconds S (default 3),
+// Options: --rounds N (default 5), --count N round trips per round (default 1000), --seconds S (default 2),
 // --waiters N (default 64), --json.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,9 +16,9 @@ import { closeAll } from "../src/sys/index.ts";
 import { BIN, BUN, BUN_CLIENT, cpuMs, killLeftovers, signalClients, startBroker, startClients, stopProc } from "./broker-procs.ts";
 import { compileC, median, option } from "./common.ts";
 
-const ROUNDS = Math.round(option("--rounds", 7));
-const COUNT = Math.round(option("--count", 2000));
-const SECONDS = option("--seconds", 3);
+const ROUNDS = Math.round(option("--rounds", 5));
+const COUNT = Math.round(option("--count", 1000));
+const SECONDS = option("--seconds", 2);
 const WAITERS = Math.round(option("--waiters", 64));
 const dir = mkdtempSync(join(tmpdir(), "fdbroker-bench-lease-"));
 
