@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEADER 12
+#include "client-common.h"
+
 #define OP_LEASE 8
 #define OP_RELEASE 9
-#define REPLY_OK 0x80
 
 struct conn {
   int fd;
@@ -30,19 +30,6 @@ struct conn {
   size_t have;
   uint32_t next_id;
 };
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
-
-static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
 
 /* Append one frame of `kind` with a JSON body to `out`; returns its length. */
 static size_t frame(unsigned char *out, int kind, uint32_t id, const char *body) {

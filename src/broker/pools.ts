@@ -318,6 +318,8 @@ export function isLeaseWaiter(state: BrokerState, conn: Conn): boolean {
 
 /** A connection closed: it leaves every queue, and its leases end unless bound to their process. */
 export function connClosed(state: BrokerState, conn: Conn): void {
+  // Handed over: its leases and place in line live on in the new broker (pool-handover.ts); nothing to end or log.
+  if (state.handedOver) return;
   const w = state.pools.waiting.get(conn);
   if (w) leaveQueue(state, w);
   for (const lease of state.pools.leases.values()) {
