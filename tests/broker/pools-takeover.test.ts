@@ -5,7 +5,8 @@ import { expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { lease, openSession, pools, status, type PoolInfo } from "../../src/client/index.ts";
-import { close } from "../../src/sys/index.ts";
+import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
+import { close, closeAll } from "../../src/sys/index.ts";
 import { CLI, lineReader, spawn, spawnReady, tempDir, waitFor } from "../helpers.ts";
 import { brokerPerTest, PY } from "./harness.ts";
 
@@ -123,3 +124,23 @@ test("waiters and a lease bound to its connection go over too: the waiters keep 
     dir.cleanup();
   }
 }, 120_000);
+
+test("a takeover abandoned after the snapshot went out: the old broker's pool lives on, and a lessee's exit (while frozen) still returns its member", async () => {
+  const old = await start(["--pool", "f=2:file:/dev/null"]);
+  const lessee = spawn([...CLI, "lease", "f", "-s", old.sock, "--", "sh", "-c", "echo leased; read x || true"], { stdin: "pipe", stdout: "pipe" });
+  await lineReader(lessee.stdout as ReadableStream<Uint8Array>).next(/^leased$/);
+  const before = poolOf(old.sock, "f");
+  const base = old.fds();
+  const snap = receiveTakeover(old.sock, 30_000);
+  expect(snap.pools?.members.map((m) => [m.fd !== null, m.pidfd !== null]).sort()).toEqual([[true, false], [true, true]]);
+  // The lessee leaves while the old broker's pools are frozen: its exit is acted on once the takeover is abandoned.
+  (lessee.stdin as { end(): void }).end();
+  expect(await lessee.exited).toBe(0);
+  closeAll([snap.listenFd, ...snap.conns.map((c) => c.fd), ...snap.pools!.members.flatMap((m) => [m.fd, m.pidfd].filter((f) => f !== null))]);
+  snap.session.close();
+  await waitFor("the takeover abandoned", () => old.log().includes("takeover aborted"));
+  await waitFor("the member back", () => poolOf(old.sock, "f").idle === 2, 5000);
+  expect(shape(poolOf(old.sock, "f"))).toEqual({ ...shape(before), idle: 2, leased: [] });
+  // Its pidfd closed with the lease: the broker holds what it held less that.
+  await waitFor("the broker's fds back, less the lease's pidfd", () => old.fds() <= base - 1, 5000);
+});
