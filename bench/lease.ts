@@ -7,10 +7,11 @@
 //      waiting in line, releasing and asking again on each grant; it checks that grants go round in FIFO order. Also
 //      the broker's CPU time (user and system) per lease, less noisy than the rate on a shared machine.
 // Options: --rounds N (default 5), --count N round trips per round (default 1000), --seconds S (default 2),
-// --waiters N (default 64), --json.
+// --waiters N (default 64), --json; --c-only runs part 3 alone, --broker-tree DIR runs the broker of another checkout
+// (`git archive COMMIT | tar -x -C DIR`, node_modules linked) for a before/after pair with the same client.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { get, lease, openSession } from "../src/client/index.ts";
 import { closeAll } from "../src/sys/index.ts";
 import { BIN, BUN, BUN_CLIENT, cpuMs, killLeftovers, signalClients, startBroker, startClients, stopProc } from "./broker-procs.ts";
@@ -20,6 +21,9 @@ const ROUNDS = Math.round(option("--rounds", 5));
 const COUNT = Math.round(option("--count", 1000));
 const SECONDS = option("--seconds", 2);
 const WAITERS = Math.round(option("--waiters", 64));
+const C_ONLY = process.argv.includes("--c-only");
+const treeAt = process.argv.indexOf("--broker-tree");
+const BROKER = treeAt >= 0 ? join(resolve(process.argv[treeAt + 1]!), "bin/fdbroker") : BIN;
 const dir = mkdtempSync(join(tmpdir(), "fdbroker-bench-lease-"));
 
 function timeUs(fn: () => void): number {
@@ -45,8 +49,9 @@ function cLeases(sock: string, brokerPid: number) {
 
 async function main() {
   const sock = join(dir, "b.sock");
-  const b = startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts", "--pool", "one=1:file:/dev/null", "--pool", "shared=1:file:/dev/null", "--pool", "fifo=1:file:/dev/null"]);
+  const b = startBroker([BUN, BROKER], sock, dir, ["--hold", "a=file:/etc/hosts", "--pool", "one=1:file:/dev/null", "--pool", "shared=1:file:/dev/null", "--pool", "fifo=1:file:/dev/null"]);
   try {
+    if (C_ONLY) return { waiters: WAITERS, seconds: SECONDS, c: cLeases(sock, b.proc.pid) };
     using s = openSession({ socket: sock, timeoutMs: 30_000 });
     const getOnce = () => closeAll(get(s, ["a"]).map((g) => g.fd));
     const leaseOnce = () => {
@@ -81,8 +86,10 @@ try {
   const r = await main();
   if (process.argv.includes("--json")) console.log(JSON.stringify(r, null, 2));
   else {
-    console.log(`one connection, median of ${r.rounds} rounds of ${r.count}: get ${r.getUs} µs, lease + release ${r.leaseReleaseUs} µs: ${r.ratio}x (target <= 1.5x)`);
-    console.log(`${r.waiters} processes leasing the one member of a pool: ${r.leasesPerSecond} leases/s over ${r.seconds} s (target >= 5,000)`);
+    if ("ratio" in r) {
+      console.log(`one connection, median of ${r.rounds} rounds of ${r.count}: get ${r.getUs} µs, lease + release ${r.leaseReleaseUs} µs: ${r.ratio}x (target <= 1.5x)`);
+      console.log(`${r.waiters} processes leasing the one member of a pool: ${r.leasesPerSecond} leases/s over ${r.seconds} s (target >= 5,000)`);
+    }
     const c = r.c;
     console.log(`${r.waiters} connections of one C client (bench/lease-client.c): ${c.leasesPerSecond} leases/s, FIFO ${c.fifo ? "kept" : "BROKEN"} over ${c.checked} grants checked; broker CPU per lease ${c.brokerUserUs} µs user + ${c.brokerSysUs} µs system`);
   }
