@@ -13,7 +13,8 @@
 import { connectTarget } from "../open/connect.ts";
 import { parseSpec } from "../open/spec.ts";
 import { checkName, MAX_FDS_PER_FRAME, ProtocolError } from "../proto/index.ts";
-import { epollRemove } from "../sys/index.ts";
+import { C, epollAdd, epollRemove } from "../sys/index.ts";
+import { logEvent } from "./log.ts";
 import { endLease, newPools, poolOf, watchPidfd, type Lease, type Member, type PoolStats } from "./pools.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
@@ -56,6 +57,9 @@ export interface TakenPools {
   head: PoolsHead | null;
   members: { meta: MemberMeta; fd: number | null; pidfd: number | null }[];
 }
+
+/** The counters taken from a snapshot: those of this version (0 if a broker of another one lacks one), nothing else. */
+const STATS = Object.keys(newPools().stats) as (keyof PoolStats)[];
 
 const finite = (n: number) => (Number.isFinite(n) ? n : null);
 
@@ -106,10 +110,13 @@ export function freezePools(state: BrokerState): void {
 
 /** The takeover was abandoned after the snapshot went out: the pools live on here. */
 export function thawPools(state: BrokerState): void {
-  for (const [pidfd, lease] of [...state.pools.pidfds]) {
-    state.pools.pidfds.delete(pidfd);
-    lease.pidfd = null;
-    watchPidfd(state, lease, pidfd);
+  for (const [pidfd, lease] of state.pools.pidfds) {
+    try {
+      epollAdd(state.epfd, pidfd, C.EPOLLIN, 0);
+    } catch (e) {
+      // Still the lease's (closed when it ends); only its lessee's exit goes unseen: its --ttl or release ends it.
+      logEvent(state, { op: "pool", names: [lease.pool.name], result: "error", detail: `lease ${lease.id}: its pidfd is not watched again: ${(e as Error).message}` });
+    }
   }
 }
 
@@ -133,7 +140,7 @@ function isMemberMeta(v: unknown): v is MemberMeta {
 function isHead(v: unknown): v is PoolsHead {
   const h = v as PoolsHead;
   return typeof h === "object" && h !== null && Array.isArray(h.pools) && isIndex(h.lastLeaseId) && typeof h.stats === "object" && h.stats !== null
-    && Object.values(newPools().stats).length === Object.keys(h.stats).length && Object.values(h.stats).every(isIndex)
+    && STATS.every((k) => h.stats[k] === undefined || isIndex(h.stats[k]))
     && h.pools.every((p) => typeof p?.name === "string" && Array.isArray(p.waiters) && p.waiters.every((w) => isIndex(w?.conn) && isNum(w?.deadline)));
 }
 
@@ -171,7 +178,7 @@ export function adoptPools(state: BrokerState, taken: TakenPools, handed: readon
   // Admitting a later one may have evicted an earlier one (admitOrRefuse).
   const conns = handed.map((c) => (c && state.conns.get(c.fd) === c ? c : null));
   const head = taken.head!;
-  Object.assign(pools.stats, head.stats);
+  for (const k of STATS) pools.stats[k] = head.stats[k] ?? 0;
   pools.lastLeaseId = head.lastLeaseId;
   for (const p of head.pools) poolOf(state, p.name);
   const bind: [Lease, number][] = [];

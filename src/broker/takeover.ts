@@ -189,8 +189,8 @@ export function abortTakeover(state: BrokerState, why: string): void {
   const t = state.takeover;
   if (!t || state.handedOver) return;
   state.takeover = null;
-  if (t.phase === "sent") thawPools(state);
-  if (t.phase === "sent")
+  if (t.phase === "sent") {
+    thawPools(state);
     // Those connections may already be in the new broker's hands; two readers of one socket would corrupt it.
     // Shut down, not only closed: the new broker's copies would keep them open, their clients waiting for ever.
     for (const c of [...state.conns.values()]) {
@@ -199,5 +199,6 @@ export function abortTakeover(state: BrokerState, why: string): void {
       } catch {}
       closeConn(state, c);
     }
+  }
   logEvent(state, { op: "takeover", result: "aborted", detail: why });
 }
