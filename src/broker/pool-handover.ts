@@ -14,6 +14,7 @@ import { connectTarget } from "../open/connect.ts";
 import { parseSpec } from "../open/spec.ts";
 import { checkName, MAX_FDS_PER_FRAME, ProtocolError } from "../proto/index.ts";
 import { C, epollAdd, epollRemove } from "../sys/index.ts";
+import { isAllowed } from "./access.ts";
 import { logEvent } from "./log.ts";
 import { endLease, newPools, poolOf, watchPidfd, type Lease, type Member, type PoolStats } from "./pools.ts";
 import type { BrokerState, Conn } from "./state.ts";
@@ -215,6 +216,12 @@ export function adoptPools(state: BrokerState, taken: TakenPools, handed: readon
     for (const w of p.waiters) {
       const conn = conns[w.conn];
       if (!conn || pools.waiting.has(conn)) continue;
+      // One this broker's rules do not let lease is not queued (it would hold up the line): its request is handled
+      // at the first turn, with the requests held back for a budget, and refused as any other.
+      if (!isAllowed(state.config.rules, state.config.ownerUid, conn.peer, "lease", p.name)) {
+        state.waiting.add(conn);
+        continue;
+      }
       const waiter = { conn, pool, deadline: w.deadline };
       pool.waiters.push(waiter);
       pools.waiting.set(conn, waiter);

@@ -2,11 +2,12 @@
 // progress (bound to its process or to its connection), every waiter in its place, and the counters; a server
 // counting its accepts proves no member is opened twice.
 import { expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { lease, openSession, pools, status, type PoolInfo } from "../../src/client/index.ts";
 import { receiveTakeover } from "../../src/broker/receive-takeover.ts";
 import { close, closeAll } from "../../src/sys/index.ts";
+import { asNobody, canSwitchUid } from "../hostile.ts";
 import { CLI, lineReader, spawn, spawnReady, tempDir, waitFor } from "../helpers.ts";
 import { brokerPerTest, PY } from "./harness.ts";
 
@@ -144,3 +145,24 @@ test("a takeover abandoned after the snapshot went out: the old broker's pool li
   // Its pidfd closed with the lease: the broker holds what it held less that.
   await waitFor("the broker's fds back, less the lease's pidfd", () => old.fds() <= base - 1, 5000);
 });
+
+test.skipIf(!canSwitchUid)("a waiter the new broker's rules do not let lease is refused (exit 1) and does not hold up the line behind it", async () => {
+  const old = await start(["--pool", "q=1:file:/dev/null", "--mode", "0666", "--allow", "uid:65534:lease:q"]);
+  chmodSync(old.dir, 0o755);
+  const s = openSession({ socket: old.sock, timeoutMs: 60_000 });
+  const held = lease(s, "q");
+  const nobody = spawn(asNobody([...CLI, "lease", "q", "-s", old.sock, "--wait", "60s", "--", "true"]), { stderr: "pipe" });
+  await waitFor("uid 65534 queued", () => poolOf(old.sock, "q").waiters === 1);
+  const root = spawn([...CLI, "lease", "q", "-s", old.sock, "--wait", "60s", "--", "true"]);
+  await waitFor("root queued behind it", () => poolOf(old.sock, "q").waiters === 2);
+  const next = takeOver(old.sock, ["--mode", "0666", "--allow", "uid:65534:get"]);
+  expect(await old.proc.exited).toBe(0);
+  expect(await nobody.exited).toBe(1);
+  expect(await new Response(nobody.stderr as ReadableStream).text()).toBe('fdbroker: uid 65534 may not lease "q" [EACCES]\n');
+  held.release();
+  close(held.fd);
+  expect(await root.exited).toBe(0);
+  s.close();
+  next.kill("SIGTERM");
+  expect(await next.exited).toBe(0);
+}, 120_000);
