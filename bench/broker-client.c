@@ -14,21 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HEADER 12
-#define REPLY_OK 0x80
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
-
-static uint32_t be32(const unsigned char *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+#include "client-common.h"
 
 /* Read one whole reply frame; close every fd that came with it. Returns its kind. */
 static int read_reply(int fd, unsigned char *buf, size_t cap) {

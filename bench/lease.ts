@@ -2,21 +2,28 @@
 //   1. lease + release against get of one fd, each a round trip through the client library on one persistent
 //      connection, rounds interleaved in one process; the ratio (target: lease + release <= 1.5x a get);
 //   2. leases per second when 64 client processes (--waiters) (the library) lease and release the one member of a pool:
-//      every lease but one waits in the FIFO queue (target >= 5,000 per second).
-// Options: --rounds N (default 7), --count N round trips per round (default 2000), --seconds S (default 3),
-// --waiters N (default 64), --json.
+//      every lease but one waits in the FIFO queue (target >= 5,000 per second);
+//   3. the same with the C client (bench/lease-client.c, compiled here): one process holding 64 connections, each
+//      waiting in line, releasing and asking again on each grant; it checks that grants go round in FIFO order. Also
+//      the broker's CPU time (user and system) per lease, less noisy than the rate on a shared machine.
+// Options: --rounds N (default 5), --count N round trips per round (default 1000), --seconds S (default 2),
+// --waiters N (default 64), --json; --c-only runs part 3 alone, --broker-tree DIR runs the broker of another checkout
+// (`git archive COMMIT | tar -x -C DIR`, node_modules linked) for a before/after pair with the same client.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { get, lease, openSession } from "../src/client/index.ts";
 import { closeAll } from "../src/sys/index.ts";
-import { BIN, BUN, BUN_CLIENT, killLeftovers, signalClients, startBroker, startClients, stopProc } from "./broker-procs.ts";
-import { median, option } from "./common.ts";
+import { BIN, BUN, BUN_CLIENT, cpuMs, killLeftovers, signalClients, startBroker, startClients, stopProc } from "./broker-procs.ts";
+import { compileC, median, option } from "./common.ts";
 
-const ROUNDS = Math.round(option("--rounds", 7));
-const COUNT = Math.round(option("--count", 2000));
-const SECONDS = option("--seconds", 3);
+const ROUNDS = Math.round(option("--rounds", 5));
+const COUNT = Math.round(option("--count", 1000));
+const SECONDS = option("--seconds", 2);
 const WAITERS = Math.round(option("--waiters", 64));
+const C_ONLY = process.argv.includes("--c-only");
+const treeAt = process.argv.indexOf("--broker-tree");
+const BROKER = treeAt >= 0 ? join(resolve(process.argv[treeAt + 1]!), "bin/fdbroker") : BIN;
 const dir = mkdtempSync(join(tmpdir(), "fdbroker-bench-lease-"));
 
 function timeUs(fn: () => void): number {
@@ -25,10 +32,26 @@ function timeUs(fn: () => void): number {
   return ((performance.now() - t0) * 1000) / COUNT;
 }
 
+/** Part 3: bench/lease-client.c's WAITERS connections on pool "fifo", and the broker's CPU time per lease. */
+function cLeases(sock: string, brokerPid: number) {
+  const exe = compileC("lease-client");
+  const before = cpuMs(brokerPid);
+  const run = Bun.spawnSync([exe, sock, "fifo", String(WAITERS), String(SECONDS)], { stderr: "inherit" });
+  const after = cpuMs(brokerPid);
+  if (run.exitCode !== 0) throw new Error(`lease-client exited ${run.exitCode}`);
+  const r = JSON.parse(run.stdout.toString()) as { leases: number; perSecond: number; fifo: boolean; checked: number };
+  const perLease = (ms: number) => Number(((ms * 1000) / r.leases).toFixed(1));
+  return {
+    leasesPerSecond: r.perSecond, fifo: r.fifo, checked: r.checked,
+    brokerUserUs: perLease(after.user - before.user), brokerSysUs: perLease(after.sys - before.sys),
+  };
+}
+
 async function main() {
   const sock = join(dir, "b.sock");
-  const b = startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts", "--pool", "one=1:file:/dev/null", "--pool", "shared=1:file:/dev/null"]);
+  const b = startBroker([BUN, BROKER], sock, dir, ["--hold", "a=file:/etc/hosts", "--pool", "one=1:file:/dev/null", "--pool", "shared=1:file:/dev/null", "--pool", "fifo=1:file:/dev/null"]);
   try {
+    if (C_ONLY) return { waiters: WAITERS, seconds: SECONDS, c: cLeases(sock, b.proc.pid) };
     using s = openSession({ socket: sock, timeoutMs: 30_000 });
     const getOnce = () => closeAll(get(s, ["a"]).map((g) => g.fd));
     const leaseOnce = () => {
@@ -46,11 +69,13 @@ async function main() {
     const clients = await startClients(WAITERS, BUN_CLIENT, [sock, "shared", "lease", String(SECONDS)]);
     signalClients(clients);
     const total = (await Promise.all(clients.map((c) => c.result()))).reduce((n, r) => n + (r.gets as number), 0);
+    const c = cLeases(sock, b.proc.pid);
     return {
       rounds: ROUNDS, count: COUNT,
       getUs: Number(median(gets).toFixed(1)), leaseReleaseUs: Number(median(leases).toFixed(1)),
       ratio: Number((median(leases) / median(gets)).toFixed(2)),
       waiters: WAITERS, seconds: SECONDS, leasesPerSecond: Math.round(total / SECONDS),
+      c,
     };
   } finally {
     await stopProc(b.proc);
@@ -61,8 +86,12 @@ try {
   const r = await main();
   if (process.argv.includes("--json")) console.log(JSON.stringify(r, null, 2));
   else {
-    console.log(`one connection, median of ${r.rounds} rounds of ${r.count}: get ${r.getUs} µs, lease + release ${r.leaseReleaseUs} µs: ${r.ratio}x (target <= 1.5x)`);
-    console.log(`${r.waiters} processes leasing the one member of a pool: ${r.leasesPerSecond} leases/s over ${r.seconds} s (target >= 5,000)`);
+    if ("ratio" in r) {
+      console.log(`one connection, median of ${r.rounds} rounds of ${r.count}: get ${r.getUs} µs, lease + release ${r.leaseReleaseUs} µs: ${r.ratio}x (target <= 1.5x)`);
+      console.log(`${r.waiters} processes leasing the one member of a pool: ${r.leasesPerSecond} leases/s over ${r.seconds} s (target >= 5,000)`);
+    }
+    const c = r.c;
+    console.log(`${r.waiters} connections of one C client (bench/lease-client.c): ${c.leasesPerSecond} leases/s, FIFO ${c.fifo ? "kept" : "BROKEN"} over ${c.checked} grants checked; broker CPU per lease ${c.brokerUserUs} µs user + ${c.brokerSysUs} µs system`);
   }
 } finally {
   killLeftovers();

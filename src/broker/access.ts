@@ -3,7 +3,7 @@
 // SO_PEERGROUPS, both as they were when it connected. A uid no rule names is not even accepted (see loop.ts).
 import { UsageError } from "../errors.ts";
 
-const OPERATIONS = ["get", "put", "rm", "ls", "lease", "takeover"] as const;
+const OPERATIONS = ["get", "put", "rm", "ls", "lease", "pool-put", "takeover"] as const;
 export type Operation = (typeof OPERATIONS)[number];
 const ALL: readonly Operation[] = ["get", "put", "rm", "ls", "lease"];
 
@@ -30,11 +30,12 @@ function globToRegExp(glob: string): RegExp {
 }
 
 export function parseRule(text: string): Rule {
-  const m = /^(uid|gid):(\d+):([a-z,*]+)(?::(.+))?$/.exec(text);
+  const m = /^(uid|gid):(\d+):([a-z,*-]+)(?::(.+))?$/.exec(text);
   if (!m) throw new UsageError(`bad --allow rule ${JSON.stringify(text)}: expected uid:N:OPS[:GLOB] or gid:N:OPS[:GLOB], e.g. uid:1000:get,ls:web.*`);
   const ops = new Set<Operation>();
   for (const op of m[3]!.split(",")) {
-    // `takeover` hands over every entry and client: it is granted only by name, never by `all`.
+    // `takeover` hands over every entry and client, and `pool-put` adds members that other lessees receive (a
+    // socket to a server of its choosing): each is granted only by name, never by `all`.
     if (op === "all" || op === "*") ALL.forEach((o) => ops.add(o));
     else if ((OPERATIONS as readonly string[]).includes(op)) ops.add(op as Operation);
     else throw new UsageError(`bad operation ${JSON.stringify(op)} in --allow ${text} (${OPERATIONS.join(", ")}, or all for ${ALL.join(",")})`);

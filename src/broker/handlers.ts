@@ -54,7 +54,8 @@ function requireEntries(state: BrokerState, names: readonly string[]): void {
 const put: Handler = (state, conn, frame) => {
   const req = parsePut(frame.body);
   if (frame.fds.length !== 1) throw new ProtocolError(`put carries exactly one fd, not ${frame.fds.length}`);
-  requireAccess(state, conn, "put", [req.name]);
+  // A member is handed to whoever leases next: adding one is as strong as serving the pool (docs/security.md).
+  requireAccess(state, conn, req.pool ? "pool-put" : "put", [req.name]);
   if (req.pool) {
     const pool = addMember(state, req.name, frame.fds.splice(0, 1)[0]!);
     return { names: [req.name], keep: sendFrame(state, conn, REPLY.ok, frame.id, { pool: poolInfo(pool, state.env.now()) }) };

@@ -53,6 +53,7 @@ export interface Lease {
 
 export interface Waiter {
   conn: Conn;
+  pool: Pool;
   deadline: number;
 }
 
@@ -77,16 +78,18 @@ export interface Pools {
   leases: Map<number, Lease>;
   /** Lease of each pidfd in the epoll. */
   pidfds: Map<number, Lease>;
+  /** Every connection waiting in a pool's queue, and its place there (a connection waits for one lease at a time). */
+  waiting: Map<Conn, Waiter>;
   lastLeaseId: number;
   stats: PoolStats;
 }
 
 export const newPools = (): Pools => ({
-  byName: new Map(), leases: new Map(), pidfds: new Map(), lastLeaseId: 0,
+  byName: new Map(), leases: new Map(), pidfds: new Map(), waiting: new Map(), lastLeaseId: 0,
   stats: { granted: 0, waited: 0, timeouts: 0, released: 0, revoked: 0, dropped: 0, refilled: 0 },
 });
 
-function poolOf(state: BrokerState, name: string): Pool {
+export function poolOf(state: BrokerState, name: string): Pool {
   let p = state.pools.byName.get(name);
   if (!p) state.pools.byName.set(name, (p = { name, members: [], waiters: [] }));
   return p;
@@ -196,10 +199,15 @@ function drop(state: BrokerState, pool: Pool, m: Member, why: string, now: numbe
 
 /** An idle healthy member, dropping unhealthy idle ones found on the way; null if none. */
 function takeIdle(state: BrokerState, pool: Pool, now: number): Member | null {
-  for (const m of [...pool.members]) {
+  // No copy of the list on this path, taken by every lease: a dropped member a client put leaves it (splice), and
+  // the index steps back so the member that took its place is looked at too.
+  const members = pool.members;
+  for (let i = 0; i < members.length; i++) {
+    const m = members[i]!;
     if (m.lease || m.fd < 0 || m.connecting) continue;
     if (healthy(m)) return m;
     drop(state, pool, m, "hung up, errored or holding unread input while idle", now);
+    if (members[i] !== m) i--;
   }
   return null;
 }
@@ -214,49 +222,60 @@ export function tryLease(state: BrokerState, conn: Conn, req: LeaseRequest): Lea
   const pool = state.pools.byName.get(req.name);
   if (!pool) return { code: "ENOENT", refused: `no pool ${JSON.stringify(req.name)}` };
   const now = state.env.now();
-  const at = pool.waiters.findIndex((w) => w.conn === conn);
+  const waiting = state.pools.waiting;
+  let w = waiting.get(conn);
   // First in line, or nobody in line: a newcomer never takes a member from under a waiter.
-  if (at === 0 || (at < 0 && pool.waiters.length === 0)) {
+  if (w ? pool.waiters[0] === w : pool.waiters.length === 0) {
     const m = takeIdle(state, pool, now);
     if (m) {
-      if (at === 0) pool.waiters.shift();
+      if (w) leaveQueue(state, w);
       return { lease: grant(state, pool, m, conn, req, now) };
     }
   }
-  let w = pool.waiters[at];
   if (!w) {
     if (req.waitMs <= 0) return { code: "ETIMEDOUT", refused: `no idle member in pool ${JSON.stringify(req.name)}` };
-    w = { conn, deadline: now + req.waitMs };
+    w = { conn, pool, deadline: now + req.waitMs };
     pool.waiters.push(w);
+    waiting.set(conn, w);
     state.pools.stats.waited++;
   }
   if (now < w.deadline) return "wait";
-  pool.waiters.splice(pool.waiters.indexOf(w), 1);
+  leaveQueue(state, w);
   state.pools.stats.timeouts++;
   return { code: "ETIMEDOUT", refused: `no member of pool ${JSON.stringify(req.name)} came free in ${req.waitMs} ms (--wait)` };
+}
+
+/** Take a waiter out of its pool's queue (usually its head: shift is then cheap). */
+function leaveQueue(state: BrokerState, w: Waiter): void {
+  state.pools.waiting.delete(w.conn);
+  const q = w.pool.waiters;
+  if (q[0] === w) q.shift();
+  else q.splice(q.indexOf(w), 1);
 }
 
 function grant(state: BrokerState, pool: Pool, m: Member, conn: Conn, req: LeaseRequest, now: number): Lease {
   const pools = state.pools;
   const lease: Lease = {
     id: ++pools.lastLeaseId, pool, member: m, conn, pid: conn.peer.pid, uid: conn.peer.uid, pidfd: null, granted: now,
-    expires: req.ttlMs === null ? Infinity : now + req.ttlMs,
+    expires: now + Math.min(req.ttlMs ?? Infinity, state.config.limits.maxLeaseTtlMs),
   };
-  if (req.bindPid) {
-    const pidfd = pidfdOpen(conn.peer.pid);
-    try {
-      epollAdd(state.epfd, pidfd, C.EPOLLIN, 0);
-    } catch (e) {
-      close(pidfd);
-      throw e;
-    }
-    lease.pidfd = pidfd;
-    pools.pidfds.set(pidfd, lease);
-  }
+  if (req.bindPid) watchPidfd(state, lease, pidfdOpen(conn.peer.pid));
   m.lease = lease;
   pools.leases.set(lease.id, lease);
   pools.stats.granted++;
   return lease;
+}
+
+/** Bind `lease` to the process of `pidfd` (which is the lease's now, closed with it on every path). */
+export function watchPidfd(state: BrokerState, lease: Lease, pidfd: number): void {
+  try {
+    epollAdd(state.epfd, pidfd, C.EPOLLIN, 0);
+  } catch (e) {
+    close(pidfd);
+    throw e;
+  }
+  lease.pidfd = pidfd;
+  state.pools.pidfds.set(pidfd, lease);
 }
 
 /** Forget a lease, and the pidfd it was bound to; false if it had ended already. */
@@ -294,16 +313,15 @@ export function pidExited(state: BrokerState, pidfd: number): boolean {
 
 /** Whether `conn` waits in a pool's queue (it is waiting on us, not idle). */
 export function isLeaseWaiter(state: BrokerState, conn: Conn): boolean {
-  for (const pool of state.pools.byName.values()) if (pool.waiters.some((w) => w.conn === conn)) return true;
-  return false;
+  return state.pools.waiting.has(conn);
 }
 
 /** A connection closed: it leaves every queue, and its leases end unless bound to their process. */
 export function connClosed(state: BrokerState, conn: Conn): void {
-  for (const pool of state.pools.byName.values()) {
-    const at = pool.waiters.findIndex((w) => w.conn === conn);
-    if (at >= 0) pool.waiters.splice(at, 1);
-  }
+  // Handed over: its leases and place in line live on in the new broker (pool-handover.ts); nothing to end or log.
+  if (state.handedOver) return;
+  const w = state.pools.waiting.get(conn);
+  if (w) leaveQueue(state, w);
   for (const lease of state.pools.leases.values()) {
     if (lease.conn !== conn) continue;
     lease.conn = null;
@@ -317,10 +335,13 @@ export function connClosed(state: BrokerState, conn: Conn): void {
  * their wait) and the next time anything is due.
  */
 export function tendPools(state: BrokerState): { serve: Conn[]; next: number } {
+  // A takeover's snapshot is out: nothing may change behind it (pool-handover.ts).
+  if (state.takeover?.phase === "sent" && !state.handedOver) return { serve: [], next: Infinity };
   const pools = state.pools;
   const now = state.env.now();
   let next = Infinity;
-  for (const lease of [...pools.leases.values()]) {
+  // Deleting the entry being visited (revoke) is safe while iterating a Map.
+  for (const lease of pools.leases.values()) {
     if (lease.expires <= now) revoke(state, lease, now);
     else next = Math.min(next, lease.expires);
   }

@@ -4,6 +4,7 @@
 import { call, openSession, type Session } from "../client/session.ts";
 import { checkName, OP, ProtocolError, type FullEntryInfo } from "../proto/index.ts";
 import { closeAllOffThread } from "../sys/offload.ts";
+import { takePoolPart, type TakenPools } from "./pool-handover.ts";
 
 interface HandedConn {
   fd: number;
@@ -16,6 +17,8 @@ export interface Snapshot {
   listenFd: number;
   entries: { fd: number; info: FullEntryInfo }[];
   conns: HandedConn[];
+  /** Pools, leases and waiters (pool-handover.ts); null from a broker that has none. */
+  pools: TakenPools | null;
   /** Still open: send the commit over it. */
   session: Session;
 }
@@ -34,7 +37,7 @@ export function receiveTakeover(socket: string, timeoutMs: number, brokerUid?: n
     const reply = call(session, OP.takeover, {});
     fds = reply.fds;
     if (fds.length < 1) throw new ProtocolError("takeover reply carries no listening socket");
-    const snap: Snapshot = { listenFd: fds[0]!, entries: [], conns: [], session };
+    const snap: Snapshot = { listenFd: fds[0]!, entries: [], conns: [], pools: null, session };
     let at = 1;
     for (const part of reply.more) {
       const mine = fds.slice(at, at + part.fds);
@@ -52,9 +55,11 @@ export function receiveTakeover(socket: string, timeoutMs: number, brokerUid?: n
           k += 1 + n;
         }
         if (k !== mine.length) throw new ProtocolError("takeover connections do not match their fds");
-      } else throw new ProtocolError("takeover part carries neither entries nor connections");
+      } else if (!takePoolPart((snap.pools ??= { head: null, members: [] }), part.body, mine))
+        throw new ProtocolError("takeover part carries neither entries, connections nor pools");
     }
     if (at !== fds.length) throw new ProtocolError("takeover reply has fds no part accounts for");
+    if (snap.pools && !snap.pools.head) throw new ProtocolError("takeover pool members came without their pools");
     return snap;
   } catch (e) {
     closeAllOffThread(fds);

@@ -13,12 +13,13 @@ import { closeAllOffThread, startOffload } from "../sys/offload.ts";
 import type { Rule } from "./access.ts";
 import { newEntryInfo, storeEntry } from "./entries.ts";
 import { addSpecMembers } from "./pools.ts";
+import { adoptPools } from "./pool-handover.ts";
 import { feedConn, openConn } from "./conn.ts";
 import { count, logEvent } from "./log.ts";
 import { admitOrRefuse, closeEverything, openSpare } from "./loop.ts";
 import { confirmTakeover, receiveTakeover, type Snapshot } from "./receive-takeover.ts";
 import { notifySupervisor, writeReadyFd } from "../peer/ready.ts";
-import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Limits } from "./state.ts";
+import { createState, DEFAULT_LIMITS, realEnv, type BrokerEnv, type BrokerState, type Conn, type Limits } from "./state.ts";
 
 export interface BrokerOptions {
   socket: string;
@@ -166,7 +167,11 @@ export function startBroker(opts: BrokerOptions): BrokerState {
       closeAll([o.fd]);
     } else storeEntry(state, o.fd, newEntryInfo(state, o.name, o.fd, owner, null));
   }
-  for (const p of opts.pools ?? []) addSpecMembers(state, p.name, p.size, p.spec);
+  for (const p of opts.pools ?? []) {
+    // The same options as the old broker's, usually: its members (leased ones too) are the pool now.
+    if (state.pools.byName.has(p.name)) logEvent(state, { op: "pool", names: [p.name], result: "EEXIST", detail: "kept the pool taken over" });
+    else addSpecMembers(state, p.name, p.size, p.spec);
+  }
   if (nofile.soft < nofileNeeded(limits))
     logEvent(state, { op: "start", result: "warning", detail: `RLIMIT_NOFILE is ${nofile.soft} (hard ${nofile.hard}); --max-fds ${limits.maxFds} may not be reachable` });
   logEvent(state, { op: "start", result: "ok", detail: `listening on ${addr.label}, holding ${count(state.entries.size, "entry", "entries")}, pid ${process.pid}` });
@@ -189,17 +194,23 @@ export function startBroker(opts: BrokerOptions): BrokerState {
 /** Install what the old broker handed over, then let it go. Half-received frames continue where they stopped. */
 function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
   for (const e of snap.entries) storeEntry(state, e.fd, e.info);
+  // By their index in the snapshot, which leases and waiters refer to; null for one refused here.
+  const conns: (Conn | null)[] = [];
   for (const c of snap.conns) {
     let conn;
     try {
       conn = openConn(state, c.fd);
     } catch {
       closeAllOffThread([c.fd, ...c.fds]);
+      conns.push(null);
       continue;
     }
-    if (admitOrRefuse(state, conn)) feedConn(state, conn, c.pending, c.fds);
+    const admitted = admitOrRefuse(state, conn);
+    if (admitted) feedConn(state, conn, c.pending, c.fds);
     else closeAllOffThread(c.fds);
+    conns.push(admitted ? conn : null);
   }
+  if (snap.pools) adoptPools(state, snap.pools, conns);
   try {
     confirmTakeover(snap);
   } catch (e) {
@@ -207,5 +218,6 @@ function adoptSnapshot(state: BrokerState, snap: Snapshot): void {
     // We hold everything already; an old broker that vanished before answering changes nothing for us.
     logEvent(state, { op: "takeover", result: "warning", detail: `commit not confirmed: ${(e as Error).message}` });
   }
-  logEvent(state, { op: "takeover", result: "ok", detail: `took ${count(snap.entries.length, "entry", "entries")} and ${count(snap.conns.length, "connection", "connections")}` });
+  const pools = snap.pools ? `, ${count(state.pools.byName.size, "pool", "pools")} (${count(state.pools.leases.size, "lease", "leases")})` : "";
+  logEvent(state, { op: "takeover", result: "ok", detail: `took ${count(snap.entries.length, "entry", "entries")} and ${count(snap.conns.length, "connection", "connections")}${pools}` });
 }

@@ -40,6 +40,8 @@ export interface Limits {
   describeTimeoutMs: number;
   /** Most threads closing and describing client fds off the loop (src/sys/offload.ts). */
   closerThreads: number;
+  /** Longest lease, whatever --ttl its client asks for (ms; Infinity: none but the client's). */
+  maxLeaseTtlMs: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -57,6 +59,7 @@ export const DEFAULT_LIMITS: Limits = {
   drainMs: 2000,
   describeTimeoutMs: 1000,
   closerThreads: 8,
+  maxLeaseTtlMs: Infinity,
 };
 
 export interface Entry {

@@ -8,12 +8,14 @@
 // exit without removing the socket file. If the new broker goes away first, or stalls (takes no part of the
 // snapshot, or does not commit, for --drain-timeout), we resume serving.
 import { RefusedError } from "../errors.ts";
-import { chunkBySize, MAX_FDS_PER_FRAME, PART_BYTES, pendingBytes, REPLY, type ReceivedFrame } from "../proto/index.ts";
+import { chunkBySize, encodeFrame, MAX_FDS_PER_FRAME, PART_BYTES, pendingBytes, REPLY, type ReceivedFrame } from "../proto/index.ts";
 import { C, shutdown } from "../sys/index.ts";
 import { isAllowed } from "./access.ts";
 import { closeConn, sendError, sendFrame } from "./conn.ts";
 import { touch } from "./interest.ts";
 import { count, logEvent } from "./log.ts";
+import { freezePools, poolParts, thawPools } from "./pool-handover.ts";
+import { isLeaseWaiter } from "./pools.ts";
 import type { BrokerState, Conn, SnapshotPart, Takeover } from "./state.ts";
 
 /** Partial-frame bytes a connection may carry through a takeover (base64 in a part of at most PART_BYTES). */
@@ -56,8 +58,9 @@ export function progressTakeover(state: BrokerState): void {
   // A connection mid-way through a huge frame, or through one of 253 fds (with the connection's own, one too many),
   // would not fit in a snapshot part; it is cut off like a busy one. So is one whose reader closed fds of the frame
   // it is receiving (`dropped`): the snapshot cannot say so, and the frame is refused anyway.
+  // A lease waiting for a member is not busy: it goes over with its connection and keeps its place in line.
   const busy = others.filter((c) =>
-    c.out.length > 0 || c.inbox.length > 0 || pendingBytes(c.reader).length > MAX_PENDING || c.reader.fds.length >= MAX_FDS_PER_FRAME || c.reader.dropped > 0);
+    c.out.length > 0 || c.inbox.length > (waitsForLease(state, c) ? 1 : 0) || pendingBytes(c.reader).length > MAX_PENDING || c.reader.fds.length >= MAX_FDS_PER_FRAME || c.reader.dropped > 0);
   if (busy.length > 0 && state.env.now() < t.deadline) return;
   for (const c of busy) {
     logEvent(state, { op: "disconnect", result: "ETIMEDOUT (still busy at takeover)", conn: c });
@@ -68,10 +71,22 @@ export function progressTakeover(state: BrokerState): void {
   const handing = others.filter((c) => !busy.includes(c));
   t.handing = new Set(handing);
   t.parts = snapshotParts(state, handing);
+  freezePools(state);
   if (!sendParts(state, t)) {
     closeConn(state, t.conn);
     abortTakeover(state, "could not send the snapshot");
   }
+}
+
+/** Its one queued request is a lease waiting in a pool's queue. */
+const waitsForLease = (state: BrokerState, c: Conn) => c.inbox.length === 1 && isLeaseWaiter(state, c);
+
+/** What a connection had sent but we had not handled: a waiting lease request (whole), then a frame's first bytes. */
+function unhandledBytes(state: BrokerState, c: Conn): Uint8Array {
+  const partial = pendingBytes(c.reader);
+  if (!waitsForLease(state, c)) return partial;
+  const f = c.inbox[0]!;
+  return Buffer.concat([encodeFrame({ kind: f.kind, id: f.id, fds: 0, body: f.body }), partial]);
 }
 
 /**
@@ -94,7 +109,8 @@ function checkStalled(state: BrokerState, to: Conn): void {
 }
 
 /**
- * The snapshot as frames still to send: the listener, then entries and connections in parts of at most 253 fds.
+ * The snapshot as frames still to send: the listener, then entries, connections and pools (pool-handover.ts) in
+ * parts of at most 253 fds.
  * The fds stay their owners' (no duplicates: a broker holding 10,000 fds would need 10,000 more), which is safe
  * because nothing behind a sent snapshot changes: no request but the commit is handled, entries do not expire,
  * and the connections handed over are not closed until the takeover commits or is abandoned (closeConn).
@@ -107,7 +123,7 @@ function snapshotParts(state: BrokerState, conns: Conn[]): SnapshotPart[] {
   let bytes = 0;
   for (const c of conns) {
     const needFds = 1 + c.reader.fds.length;
-    const needBytes = 64 + (pendingBytes(c.reader).length * 4) / 3;
+    const needBytes = 64 + (unhandledBytes(state, c).length * 4) / 3;
     if (fds + needFds > MAX_FDS_PER_FRAME || bytes + needBytes > PART_BYTES) {
       connParts.push([]);
       fds = 0;
@@ -117,16 +133,18 @@ function snapshotParts(state: BrokerState, conns: Conn[]): SnapshotPart[] {
     fds += needFds;
     bytes += needBytes;
   }
-  const total = 1 + entryParts.length + connParts.length;
+  const pools = poolParts(state, conns);
+  const total = 1 + entryParts.length + connParts.length + pools.length;
   const parts: SnapshotPart[] = [
     { kind: REPLY.ok, body: { socket: state.config.label, entries: entries.length, conns: conns.length, parts: total }, fds: [state.listenFd!] },
   ];
   let part = 1;
   for (const chunk of entryParts) parts.push({ kind: REPLY.more, body: { part: part++, entries: chunk.map((e) => e.info) }, fds: chunk.map((e) => e.fd) });
   for (const chunk of connParts) {
-    const meta = chunk.map((c) => ({ pending: Buffer.from(pendingBytes(c.reader)).toString("base64"), fds: c.reader.fds.length }));
+    const meta = chunk.map((c) => ({ pending: Buffer.from(unhandledBytes(state, c)).toString("base64"), fds: c.reader.fds.length }));
     parts.push({ kind: REPLY.more, body: { part: part++, conns: meta }, fds: chunk.flatMap((c) => [c.fd, ...c.reader.fds]) });
   }
+  for (const p of pools) parts.push({ kind: REPLY.more, body: { part: part++, ...p.body }, fds: p.fds });
   return parts;
 }
 
@@ -171,7 +189,8 @@ export function abortTakeover(state: BrokerState, why: string): void {
   const t = state.takeover;
   if (!t || state.handedOver) return;
   state.takeover = null;
-  if (t.phase === "sent")
+  if (t.phase === "sent") {
+    thawPools(state);
     // Those connections may already be in the new broker's hands; two readers of one socket would corrupt it.
     // Shut down, not only closed: the new broker's copies would keep them open, their clients waiting for ever.
     for (const c of [...state.conns.values()]) {
@@ -180,5 +199,6 @@ export function abortTakeover(state: BrokerState, why: string): void {
       } catch {}
       closeConn(state, c);
     }
+  }
   logEvent(state, { op: "takeover", result: "aborted", detail: why });
 }

@@ -54,6 +54,7 @@ interface ServeOpts {
   drainTimeout: number;
   describeTimeout: number;
   closerThreads: number;
+  maxLeaseTtl?: number;
   readyFd?: number;
   takeover?: boolean;
   brokerUid?: number;
@@ -68,7 +69,7 @@ export function command(): Command {
     .option("--hold <NAME=SPEC>", `hold an entry from the start (${SPEC_HELP}); repeatable`, collect(parseHold))
     .option("--pool <NAME=SIZE:SPEC>", "a pool of SIZE members opened from SPEC (any --hold SPEC, or tcp-connect:HOST:PORT, unix-connect:PATH), lent one at a time by `fdbroker lease`; repeatable", collect(parsePool))
     .option("--adopt-listen-fds", "hold the fds of socket activation (LISTEN_FDS), named by LISTEN_FDNAMES")
-    .option("--allow <RULE>", "grant uid:N or gid:N operations (get,put,rm,ls, all for those four, takeover only by name) on a name glob; e.g. uid:1000:get,ls:web.*; repeatable", collect(parseRule))
+    .option("--allow <RULE>", "grant uid:N or gid:N operations (get,put,rm,ls,lease, all for those five; pool-put and takeover only by name) on a name glob; e.g. uid:1000:get,ls:web.*; repeatable", collect(parseRule))
     .option("--max-conns <N>", "connections served at once", (s) => parseCount(s, "--max-conns"), 1000)
     .option("--max-conns-per-uid <N>", "connections one uid other than the owner and root may hold", (s) => parseCount(s, "--max-conns-per-uid"), 100)
     .option("--reserved-conns <N>", "of --max-conns, slots only the owner and root may take (default: 16, at most a quarter of --max-conns)", (s) => parseCount(s, "--reserved-conns", 0))
@@ -81,6 +82,7 @@ export function command(): Command {
     .addOption(new Option("--client-timeout <DURATION>", "cut off clients with no whole request in, or no whole reply taken, for this long (500ms, 30s, 5m)").argParser((s) => parseDuration(s, "--client-timeout")).default(60_000, "60s"))
     .addOption(new Option("--drain-timeout <DURATION>", "at SIGTERM, and for busy clients when a new broker takes over, wait this long for replies owed; a takeover stalled this long is abandoned").argParser((s) => parseDuration(s, "--drain-timeout")).default(2000, "2s"))
     .addOption(new Option("--describe-timeout <DURATION>", "longest wait for a put's fd to be described (fstat of a file whose FUSE or NFS server does not answer); then it is stored as not answering").argParser((s) => parseDuration(s, "--describe-timeout")).default(1000, "1s"))
+    .addOption(new Option("--max-lease-ttl <DURATION>", "revoke any lease after this long, whatever --ttl its client asked for (default: none, a lease lasts as long as its lessee)").argParser((s) => parseDuration(s, "--max-lease-ttl")))
     .option("--closer-threads <N>", "most threads closing and describing client fds off the serving loop", (s) => parseCloserThreads(s), 8)
     .option("--takeover", "take the listening socket, entries and clients over from the broker running at the address; it exits once done")
     .addOption(brokerUidOption("with --takeover: also take over from a broker running as this uid"))
@@ -106,6 +108,7 @@ export function command(): Command {
           maxConns: opts.maxConns, maxConnsPerUid: opts.maxConnsPerUid, reservedConns: opts.reservedConns, maxFds: opts.maxFds, maxNames: opts.maxNames,
           maxRequestBytes: opts.maxRequestBytes, maxReplyBytes: opts.maxReplyBytes, maxQueuedFds: opts.maxQueuedFds,
           clientTimeoutMs: opts.clientTimeout, drainMs: opts.drainTimeout, describeTimeoutMs: opts.describeTimeout, closerThreads: opts.closerThreads,
+          maxLeaseTtlMs: opts.maxLeaseTtl,
         },
         log: opts.log, readyFd: opts.readyFd,
         takeover: opts.takeover, brokerUid: opts.brokerUid,

@@ -15,11 +15,13 @@ test("bench/roundtrip runs every implementation at both batch sizes", async () =
   for (const x of results) expect(x.medianNs).toBeGreaterThan(0);
 }, 120_000);
 
-test("bench/lease runs both parts", async () => {
+test("bench/lease runs all three parts (the C client keeps FIFO order)", async () => {
   const r = await run([BUN, join(ROOT, "bench/lease.ts"), "--rounds", "1", "--count", "20", "--seconds", "0.5", "--waiters", "2", "--json"], { cwd: ROOT });
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   const out = JSON.parse(r.stdout);
   expect(out.ratio).toBeGreaterThan(0);
   expect(out.leasesPerSecond).toBeGreaterThan(0);
+  expect(out.c).toMatchObject({ fifo: true });
+  expect(out.c.leasesPerSecond).toBeGreaterThan(0);
 }, 120_000);
