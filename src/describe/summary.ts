@@ -9,7 +9,8 @@ import type { FdDescription } from "./types.ts";
 export function summarizeFd(d: FdDescription, { access = false } = {}): string {
   if (d.socket) {
     const s = d.socket;
-    const parts = [`${s.family} ${s.type}`];
+    // A netlink socket's protocol says what it talks to (`netlink route`); its type (raw or dgram) says nothing.
+    const parts = [`${s.family} ${s.protocol ?? s.type}`];
     if (s.listening) parts.push("listening");
     parts.push(s.local ?? "(unnamed)");
     if (s.peer) parts.push(`-> ${s.peer}`);
