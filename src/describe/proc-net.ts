@@ -78,7 +78,7 @@ export function parseInetTable(
     const local = decodeHexSockAddr(f[1]!, family);
     const state = parseInt(f[3]!, 16);
     // tx_queue:rx_queue; a listener's rx_queue is its accept queue.
-    const [tx, rx] = f[4]!.split(":");
+    const queues = /^([0-9A-Fa-f]+):([0-9A-Fa-f]+)$/.exec(f[4]!);
     const peer = /^0+:0000$/.test(remote) ? null : decodeHexSockAddr(remote, family);
     into.set(Number(f[9]), {
       family,
@@ -90,8 +90,8 @@ export function parseInetTable(
       listening: type === "stream" && state === C.TCP_LISTEN,
       // UDP sockets print TCP's numbers too (ESTABLISHED once connected), which mean nothing to a reader.
       state: type === "stream" ? (tcpStateName(state) ?? String(state)) : null,
-      recvQ: parseInt(rx!, 16),
-      sendQ: parseInt(tx!, 16),
+      recvQ: queues ? parseInt(queues[2]!, 16) : null,
+      sendQ: queues ? parseInt(queues[1]!, 16) : null,
     });
   }
   return into;
