@@ -298,3 +298,69 @@ sys.stdin.read()`);
     await py.end();
   }
 });
+
+test("a peer's command name is escaped in the table and exact in JSON (any process can name itself a control sequence)", async () => {
+  const name = "a\x1b]0;x\x07\nb";
+  const py = python(`
+import os, socket, sys
+a, b = socket.socketpair()
+pid = os.fork()
+if pid == 0:
+    a.close()
+    open("/proc/self/comm", "w").write(sys.argv[1])
+    print(os.getpid(), flush=True)
+    sys.stdin.read()
+    os._exit(0)
+b.close()
+print(a.fileno(), flush=True)
+sys.stdin.read()
+os.waitpid(pid, 0)`, name);
+  try {
+    const first = (await py.line())[0]!;
+    const second = (await py.line())[0]!;
+    // Parent and child print in either order: the parent's line is the small fd number.
+    const [fd, child] = first < second ? [first, second] : [second, first];
+    const ds = await inspect(["--pid", String(py.pid), String(fd)]);
+    expect(ds[0]!.socket!.peers).toEqual([{ pid: child, fd: expect.any(Number), command: name }]);
+    const table = await fdbroker(["inspect", "--pid", String(py.pid), String(fd)]);
+    expect(table.stdout.split("\n")).toHaveLength(3);
+    expect(table.stdout).toContain(`-> ${child}/`);
+    expect(table.stdout).toContain(" a\\x1b]0;x\\x07\\nb\n");
+    expect(table.stdout).not.toContain("\x1b");
+  } finally {
+    await py.end();
+  }
+});
+
+test("as another uid, a root process holding the other end stays hidden: the peer inode is shown, the process not", async () => {
+  const setpriv = Bun.which("setpriv");
+  if (!setpriv || process.getuid?.() !== 0) return console.log("skipped: needs root and setpriv");
+  // Root keeps one end; a forked child that became uid 65534 keeps the other.
+  const py = python(`
+import os, socket, sys
+a, b = socket.socketpair()
+pid = os.fork()
+if pid == 0:
+    a.close()
+    os.setgid(65534); os.setuid(65534)
+    # Changing uid makes a process undumpable (its /proc/PID/fd root's); PR_SET_DUMPABLE gives it back.
+    import ctypes; ctypes.CDLL(None).prctl(4, 1, 0, 0, 0)
+    print(os.getpid(), b.fileno(), flush=True)
+    sys.stdin.read()
+    os._exit(0)
+b.close()
+sys.stdin.read()
+os.waitpid(pid, 0)`);
+  try {
+    const [child, fd] = await py.line();
+    const r = await Bun.$`${setpriv} --reuid 65534 --regid 65534 --clear-groups ${process.execPath} ${join(import.meta.dir, "../../bin/fdbroker")} inspect --pid ${child} ${fd} --json`.nothrow().quiet();
+    expect({ code: r.exitCode, stderr: r.stderr.toString() }).toEqual({ code: 0, stderr: "" });
+    const s = JSON.parse(r.stdout.toString())[0].socket;
+    expect(s.peerInode).toBeGreaterThan(0);
+    expect(s.peers).toEqual([]); // root's /proc/PID/fd is not this uid's to read
+    const asRoot = byFd(await inspect(["--pid", String(child), String(fd)]), fd!).socket!;
+    expect(asRoot.peers).toEqual([{ pid: py.pid, fd: expect.any(Number), command: "python3" }]);
+  } finally {
+    await py.end();
+  }
+});
