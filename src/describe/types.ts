@@ -23,8 +23,8 @@ export interface SocketDescription {
   listening: boolean;
   /** Netlink sockets only: the protocol by name (`route`, `sock_diag`, `audit`, ...; its number when unnamed). */
   protocol?: string;
-  // The rest is filled in where it is cheap (another process's TCP and UDP sockets, from its /proc/net tables) and
-  // by inspect for every socket (src/describe/peers.ts); absent elsewhere (recv, get, ls).
+  // The rest is inspect's, filled in for every socket it lists (src/describe/peers.ts; null where unknown or not
+  // applicable) and absent elsewhere (recv, get, ls), since finding peers costs a scan of /proc.
   /** TCP sockets: the state as `ss` names it (`LISTEN`, `ESTABLISHED`, `TIME_WAIT`, ...); null for others. */
   state?: string | null;
   /** Bytes queued to be read; a TCP or UNIX listener: connections waiting to be accepted. Null when unknown. */
