@@ -364,3 +364,23 @@ os.waitpid(pid, 0)`);
     await py.end();
   }
 });
+
+test("no sock_diag (qemu-user refuses that netlink protocol): the table as before, peers unknown, one line on stderr, exit 0", async () => {
+  const qemu = Bun.which("qemu-x86_64-static") ?? Bun.which("qemu-x86_64");
+  if (!qemu || process.arch !== "x64") return console.log("skipped: needs qemu-x86_64 on x86-64");
+  const py = python(`
+import socket, sys
+a, b = socket.socketpair()
+print(a.fileno(), flush=True)
+sys.stdin.read()`);
+  try {
+    const [fd] = await py.line();
+    const bin = join(import.meta.dir, "../../bin/fdbroker");
+    const r = await Bun.$`${qemu} ${process.execPath} ${bin} inspect --pid ${py.pid} ${fd} --json`.nothrow().quiet();
+    expect(r.exitCode).toBe(0);
+    expect(r.stderr.toString()).toBe("fdbroker: no UNIX socket peers: socket: EPROTONOSUPPORT (AF_NETLINK NETLINK_SOCK_DIAG)\n");
+    expect(JSON.parse(r.stdout.toString())[0].socket).toMatchObject({ family: "unix", peerInode: null, peers: null, fdsInFlight: 0 });
+  } finally {
+    await py.end();
+  }
+});
