@@ -1,6 +1,6 @@
 // Showing fd descriptions: a table for people, JSON for scripts. Shared by recv, inspect and the broker's get,
 // so it takes groups (one per message or entry), each with an optional payload and its fds.
-import { summarizeFd, type FdDescription } from "../describe/index.ts";
+import { summarizeFd, type FdDescription, type SocketDescription } from "../describe/index.ts";
 import { escapeText } from "../text.ts";
 import { out, printJson, printText, styled, table, type Styled } from "./output.ts";
 
@@ -36,7 +36,27 @@ function accessCell(d: FdDescription): string {
   return [d.access, ...flags].join(" ");
 }
 
-function row(f: ViewFd, named: boolean): (string | Styled)[] {
+/** Most peers named in one PEER cell; the rest are counted (every one is in --json). */
+const PEERS_SHOWN = 3;
+
+/** `-> 4242/5 python3`, the processes holding a socket's other end; `-> socket:[INODE]` when none was found. */
+export function peerCell(s: SocketDescription | null): string {
+  if (!s?.peers || s.peerInode == null) return "";
+  if (s.peers.length === 0) return `-> socket:[${s.peerInode}]`;
+  const named = s.peers.slice(0, PEERS_SHOWN).map((p) => `${p.pid}/${p.fd} ${p.command}`);
+  const more = s.peers.length - named.length;
+  return `-> ${named.join(", ")}${more > 0 ? ` +${more} more` : ""}`;
+}
+
+const num = (n: number | null | undefined) => (n == null ? "-" : String(n));
+
+/** RECV-Q, SEND-Q, INFLIGHT and STATE: inspect's socket columns, `-` where they do not apply. */
+function socketCells(d: FdDescription): string[] {
+  const s = d.socket;
+  return [num(s?.recvQ), num(s?.sendQ), num(s?.fdsInFlight), s?.state ?? "-"];
+}
+
+function row(f: ViewFd, named: boolean, sockets: boolean): (string | Styled)[] {
   const d = f.desc;
   const cells: (string | Styled)[] = [String(f.id)];
   if (named) cells.push(f.name ?? "");
@@ -45,12 +65,14 @@ function row(f: ViewFd, named: boolean): (string | Styled)[] {
     accessCell(d),
     d.offset === null ? "-" : String(d.offset),
     d.inode === null ? "-" : String(d.inode),
+    ...(sockets ? socketCells(d) : []),
     d.kind === "gone" ? "(closed while being read)" : summarizeFd(d),
+    ...(sockets ? [peerCell(d.socket)] : []),
   );
   return cells;
 }
 
-function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): string {
+function formatGroups(groups: readonly ViewGroup[], idHeader = "FD", socketColumns = false): string {
   const parts: string[] = [];
   for (const g of groups) {
     const facts: string[] = [];
@@ -63,8 +85,10 @@ function formatGroups(groups: readonly ViewGroup[], idHeader = "FD"): string {
     if (g.title) parts.push(`${out.bold(escapeText(g.title))}: ${facts.join(", ")}`);
     else if (facts.length) parts.push(facts.join(", "));
     const named = g.fds.some((f) => f.name !== undefined);
-    const header = [idHeader, ...(named ? ["NAME"] : []), "KIND", "ACCESS", "OFFSET", "INODE", "WHAT"];
-    if (g.fds.length) parts.push(table(header, g.fds.map((f) => row(f, named))));
+    const sockets = socketColumns && g.fds.some((f) => f.desc.socket !== null);
+    const header = [idHeader, ...(named ? ["NAME"] : []), "KIND", "ACCESS", "OFFSET", "INODE"];
+    header.push(...(sockets ? ["RECV-Q", "SEND-Q", "INFLIGHT", "STATE", "WHAT", "PEER"] : ["WHAT"]));
+    if (g.fds.length) parts.push(table(header, g.fds.map((f) => row(f, named, sockets))));
     if (g.fds.some((f) => f.desc.cloexecByRuntime)) parts.push(out.dim(RUNTIME_CLOEXEC_NOTE));
   }
   return parts.join("\n");
@@ -83,7 +107,8 @@ function groupsJson(groups: readonly ViewGroup[]) {
   }));
 }
 
-export function printGroups(groups: readonly ViewGroup[], json: boolean, idHeader?: string): void {
+/** `socketColumns`: inspect's queue, state and peer columns, added to a table that lists a socket. */
+export function printGroups(groups: readonly ViewGroup[], json: boolean, idHeader?: string, socketColumns = false): void {
   if (json) printJson(groupsJson(groups));
-  else if (groups.length) printText(`${formatGroups(groups, idHeader)}\n`);
+  else if (groups.length) printText(`${formatGroups(groups, idHeader, socketColumns)}\n`);
 }

@@ -3,11 +3,12 @@
 // (proc.ts), through the same build().
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import {
-  C, formatSockAddr, fromNodeError, fstat, getFdFlags, isOpen, isSysError, peerName, socketInfo, sockName,
+  C, formatSockAddr, fromNodeError, fstat, getFdFlags, getIntOpt, isOpen, isSysError, peerName, socketInfo, sockName,
   type SockAddr, type Stat,
 } from "../sys/index.ts";
 import { accessOf, flagNames, parseFdinfo, type FdInfo } from "./fdinfo.ts";
 import { addressParts } from "./address.ts";
+import { netlinkProtocolName } from "./proc-net.ts";
 import type { FdDescription, FdKind, SocketDescription } from "./types.ts";
 
 function readProc<T>(path: string, read: (p: string) => T): T {
@@ -45,14 +46,15 @@ export function classify(target: string, mode: number | null): { kind: FdKind; p
 
 const seekable = new Set<FdKind>(["file", "directory", "chardev", "blockdev", "memfd"]);
 
-function details(kind: FdKind, info: FdInfo): Record<string, string> {
-  const d = { ...info.extra };
+function details(kind: FdKind, info: FdInfo): Record<string, string | number> {
+  const d: Record<string, string | number> = { ...info.extra };
   if (d.tfd !== undefined) {
     d.watches = d.tfd; // fd numbers in the process that registered them
     delete d.tfd;
   }
   // The kernel prints the counter in hex.
-  if (kind === "eventfd" && d["eventfd-count"] !== undefined) d["eventfd-count"] = String(parseInt(d["eventfd-count"], 16));
+  if (kind === "eventfd" && info.extra["eventfd-count"] !== undefined) d["eventfd-count"] = String(parseInt(info.extra["eventfd-count"], 16));
+  if (info.extra.scm_fds !== undefined) d.scm_fds = Number(info.extra.scm_fds);
   return d;
 }
 
@@ -113,6 +115,7 @@ function ownSocket(fd: number): SocketDescription {
     localAddress: addressParts(local),
     peerAddress: peer && addressParts(peer),
     listening: s.listening,
+    ...(s.domain === C.AF_NETLINK ? { protocol: netlinkProtocolName(getIntOpt(fd, C.SOL_SOCKET, C.SO_PROTOCOL)) } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
-// Which processes hold a socket bound at an address, for the hint after `bind: EADDRINUSE`: the address's
-// sockets by inode from this network namespace's /proc/net tables, then every /proc/PID/fd we may read for a link
-// to one of those inodes (what `ss -p` does). Processes we may not read (another user's, without root) are
-// skipped; the answer is for people, never a check.
+// Which processes hold an open file, found by scanning every /proc/PID/fd we may read (what `lsof` and `ss -p` do):
+// the holders of a socket bound at an address, for the hint after `bind: EADDRINUSE`; the holders of a UNIX
+// socket's peer, for inspect. Processes we may not read (another user's, without root) are skipped, and the
+// scan stops at SCAN_LIMITS: the answer is for people, never a check.
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { decodeSockAddr, encodeInet } from "../sys/index.ts";
 import { readSocketTables } from "./proc-net.ts";
@@ -16,16 +16,89 @@ export interface Holder {
   command: string;
 }
 
+/** How much of /proc one scan reads at most: processes listed, and fd links read over all of them. */
+export interface ScanLimits {
+  maxProcesses: number;
+  maxFds: number;
+}
+
+/** The default bounds: far above a busy server (a few hundred processes, some with tens of thousands of fds). */
+export const SCAN_LIMITS: ScanLimits = { maxProcesses: 32768, maxFds: 1_000_000 };
+
+/** One fd of one process, as a scan found it. `command` is raw: escape it before printing it for a person. */
+export interface FdHolder {
+  pid: number;
+  fd: number;
+  command: string;
+  /** What /proc/PID/fd/N links to. */
+  link: string;
+}
+
+export interface Scan {
+  holders: FdHolder[];
+  /** False when the scan stopped at a limit before it had read all of /proc. */
+  complete: boolean;
+}
+
+/** The command name of a process as /proc has it, raw; "?" when the pid is gone (or in another pid namespace). */
+export function rawCommandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").replace(/\n$/, "");
+  } catch {
+    return "?";
+  }
+}
+
 /**
  * The command name of a process, as /proc has it: "?" when the pid is gone or in another pid namespace (it reads 0).
  * Read after the fact, so a pid reused in between would show another's; escaped, as any text from another process.
  */
-export function commandOf(pid: number): string {
-  try {
-    return escapeText(readFileSync(`/proc/${pid}/comm`, "utf8").replace(/\n$/, ""));
-  } catch {
-    return "?";
+export const commandOf = (pid: number): string => escapeText(rawCommandOf(pid));
+
+export interface ScanOptions {
+  /** A process not to look at (the caller itself). */
+  skipPid?: number;
+  /** Stop once this many processes have matched. */
+  maxPids?: number;
+  limits?: ScanLimits;
+}
+
+/**
+ * Every fd of every process we may read whose link text `matches` (lowest pid first, then fd): one pass over
+ * /proc, bounded by `limits`. `matches` may read more about the fd (its fdinfo) from `/proc/PID/fd...` itself.
+ */
+export function scanFds(matches: (link: string, pid: number, fd: number) => boolean, o: ScanOptions = {}): Scan {
+  const limits = o.limits ?? SCAN_LIMITS;
+  const holders: FdHolder[] = [];
+  let pids = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  let complete = pids.length <= limits.maxProcesses;
+  pids = pids.slice(0, limits.maxProcesses);
+  let fdsRead = 0;
+  let matched = 0;
+  for (const pid of pids) {
+    if (o.maxPids !== undefined && matched >= o.maxPids) break;
+    if (pid === o.skipPid) continue;
+    let fds: number[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
+    } catch {
+      continue; // exited, or not ours to read
+    }
+    let command: string | null = null;
+    const before = holders.length;
+    for (const fd of fds) {
+      if (fdsRead++ >= limits.maxFds) return { holders, complete: false };
+      let link: string;
+      try {
+        link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue; // closed since the listing
+      }
+      if (matches(link, pid, fd)) holders.push({ pid, fd, command: (command ??= rawCommandOf(pid)), link });
+    }
+    if (holders.length > before) matched++;
   }
+  return { holders, complete };
 }
 
 const WILDCARD = new Set(["0.0.0.0", "::"]);
@@ -61,25 +134,8 @@ export function socketHolders(label: string): Holder[] {
   const inodes = new Set<string>();
   for (const [inode, s] of readSocketTables("self")) if (matches(s)) inodes.add(`socket:[${inode}]`);
   if (inodes.size === 0) return [];
-  const holders: Holder[] = [];
-  const pids = readdirSync("/proc").filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
-  for (const pid of pids) {
-    if (holders.length >= MAX_HOLDERS) break;
-    if (pid === process.pid) continue;
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue; // exited, or not ours to read
-    }
-    const holds = fds.some((fd) => {
-      try {
-        return inodes.has(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      } catch {
-        return false;
-      }
-    });
-    if (holds) holders.push({ pid, command: commandOf(pid) });
-  }
-  return holders;
+  const pids = new Map<number, Holder>();
+  for (const h of scanFds((link) => inodes.has(link), { skipPid: process.pid, maxPids: MAX_HOLDERS }).holders)
+    if (!pids.has(h.pid)) pids.set(h.pid, { pid: h.pid, command: escapeText(h.command) });
+  return [...pids.values()];
 }

@@ -5,3 +5,7 @@ export { inheritedFds, markRuntimeCloexec, requireInherited } from "./inherited.
 export { closedAtStartup } from "./startup.ts";
 export { summarizeFd } from "./summary.ts";
 export type { FdDescription, FdKind, SocketAddress, SocketDescription } from "./types.ts";
+export { addSocketDetails, type SocketDetails } from "./peers.ts";
+export { holdersOfFd, holdersOfInode, type FileHolder, type HoldersReport } from "./file-holders.ts";
+export { SCAN_LIMITS, type ScanLimits } from "./holders.ts";
+export type { SocketPeer } from "./types.ts";

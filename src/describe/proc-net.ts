@@ -8,7 +8,6 @@ import type { SocketDescription } from "./types.ts";
 export type SocketTable = Map<number, SocketDescription>;
 
 const UNIX_ACCEPTCON = 0x10000; // __SO_ACCEPTCON in the Flags column
-const TCP_LISTEN = 0x0a;
 const unixTypes: Record<number, SocketDescription["type"]> = { 1: "stream", 2: "dgram", 5: "seqpacket" };
 
 function readTable(path: string): string[] {
@@ -77,6 +76,9 @@ export function parseInetTable(
     if (f.length < 10) continue;
     const remote = f[2]!;
     const local = decodeHexSockAddr(f[1]!, family);
+    const state = parseInt(f[3]!, 16);
+    // tx_queue:rx_queue; a listener's rx_queue is its accept queue.
+    const queues = /^([0-9A-Fa-f]+):([0-9A-Fa-f]+)$/.exec(f[4]!);
     const peer = /^0+:0000$/.test(remote) ? null : decodeHexSockAddr(remote, family);
     into.set(Number(f[9]), {
       family,
@@ -85,7 +87,45 @@ export function parseInetTable(
       peer: peer && formatSockAddr(peer),
       localAddress: addressParts(local),
       peerAddress: peer && addressParts(peer),
-      listening: type === "stream" && parseInt(f[3]!, 16) === TCP_LISTEN,
+      listening: type === "stream" && state === C.TCP_LISTEN,
+      // UDP sockets print TCP's numbers too (ESTABLISHED once connected), which mean nothing to a reader.
+      state: type === "stream" ? (tcpStateName(state) ?? String(state)) : null,
+      recvQ: queues ? parseInt(queues[2]!, 16) : null,
+      sendQ: queues ? parseInt(queues[1]!, 16) : null,
+    });
+  }
+  return into;
+}
+
+const TCP_STATES = [
+  "ESTABLISHED", "SYN_SENT", "SYN_RECV", "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT", "CLOSE", "CLOSE_WAIT", "LAST_ACK",
+  "LISTEN", "CLOSING",
+] as const;
+
+/** `LISTEN` for C.TCP_LISTEN, and so on, as `ss` prints them; undefined for a number the kernel does not print. */
+export function tcpStateName(n: number): string | undefined {
+  return TCP_STATES.find((name) => C[`TCP_${name}`] === n);
+}
+
+const NETLINK_PROTOCOLS = [
+  "ROUTE", "USERSOCK", "FIREWALL", "SOCK_DIAG", "NFLOG", "XFRM", "SELINUX", "ISCSI", "AUDIT", "FIB_LOOKUP",
+  "CONNECTOR", "NETFILTER", "IP6_FW", "DNRTMSG", "KOBJECT_UEVENT", "GENERIC", "SCSITRANSPORT", "ECRYPTFS", "RDMA",
+  "CRYPTO", "SMC",
+] as const;
+
+/** `route` for NETLINK_ROUTE, `sock_diag`, `audit`, ...; the number as text when it has no name here. */
+export function netlinkProtocolName(n: number): string {
+  return NETLINK_PROTOCOLS.find((name) => C[`NETLINK_${name}`] === n)?.toLowerCase() ?? String(n);
+}
+
+/** /proc/net/netlink: `sk Eth Pid Groups ... Inode`, where Eth is the protocol. The type is not listed. */
+export function parseNetlinkTable(lines: readonly string[], into: SocketTable = new Map()): SocketTable {
+  for (const line of lines) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    into.set(Number(f[9]), {
+      family: "netlink", type: "other", local: null, peer: null, localAddress: null, peerAddress: null,
+      listening: false, protocol: netlinkProtocolName(Number(f[1])),
     });
   }
   return into;
@@ -100,5 +140,6 @@ export function readSocketTables(pid: number | "self"): SocketTable {
   parseInetTable(readTable(`${dir}/tcp6`), "inet6", "stream", t);
   parseInetTable(readTable(`${dir}/udp`), "inet", "dgram", t);
   parseInetTable(readTable(`${dir}/udp6`), "inet6", "dgram", t);
+  parseNetlinkTable(readTable(`${dir}/netlink`), t);
   return t;
 }

@@ -54,6 +54,15 @@ const UNKNOWN_SOCKET: SocketDescription = {
   family: "other", type: "other", local: null, peer: null, localAddress: null, peerAddress: null, listening: false,
 };
 
+/**
+ * A listed socket as a description holds it: the state and queue lengths the tables list too are inspect's to add
+ * (src/describe/peers.ts), so another process's fds read the same as this process's.
+ */
+function described(s: SocketDescription): SocketDescription {
+  const { state: _state, recvQ: _recvQ, sendQ: _sendQ, ...base } = s;
+  return base;
+}
+
 /** One fd, or null if it is not open or closed while being read (or kept being replaced: READ_ATTEMPTS). */
 function readProcFd(pid: number, fd: number, tables: () => SocketTable): FdDescription | null {
   const link = `/proc/${pid}/fd/${fd}`;
@@ -73,7 +82,7 @@ function readProcFd(pid: number, fd: number, tables: () => SocketTable): FdDescr
     const ino = /^socket:\[(\d+)\]$/.exec(target)?.[1];
     return build({
       fd, target, info, stat,
-      socket: () => tables().get(Number(ino)) ?? UNKNOWN_SOCKET,
+      socket: () => described(tables().get(Number(ino)) ?? UNKNOWN_SOCKET),
     });
   }
   return null;

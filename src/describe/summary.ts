@@ -9,9 +9,11 @@ import type { FdDescription } from "./types.ts";
 export function summarizeFd(d: FdDescription, { access = false } = {}): string {
   if (d.socket) {
     const s = d.socket;
-    const parts = [`${s.family} ${s.type}`];
+    // A netlink socket's protocol says what it talks to (`netlink route`); its type (raw or dgram) says nothing.
+    const parts = [`${s.family} ${s.protocol ?? s.type}`];
     if (s.listening) parts.push("listening");
-    parts.push(s.local ?? "(unnamed)");
+    // A netlink socket's address is a port id, which names nothing a reader could look up.
+    if (s.family !== "netlink") parts.push(s.local ?? "(unnamed)");
     if (s.peer) parts.push(`-> ${s.peer}`);
     return parts.join(" ");
   }

@@ -21,6 +21,29 @@ export interface SocketDescription {
   /** `peer` in parts (null where `peer` is). */
   peerAddress: SocketAddress | null;
   listening: boolean;
+  /** Netlink sockets only: the protocol by name (`route`, `sock_diag`, `audit`, ...; its number when unnamed). */
+  protocol?: string;
+  // The rest is inspect's, filled in for every socket it lists (src/describe/peers.ts; null where unknown or not
+  // applicable) and absent elsewhere (recv, get, ls), since finding peers costs a scan of /proc.
+  /** TCP sockets: the state as `ss` names it (`LISTEN`, `ESTABLISHED`, `TIME_WAIT`, ...); null for others. */
+  state?: string | null;
+  /** Bytes queued to be read; a TCP or UNIX listener: connections waiting to be accepted. Null when unknown. */
+  recvQ?: number | null;
+  /** TCP: bytes not yet acknowledged; UNIX: buffer bytes the peer has not read yet; a UNIX listener: its backlog. */
+  sendQ?: number | null;
+  /** UNIX sockets: fds sent to this socket and not yet received (fdinfo's `scm_fds`). */
+  fdsInFlight?: number | null;
+  /** UNIX sockets: the inode of the connected peer socket (sock_diag), null when unconnected or unknown. */
+  peerInode?: number | null;
+  /** The processes holding the peer socket, each fd of each; null when not looked for (no peer inode). */
+  peers?: SocketPeer[] | null;
+}
+
+/** A process holding the other end of a socket; `command` as /proc/PID/comm has it. */
+export interface SocketPeer {
+  pid: number;
+  fd: number;
+  command: string;
 }
 
 export interface FdDescription {
@@ -50,6 +73,9 @@ export interface FdDescription {
   /** Size in bytes, for regular files and memfds. */
   size: number | null;
   socket: SocketDescription | null;
-  /** Kind-specific facts from fdinfo: eventfd-count, pid of a pidfd, fds an epoll watches, clockid, ... */
-  details: Record<string, string>;
+  /**
+   * Kind-specific facts from fdinfo: eventfd-count, pid of a pidfd, fds an epoll watches, clockid, ...; `scm_fds`
+   * (fds in flight to a UNIX socket) as a number.
+   */
+  details: Record<string, string | number>;
 }

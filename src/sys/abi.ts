@@ -30,6 +30,15 @@ export interface Abi {
   group: { size: number; gid: number };
   errnoSymbol: string;
   c: Constants;
+  // Netlink sock_diag (inspect: a UNIX socket's peer and queues). Kernel ABI from <linux/*.h>, the same for every
+  // libc: struct nlmsghdr, struct nlmsgerr (only its error), struct rtattr (sock_diag's attributes are nlattrs,
+  // laid out alike), struct unix_diag_req, struct unix_diag_msg, struct unix_diag_rqlen.
+  nlmsghdr: { size: number; len: number; type: number; flags: number; seq: number; pid: number };
+  nlmsgerr: { size: number; error: number };
+  rtattr: { size: number; len: number; type: number };
+  unixDiagReq: { size: number; family: number; protocol: number; states: number; ino: number; show: number; cookie: number };
+  unixDiagMsg: { size: number; family: number; type: number; state: number; ino: number; cookie: number };
+  unixDiagRqlen: { size: number; rqueue: number; wqueue: number };
 }
 
 const linuxConstants = {
@@ -69,6 +78,20 @@ const linuxConstants = {
   // The kernel refuses more fds than this in one SCM_RIGHTS message (include/net/scm.h).
   SCM_MAX_FD: 253,
   NSIG: 65,
+  // sock_diag over netlink (Linux 3.3): one UNIX socket by inode, with its peer's inode and its queue lengths.
+  NETLINK_SOCK_DIAG: 4, SOCK_DIAG_BY_FAMILY: 20, NLM_F_REQUEST: 1, NLMSG_ERROR: 2, NLMSG_DONE: 3, NLMSG_ALIGNTO: 4,
+  UDIAG_SHOW_NAME: 1, UDIAG_SHOW_PEER: 4, UDIAG_SHOW_RQLEN: 0x10, UNIX_DIAG_NAME: 0, UNIX_DIAG_PEER: 2,
+  UNIX_DIAG_RQLEN: 4,
+  // The protocol column of /proc/net/netlink, named for people (<linux/netlink.h>).
+  NETLINK_ROUTE: 0, NETLINK_USERSOCK: 2, NETLINK_FIREWALL: 3, NETLINK_NFLOG: 5, NETLINK_XFRM: 6,
+  NETLINK_SELINUX: 7, NETLINK_ISCSI: 8, NETLINK_AUDIT: 9, NETLINK_FIB_LOOKUP: 10, NETLINK_CONNECTOR: 11,
+  NETLINK_NETFILTER: 12, NETLINK_IP6_FW: 13, NETLINK_DNRTMSG: 14, NETLINK_KOBJECT_UEVENT: 15, NETLINK_GENERIC: 16,
+  NETLINK_SCSITRANSPORT: 18, NETLINK_ECRYPTFS: 19, NETLINK_RDMA: 20, NETLINK_CRYPTO: 21, NETLINK_SMC: 22,
+  // The st column of /proc/net/tcp (an enum in <netinet/tcp.h>); UNIX sockets use the same numbers in sock_diag.
+  TCP_ESTABLISHED: 1, TCP_SYN_SENT: 2, TCP_SYN_RECV: 3, TCP_FIN_WAIT1: 4, TCP_FIN_WAIT2: 5, TCP_TIME_WAIT: 6,
+  TCP_CLOSE: 7, TCP_CLOSE_WAIT: 8, TCP_LAST_ACK: 9, TCP_LISTEN: 10, TCP_CLOSING: 11,
+  // kcmp(2) (Linux 3.5): whether two fds, of two processes, are one open file description. arm64 numbers it 272.
+  SYS_kcmp: 312, KCMP_FILE: 0,
 } as const;
 
 type Constants = { readonly [K in keyof typeof linuxConstants]: number };
@@ -91,6 +114,12 @@ const linuxCommon = {
   group: { size: 32, gid: 16 },
   errnoSymbol: "__errno_location",
   c: linuxConstants,
+  nlmsghdr: { size: 16, len: 0, type: 4, flags: 6, seq: 8, pid: 12 },
+  nlmsgerr: { size: 20, error: 0 },
+  rtattr: { size: 4, len: 0, type: 2 },
+  unixDiagReq: { size: 24, family: 0, protocol: 1, states: 4, ino: 8, show: 12, cookie: 16 },
+  unixDiagMsg: { size: 16, family: 0, type: 1, state: 2, ino: 4, cookie: 8 },
+  unixDiagRqlen: { size: 8, rqueue: 0, wqueue: 4 },
 };
 
 const table: Record<string, Abi> = {
@@ -111,6 +140,7 @@ const table: Record<string, Abi> = {
     c: {
       ...linuxConstants, O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000, O_DIRECT: 0o200000, O_LARGEFILE: 0o400000,
       SYS_accept: 202, SYS_accept4: 242,
+      SYS_kcmp: 272,
     },
   },
 };

@@ -15,3 +15,5 @@ export {
 export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";
 export { access, execve, isAccessible } from "./exec.ts";
 export { gidOf, uidOf } from "./ids.ts";
+export { kcmpFile } from "./kcmp.ts";
+export { encodeUnixDiagRequest, parseDiagReply, unixDiag, type DiagMessage, type UnixDiag } from "./sockdiag.ts";

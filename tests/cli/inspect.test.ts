@@ -59,9 +59,10 @@ sys.stdin.read()`], { stdin: "pipe" });
   expect(ds.find((d: { fd: number }) => d.fd === Number(fd)).socket).toEqual({
     family: "inet", type: "stream", local: `127.0.0.1:${port}`, peer: null,
     localAddress: { host: "127.0.0.1", port: Number(port) }, peerAddress: null, listening: true,
+    state: "LISTEN", recvQ: 0, sendQ: 0, fdsInFlight: null, peerInode: null, peers: null,
   });
   const one = await fdbroker(["inspect", "--pid", String(py.pid), fd!]);
-  expect(one.stdout).toMatch(new RegExp(`^FD.*\\n${fd}\\s+socket\\s+rw( cloexec)?\\s+-\\s+\\d+\\s+inet stream listening 127\\.0\\.0\\.1:${port}\\n$`));
+  expect(one.stdout).toMatch(new RegExp(`^FD.*\\n${fd}\\s+socket\\s+rw( cloexec)?\\s+-\\s+\\d+\\s+0\\s+0\\s+-\\s+LISTEN\\s+inet stream listening 127\\.0\\.0\\.1:${port}\\n$`));
   (py.stdin as import("bun").FileSink).end();
   await py.exited;
   expect((await fdbroker(["inspect", "--pid", "99999999"])).stderr).toBe("fdbroker: no process 99999999\n");
@@ -142,7 +143,7 @@ while True:
     }
     const table = await fdbroker(["inspect", "--pid", String(churn.pid)]);
     expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^FD\s+KIND\s+ACCESS\s+OFFSET\s+INODE\s+WHAT\n/);
+    expect(table.stdout).toMatch(/^FD\s+KIND\s+ACCESS\s+OFFSET\s+INODE\s+RECV-Q\s+SEND-Q\s+INFLIGHT\s+STATE\s+WHAT\s+PEER\n/);
     console.log(`churning process: ${gone} fds seen gone in 20 runs`);
   } finally {
     dir.cleanup();

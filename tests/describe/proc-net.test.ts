@@ -3,7 +3,7 @@ import { expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describeProcFds } from "../../src/describe/index.ts";
-import { decodeHexAddress, parseInetTable, parseUnixTable } from "../../src/describe/proc-net.ts";
+import { decodeHexAddress, parseInetTable, parseNetlinkTable, parseUnixTable } from "../../src/describe/proc-net.ts";
 import { lineReader, spawn, tempDir } from "../helpers.ts";
 
 test.each([
@@ -17,24 +17,43 @@ test.each([
   expect(decodeHexAddress(hex, family)).toBe(text);
 });
 
-test("tcp rows: listening by state 0A, peer when the remote address is set", () => {
+test("tcp rows: listening by state 0A, peer when the remote address is set, state by name, queues as numbers", () => {
   const t = parseInetTable(
     [
-      "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1111 1 0 100 0 0 10 0",
-      "   1: 0100007F:C350 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 2222 1 0 20 4 30 10 -1",
+      "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 1111 1 0 100 0 0 10 0",
+      "   1: 0100007F:C350 0100007F:1F90 01 0000001F:00000A00 00:00000000 00000000     0        0 2222 1 0 20 4 30 10 -1",
+      "   2: 0100007F:C351 0100007F:1F90 06 00000000:00000000 00:00000000 00000000     0        0 4444 1 0 20 4 30 10 -1",
     ],
     "inet", "stream",
   );
   expect(t.get(1111)).toEqual({
     family: "inet", type: "stream", local: "127.0.0.1:8080", peer: null,
     localAddress: { host: "127.0.0.1", port: 8080 }, peerAddress: null, listening: true,
+    state: "LISTEN", recvQ: 2, sendQ: 0,
   });
   expect(t.get(2222)).toEqual({
     family: "inet", type: "stream", local: "127.0.0.1:50000", peer: "127.0.0.1:8080",
     localAddress: { host: "127.0.0.1", port: 50000 }, peerAddress: { host: "127.0.0.1", port: 8080 }, listening: false,
+    state: "ESTABLISHED", recvQ: 2560, sendQ: 31,
   });
+  expect(t.get(4444)).toMatchObject({ state: "TIME_WAIT" });
+  // UDP rows carry TCP's state numbers too, meaningless there.
+  const udp = parseInetTable(["   0: 0100007F:0035 00000000:0000 07 00000000:00000004 00:00000000 00000000 0 0 5555 2"], "inet", "dgram");
+  expect(udp.get(5555)).toMatchObject({ type: "dgram", state: null, recvQ: 4, sendQ: 0 });
   const v6 = parseInetTable(["   0: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A 0 0 0 0 0 3333"], "inet6", "stream");
   expect(v6.get(3333)).toMatchObject({ local: "[::1]:80", localAddress: { host: "::1", port: 80 } });
+});
+
+test("netlink rows: the protocol by name (route, sock_diag, audit, ...), its number when unnamed", () => {
+  const t = parseNetlinkTable([
+    "00000000548e2b84 0   0          00000000 0        0        0     2        0        4",
+    "00000000bb623c2e 4   0          00000000 0        0        0     2        0        501",
+    "00000000bb623c2f 9   0          00000000 0        0        0     2        0        502",
+    "00000000bb623c30 15  0          00000001 0        0        0     2        0        503",
+    "00000000bb623c31 31  0          00000000 0        0        0     2        0        504",
+  ]);
+  expect([4, 501, 502, 503, 504].map((i) => t.get(i)?.protocol)).toEqual(["route", "sock_diag", "audit", "kobject_uevent", "31"]);
+  expect(t.get(4)).toMatchObject({ family: "netlink", listening: false, local: null });
 });
 
 test("unix rows: type, listening flag, paths with spaces, abstract names, unnamed sockets", () => {

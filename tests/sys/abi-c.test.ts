@@ -2,7 +2,7 @@
 // cc, musl x86-64 with musl-gcc, glibc arm64 with aarch64-linux-gnu-gcc run under qemu-user), a generated
 // program prints every size, offset and constant the table claims. CI installs all three.
 import { expect, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { abiFor } from "../../src/sys/abi.ts";
 import { run, tempDir } from "../helpers.ts";
@@ -14,12 +14,15 @@ interface Target {
   cc: string;
   /** How to run what it built. */
   runner: string[];
+  /** Where <linux/*.h> and <asm/*.h> are, when the compiler does not look there itself. */
+  kernelHeaders?: string;
 }
 
 const qemu = Bun.which("qemu-aarch64-static") ?? Bun.which("qemu-aarch64");
 const targets: Target[] = [
   { name: "glibc x86-64", arch: "x64", cc: "cc", runner: [] },
-  { name: "musl x86-64", arch: "x64", cc: "musl-gcc", runner: [] },
+  // musl-gcc searches only musl's own headers; the kernel's uapi headers (netlink, sock_diag) are libc-independent.
+  { name: "musl x86-64", arch: "x64", cc: "musl-gcc", runner: [], kernelHeaders: "/usr/include/x86_64-linux-gnu" },
   { name: "glibc arm64", arch: "arm64", cc: "aarch64-linux-gnu-gcc", runner: qemu ? [qemu, "-L", "/usr/aarch64-linux-gnu"] : [] },
 ];
 
@@ -33,7 +36,17 @@ for (const t of targets) {
       const src = join(dir.path, "probe.c");
       const exe = join(dir.path, "probe");
       writeFileSync(src, probeSource(abi));
-      const built = await run([t.cc, "-O0", "-o", exe, src]);
+      const include: string[] = [];
+      if (t.kernelHeaders) {
+        // Only linux/, asm/ and asm-generic/: the rest of glibc's tree must not shadow musl's headers.
+        const dir2 = join(dir.path, "kernel");
+        mkdirSync(dir2);
+        symlinkSync("/usr/include/linux", join(dir2, "linux"));
+        symlinkSync("/usr/include/asm-generic", join(dir2, "asm-generic"));
+        symlinkSync(join(t.kernelHeaders, "asm"), join(dir2, "asm"));
+        include.push("-idirafter", dir2);
+      }
+      const built = await run([t.cc, "-O0", ...include, "-o", exe, src]);
       expect(built.stderr).toBe("");
       expect(built.code).toBe(0);
       const out = await run([...t.runner, exe]);

@@ -20,7 +20,17 @@ const layouts: [string, string, [string, string][]][] = [
   ["stat", "struct stat", [["dev", "st_dev"], ["ino", "st_ino"], ["mode", "st_mode"], ["nlink", "st_nlink"], ["uid", "st_uid"], ["gid", "st_gid"], ["rdev", "st_rdev"], ["size_", "st_size"]]],
   ["passwd", "struct passwd", [["uid", "pw_uid"]]],
   ["group", "struct group", [["gid", "gr_gid"]]],
+  ["nlmsghdr", "struct nlmsghdr", [["len", "nlmsg_len"], ["type", "nlmsg_type"], ["flags", "nlmsg_flags"], ["seq", "nlmsg_seq"], ["pid", "nlmsg_pid"]]],
+  ["nlmsgerr", "struct nlmsgerr", [["error", "error"]]],
+  ["rtattr", "struct rtattr", [["len", "rta_len"], ["type", "rta_type"]]],
+  ["unixDiagReq", "struct unix_diag_req", [["family", "sdiag_family"], ["protocol", "sdiag_protocol"], ["states", "udiag_states"], ["ino", "udiag_ino"], ["show", "udiag_show"], ["cookie", "udiag_cookie"]]],
+  ["unixDiagMsg", "struct unix_diag_msg", [["family", "udiag_family"], ["type", "udiag_type"], ["state", "udiag_state"], ["ino", "udiag_ino"], ["cookie", "udiag_cookie"]]],
+  ["unixDiagRqlen", "struct unix_diag_rqlen", [["rqueue", "udiag_rqueue"], ["wqueue", "udiag_wqueue"]]],
 ];
+
+// Constants the headers declare as enum members, which #ifdef cannot see: printed unguarded (a missing one fails
+// to compile, which the test reports as well).
+const ENUMS = /^(TCP_[A-Z_0-9]+|UNIX_DIAG_[A-Z]+|KCMP_FILE)$/;
 
 /** What the table says, as `key value` lines. */
 export function claimsOf(abi: Abi): Map<string, number> {
@@ -50,6 +60,8 @@ export function probeSource(abi: Abi): string {
     "#include <signal.h>", "#include <sys/socket.h>", "#include <sys/un.h>", "#include <sys/uio.h>",
     "#include <sys/stat.h>", "#include <sys/resource.h>", "#include <netinet/in.h>", "#include <unistd.h>",
     "#include <sys/syscall.h>", "#include <sys/epoll.h>",
+    "#include <netinet/tcp.h>", "#include <linux/netlink.h>", "#include <linux/rtnetlink.h>",
+    "#include <linux/sock_diag.h>", "#include <linux/unix_diag.h>", "#include <linux/kcmp.h>",
     "int main(void) {",
   ];
   const p = (key: string, expr: string) => lines.push(`  printf("%s %ld\\n", "${key}", (long)(${expr}));`);
@@ -66,7 +78,7 @@ export function probeSource(abi: Abi): string {
   p("sockaddrIn6.size", "sizeof(struct sockaddr_in6)");
   const macro = (key: string, name: string) =>
     lines.push(`#ifdef ${name}`, `  printf("%s %ld\\n", "${key}", (long)(${name}));`, "#else", `  printf("%s missing\\n", "${key}");`, "#endif");
-  for (const name of Object.keys(abi.c)) if (!NOT_IN_HEADERS.has(name)) macro(`c.${name}`, name);
+  for (const name of Object.keys(abi.c)) if (!NOT_IN_HEADERS.has(name)) (ENUMS.test(name) ? p : macro)(`c.${name}`, name);
   for (const name of Object.keys(E)) macro(`errno.${name}`, name);
   lines.push("  return 0;", "}");
   return lines.join("\n");
