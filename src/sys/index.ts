@@ -15,3 +15,5 @@ export {
 export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr } from "./sockaddr.ts";
 export { access, execve, isAccessible } from "./exec.ts";
 export { gidOf, uidOf } from "./ids.ts";
+export { recvmsgFrom, sendmsgTo, type ReceivedFrom } from "./msg.ts";
+export { autobindUnix } from "./socket.ts";

@@ -122,3 +122,53 @@ function collect(n: number, copy: boolean, release: (fds: number[]) => void): Re
   }
   return { data: payload, fds, truncated: false, closedFds: 0 };
 }
+
+// What a relay (src/tap) needs beyond recvmsg/sendmsg above: the sender's address of a datagram, the destination of
+// a reply, and MSG_TRUNC. msg_name is set only around these calls and cleared after, so the calls above keep
+// running with it NULL as they assume.
+const nameIn = scratch(abi.sockaddrUn.size);
+const nameInAddr = addressOf(nameIn);
+const nameOut = scratch(abi.sockaddrUn.size);
+const nameOutAddr = addressOf(nameOut);
+
+function clearName(): void {
+  putU64(hdrView, M.name, 0);
+  hdrView.setUint32(M.namelen, 0, true);
+}
+
+export interface ReceivedFrom extends Received {
+  /** MSG_TRUNC: a datagram or seqpacket message longer than `maxBytes`, of which only `maxBytes` arrived. */
+  payloadTruncated: boolean;
+  /** The sender's address as the kernel wrote it (a datagram socket's), or null when not asked for. */
+  sender: Uint8Array | null;
+}
+
+/** recvmsg (non-blocking, MSG_CMSG_CLOEXEC, same ownership rules) that also says MSG_TRUNC and, asked, the sender. */
+export function recvmsgFrom(fd: number, maxBytes: number, maxFds: number, withSender: boolean): ReceivedFrom | null {
+  if (withSender) {
+    putU64(hdrView, M.name, nameInAddr);
+    hdrView.setUint32(M.namelen, nameIn.length, true);
+  }
+  try {
+    const r = recvmsg(fd, maxBytes, maxFds, C.MSG_DONTWAIT);
+    if (r === null) return null;
+    const flags = hdrView.getInt32(M.flags, true);
+    const sender = withSender ? nameIn.slice(0, Math.min(hdrView.getUint32(M.namelen, true), nameIn.length)) : null;
+    return { ...r, payloadTruncated: (flags & C.MSG_TRUNC) !== 0, sender };
+  } finally {
+    if (withSender) clearName();
+  }
+}
+
+/** sendmsg (same rules) to `to`, an encoded sockaddr: a reply from an unconnected datagram socket. */
+export function sendmsgTo(fd: number, payload: Uint8Array, fds: readonly number[], to: Uint8Array): number {
+  if (to.length > nameOut.length) throw new SysError("sendmsg", E.EINVAL, `fd ${fd}`, `address of ${to.length} bytes`);
+  nameOut.set(to);
+  putU64(hdrView, M.name, nameOutAddr);
+  hdrView.setUint32(M.namelen, to.length, true);
+  try {
+    return sendmsg(fd, payload, fds, C.MSG_DONTWAIT);
+  } finally {
+    clearName();
+  }
+}
