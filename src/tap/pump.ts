@@ -47,7 +47,12 @@ export function closePump(p: Pump): void {
 
 /** Read one message from `src`; null when there is none now. */
 export function receive(src: number, limits: TapLimits, withSender = false): ReceivedFrom | null {
-  return recvmsgFrom(src, limits.bufferBytes, limits.maxFds, withSender);
+  const m = recvmsgFrom(src, limits.bufferBytes, limits.maxFds, withSender);
+  // The control buffer is rounded up to 8 bytes, so the kernel may deliver one fd more than asked for: the limit
+  // is held to exactly, as a truncation the kernel would have made.
+  if (m === null || m.fds.length <= limits.maxFds) return m;
+  closeAll(m.fds);
+  return { ...m, fds: [], truncated: true, closedFds: m.fds.length };
 }
 
 /** Hold a received message for sending, and say what it was. */
@@ -69,7 +74,9 @@ export function take(p: Pump, m: ReceivedFrom, limits: TapLimits, conn = p.conn)
 
 function describeOrNote(fd: number): FdDescription {
   try {
-    return describeFd(fd);
+    const d = describeFd(fd);
+    // Close-on-exec belongs to an fd number, not to what is passed: it is tap's own copy's (MSG_CMSG_CLOEXEC).
+    return { ...d, flags: d.flags.filter((f) => f !== "cloexec") };
   } catch (e) {
     // Describing is for the record only: a failure here must not stop the fd from being passed on.
     return {
