@@ -6,6 +6,7 @@
 // Fd ownership: the fds of a received message are this pump's until the sendmsg that carries them succeeds (the
 // receiver then has its own copies) and are closed right after it; closePump closes any still held.
 import { describeFd, type FdDescription } from "../describe/index.ts";
+import { readFileSync } from "node:fs";
 import { closeAll, recvmsgFrom, sendmsg, sendmsgTo, type ReceivedFrom } from "../sys/index.ts";
 import type { Direction, TapLimits, TapRecord } from "./types.ts";
 
@@ -18,9 +19,11 @@ export interface Pump {
   pendingFds: number[];
   /** The reader saw end of stream. */
   eof: boolean;
+  /** A stream read that came with fds, kept for the next message (receiveStream). */
+  carry: ReceivedFrom | null;
 }
 
-export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingFds: [], eof: false });
+export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingFds: [], eof: false, carry: null });
 
 /**
  * Send what is held: true once nothing is, false when `dst` is full (wait for it to be writable). `to` addresses a
@@ -40,19 +43,77 @@ export function flushPump(p: Pump, dst: number, to: Uint8Array | null = null): b
 }
 
 export function closePump(p: Pump): void {
+  if (p.carry !== null) closeAll(p.carry.fds);
+  p.carry = null;
   closeAll(p.pendingFds);
   p.pendingFds = [];
   p.pending = null;
 }
 
-/** Read one message from `src`; null when there is none now. */
-export function receive(src: number, limits: TapLimits, withSender = false): ReceivedFrom | null {
-  const m = recvmsgFrom(src, limits.bufferBytes, limits.maxFds, withSender);
+/** Read one message from `src` (at most `maxBytes` of it); null when there is none now. */
+export function receive(src: number, limits: TapLimits, withSender = false, maxBytes = limits.bufferBytes): ReceivedFrom | null {
+  const m = recvmsgFrom(src, maxBytes, limits.maxFds, withSender);
   // The control buffer is rounded up to 8 bytes, so the kernel may deliver one fd more than asked for: the limit
   // is held to exactly, as a truncation the kernel would have made.
   if (m === null || m.fds.length <= limits.maxFds) return m;
   closeAll(m.fds);
   return { ...m, fds: [], truncated: true, closedFds: m.fds.length };
+}
+
+/** Most bytes read one at a time per call while fds are queued (see receiveStream). */
+const BYTEWISE_MAX = 64 * 1024;
+
+/**
+ * Read from a stream socket without moving any fd to an earlier byte. One recvmsg on a stream socket takes the
+ * bytes of several sends, and when it reaches a send that carried fds it returns them with all those bytes: passed
+ * on so, the fds would arrive with bytes sent before them, and a receiver reading those bytes with plain read()
+ * (HAProxy reads `_getsocks`'s count so) would lose them. A peek cannot find where the fds' send starts (Linux
+ * peeks the next fds whatever the size asked), but a read never goes past the size asked. So while fds are queued
+ * (`scm_fds` in fdinfo) bytes are read one at a time until the one the fds come with; the bytes before it are one
+ * message, and it starts the next (held in `carry`). Slow, but only while fds wait behind other bytes.
+ */
+export function receiveStream(p: Pump, src: number, limits: TapLimits): ReceivedFrom | null {
+  if (p.carry !== null) {
+    const m = p.carry;
+    p.carry = null;
+    return withRest(m, src, limits);
+  }
+  if (queuedFds(src) === 0) return receive(src, limits);
+  const prefix: number[] = [];
+  while (prefix.length < BYTEWISE_MAX) {
+    const m = receive(src, limits, false, 1);
+    if (m === null || (m.data.length === 0 && m.fds.length === 0 && !m.truncated)) {
+      if (prefix.length === 0) return m;
+      break; // end of stream comes again with the next read
+    }
+    if (m.fds.length > 0 || m.truncated) {
+      if (prefix.length === 0) return withRest(m, src, limits);
+      p.carry = m;
+      break;
+    }
+    prefix.push(m.data[0]!);
+  }
+  return { data: Uint8Array.from(prefix), fds: [], truncated: false, closedFds: 0, payloadTruncated: false, sender: null };
+}
+
+/** A read that began with fds, with the bytes after it up to any further fds. */
+function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom {
+  if (queuedFds(src) > 0) return m;
+  const rest = receive(src, limits, false, limits.bufferBytes - m.data.length);
+  if (rest === null || rest.data.length === 0) return m;
+  const data = new Uint8Array(m.data.length + rest.data.length);
+  data.set(m.data);
+  data.set(rest.data, m.data.length);
+  return { ...m, data };
+}
+
+function queuedFds(fd: number): number {
+  try {
+    const m = /^scm_fds:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"));
+    return m ? Number(m[1]) : 0; // a kernel before 5.10 does not say: reads are plain, as before
+  } catch {
+    return 0;
+  }
 }
 
 /** Hold a received message for sending, and say what it was. */

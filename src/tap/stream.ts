@@ -5,7 +5,7 @@ import { commandOf } from "../describe/holders.ts";
 import { accept, C, close, connect, isSysError, peerCred, poll, shutdown, socket, type SocketType } from "../sys/index.ts";
 import type { UnixAddress } from "../peer/address.ts";
 import { unwatch, want, watch, type Loop, type Watch } from "./loop.ts";
-import { closePump, flushPump, newPump, receive, take, type Pump } from "./pump.ts";
+import { closePump, flushPump, newPump, receive, receiveStream, take, type Pump } from "./pump.ts";
 import type { Client, TapLimits, TapSink } from "./types.ts";
 
 /** Messages one side may move per wake-up, so one busy pair cannot starve the others. */
@@ -127,7 +127,7 @@ function move(tap: StreamTap, src: Side, dst: Side): void {
   const p = src.rx;
   for (let i = 0; i < READS_PER_WAKE; i++) {
     if (!flushPump(p, dst.fd) || p.eof) return;
-    const m = receive(src.fd, tap.limits);
+    const m = tap.type === "stream" ? receiveStream(p, src.fd, tap.limits) : receive(src.fd, tap.limits);
     if (m === null) return;
     if (m.data.length === 0 && m.fds.length === 0 && !m.truncated && atEnd(tap, src.fd)) {
       p.eof = true;
