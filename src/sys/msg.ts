@@ -64,7 +64,9 @@ export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] 
   if (fds.length > C.SCM_MAX_FD) throw new SysError("sendmsg", E.E2BIG, `fd ${fd}`, `${fds.length} fds in one message; the kernel takes at most ${C.SCM_MAX_FD}`);
   if (fds.length > 0 && payload.length === 0) throw new SysError("sendmsg", E.EINVAL, `fd ${fd}`, "fds need at least one payload byte to travel with");
   ensureData(payload.length);
-  data.set(payload);
+  // A payload that is this module's own buffer (what recvmsg returned with `copy` false, relayed as it is) is
+  // already in place.
+  if (payload.buffer !== data.buffer || payload.byteOffset !== 0) data.set(payload);
   const ctrlLen = fds.length > 0 ? writeRights(ctrlView, fds) : 0;
   for (;;) {
     setupHeader(payload.length, ctrlLen);
@@ -144,13 +146,13 @@ export interface ReceivedFrom extends Received {
 }
 
 /** recvmsg (non-blocking, MSG_CMSG_CLOEXEC, same ownership rules) that also says MSG_TRUNC and, asked, the sender. */
-export function recvmsgFrom(fd: number, maxBytes: number, maxFds: number, withSender: boolean): ReceivedFrom | null {
+export function recvmsgFrom(fd: number, maxBytes: number, maxFds: number, withSender: boolean, copy = true): ReceivedFrom | null {
   if (withSender) {
     putU64(hdrView, M.name, nameInAddr);
     hdrView.setUint32(M.namelen, nameIn.length, true);
   }
   try {
-    const r = recvmsg(fd, maxBytes, maxFds, C.MSG_DONTWAIT);
+    const r = recvmsg(fd, maxBytes, maxFds, C.MSG_DONTWAIT, copy);
     if (r === null) return null;
     const flags = hdrView.getInt32(M.flags, true);
     const sender = withSender ? nameIn.slice(0, Math.min(hdrView.getUint32(M.namelen, true), nameIn.length)) : null;

@@ -6,8 +6,7 @@
 // Fd ownership: the fds of a received message are this pump's until the sendmsg that carries them succeeds (the
 // receiver then has its own copies) and are closed right after it; closePump closes any still held.
 import { describeFd, type FdDescription } from "../describe/index.ts";
-import { readFileSync } from "node:fs";
-import { closeAll, recvmsgFrom, sendmsg, sendmsgTo, type ReceivedFrom } from "../sys/index.ts";
+import { C, closeAll, recvmsg, recvmsgFrom, sendmsg, sendmsgTo, type ReceivedFrom } from "../sys/index.ts";
 import type { Direction, TapLimits, TapRecord } from "./types.ts";
 
 export interface Pump {
@@ -15,6 +14,8 @@ export interface Pump {
   dir: Direction;
   /** Bytes received and not yet sent on (null: nothing held). */
   pending: Uint8Array | null;
+  /** `pending` is a view of the receive buffer (valid until the next read), not a copy. */
+  pendingIsView: boolean;
   /** Fds received with `pending`: they travel with its first byte. */
   pendingFds: number[];
   /** The reader saw end of stream. */
@@ -23,7 +24,7 @@ export interface Pump {
   carry: ReceivedFrom | null;
 }
 
-export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingFds: [], eof: false, carry: null });
+export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingIsView: false, pendingFds: [], eof: false, carry: null });
 
 /**
  * Send what is held: true once nothing is, false when `dst` is full (wait for it to be writable). `to` addresses a
@@ -32,14 +33,24 @@ export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pen
 export function flushPump(p: Pump, dst: number, to: Uint8Array | null = null): boolean {
   while (p.pending !== null) {
     const n = to ? sendmsgTo(dst, p.pending, p.pendingFds, to) : sendmsg(dst, p.pending, p.pendingFds);
-    if (n < 0) return false;
+    if (n < 0) return keep(p, 0);
     if (p.pendingFds.length > 0) {
       closeAll(p.pendingFds);
       p.pendingFds = [];
     }
     p.pending = n >= p.pending.length ? null : p.pending.subarray(n);
+    if (p.pending !== null) keep(p, 0);
   }
   return true;
+}
+
+/** What is held must outlive the next read: a view of the receive buffer becomes a copy. Returns false. */
+function keep(p: Pump, from: number): false {
+  if (p.pending !== null && p.pendingIsView) {
+    p.pending = p.pending.slice(from);
+    p.pendingIsView = false;
+  }
+  return false;
 }
 
 export function closePump(p: Pump): void {
@@ -52,7 +63,8 @@ export function closePump(p: Pump): void {
 
 /** Read one message from `src` (at most `maxBytes` of it); null when there is none now. */
 export function receive(src: number, limits: TapLimits, withSender = false, maxBytes = limits.bufferBytes): ReceivedFrom | null {
-  const m = recvmsgFrom(src, maxBytes, limits.maxFds, withSender);
+  // Not copied: relayed at once from the receive buffer, and copied only when it must wait (keep).
+  const m = recvmsgFrom(src, maxBytes, limits.maxFds, withSender, false);
   // The control buffer is rounded up to 8 bytes, so the kernel may deliver one fd more than asked for: the limit
   // is held to exactly, as a truncation the kernel would have made.
   if (m === null || m.fds.length <= limits.maxFds) return m;
@@ -69,7 +81,7 @@ const BYTEWISE_MAX = 64 * 1024;
  * on so, the fds would arrive with bytes sent before them, and a receiver reading those bytes with plain read()
  * (HAProxy reads `_getsocks`'s count so) would lose them. A peek cannot find where the fds' send starts (Linux
  * peeks the next fds whatever the size asked), but a read never goes past the size asked. So while fds are queued
- * (`scm_fds` in fdinfo) bytes are read one at a time until the one the fds come with; the bytes before it are one
+ * (fdsQueued) bytes are read one at a time until the one the fds come with; the bytes before it are one
  * message, and it starts the next (held in `carry`). Slow, but only while fds wait behind other bytes.
  */
 export function receiveStream(p: Pump, src: number, limits: TapLimits): ReceivedFrom | null {
@@ -78,7 +90,7 @@ export function receiveStream(p: Pump, src: number, limits: TapLimits): Received
     p.carry = null;
     return withRest(m, src, limits);
   }
-  if (queuedFds(src) === 0) return receive(src, limits);
+  if (!fdsQueued(src, limits)) return receive(src, limits);
   const prefix: number[] = [];
   while (prefix.length < BYTEWISE_MAX) {
     const m = receive(src, limits, false, 1);
@@ -88,7 +100,7 @@ export function receiveStream(p: Pump, src: number, limits: TapLimits): Received
     }
     if (m.fds.length > 0 || m.truncated) {
       if (prefix.length === 0) return withRest(m, src, limits);
-      p.carry = m;
+      p.carry = { ...m, data: m.data.slice() };
       break;
     }
     prefix.push(m.data[0]!);
@@ -98,7 +110,9 @@ export function receiveStream(p: Pump, src: number, limits: TapLimits): Received
 
 /** A read that began with fds, with the bytes after it up to any further fds. */
 function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom {
-  if (queuedFds(src) > 0) return m;
+  if (fdsQueued(src, limits)) return m;
+  // Copied first: the next read reuses the buffer `m.data` may be a view of.
+  m = { ...m, data: m.data.slice() };
   const rest = receive(src, limits, false, limits.bufferBytes - m.data.length);
   if (rest === null || rest.data.length === 0) return m;
   const data = new Uint8Array(m.data.length + rest.data.length);
@@ -107,18 +121,23 @@ function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom
   return { ...m, data };
 }
 
-function queuedFds(fd: number): number {
-  try {
-    const m = /^scm_fds:\s*(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"));
-    return m ? Number(m[1]) : 0; // a kernel before 5.10 does not say: reads are plain, as before
-  } catch {
-    return 0;
-  }
+/**
+ * Whether fds wait in `fd`'s queue. Linux's MSG_PEEK returns the fds of the first send that has any, however few
+ * bytes are asked for: a one-byte peek answers (and those peeked copies are closed at once). Cheaper than reading
+ * `scm_fds` from fdinfo, which a bulk transfer would pay on every read.
+ */
+function fdsQueued(fd: number, limits: TapLimits): boolean {
+  const r = recvmsg(fd, 1, limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
+  if (r === null) return false;
+  closeAll(r.fds);
+  return r.fds.length > 0 || r.truncated;
 }
 
 /** Hold a received message for sending, and say what it was. */
 export function take(p: Pump, m: ReceivedFrom, limits: TapLimits, conn = p.conn): TapRecord {
   p.pending = m.data;
+  // Taken as a view of the receive buffer (a copy made by receiveStream is copied again only if it must wait).
+  p.pendingIsView = true;
   p.pendingFds = m.fds;
   return {
     event: "message",
@@ -126,7 +145,7 @@ export function take(p: Pump, m: ReceivedFrom, limits: TapLimits, conn = p.conn)
     conn,
     dir: p.dir,
     bytes: m.data.length,
-    preview: m.data.subarray(0, limits.previewBytes),
+    preview: m.data.slice(0, limits.previewBytes),
     fds: m.fds.map(describeOrNote),
     ctrunc: m.truncated ? { closedFds: m.closedFds } : null,
     payloadTruncated: m.payloadTruncated,

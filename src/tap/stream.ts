@@ -2,7 +2,7 @@
 // upstream, and two pumps copy between them. A pair ends when both directions have seen end of stream and sent
 // everything, or when either side fails or hangs up with nothing left to deliver.
 import { commandOf } from "../describe/holders.ts";
-import { accept, C, close, connect, isSysError, peerCred, poll, shutdown, socket, type SocketType } from "../sys/index.ts";
+import { accept, C, close, connect, isSysError, peerCred, poll, setIntOpt, shutdown, socket, type SocketType } from "../sys/index.ts";
 import type { UnixAddress } from "../peer/address.ts";
 import { unwatch, want, watch, type Loop, type Watch } from "./loop.ts";
 import { closePump, flushPump, newPump, receive, receiveStream, take, type Pump } from "./pump.ts";
@@ -89,6 +89,8 @@ function openPair(tap: StreamTap, clientFd: number): void {
     close(clientFd);
     return fail(tap, id, e);
   }
+  roomToSend(clientFd, tap.limits);
+  roomToSend(upFd, tap.limits);
   const c2s = newPump(id, "c>s");
   const s2c = newPump(id, "s>c");
   const pair: Pair = {
@@ -100,6 +102,18 @@ function openPair(tap: StreamTap, clientFd: number): void {
   tap.pairs.add(pair);
   pair.client.w = watch(tap.loop, clientFd, C.EPOLLIN, (ev) => serve(tap, pair, pair.client, ev));
   pair.upstream.w = watch(tap.loop, upFd, C.EPOLLIN, (ev) => serve(tap, pair, pair.upstream, ev));
+}
+
+/**
+ * A send buffer that holds a whole read (--buffer) and more, so a message read in one piece usually goes on in one
+ * piece instead of waiting, copied, for the receiver to drain. The kernel caps it (net.core.wmem_max, doubled).
+ */
+function roomToSend(fd: number, limits: TapLimits): void {
+  try {
+    setIntOpt(fd, C.SOL_SOCKET, C.SO_SNDBUF, limits.bufferBytes * 4);
+  } catch {
+    // The default buffer still works, only with more waits.
+  }
 }
 
 function fail(tap: StreamTap, id: number, e: unknown): void {
@@ -136,6 +150,8 @@ function move(tap: StreamTap, src: Side, dst: Side): void {
       return;
     }
     tap.sink.record(take(p, m, tap.limits));
+    // At once: the message may be a view of the receive buffer, which the next read anywhere reuses.
+    if (!flushPump(p, dst.fd)) return;
   }
 }
 
