@@ -32,7 +32,7 @@ for _ in range(int(sys.argv[2])): c.sendall(chunk)
 c.close()
 `;
 
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<{ line: string; reader: ReadableStreamDefaultReader<Uint8Array> }> {
+async function firstLine(stream: ReadableStream<Uint8Array>) {
   const reader = stream.getReader();
   let text = "";
   while (!text.includes("\n")) {

@@ -69,8 +69,8 @@ const linuxConstants = {
   // The kernel refuses more fds than this in one SCM_RIGHTS message (include/net/scm.h).
   SCM_MAX_FD: 253,
   NSIG: 65,
-  // src/tap peeks at a stream's queue to learn whether fds wait in it.
-  MSG_PEEK: 0x2,
+  // src/tap peeks at a stream's queue to learn whether fds wait in it, and splices what carries none.
+  MSG_PEEK: 0x2, FIONREAD: 0x541b, SPLICE_F_MOVE: 1, SPLICE_F_NONBLOCK: 2, F_SETPIPE_SZ: 1031,
 } as const;
 
 type Constants = { readonly [K in keyof typeof linuxConstants]: number };

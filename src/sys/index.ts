@@ -17,3 +17,4 @@ export { access, execve, isAccessible } from "./exec.ts";
 export { gidOf, uidOf } from "./ids.ts";
 export { recvmsgFrom, sendmsgTo, type ReceivedFrom } from "./msg.ts";
 export { autobindUnix } from "./socket.ts";
+export { queuedBytes, setPipeSize, splice } from "./fd.ts";

@@ -22,9 +22,12 @@ export interface Pump {
   eof: boolean;
   /** A stream read that came with fds, kept for the next message (receiveStream). */
   carry: ReceivedFrom | null;
+  /** The pipe bulk bytes are spliced through (splice.ts), made on first use, and how many bytes it holds. */
+  pipe: [number, number] | null;
+  piped: number;
 }
 
-export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingIsView: false, pendingFds: [], eof: false, carry: null });
+export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingIsView: false, pendingFds: [], eof: false, carry: null, pipe: null, piped: 0 });
 
 /**
  * Send what is held: true once nothing is, false when `dst` is full (wait for it to be writable). `to` addresses a
@@ -54,6 +57,9 @@ function keep(p: Pump, from: number): false {
 }
 
 export function closePump(p: Pump): void {
+  if (p.pipe !== null) closeAll(p.pipe);
+  p.pipe = null;
+  p.piped = 0;
   if (p.carry !== null) closeAll(p.carry.fds);
   p.carry = null;
   closeAll(p.pendingFds);
@@ -110,9 +116,9 @@ export function receiveStream(p: Pump, src: number, limits: TapLimits): Received
 
 /** A read that began with fds, with the bytes after it up to any further fds. */
 function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom {
-  if (fdsQueued(src, limits)) return m;
-  // Copied first: the next read reuses the buffer `m.data` may be a view of.
+  // Copied first: the peek and the read below reuse the buffer `m.data` may be a view of.
   m = { ...m, data: m.data.slice() };
+  if (fdsQueued(src, limits)) return m;
   const rest = receive(src, limits, false, limits.bufferBytes - m.data.length);
   if (rest === null || rest.data.length === 0) return m;
   const data = new Uint8Array(m.data.length + rest.data.length);
@@ -126,7 +132,7 @@ function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom
  * bytes are asked for: a one-byte peek answers (and those peeked copies are closed at once). Cheaper than reading
  * `scm_fds` from fdinfo, which a bulk transfer would pay on every read.
  */
-function fdsQueued(fd: number, limits: TapLimits): boolean {
+export function fdsQueued(fd: number, limits: TapLimits): boolean {
   const r = recvmsg(fd, 1, limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
   if (r === null) return false;
   closeAll(r.fds);

@@ -5,6 +5,7 @@ import { commandOf } from "../describe/holders.ts";
 import { accept, C, close, connect, isSysError, peerCred, poll, setIntOpt, shutdown, socket, type SocketType } from "../sys/index.ts";
 import type { UnixAddress } from "../peer/address.ts";
 import { unwatch, want, watch, type Loop, type Watch } from "./loop.ts";
+import { drainPipe, spliceIn } from "./splice.ts";
 import { closePump, flushPump, newPump, receive, receiveStream, take, type Pump } from "./pump.ts";
 import type { Client, TapLimits, TapSink } from "./types.ts";
 
@@ -140,7 +141,12 @@ function serve(tap: StreamTap, pair: Pair, side: Side, events: number): void {
 function move(tap: StreamTap, src: Side, dst: Side): void {
   const p = src.rx;
   for (let i = 0; i < READS_PER_WAKE; i++) {
-    if (!flushPump(p, dst.fd) || p.eof) return;
+    if (!drainPipe(p, dst.fd) || !flushPump(p, dst.fd) || p.eof) return;
+    const spliced = tap.type === "stream" ? spliceIn(p, src.fd, tap.limits) : null;
+    if (spliced !== null) {
+      tap.sink.record(spliced);
+      continue;
+    }
     const m = tap.type === "stream" ? receiveStream(p, src.fd, tap.limits) : receive(src.fd, tap.limits);
     if (m === null) return;
     if (m.data.length === 0 && m.fds.length === 0 && !m.truncated && atEnd(tap, src.fd)) {
@@ -177,15 +183,15 @@ function shutdownWrite(fd: number): void {
  * own data all read and passed on: what is still held for it could never be delivered.
  */
 function finished(pair: Pair): boolean {
-  const done = (s: Side) => s.rx.eof && s.rx.pending === null;
+  const done = (s: Side) => s.rx.eof && s.rx.pending === null && s.rx.piped === 0;
   if (done(pair.client) && done(pair.upstream)) return true;
   return (pair.client.gone && done(pair.client)) || (pair.upstream.gone && done(pair.upstream));
 }
 
 function interest(tap: StreamTap, pair: Pair): void {
   for (const s of [pair.client, pair.upstream]) {
-    const read = !s.rx.eof && s.rx.pending === null;
-    const write = s.tx.pending !== null;
+    const read = !s.rx.eof && s.rx.pending === null && s.rx.piped === 0;
+    const write = s.tx.pending !== null || s.tx.piped > 0;
     // A side that hung up stays reported ready by epoll whatever it is watched for: it is left out once it has
     // nothing more to give, so the loop does not spin on it while the other side drains.
     if (s.gone && s.rx.eof) {

@@ -50,6 +50,7 @@ export function probeSource(abi: Abi): string {
     "#include <signal.h>", "#include <sys/socket.h>", "#include <sys/un.h>", "#include <sys/uio.h>",
     "#include <sys/stat.h>", "#include <sys/resource.h>", "#include <netinet/in.h>", "#include <unistd.h>",
     "#include <sys/syscall.h>", "#include <sys/epoll.h>",
+    "#include <sys/ioctl.h>",
     "int main(void) {",
   ];
   const p = (key: string, expr: string) => lines.push(`  printf("%s %ld\\n", "${key}", (long)(${expr}));`);

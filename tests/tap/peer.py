@@ -48,6 +48,46 @@ def dgram_client(tap, own, file):
         answers.append(s.recv(100).decode())
     print(json.dumps(answers), flush=True)
 
+def bulk_check(path):
+    # Reads one connection to its end: total bytes, a hash, and each fd's inode with the range of bytes it came with.
+    import hashlib
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen()
+    print("ready", flush=True)
+    while True:
+        c, _ = s.accept()
+        total, h, fds = 0, hashlib.sha256(), []
+        while True:
+            data, got, _, _ = socket.recv_fds(c, 1 << 20, 16)
+            if not data and not got:
+                break
+            fds += [[total, total + len(data), os.fstat(f).st_ino] for f in got]
+            for f in got:
+                os.close(f)
+            h.update(data)
+            total += len(data)
+        if total:
+            print(json.dumps({"total": total, "sha256": h.hexdigest(), "fds": fds}), flush=True)
+            return
+
+def bulk_send(path, file, mib):
+    # mib MiB in 1 MiB sends, each followed by one byte carrying an fd of `file`; prints where each fd's byte was.
+    import hashlib
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(path)
+    f = os.open(file, os.O_RDONLY)
+    total, h, marks = 0, hashlib.sha256(), []
+    for k in range(int(mib)):
+        chunk = bytes([k % 251]) * (1 << 20)
+        c.sendall(chunk)
+        socket.send_fds(c, [b"F"], [f])
+        h.update(chunk + b"F")
+        marks.append(total + len(chunk))
+        total += len(chunk) + 1
+    c.close()
+    print(json.dumps({"total": total, "sha256": h.hexdigest(), "marks": marks}), flush=True)
+
 mode = sys.argv[1]
 if mode == "stream-echo":
     echo(sys.argv[2], socket.SOCK_STREAM)
@@ -55,5 +95,9 @@ elif mode == "seqpacket-echo":
     echo(sys.argv[2], socket.SOCK_SEQPACKET)
 elif mode == "dgram-server":
     dgram_server(sys.argv[2])
+elif mode == "bulk-check":
+    bulk_check(sys.argv[2])
+elif mode == "bulk-send":
+    bulk_send(*sys.argv[2:5])
 elif mode == "dgram-client":
     dgram_client(*sys.argv[2:5])

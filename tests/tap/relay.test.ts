@@ -90,6 +90,30 @@ test("human output: one line per message with a text or hex preview, then one li
   expect(text).toMatch(/ #1 c>s 4 bytes hex deadbe\.\.\./);
 });
 
+test("stream, bulk: 8 MiB with an fd after every MiB (spliced while no fds wait): every byte in order, each fd never late", async () => {
+  const srv = join(dir.path, "srv.sock");
+  const server = await startPeer(["bulk-check", srv]);
+  const tap = await startTap([join(dir.path, "tap.sock"), "--to", srv]);
+  const file = join(dir.path, "f");
+  writeFileSync(file, "x");
+  const sent = await run([PYTHON, join(import.meta.dir, "peer.py"), "bulk-send", join(dir.path, "tap.sock"), file, "8"]);
+  expect(sent.stderr).toBe("");
+  const want = JSON.parse(sent.stdout) as { total: number; sha256: string; marks: number[] };
+  const got = (await server.next()) as unknown as { total: number; sha256: string; fds: [number, number, number][] };
+  expect({ total: got.total, sha256: got.sha256 }).toEqual({ total: want.total, sha256: want.sha256 });
+  const ino = lstatSync(file).ino;
+  expect(got.fds.map((f) => f[2])).toEqual(want.marks.map(() => ino));
+  // The kernel may hand fds over with bytes sent before them (one read takes several sends), never after them.
+  got.fds.forEach(([from, to], i) => {
+    expect(from).toBeLessThanOrEqual(want.marks[i]!);
+    expect(to).toBeGreaterThan(want.marks[i]!);
+  });
+  const msgs = tap.records().filter((x) => x.event === "message");
+  expect(msgs.reduce((n, m) => n + m.bytes, 0)).toBe(want.total);
+  expect(msgs.filter((m) => m.fds.length > 0).length).toBe(8);
+  expect(await tap.stop()).toEqual({ code: 0, stderr: "" });
+});
+
 test("seqpacket: message boundaries kept, an fd per message", async () => {
   const srv = join(dir.path, "srv.sock");
   const server = await startPeer(["seqpacket-echo", srv]);
