@@ -15,6 +15,7 @@ export function command(): Command {
     .option("--to <UPSTREAM>", "the server's socket: a path or @name")
     .option("--swap <PATH>", "tap a live server at PATH: its socket file moves aside until tap exits")
     .option("--json", "one JSON object per line")
+    .option("--any-uid", "also relay clients of other uids (the server sees tap's)")
     .option("--bytes <N>", "payload bytes shown per message", (s) => parseCount(s, "--bytes", 0), d.previewBytes)
     .option("--mode <OCTAL>", "permissions of tap's socket file (default 0600; --swap copies the server's)", parseMode)
     .option("--max-conns <N>", "connections (datagram senders) relayed at once", (s) => parseCount(s, "--max-conns"), d.maxConns)
@@ -39,7 +40,7 @@ Examples:
       process.on("SIGTERM", onSignal);
       try {
         await runTap({
-          listen, upstream: o.to, swap: o.swap, mode: o.mode, sink, signal: stop.signal,
+          listen, upstream: o.to, swap: o.swap, mode: o.mode, anyUid: !!o.anyUid, sink, signal: stop.signal,
           limits: { maxConns: o.maxConns, bufferBytes: o.buffer, maxFds: Math.min(o.maxFds, 253), connectTimeoutMs: o.connectTimeout, previewBytes: o.bytes },
         });
       } catch (e) {

@@ -18,6 +18,8 @@ export interface TapOptions {
   listen?: string;
   upstream?: string;
   swap?: string;
+  /** Relay clients whose uid is not tap's own (stream and seqpacket; datagram senders are not identified). */
+  anyUid?: boolean;
   /** Permission bits of tap's socket file (default 0600); --swap copies the server's file's instead. */
   mode?: number;
   limits: TapLimits;
@@ -67,7 +69,7 @@ export async function runTap(o: TapOptions): Promise<void> {
     try {
       const common = { loop, listenFd, upstream, limits: o.limits, sink: o.sink };
       const dgram = type === "dgram" ? startDgramTap(common) : null;
-      const stream = type !== "dgram" ? startStreamTap({ ...common, type }) : null;
+      const stream = type !== "dgram" ? startStreamTap({ ...common, type, anyUid: !!o.anyUid }) : null;
       o.sink.record({ event: "listening", time: new Date(), listen: swap ? swap.path : listenAddr!.label, upstream: upstream.label, type, swapped: swap?.path ?? null });
       o.sink.flush();
       o.signal.addEventListener("abort", () => (loop.stopping = true));

@@ -37,6 +37,8 @@ export interface StreamTap {
   type: SocketType;
   limits: TapLimits;
   sink: TapSink;
+  /** Relay clients of any uid; otherwise only tap's own uid's (the server sees tap's uid, not the client's). */
+  anyUid: boolean;
   pairs: Set<Pair>;
   nextId: number;
   listener: Watch | null;
@@ -75,7 +77,14 @@ function clientOf(fd: number): Client {
 
 function openPair(tap: StreamTap, clientFd: number): void {
   const id = tap.nextId++;
-  tap.sink.record({ event: "open", time: new Date(), conn: id, client: clientOf(clientFd) });
+  const client = clientOf(clientFd);
+  tap.sink.record({ event: "open", time: new Date(), conn: id, client });
+  if (!tap.anyUid && client.uid !== process.getuid!()) {
+    close(clientFd);
+    tap.sink.record({ event: "error", time: new Date(), conn: id, message: `uid ${client.uid} refused: the server would take it for tap's uid ${process.getuid!()} (--any-uid relays it anyway)` });
+    tap.sink.record({ event: "close", time: new Date(), conn: id, reason: "refused" });
+    return;
+  }
   let upFd: number;
   try {
     upFd = socket(C.AF_UNIX, tap.type);

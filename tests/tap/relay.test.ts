@@ -222,3 +222,49 @@ test("usage: LISTEN without --to, or --swap with LISTEN, exit 2; an upstream nob
   expect(r.stderr.trim().split("\n")).toHaveLength(1);
   expect(existsSync(join(dir.path, "t.sock"))).toBe(false);
 });
+
+const setpriv = Bun.which("setpriv");
+const asNobody = (cmd: string[]) => ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", ...cmd];
+const CONNECT = "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry:\n s.connect(sys.argv[1]); s.sendall(b'hi'); print(s.recv(10))\nexcept OSError as e: print(e.errno)";
+
+test.skipIf(!setpriv)("who may connect: tap's socket is 0600; with --mode 0666 another uid is still refused unless --any-uid (the server would see tap's uid)", async () => {
+  const srv = join(dir.path, "srv.sock");
+  const server = await startPeer(["stream-echo", srv]);
+  const tapSock = join(dir.path, "tap.sock");
+  const tap = await startTap([tapSock, "--to", srv]);
+  expect(lstatSync(tapSock).mode & 0o777).toBe(0o600);
+  const { chmodSync } = await import("node:fs");
+  chmodSync(dir.path, 0o755);
+  // EACCES (13): the socket file is root's, 0600.
+  expect((await run(asNobody([PYTHON, "-c", CONNECT, tapSock]))).stdout.trim()).toBe("13");
+  await tap.stop();
+
+  const open = await startTap([tapSock, "--to", srv, "--mode", "0666"]);
+  const refused = await run(asNobody([PYTHON, "-c", CONNECT, tapSock]));
+  // Closed at once, unread: an empty answer, or ECONNRESET (104) when its bytes were still queued.
+  expect(refused.stdout.trim()).toMatch(/^(b''|104)$/);
+  expect(await open.waitRecord((x) => x.event === "error")).toMatchObject({ message: expect.stringContaining("uid 65534 refused") });
+  await open.stop();
+
+  const any = await startTap([tapSock, "--to", srv, "--mode", "0666", "--any-uid"]);
+  expect((await run(asNobody([PYTHON, "-c", CONNECT, tapSock]))).stdout.trim()).toBe("b'hi'");
+  expect(await server.next()).toMatchObject({ data: "hi" });
+  expect(await any.waitRecord((x) => x.event === "open")).toMatchObject({ client: { uid: 65534 } });
+  await any.stop();
+});
+
+test.skipIf(!setpriv)("--swap needs write access to the socket's directory (and its file, under protected_hardlinks): refused (exit 4), the server's file untouched", async () => {
+  const srv = join(dir.path, "srv.sock");
+  await startPeer(["stream-echo", srv]);
+  const { chmodSync } = await import("node:fs");
+  chmodSync(dir.path, 0o755);
+  chmodSync(srv, 0o777);
+  const before = lstatSync(srv).ino;
+  const { CLI } = await import("../helpers.ts");
+  const r = await run(asNobody([...CLI, "tap", "--swap", srv]));
+  expect(r.code).toBe(4);
+  // EPERM when fs.protected_hardlinks refuses the link first (the file is not the caller's), else EACCES.
+  expect(r.stderr).toMatch(/^fdbroker: link: (EACCES|EPERM) /);
+  expect(lstatSync(srv).ino).toBe(before);
+  expect(readdirSync(dir.path).sort()).toEqual(["srv.sock"]);
+});
