@@ -1,12 +1,13 @@
 // `npm run bench:tap` (bun run bench/tap.ts): bulk throughput through `fdbroker tap` against a direct connection
 // (docs/benchmarks.md, "tap"). A Python writer streams --mib MiB in 1 MiB sends over a UNIX stream socket to a
 // Python reader, which times from its accept to end of stream; runs alternate direct and through a tap writing its
-// records to /dev/null, and the medians' ratio is printed (target >= 0.5x). Options: --mib N (default 512),
+// records to /dev/null, and the medians' ratio is printed (target >= 0.5x); a third path, through bench/relay.c (the
+// least a user-space relay does), shows what any relay costs on the machine. Options: --mib N (default 512),
 // --runs N (default 3), --json.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { median, option } from "./common.ts";
+import { compileC, median, option } from "./common.ts";
 
 const MIB = Math.round(option("--mib", 512));
 const RUNS = Math.round(option("--runs", 3));
@@ -43,8 +44,12 @@ async function firstLine(stream: ReadableStream<Uint8Array>) {
   return { line: text.split("\n")[0]!, reader };
 }
 
-/** MiB/s of one transfer of MIB MiB, direct or through a tap. */
-async function transfer(dir: string, viaTap: boolean): Promise<number> {
+type Path = "direct" | "tap" | "relay";
+let relayExe = "";
+
+/** MiB/s of one transfer of MIB MiB: direct, through a tap, or through bench/relay.c (a C read/write relay). */
+async function transfer(dir: string, path: Path): Promise<number> {
+  const viaTap = path !== "direct";
   const srv = join(dir, "srv.sock");
   const reader = Bun.spawn([PYTHON, "-c", READER, srv], { stdout: "pipe", stderr: "inherit" });
   let tap: ReturnType<typeof Bun.spawn> | null = null;
@@ -55,7 +60,8 @@ async function transfer(dir: string, viaTap: boolean): Promise<number> {
     if (viaTap) {
       target = join(dir, "tap.sock");
       // Records go to /dev/null, but are still made: the cost measured is the tap's whole work per message.
-      tap = Bun.spawn([process.execPath, join(ROOT, "bin/fdbroker"), "tap", target, "--to", srv, "--json"], { stdout: "pipe", stderr: "inherit" });
+      const cmd = path === "tap" ? [process.execPath, join(ROOT, "bin/fdbroker"), "tap", target, "--to", srv, "--json"] : [relayExe, target, srv];
+      tap = Bun.spawn(cmd, { stdout: "pipe", stderr: "inherit" });
       const first = await firstLine(tap.stdout as ReadableStream<Uint8Array>);
       if (!first.line.includes("listening")) throw new Error(`tap did not start: ${first.line}`);
       // Drain the rest of its output so it never waits on a full pipe.
@@ -86,16 +92,25 @@ async function transfer(dir: string, viaTap: boolean): Promise<number> {
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "fdbroker-bench-tap-"));
   try {
+    relayExe = compileC("relay");
     const direct: number[] = [];
     const tapped: number[] = [];
+    const relayed: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      direct.push(await transfer(dir, false));
-      tapped.push(await transfer(dir, true));
+      direct.push(await transfer(dir, "direct"));
+      tapped.push(await transfer(dir, "tap"));
+      relayed.push(await transfer(dir, "relay"));
     }
     const ratio = median(tapped) / median(direct);
-    const result = { mib: MIB, runs: RUNS, directMiBs: Math.round(median(direct)), tapMiBs: Math.round(median(tapped)), ratio: Number(ratio.toFixed(2)) };
+    const result = {
+      mib: MIB, runs: RUNS, directMiBs: Math.round(median(direct)), tapMiBs: Math.round(median(tapped)), ratio: Number(ratio.toFixed(2)),
+      relayMiBs: Math.round(median(relayed)), relayRatio: Number((median(relayed) / median(direct)).toFixed(2)),
+    };
     if (process.argv.includes("--json")) console.log(JSON.stringify(result));
-    else console.log(`${MIB} MiB, ${RUNS} runs: direct ${result.directMiBs} MiB/s, through tap ${result.tapMiBs} MiB/s: ${result.ratio}x (target >= 0.5x)`);
+    else {
+      console.log(`${MIB} MiB, ${RUNS} runs: direct ${result.directMiBs} MiB/s, through tap ${result.tapMiBs} MiB/s: ${result.ratio}x (target >= 0.5x)`);
+      console.log(`reference: through bench/relay.c (blocking read/write in C) ${result.relayMiBs} MiB/s: ${result.relayRatio}x`);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
