@@ -4,7 +4,10 @@ import { summarizeFd, type FdDescription } from "../describe/index.ts";
 import type { Client, TapRecord, TapSink } from "../tap/index.ts";
 import { escapeText, jsonText } from "../text.ts";
 import { payloadView } from "./describe-view.ts";
-import { out, printText } from "./output.ts";
+import { isSysError, writeAll } from "../sys/index.ts";
+import { out } from "./output.ts";
+
+const encoder = new TextEncoder();
 
 const clock = (t: Date) => t.toISOString().slice(11, 23);
 
@@ -55,8 +58,12 @@ function jsonRecord(r: TapRecord, client: Client | undefined) {
   return { ...rest, time, preview: payloadView(preview), client: client ?? null };
 }
 
-/** A sink writing to stdout: `json` one object per line, else text. */
-export function lineSink(json: boolean): TapSink {
+/**
+ * A sink writing to stdout: `json` one object per line, else text. A reader that goes away (`tap ... | head`) calls
+ * `onClosed` instead of ending the process at once as printText would: a swapped socket file must be put back first.
+ */
+export function lineSink(json: boolean, onClosed: () => void): TapSink {
+  let closed = false;
   let lines: string[] = [];
   // Who each connection's client is, so every JSON message names it without a lookup by the reader.
   const clients = new Map<number, Client>();
@@ -67,10 +74,16 @@ export function lineSink(json: boolean): TapSink {
       if (r.event === "close") clients.delete(r.conn);
     },
     flush() {
-      if (lines.length === 0) return;
+      if (lines.length === 0 || closed) return;
       const text = `${lines.join("\n")}\n`;
       lines = [];
-      printText(text);
+      try {
+        writeAll(1, encoder.encode(text));
+      } catch (e) {
+        if (!isSysError(e, "EPIPE")) throw e;
+        closed = true;
+        onClosed();
+      }
     },
   };
 }

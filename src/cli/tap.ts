@@ -33,8 +33,12 @@ Examples:
   fdbroker tap /tmp/tap.sock --to /run/app.sock
   fdbroker tap --swap /run/s6-fdholderd/socket --json`)
     .action(async (listen: string | undefined, o) => {
-      const sink = lineSink(!!o.json);
       const stop = new AbortController();
+      let outputClosed = false;
+      const sink = lineSink(!!o.json, () => {
+        outputClosed = true;
+        stop.abort();
+      });
       const onSignal = () => stop.abort();
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
@@ -47,5 +51,7 @@ Examples:
         sink.flush();
         fail(e);
       }
+      // As a process killed by SIGPIPE would end, once everything is closed and put back.
+      if (outputClosed) process.exitCode = 128 + 13;
     });
 }

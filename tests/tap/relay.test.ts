@@ -268,3 +268,22 @@ test.skipIf(!setpriv)("--swap needs write access to the socket's directory (and 
   expect(lstatSync(srv).ino).toBe(before);
   expect(readdirSync(dir.path).sort()).toEqual(["srv.sock"]);
 });
+
+test("--swap with its output closed (tap ... | head -1): the next record ends the tap, and the server's file is put back", async () => {
+  const srv = join(dir.path, "srv.sock");
+  await startPeer(["stream-echo", srv]);
+  const before = lstatSync(srv).ino;
+  const { CLI, spawn, finish } = await import("../helpers.ts");
+  const quoted = [...CLI, "tap", "--swap", srv].map((a) => `'${a}'`).join(" ");
+  const sh = spawn(["sh", "-c", `${quoted} | head -1; echo "tap $?"`]);
+  await waitFor("tap to take the socket's place", () => lstatSync(srv).ino !== before);
+  // A connection's open record meets the closed pipe once head has gone: tap stops and puts the file back.
+  await waitFor("tap to meet its closed output", () => {
+    close(dial(srv));
+    return sh.exitCode !== null;
+  });
+  const r = await finish(sh);
+  expect(r.stdout).toMatch(/listening at .*\ntap 0\n$/);
+  expect(lstatSync(srv).ino).toBe(before);
+  expect(readdirSync(dir.path).sort()).toEqual(["srv.sock"]);
+});
