@@ -1,6 +1,6 @@
 // `fdbroker tap LISTEN --to UPSTREAM`: stand between a UNIX socket's clients and its server, pass every byte and
 // fd on unchanged, and print a record of each message. Exit 0 after SIGINT or SIGTERM.
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { DEFAULT_LIMITS, runTap } from "../tap/index.ts";
 import { parseCount, parseDuration, parseSize } from "./broker-common.ts";
 import { fail } from "./exit.ts";
@@ -19,9 +19,9 @@ export function command(): Command {
     .option("--bytes <N>", "payload bytes shown per message", (s) => parseCount(s, "--bytes", 0), d.previewBytes)
     .option("--mode <OCTAL>", "permissions of tap's socket file (default 0600; --swap copies the server's)", parseMode)
     .option("--max-conns <N>", "connections (datagram senders) relayed at once", (s) => parseCount(s, "--max-conns"), d.maxConns)
-    .option("--buffer <SIZE>", "payload bytes read per message (default 256KiB)", (s) => parseSize(s, "--buffer"), d.bufferBytes)
+    .addOption(new Option("--buffer <SIZE>", "payload bytes read per message").argParser((s) => parseSize(s, "--buffer")).default(d.bufferBytes, "256KiB"))
     .option("--max-fds <N>", "fds accepted per message; more is MSG_CTRUNC", (s) => parseCount(s, "--max-fds"), d.maxFds)
-    .option("--connect-timeout <TIME>", "wait for the server per client (default 5s)", (s) => parseDuration(s, "--connect-timeout"), d.connectTimeoutMs)
+    .addOption(new Option("--connect-timeout <TIME>", "wait for the server per client").argParser((s) => parseDuration(s, "--connect-timeout")).default(d.connectTimeoutMs, "5s"))
     .addHelpText("after", `
 Stream, seqpacket and datagram sockets (the server's type is probed). Each
 client gets its own connection to the server (each datagram sender its own

@@ -36,21 +36,21 @@ export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pen
 export function flushPump(p: Pump, dst: number, to: Uint8Array | null = null): boolean {
   while (p.pending !== null) {
     const n = to ? sendmsgTo(dst, p.pending, p.pendingFds, to) : sendmsg(dst, p.pending, p.pendingFds);
-    if (n < 0) return keep(p, 0);
+    if (n < 0) return keep(p);
     if (p.pendingFds.length > 0) {
       closeAll(p.pendingFds);
       p.pendingFds = [];
     }
     p.pending = n >= p.pending.length ? null : p.pending.subarray(n);
-    if (p.pending !== null) keep(p, 0);
+    if (p.pending !== null) keep(p);
   }
   return true;
 }
 
 /** What is held must outlive the next read: a view of the receive buffer becomes a copy. Returns false. */
-function keep(p: Pump, from: number): false {
+function keep(p: Pump): false {
   if (p.pending !== null && p.pendingIsView) {
-    p.pending = p.pending.slice(from);
+    p.pending = p.pending.slice();
     p.pendingIsView = false;
   }
   return false;
