@@ -17,6 +17,7 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
   status: { summary: "show the broker's state and limits", load: () => import("./status.ts") },
   lease: { summary: "check out one member of a pool exclusively; exec a command with it", load: () => import("./lease.ts") },
   grab: { summary: "copy fds out of a running process (pidfd_getfd): describe, cat, store or pass them on", load: () => import("./grab.ts") },
+  tap: { summary: "relay a UNIX socket's clients to its server, showing every message and fd", load: () => import("./tap.ts") },
   exec: { summary: "open listeners, gather fds, exec a command with them (socket activation)", load: () => import("./exec.ts") },
   run: { summary: "supervise a command holding its listeners; zero-downtime reload", load: () => import("./run.ts") },
   completion: { summary: "print a shell completion script (bash, zsh, fish)", load: () => import("./completion.ts") },

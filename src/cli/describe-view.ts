@@ -18,7 +18,7 @@ export interface ViewGroup {
 }
 
 /** Payload as text when it is printable UTF-8, else as hex. */
-function payloadView(bytes: Uint8Array): { text: string } | { hex: string } {
+export function payloadView(bytes: Uint8Array): { text: string } | { hex: string } {
   try {
     const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     if (!/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text)) return { text };

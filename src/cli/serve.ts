@@ -23,7 +23,7 @@ function parsePool(text: string): { name: string; size: number; spec: string } {
   return { name: m[1]!, size, spec: m[3]! };
 }
 
-function parseMode(text: string): number {
+export function parseMode(text: string): number {
   if (!/^0?[0-7]{3}$/.test(text)) throw new UsageError(`bad --mode ${text}: octal, like 0600 or 0666`);
   return parseInt(text, 8);
 }

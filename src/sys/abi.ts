@@ -92,6 +92,8 @@ const linuxConstants = {
   TCP_CLOSE: 7, TCP_CLOSE_WAIT: 8, TCP_LAST_ACK: 9, TCP_LISTEN: 10, TCP_CLOSING: 11,
   // kcmp(2) (Linux 3.5): whether two fds, of two processes, are one open file description. arm64 numbers it 272.
   SYS_kcmp: 312, KCMP_FILE: 0,
+  // src/tap peeks at a stream's queue to learn whether fds wait in it, and splices what carries none.
+  MSG_PEEK: 0x2, FIONREAD: 0x541b, SPLICE_F_MOVE: 1, SPLICE_F_NONBLOCK: 2, F_SETPIPE_SZ: 1031,
 } as const;
 
 type Constants = { readonly [K in keyof typeof linuxConstants]: number };

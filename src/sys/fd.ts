@@ -263,3 +263,30 @@ export function writeAll(fd: number, data: Uint8Array): void {
     else waitFd(fd, C.POLLOUT, Infinity);
   }
 }
+
+/**
+ * splice(2) up to `len` bytes from `from` to `to` (one of them a pipe) without blocking: the pages move, the bytes
+ * are not copied through user space. Returns the bytes moved, 0 at end of input, -1 when it would block. Spliced
+ * from a socket, any fds sent with those bytes are discarded by the kernel: callers splice only bytes known to
+ * carry none.
+ */
+export function splice(from: number, to: number, len: number): number {
+  for (;;) {
+    const n = libc.splice(from, null, to, null, len, C.SPLICE_F_MOVE | C.SPLICE_F_NONBLOCK);
+    if (n >= 0) return n;
+    const errno = lastErrno();
+    if (errno === E.EAGAIN) return -1;
+    if (errno !== E.EINTR) throw sysError("splice", `fd ${from} -> ${to}`);
+  }
+}
+
+/** Ask for a pipe of `bytes` capacity (F_SETPIPE_SZ); returns the capacity it has. */
+export const setPipeSize = (fd: number, bytes: number): number => fcntl(fd, C.F_SETPIPE_SZ, bytes, "fcntl(F_SETPIPE_SZ)");
+
+const inqBuf = scratch(4);
+const inqView = new DataView(inqBuf.buffer);
+/** Bytes waiting to be read on a socket (FIONREAD): on a UNIX stream socket, everything queued. */
+export function queuedBytes(fd: number): number {
+  if (libc.ioctl(fd, C.FIONREAD, inqBuf) !== 0) throw sysError("ioctl(FIONREAD)", `fd ${fd}`);
+  return inqView.getInt32(0, true);
+}

@@ -17,3 +17,6 @@ export { access, execve, isAccessible } from "./exec.ts";
 export { gidOf, uidOf } from "./ids.ts";
 export { kcmpFile } from "./kcmp.ts";
 export { encodeUnixDiagRequest, parseDiagReply, unixDiag, type DiagMessage, type UnixDiag } from "./sockdiag.ts";
+export { recvmsgFrom, sendmsgTo, type ReceivedFrom } from "./msg.ts";
+export { autobindUnix } from "./socket.ts";
+export { queuedBytes, setPipeSize, splice } from "./fd.ts";

@@ -49,6 +49,9 @@ const symbols = {
   // the same Linux caveat; the arguments are longs, so they are passed as 64-bit integers.
   syscall: { args: [T.i64, T.i64, T.i64, T.i64], returns: T.i32 },
   pthread_sigmask: { args: [T.i32, T.ptr, T.ptr], returns: T.i32 },
+  splice: { args: [T.i32, T.ptr, T.i32, T.ptr, T.u64, T.u32], returns: T.i32 },
+  // Variadic like fcntl, with the same Linux caveat; only FIONREAD, whose argument is an int pointer, is used.
+  ioctl: { args: [T.i32, T.u64, T.ptr], returns: T.i32 },
 } as const;
 
 type Symbols = typeof symbols;

@@ -64,7 +64,9 @@ export function sendmsg(fd: number, payload: Uint8Array, fds: readonly number[] 
   if (fds.length > C.SCM_MAX_FD) throw new SysError("sendmsg", E.E2BIG, `fd ${fd}`, `${fds.length} fds in one message; the kernel takes at most ${C.SCM_MAX_FD}`);
   if (fds.length > 0 && payload.length === 0) throw new SysError("sendmsg", E.EINVAL, `fd ${fd}`, "fds need at least one payload byte to travel with");
   ensureData(payload.length);
-  data.set(payload);
+  // A payload that is this module's own buffer (what recvmsg returned with `copy` false, relayed as it is) is
+  // already in place.
+  if (payload.buffer !== data.buffer || payload.byteOffset !== 0) data.set(payload);
   const ctrlLen = fds.length > 0 ? writeRights(ctrlView, fds) : 0;
   for (;;) {
     setupHeader(payload.length, ctrlLen);
@@ -121,4 +123,54 @@ function collect(n: number, copy: boolean, release: (fds: number[]) => void): Re
     return { data: payload, fds: [], truncated: true, closedFds: fds.length };
   }
   return { data: payload, fds, truncated: false, closedFds: 0 };
+}
+
+// What a relay (src/tap) needs beyond recvmsg/sendmsg above: the sender's address of a datagram, the destination of
+// a reply, and MSG_TRUNC. msg_name is set only around these calls and cleared after, so the calls above keep
+// running with it NULL as they assume.
+const nameIn = scratch(abi.sockaddrUn.size);
+const nameInAddr = addressOf(nameIn);
+const nameOut = scratch(abi.sockaddrUn.size);
+const nameOutAddr = addressOf(nameOut);
+
+function clearName(): void {
+  putU64(hdrView, M.name, 0);
+  hdrView.setUint32(M.namelen, 0, true);
+}
+
+export interface ReceivedFrom extends Received {
+  /** MSG_TRUNC: a datagram or seqpacket message longer than `maxBytes`, of which only `maxBytes` arrived. */
+  payloadTruncated: boolean;
+  /** The sender's address as the kernel wrote it (a datagram socket's), or null when not asked for. */
+  sender: Uint8Array | null;
+}
+
+/** recvmsg (non-blocking, MSG_CMSG_CLOEXEC, same ownership rules) that also says MSG_TRUNC and, asked, the sender. */
+export function recvmsgFrom(fd: number, maxBytes: number, maxFds: number, withSender: boolean, copy = true): ReceivedFrom | null {
+  if (withSender) {
+    putU64(hdrView, M.name, nameInAddr);
+    hdrView.setUint32(M.namelen, nameIn.length, true);
+  }
+  try {
+    const r = recvmsg(fd, maxBytes, maxFds, C.MSG_DONTWAIT, copy);
+    if (r === null) return null;
+    const flags = hdrView.getInt32(M.flags, true);
+    const sender = withSender ? nameIn.slice(0, Math.min(hdrView.getUint32(M.namelen, true), nameIn.length)) : null;
+    return { ...r, payloadTruncated: (flags & C.MSG_TRUNC) !== 0, sender };
+  } finally {
+    if (withSender) clearName();
+  }
+}
+
+/** sendmsg (same rules) to `to`, an encoded sockaddr: a reply from an unconnected datagram socket. */
+export function sendmsgTo(fd: number, payload: Uint8Array, fds: readonly number[], to: Uint8Array): number {
+  if (to.length > nameOut.length) throw new SysError("sendmsg", E.EINVAL, `fd ${fd}`, `address of ${to.length} bytes`);
+  nameOut.set(to);
+  putU64(hdrView, M.name, nameOutAddr);
+  hdrView.setUint32(M.namelen, to.length, true);
+  try {
+    return sendmsg(fd, payload, fds, C.MSG_DONTWAIT);
+  } finally {
+    clearName();
+  }
 }

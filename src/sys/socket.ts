@@ -192,3 +192,13 @@ export function boundSocket(domain: number, type: SocketType, addr: Uint8Array, 
 }
 
 export { decodeSockAddr, encodeInet, encodeUnix, formatSockAddr, type SockAddr };
+
+/**
+ * Bind a UNIX socket to a name the kernel picks in the abstract namespace (an address of the family alone,
+ * "autobind"), so that a datagram server can answer it.
+ */
+export function autobindUnix(fd: number): void {
+  const addr = scratch(abi.sockaddrUn.pathOffset);
+  new DataView(addr.buffer).setUint16(0, C.AF_UNIX, true);
+  if (libc.bind(fd, addr, addr.length) !== 0) throw sysError("bind", `fd ${fd}`, "autobind");
+}

@@ -62,6 +62,7 @@ export function probeSource(abi: Abi): string {
     "#include <sys/syscall.h>", "#include <sys/epoll.h>",
     "#include <netinet/tcp.h>", "#include <linux/netlink.h>", "#include <linux/rtnetlink.h>",
     "#include <linux/sock_diag.h>", "#include <linux/unix_diag.h>", "#include <linux/kcmp.h>",
+    "#include <sys/ioctl.h>",
     "int main(void) {",
   ];
   const p = (key: string, expr: string) => lines.push(`  printf("%s %ld\\n", "${key}", (long)(${expr}));`);

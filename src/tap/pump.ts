@@ -1,0 +1,173 @@
+// One direction of a relay: read a message (bytes and the fds that came with them) from one socket, record it,
+// and send it on whole with one sendmsg, so the fds stay attached to the same bytes and message boundaries stay
+// where they were. A message that does not fit yet is kept (with its fds) and nothing more is read from that
+// side until it has gone: back-pressure instead of an unbounded buffer.
+//
+// Fd ownership: the fds of a received message are this pump's until the sendmsg that carries them succeeds (the
+// receiver then has its own copies) and are closed right after it; closePump closes any still held.
+import { describeFd, type FdDescription } from "../describe/index.ts";
+import { C, closeAll, recvmsg, recvmsgFrom, sendmsg, sendmsgTo, type ReceivedFrom } from "../sys/index.ts";
+import type { Direction, TapLimits, TapRecord } from "./types.ts";
+
+export interface Pump {
+  conn: number;
+  dir: Direction;
+  /** Bytes received and not yet sent on (null: nothing held). */
+  pending: Uint8Array | null;
+  /** `pending` is a view of the receive buffer (valid until the next read), not a copy. */
+  pendingIsView: boolean;
+  /** Fds received with `pending`: they travel with its first byte. */
+  pendingFds: number[];
+  /** The reader saw end of stream. */
+  eof: boolean;
+  /** A stream read that came with fds, kept for the next message (receiveStream). */
+  carry: ReceivedFrom | null;
+  /** The pipe bulk bytes are spliced through (splice.ts), made on first use, and how many bytes it holds. */
+  pipe: [number, number] | null;
+  piped: number;
+}
+
+export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingIsView: false, pendingFds: [], eof: false, carry: null, pipe: null, piped: 0 });
+
+/**
+ * Send what is held: true once nothing is, false when `dst` is full (wait for it to be writable). `to` addresses a
+ * reply from an unconnected datagram socket. Throws the send's SysError (EPIPE: the receiver is gone).
+ */
+export function flushPump(p: Pump, dst: number, to: Uint8Array | null = null): boolean {
+  while (p.pending !== null) {
+    const n = to ? sendmsgTo(dst, p.pending, p.pendingFds, to) : sendmsg(dst, p.pending, p.pendingFds);
+    if (n < 0) return keep(p);
+    if (p.pendingFds.length > 0) {
+      closeAll(p.pendingFds);
+      p.pendingFds = [];
+    }
+    p.pending = n >= p.pending.length ? null : p.pending.subarray(n);
+    if (p.pending !== null) keep(p);
+  }
+  return true;
+}
+
+/** What is held must outlive the next read: a view of the receive buffer becomes a copy. Returns false. */
+function keep(p: Pump): false {
+  if (p.pending !== null && p.pendingIsView) {
+    p.pending = p.pending.slice();
+    p.pendingIsView = false;
+  }
+  return false;
+}
+
+export function closePump(p: Pump): void {
+  if (p.pipe !== null) closeAll(p.pipe);
+  p.pipe = null;
+  p.piped = 0;
+  if (p.carry !== null) closeAll(p.carry.fds);
+  p.carry = null;
+  closeAll(p.pendingFds);
+  p.pendingFds = [];
+  p.pending = null;
+}
+
+/** Read one message from `src` (at most `maxBytes` of it); null when there is none now. */
+export function receive(src: number, limits: TapLimits, withSender = false, maxBytes = limits.bufferBytes): ReceivedFrom | null {
+  // Not copied: relayed at once from the receive buffer, and copied only when it must wait (keep).
+  const m = recvmsgFrom(src, maxBytes, limits.maxFds, withSender, false);
+  // The control buffer is rounded up to 8 bytes, so the kernel may deliver one fd more than asked for: the limit
+  // is held to exactly, as a truncation the kernel would have made.
+  if (m === null || m.fds.length <= limits.maxFds) return m;
+  closeAll(m.fds);
+  return { ...m, fds: [], truncated: true, closedFds: m.fds.length };
+}
+
+/** Most bytes read one at a time per call while fds are queued (see receiveStream). */
+const BYTEWISE_MAX = 64 * 1024;
+
+/**
+ * Read from a stream socket without moving any fd to an earlier byte. One recvmsg on a stream socket takes the
+ * bytes of several sends, and when it reaches a send that carried fds it returns them with all those bytes: passed
+ * on so, the fds would arrive with bytes sent before them, and a receiver reading those bytes with plain read()
+ * (HAProxy reads `_getsocks`'s count so) would lose them. A peek cannot find where the fds' send starts (Linux
+ * peeks the next fds whatever the size asked), but a read never goes past the size asked. So while fds are queued
+ * (fdsQueued) bytes are read one at a time until the one the fds come with; the bytes before it are one
+ * message, and it starts the next (held in `carry`). Slow, but only while fds wait behind other bytes.
+ */
+export function receiveStream(p: Pump, src: number, limits: TapLimits): ReceivedFrom | null {
+  if (p.carry !== null) {
+    const m = p.carry;
+    p.carry = null;
+    return withRest(m, src, limits);
+  }
+  if (!fdsQueued(src, limits)) return receive(src, limits);
+  const prefix: number[] = [];
+  while (prefix.length < BYTEWISE_MAX) {
+    const m = receive(src, limits, false, 1);
+    if (m === null || (m.data.length === 0 && m.fds.length === 0 && !m.truncated)) {
+      if (prefix.length === 0) return m;
+      break; // end of stream comes again with the next read
+    }
+    if (m.fds.length > 0 || m.truncated) {
+      if (prefix.length === 0) return withRest(m, src, limits);
+      p.carry = { ...m, data: m.data.slice() };
+      break;
+    }
+    prefix.push(m.data[0]!);
+  }
+  return { data: Uint8Array.from(prefix), fds: [], truncated: false, closedFds: 0, payloadTruncated: false, sender: null };
+}
+
+/** A read that began with fds, with the bytes after it up to any further fds. */
+function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom {
+  // Copied first: the peek and the read below reuse the buffer `m.data` may be a view of.
+  m = { ...m, data: m.data.slice() };
+  if (fdsQueued(src, limits)) return m;
+  const rest = receive(src, limits, false, limits.bufferBytes - m.data.length);
+  if (rest === null || rest.data.length === 0) return m;
+  const data = new Uint8Array(m.data.length + rest.data.length);
+  data.set(m.data);
+  data.set(rest.data, m.data.length);
+  return { ...m, data };
+}
+
+/**
+ * Whether fds wait in `fd`'s queue. Linux's MSG_PEEK returns the fds of the first send that has any, however few
+ * bytes are asked for: a one-byte peek answers (and those peeked copies are closed at once). Cheaper than reading
+ * `scm_fds` from fdinfo, which a bulk transfer would pay on every read.
+ */
+export function fdsQueued(fd: number, limits: TapLimits): boolean {
+  const r = recvmsg(fd, 1, limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
+  if (r === null) return false;
+  closeAll(r.fds);
+  return r.fds.length > 0 || r.truncated;
+}
+
+/** Hold a received message for sending, and say what it was. */
+export function take(p: Pump, m: ReceivedFrom, limits: TapLimits, conn = p.conn): TapRecord {
+  p.pending = m.data;
+  // Taken as a view of the receive buffer (a copy made by receiveStream is copied again only if it must wait).
+  p.pendingIsView = true;
+  p.pendingFds = m.fds;
+  return {
+    event: "message",
+    time: new Date(),
+    conn,
+    dir: p.dir,
+    bytes: m.data.length,
+    preview: m.data.slice(0, limits.previewBytes),
+    fds: m.fds.map(describeOrNote),
+    ctrunc: m.truncated ? { closedFds: m.closedFds } : null,
+    payloadTruncated: m.payloadTruncated,
+  };
+}
+
+function describeOrNote(fd: number): FdDescription {
+  try {
+    const d = describeFd(fd);
+    // Close-on-exec belongs to an fd number, not to what is passed: it is tap's own copy's (MSG_CMSG_CLOEXEC).
+    return { ...d, flags: d.flags.filter((f) => f !== "cloexec") };
+  } catch (e) {
+    // Describing is for the record only: a failure here must not stop the fd from being passed on.
+    return {
+      fd, kind: "unknown", target: `(not described: ${(e as Error).message})`, path: null, deleted: false, access: null,
+      flags: [], rawFlags: 0, offset: null, inode: null, size: null, socket: null, details: {},
+    };
+  }
+}

@@ -1,0 +1,45 @@
+// Bulk bytes that carry no fds go from socket to socket through a pipe with splice(2): the kernel moves the pages
+// instead of copying them out to tap and back in, which is what lets a tap keep up with a direct connection.
+// Only bytes known to carry no fds are spliced (a splice from a socket discards fds): FIONREAD counts what is
+// queued, then a peek finds no fds among it, and the splice takes no more than that count, so a send with fds
+// that arrives meanwhile (behind those bytes) is left for recvmsg.
+import { pipe, queuedBytes, recvmsg, C, setPipeSize, splice } from "../sys/index.ts";
+import { fdsQueued, type Pump } from "./pump.ts";
+import type { TapLimits, TapRecord } from "./types.ts";
+
+/** Below this many queued bytes recvmsg and sendmsg cost less than the splice path's four calls. */
+const SPLICE_MIN = 16 * 1024;
+
+/** Splice what `src` has queued into the pump's pipe and say what it was; null when recvmsg should read instead. */
+export function spliceIn(p: Pump, src: number, limits: TapLimits): TapRecord | null {
+  if (p.carry !== null || p.piped > 0) return null;
+  const queued = queuedBytes(src);
+  if (queued < SPLICE_MIN || fdsQueued(src, limits)) return null;
+  const len = Math.min(queued, limits.bufferBytes);
+  const preview = limits.previewBytes > 0 ? recvmsg(src, Math.min(limits.previewBytes, len), 0, C.MSG_PEEK | C.MSG_DONTWAIT) : null;
+  if (p.pipe === null) {
+    p.pipe = pipe(true);
+    try {
+      setPipeSize(p.pipe[1], limits.bufferBytes);
+    } catch {
+      // A smaller pipe (the default 64 KiB, or pipe-max-size) only means more splices.
+    }
+  }
+  const n = splice(src, p.pipe[1], len);
+  if (n <= 0) return null;
+  p.piped += n;
+  return {
+    event: "message", time: new Date(), conn: p.conn, dir: p.dir, bytes: n, preview: preview?.data.subarray(0, n) ?? new Uint8Array(),
+    fds: [], ctrunc: null, payloadTruncated: false,
+  };
+}
+
+/** Splice what the pipe holds on to `dst`: true once it is empty, false when `dst` is full. */
+export function drainPipe(p: Pump, dst: number): boolean {
+  while (p.piped > 0) {
+    const n = splice(p.pipe![0], dst, p.piped);
+    if (n < 0) return false;
+    p.piped -= n;
+  }
+  return true;
+}
