@@ -95,7 +95,7 @@ export function closeConn(state: BrokerState, conn: Conn): void {
 export function feedConn(state: BrokerState, conn: Conn, data: Uint8Array, fds: readonly number[]): FeedResult {
   const before = bufferedBytes(conn.reader);
   const fed = feed(conn.reader, data, fds);
-  closeAllOffThread(fed.discard);
+  if (fed.discard.length > 0) closeAllOffThread(fed.discard);
   let added = bufferedBytes(conn.reader) - before;
   for (const f of fed.frames) {
     conn.inbox.push(f);

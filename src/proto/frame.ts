@@ -90,11 +90,15 @@ interface Header {
   id: number;
 }
 
-/** Read a header from the first HEADER_SIZE bytes of `buf` (which must hold that many). */
-export function decodeHeader(buf: Uint8Array): Header {
-  const v = new DataView(buf.buffer, buf.byteOffset, HEADER_SIZE);
-  return { version: v.getUint8(0), kind: v.getUint8(1), fds: v.getUint16(2), length: v.getUint32(4), id: v.getUint32(8) };
+/** Read a header from the HEADER_SIZE bytes of `buf` at `at` (which must hold that many). */
+export function decodeHeader(buf: Uint8Array, at = 0): Header {
+  if (buf.length < at + HEADER_SIZE) throw new RangeError(`a frame header needs ${HEADER_SIZE} bytes, not ${buf.length - at}`);
+  // Bytes read one by one rather than through a DataView made for each: every frame of every request comes here.
+  return { version: buf[at]!, kind: buf[at + 1]!, fds: be16(buf, at + 2), length: be32(buf, at + 4), id: be32(buf, at + 8) };
 }
+
+const be16 = (b: Uint8Array, i: number) => (b[i]! << 8) | b[i + 1]!;
+const be32 = (b: Uint8Array, i: number) => ((be16(b, i) << 16) | be16(b, i + 2)) >>> 0;
 
 /** Why a header cannot start a frame (the stream cannot be resynchronised after it), or null if it can. */
 export function headerProblem(h: Header, maxBody: number): string | null {
