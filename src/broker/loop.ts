@@ -218,6 +218,7 @@ function servePools(state: BrokerState): number {
 
 /** Serve again each connection whose put now has its fd described (or waited long enough); returns the next deadline. */
 function resumeDescribed(state: BrokerState): number {
+  if (state.describing.size === 0) return Infinity;
   const now = state.env.now();
   let next = Infinity;
   for (const [conn, d] of state.describing) {
