@@ -215,8 +215,8 @@ export interface PollRequest {
 }
 
 let pollBuf = scratch(abi.pollfd.size * 64);
-const pollTimeout = (ms: number) => (ms === Infinity ? -1 : Math.max(0, Math.min(Math.ceil(ms), 0x7fffffff)));
 let pollView = new DataView(pollBuf.buffer);
+const pollTimeout = (ms: number) => (ms === Infinity ? -1 : Math.max(0, Math.min(Math.ceil(ms), 0x7fffffff)));
 /**
  * poll(2). Returns the revents of each request, in order. EINTR returns all zeros instead of retrying, so a
  * caller's loop gets back to the event loop, where signal handlers run.
