@@ -10,7 +10,7 @@ const TURNS_PER_EAGER_GC = 100;
  * And at least this long between them: one costs the loop about 0.5 ms whatever it finds, and under load 100 turns
  * pass in a few ms (every 100 gets, it was about 5 us of each get's 40; docs/benchmarks.md).
  */
-const MS_BETWEEN_EAGER_GC = 50;
+const MS_BETWEEN_EAGER_GC = 20;
 /** Quiet time after work before one full collection. */
 const QUIET_MS_BEFORE_FULL_GC = 1000;
 
