@@ -34,7 +34,20 @@ function escapeChar(c: string): string {
 export const escapeLines = (text: string): string => text.split("\n").map(escapeText).join("\n");
 
 export function escapeText(text: string): string {
-  return UNSAFE.test(text) ? text.replace(UNSAFE_ALL, escapeChar) : text;
+  return !isPrintableAscii(text) && UNSAFE.test(text) ? text.replace(UNSAFE_ALL, escapeChar) : text;
+}
+
+/**
+ * Printable ASCII holds nothing to escape. Checked first because the regular expressions above need the Unicode
+ * property tables: compiling one maps about 0.75 MiB of the runtime's ICU data into the process (a broker's empty
+ * RSS, docs/benchmarks.md), and the text is almost always plain (log lines, paths, names).
+ */
+export function isPrintableAscii(text: string, newlines = false): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 || c > 0x7e) && !(newlines && c === 0x0a)) return false;
+  }
+  return true;
 }
 
 /** The first character escapeText would escape, as `U+202E`, or null when there is none. */
@@ -50,7 +63,7 @@ export function firstUnsafe(text: string): string | null {
  */
 export function jsonText(value: unknown, indent?: number): string {
   const text = JSON.stringify(value, null, indent);
-  return JSON_RAW.test(text) ? text.replace(JSON_RAW_ALL, jsonEscape) : text;
+  return !isPrintableAscii(text, true) && JSON_RAW.test(text) ? text.replace(JSON_RAW_ALL, jsonEscape) : text;
 }
 
 

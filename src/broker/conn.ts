@@ -1,7 +1,7 @@
 // One client connection: reading frames without blocking, and writing replies through a bounded queue so a
 // client that stops reading never holds up anybody else. fds queued for a client are our own duplicates (the
 // entry may go away before the client reads), closed as soon as the kernel has taken them or the client is gone.
-import { bufferedBytes, createReader, drainReader, encodeFrame, feed, REPLY, REQUEST_FDS, type FeedResult, type ReceivedFrame } from "../proto/index.ts";
+import { bufferedBytes, createReader, drainReader, encodeFrameShared, feed, keptFrame, REPLY, REQUEST_FDS, type FeedResult, type ReceivedFrame } from "../proto/index.ts";
 import { C, dupCloexec, peerCred, peerGroups, recvmsg, sendmsg } from "../sys/index.ts";
 import { closeAllOffThread, closeDrainedSocket } from "../sys/offload.ts";
 import { stopDescribing } from "./describe-entry.ts";
@@ -95,7 +95,7 @@ export function closeConn(state: BrokerState, conn: Conn): void {
 export function feedConn(state: BrokerState, conn: Conn, data: Uint8Array, fds: readonly number[]): FeedResult {
   const before = bufferedBytes(conn.reader);
   const fed = feed(conn.reader, data, fds);
-  closeAllOffThread(fed.discard);
+  if (fed.discard.length > 0) closeAllOffThread(fed.discard);
   let added = bufferedBytes(conn.reader) - before;
   for (const f of fed.frames) {
     conn.inbox.push(f);
@@ -160,11 +160,12 @@ export function readConn(state: BrokerState, conn: Conn): ReadResult {
  * to be cut off (its queue is over the limit, or we could not duplicate the fds).
  */
 export function sendFrame(state: BrokerState, conn: Conn, kind: number, id: number, body: Record<string, unknown>, fds: readonly number[] = []): boolean {
-  const bytes = encodeFrame({ kind, id, fds: fds.length, body });
+  // Encoded into a shared buffer: what the socket does not take at once is copied into the queue.
+  const bytes = encodeFrameShared({ kind, id, fds: fds.length, body });
   if (conn.out.length === 0) {
     const n = sendmsg(conn.fd, bytes, fds, C.MSG_DONTWAIT);
     if (n === bytes.length) return true;
-    if (n > 0) return enqueue(state, conn, bytes.subarray(n), []);
+    if (n > 0) return enqueue(state, conn, keptFrame(bytes.subarray(n)), []);
   }
   const copies: number[] = [];
   try {
@@ -173,7 +174,7 @@ export function sendFrame(state: BrokerState, conn: Conn, kind: number, id: numb
     closeAllOffThread(copies);
     return false;
   }
-  return enqueue(state, conn, bytes, copies);
+  return enqueue(state, conn, keptFrame(bytes), copies);
 }
 
 function enqueue(state: BrokerState, conn: Conn, bytes: Uint8Array, fds: number[]): boolean {

@@ -20,10 +20,16 @@ const LINE_DELAY_MS = 20;
 
 const encoder = new TextEncoder();
 
+/** Lines are encoded into a buffer of this size and queued a bufferful at a time, not one allocation each. */
+const STAGING_BYTES = 16 * 1024;
+
 interface LogSink {
   fd: number;
   maxBytes: number;
+  /** What waits to be written: `queue`, then `staging[0, staged)`. */
   queue: Uint8Array[];
+  staging: Uint8Array;
+  staged: number;
   queuedBytes: number;
   dropped: number;
   /** The reader went away (EPIPE and the like): nothing more is written. */
@@ -35,24 +41,58 @@ interface LogSink {
 }
 
 export function createLogSink(fd = 2, maxBytes = MAX_QUEUED_LOG_BYTES): LogSink {
-  return { fd, maxBytes, queue: [], queuedBytes: 0, dropped: 0, broken: false, since: null, file: null };
+  return { fd, maxBytes, queue: [], staging: EMPTY, staged: 0, queuedBytes: 0, dropped: 0, broken: false, since: null, file: null };
+}
+
+const EMPTY = new Uint8Array(0);
+const NEWLINE = 10;
+
+/** Move the staged bytes to the end of the queue (a copy: the staging buffer is reused). */
+function unstage(sink: LogSink): void {
+  if (sink.staged === 0) return;
+  sink.queue.push(sink.staging.slice(0, sink.staged));
+  sink.staged = 0;
+}
+
+/**
+ * Encode `line` and a newline after what is staged, without counting it yet; returns its bytes, or -1 when it is
+ * in the queue already (too long to stage).
+ */
+function stage(sink: LogSink, line: string): number {
+  if (sink.staging === EMPTY) sink.staging = new Uint8Array(STAGING_BYTES);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const room = sink.staging.length - sink.staged - 1;
+    if (line.length <= room) {
+      const r = encoder.encodeInto(line, sink.staging.subarray(sink.staged, sink.staged + room));
+      if (r.read === line.length) {
+        sink.staging[sink.staged + r.written] = NEWLINE;
+        return r.written + 1;
+      }
+    }
+    unstage(sink);
+  }
+  return -1;
 }
 
 export function enqueueLine(sink: LogSink, line: string): void {
   if (sink.broken) return;
-  const bytes = encoder.encode(`${line}\n`);
-  if (sink.queuedBytes + bytes.length > sink.maxBytes) {
+  let size = stage(sink, line);
+  const long = size < 0 ? encoder.encode(`${line}\n`) : null;
+  if (long) size = long.length;
+  if (sink.queuedBytes + size > sink.maxBytes) {
     sink.dropped++;
     return;
   }
   if (sink.dropped > 0 && sink.queuedBytes === 0) {
+    // Nothing is queued or staged: the note goes first, then the line (staged, or after it).
     const note = encoder.encode(`(${sink.dropped} log lines dropped: stderr was not being read)\n`);
     sink.queue.push(note);
     sink.queuedBytes += note.length;
     sink.dropped = 0;
   }
-  sink.queue.push(bytes);
-  sink.queuedBytes += bytes.length;
+  if (long) sink.queue.push(long);
+  else sink.staged += size;
+  sink.queuedBytes += size;
   sink.since ??= Date.now();
 }
 
@@ -96,6 +136,7 @@ function isRegularFile(fd: number): boolean {
 export function flushLogSink(sink: LogSink, waitMs = 0): boolean {
   if (waitMs === 0 && sink.since !== null && sink.queuedBytes < MAX_WRITE && Date.now() - sink.since < LINE_DELAY_MS) return false;
   sink.file ??= isRegularFile(sink.fd);
+  unstage(sink);
   while (sink.queue.length > 0 && !sink.broken) {
     if (!sink.file && !(poll([{ fd: sink.fd, events: C.POLLOUT }], waitMs)[0]! & C.POLLOUT)) return false;
     const chunk = takeChunk(sink.queue, sink.file ? MAX_FILE_WRITE : MAX_WRITE);
@@ -111,6 +152,7 @@ export function flushLogSink(sink: LogSink, waitMs = 0): boolean {
     dropWritten(sink.queue, n);
   }
   if (sink.broken) {
+    sink.staged = 0;
     sink.queue = [];
     sink.queuedBytes = 0;
   }

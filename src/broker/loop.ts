@@ -24,6 +24,8 @@ import type { BrokerState, Conn } from "./state.ts";
 
 /** Longest single poll, so signals and timers are never waited on for long. */
 const MAX_POLL_MS = 250;
+/** Longest the loop runs busy turns without letting Bun's event loop run (where signal handlers do). */
+const YIELD_EVERY_MS = 5;
 const ACCEPTS_PER_TURN = 64;
 /** How long to stop accepting after EMFILE/ENFILE, rather than spin on a listener we cannot drain. */
 const ACCEPT_BACKOFF_MS = 100;
@@ -216,6 +218,7 @@ function servePools(state: BrokerState): number {
 
 /** Serve again each connection whose put now has its fd described (or waited long enough); returns the next deadline. */
 function resumeDescribed(state: BrokerState): number {
+  if (state.describing.size === 0) return Infinity;
   const now = state.env.now();
   let next = Infinity;
   for (const [conn, d] of state.describing) {
@@ -240,8 +243,8 @@ function noteClosersBacklog(state: BrokerState): void {
   logEvent(state, { op: "close", result: full ? "EAGAIN" : "ok", detail });
 }
 
-/** One turn of the loop: wait for at most `maxWaitMs`, then do everything that is ready. */
-function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
+/** One turn of the loop: wait for at most `maxWaitMs`, then do everything that is ready; returns how many fds were. */
+function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): number {
   const nextIdle = cutIdle(state);
   const nextDescribed = resumeDescribed(state);
   const nextPools = servePools(state);
@@ -278,6 +281,7 @@ function turn(state: BrokerState, maxWaitMs = MAX_POLL_MS): void {
   expireDue(state);
   progressTakeover(state);
   tendMemory(state.memory, ready.count > 0, state.env.now(), state.env.collectGarbage);
+  return ready.count;
 }
 
 /** Stop listening, give pending replies up to `drainMs`, then close every connection and every held fd. */
@@ -348,11 +352,20 @@ async function finishHandover(state: BrokerState): Promise<void> {
   logEvent(state, { op: "stop", result: "ok", detail: `handed ${count(held, "entry", "entries")} and ${count(conns, "connection", "connections")} to pid ${to.peer.pid}` });
 }
 
-/** Run until `state.stopping` is set (by a signal handler, or a caller), then shut down cleanly. */
+/**
+ * Run until `state.stopping` is set (by a signal handler, or a caller), then shut down cleanly. Bun's event loop
+ * (signal handlers, a closer Worker's error) gets a turn whenever a wait ends with nothing ready (a timeout, or
+ * EINTR: a signal arrived), and otherwise every YIELD_EVERY_MS: a yield per turn cost a promise, a setImmediate
+ * and an epoll_pwait2 of Bun's own per request, about a tenth of what a get cost the broker (docs/benchmarks.md).
+ */
 export async function runLoop(state: BrokerState): Promise<void> {
+  let yielded = state.env.now();
   while (!state.stopping) {
-    turn(state);
+    const ready = turn(state);
+    const now = state.env.now();
+    if (ready > 0 && now - yielded < YIELD_EVERY_MS) continue;
     await macrotask();
+    yielded = now;
   }
   await shutDown(state);
   state.env.flushLog(state.config.limits.drainMs);

@@ -6,24 +6,34 @@
 
 /** Busy loop turns between eager (young-generation) collections. */
 const TURNS_PER_EAGER_GC = 100;
+/**
+ * And at least this long between them: one costs the loop about 0.5 ms whatever it finds, and under load 100 turns
+ * pass in a few ms (every 100 gets, it was about 5 us of each get's 40; docs/benchmarks.md).
+ */
+const MS_BETWEEN_EAGER_GC = 20;
 /** Quiet time after work before one full collection. */
 const QUIET_MS_BEFORE_FULL_GC = 1000;
 
 export interface MemoryTending {
   busyTurns: number;
   lastBusy: number;
+  lastEager: number;
   /** Work happened since the last full collection. */
   dirty: boolean;
 }
 
-export const newMemoryTending = (): MemoryTending => ({ busyTurns: 0, lastBusy: 0, dirty: false });
+export const newMemoryTending = (): MemoryTending => ({ busyTurns: 0, lastBusy: 0, lastEager: 0, dirty: false });
 
 /** Call once per loop turn; `busy` when the turn handled any event. */
 export function tendMemory(m: MemoryTending, busy: boolean, now: number, collect: (full: boolean) => void): void {
   if (busy) {
     m.lastBusy = now;
     m.dirty = true;
-    if (++m.busyTurns % TURNS_PER_EAGER_GC === 0) collect(false);
+    if (++m.busyTurns >= TURNS_PER_EAGER_GC && now - m.lastEager >= MS_BETWEEN_EAGER_GC) {
+      m.busyTurns = 0;
+      m.lastEager = now;
+      collect(false);
+    }
   } else if (m.dirty && now - m.lastBusy >= QUIET_MS_BEFORE_FULL_GC) {
     m.dirty = false;
     collect(true);

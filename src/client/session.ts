@@ -4,7 +4,7 @@ import { RefusedError } from "../errors.ts";
 import { connectTo } from "../peer/endpoint.ts";
 import { sendFds } from "../peer/transfer.ts";
 import { checkPeer, parseTrustedUid } from "../peer/trust.ts";
-import { createReader, drainReader, encodeFrame, feed, REPLY, type Reader, type ReceivedFrame } from "../proto/index.ts";
+import { createReader, drainReader, encodeFrameShared, feed, REPLY, type Reader, type ReceivedFrame } from "../proto/index.ts";
 import { C, close, closeAll, E, recvmsg, SysError, waitFd, type PeerCred } from "../sys/index.ts";
 import { defaultSocket } from "./address.ts";
 
@@ -66,12 +66,12 @@ function nextFrame(s: Session, deadline: number): ReceivedFrame {
   for (;;) {
     const queued = s.queued.shift();
     if (queued) return queued;
-    const got = recvmsg(s.fd, 64 * 1024, C.SCM_MAX_FD, C.MSG_DONTWAIT);
-    if (got === null) {
-      if (waitFd(s.fd, C.POLLIN, Math.max(0, deadline - Date.now())) === 0)
-        throw new SysError("recvmsg", E.ETIMEDOUT, s.label, `the broker did not answer in ${s.timeoutMs} ms`);
-      continue;
-    }
+    // Wait first: a reply is rarely in by the time its request is sent, and a recvmsg would only say EAGAIN.
+    if (waitFd(s.fd, C.POLLIN, Math.max(0, deadline - Date.now())) === 0)
+      throw new SysError("recvmsg", E.ETIMEDOUT, s.label, `the broker did not answer in ${s.timeoutMs} ms`);
+    // A view of the syscall layer's buffer, not a copy: the reader parses it or copies what it keeps at once.
+    const got = recvmsg(s.fd, 64 * 1024, C.SCM_MAX_FD, C.MSG_DONTWAIT, false);
+    if (got === null) continue;
     if (got.data.length === 0 && got.fds.length === 0) throw new SysError("recvmsg", E.ECONNRESET, s.label, "the broker closed the connection");
     const fed = feed(s.reader, got.data, got.fds);
     closeAll(fed.discard);
@@ -93,7 +93,7 @@ export interface Reply {
 export function notify(s: Session, kind: number, body: Record<string, unknown>): void {
   const id = s.nextId++;
   try {
-    sendFds(s.fd, [], encodeFrame({ kind, id, fds: 0, body }), { timeoutMs: s.timeoutMs });
+    sendFds(s.fd, [], encodeFrameShared({ kind, id, fds: 0, body }), { timeoutMs: s.timeoutMs });
   } catch (e) {
     throw reasonForHangUp(s, e);
   }
@@ -106,7 +106,8 @@ export function notify(s: Session, kind: number, body: Record<string, unknown>):
 export function call(s: Session, kind: number, body: Record<string, unknown>, fds: readonly number[] = []): Reply {
   const id = s.nextId++;
   try {
-    sendFds(s.fd, fds, encodeFrame({ kind, id, fds: fds.length, body }), { timeoutMs: s.timeoutMs });
+    // sendFds is done with the bytes before anything else can encode a frame.
+    sendFds(s.fd, fds, encodeFrameShared({ kind, id, fds: fds.length, body }), { timeoutMs: s.timeoutMs });
   } catch (e) {
     throw reasonForHangUp(s, e);
   }

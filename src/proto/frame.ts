@@ -36,18 +36,43 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Encode one frame; throws ProtocolError if it breaks a limit, so a bad frame never reaches the wire. */
 export function encodeFrame(frame: Frame, maxBody = DEFAULT_MAX_BODY): Uint8Array {
-  const body = encoder.encode(JSON.stringify(frame.body));
-  if (body.length > maxBody) throw new ProtocolError(`frame body of ${body.length} bytes exceeds ${maxBody}`);
+  return keptFrame(encodeFrameShared(frame, maxBody));
+}
+
+/** Bytes of encodeFrameShared (or part of them) that the caller may keep: a copy only if they are in the shared buffer. */
+export const keptFrame = (bytes: Uint8Array): Uint8Array => (bytes.buffer === shared.buffer ? bytes.slice() : bytes);
+
+// Frames up to this size are encoded into one buffer kept for the purpose; larger ones (a long listing, a
+// takeover's snapshot parts) get their own, so a rare large frame does not keep its size allocated for good.
+const shared = new Uint8Array(16 * 1024);
+const sharedBody = shared.subarray(HEADER_SIZE);
+const sharedView = new DataView(shared.buffer);
+
+/**
+ * encodeFrame, into a buffer the next call overwrites: for a caller that sends the bytes at once and copies what
+ * it keeps (a reply the socket did not take whole). Saves allocating the encoded body and the frame per request.
+ */
+export function encodeFrameShared(frame: Frame, maxBody = DEFAULT_MAX_BODY): Uint8Array {
+  const json = JSON.stringify(frame.body);
+  // encodeInto stops short rather than overflow (n UTF-16 units take up to 3n bytes): then the frame gets its own.
+  const r = json.length <= sharedBody.length ? encoder.encodeInto(json, sharedBody) : null;
+  let out = shared;
+  let length = r?.written ?? 0;
+  if (r?.read !== json.length) {
+    const body = encoder.encode(json);
+    length = body.length;
+    out = new Uint8Array(HEADER_SIZE + length);
+    out.set(body, HEADER_SIZE);
+  }
+  if (length > maxBody) throw new ProtocolError(`frame body of ${length} bytes exceeds ${maxBody}`);
   checkHeaderFields(frame.kind, frame.fds, frame.id);
-  const out = new Uint8Array(HEADER_SIZE + body.length);
-  const v = new DataView(out.buffer);
+  const v = out === shared ? sharedView : new DataView(out.buffer);
   v.setUint8(0, PROTOCOL_VERSION);
   v.setUint8(1, frame.kind);
   v.setUint16(2, frame.fds);
-  v.setUint32(4, body.length);
+  v.setUint32(4, length);
   v.setUint32(8, frame.id);
-  out.set(body, HEADER_SIZE);
-  return out;
+  return out.subarray(0, HEADER_SIZE + length);
 }
 
 function checkHeaderFields(kind: number, fds: number, id: number): void {
@@ -65,11 +90,15 @@ interface Header {
   id: number;
 }
 
-/** Read a header from the first HEADER_SIZE bytes of `buf` (which must hold that many). */
-export function decodeHeader(buf: Uint8Array): Header {
-  const v = new DataView(buf.buffer, buf.byteOffset, HEADER_SIZE);
-  return { version: v.getUint8(0), kind: v.getUint8(1), fds: v.getUint16(2), length: v.getUint32(4), id: v.getUint32(8) };
+/** Read a header from the HEADER_SIZE bytes of `buf` at `at` (which must hold that many). */
+export function decodeHeader(buf: Uint8Array, at = 0): Header {
+  if (buf.length < at + HEADER_SIZE) throw new RangeError(`a frame header needs ${HEADER_SIZE} bytes, not ${buf.length - at}`);
+  // Bytes read one by one rather than through a DataView made for each: every frame of every request comes here.
+  return { version: buf[at]!, kind: buf[at + 1]!, fds: be16(buf, at + 2), length: be32(buf, at + 4), id: be32(buf, at + 8) };
 }
+
+const be16 = (b: Uint8Array, i: number) => (b[i]! << 8) | b[i + 1]!;
+const be32 = (b: Uint8Array, i: number) => ((be16(b, i) << 16) | be16(b, i + 2)) >>> 0;
 
 /** Why a header cannot start a frame (the stream cannot be resynchronised after it), or null if it can. */
 export function headerProblem(h: Header, maxBody: number): string | null {

@@ -1,7 +1,7 @@
 // What each frame kind means and what its body must hold. Requests are validated here, once, so handlers get
 // typed values and a bad field is a ProtocolError (answered EPROTO) rather than a crash.
 import { UsageError } from "../errors.ts";
-import { firstUnsafe } from "../text.ts";
+import { firstUnsafe, isPrintableAscii } from "../text.ts";
 import { ProtocolError } from "./frame.ts";
 
 export const OP = {
@@ -100,23 +100,13 @@ const encoder = new TextEncoder();
  */
 function nameProblem(name: unknown): string | null {
   if (typeof name !== "string" || name.length === 0) return "entry name must be a non-empty string";
+  // The usual name, checked without the Unicode-property regex: compiling that costs about 0.4 ms in a fresh
+  // process, and `get NAME -- CMD` checks its names on a service's start-up path.
   if (isPrintableAscii(name)) return name.length > MAX_NAME ? `entry name longer than ${MAX_NAME} bytes` : null;
   if (!name.isWellFormed()) return "entry name is not well-formed UTF-8 (it holds a lone surrogate)";
   if (encoder.encode(name).length > MAX_NAME) return `entry name longer than ${MAX_NAME} bytes`;
   const bad = firstUnsafe(name);
   return bad ? `entry name holds ${bad}, a control or format character` : null;
-}
-
-/**
- * The usual name, checked without the Unicode-property regex: compiling that costs about 0.4 ms in a fresh
- * process, and `get NAME -- CMD` checks its names on a service's start-up path.
- */
-function isPrintableAscii(name: string): boolean {
-  for (let i = 0; i < name.length; i++) {
-    const c = name.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) return false;
-  }
-  return true;
 }
 
 export function checkName(name: unknown): string {

@@ -135,7 +135,7 @@ export function feed(r: Reader, data: Uint8Array, fds: readonly number[]): FeedR
   const bytes = fromBuffer ? r.buf.subarray(r.start, r.end) : data;
   let off = 0;
   while (bytes.length - off >= HEADER_SIZE) {
-    const h = decodeHeader(bytes.subarray(off));
+    const h = decodeHeader(bytes, off);
     const problem = headerProblem(h, r.maxBody);
     if (problem) {
       r.broken = problem;
@@ -169,7 +169,7 @@ function takeFrame(r: Reader, h: { kind: number; id: number; fds: number }, body
     discard.push(...r.fds.splice(0));
     return frame;
   }
-  frame.fds = r.fds.splice(0, h.fds);
+  if (h.fds > 0) frame.fds = r.fds.splice(0, h.fds);
   try {
     frame.body = decodeBody(bodyBytes);
   } catch (e) {

@@ -216,6 +216,7 @@ export interface PollRequest {
 
 let pollBuf = scratch(abi.pollfd.size * 64);
 let pollView = new DataView(pollBuf.buffer);
+const pollTimeout = (ms: number) => (ms === Infinity ? -1 : Math.max(0, Math.min(Math.ceil(ms), 0x7fffffff)));
 /**
  * poll(2). Returns the revents of each request, in order. EINTR returns all zeros instead of retrying, so a
  * caller's loop gets back to the event loop, where signal handlers run.
@@ -233,8 +234,7 @@ export function poll(reqs: readonly PollRequest[], timeoutMs: number): Uint16Arr
     pollView.setInt16(o + p.revents, 0, true);
   }
   const out = new Uint16Array(reqs.length);
-  const timeout = timeoutMs === Infinity ? -1 : Math.max(0, Math.min(Math.ceil(timeoutMs), 0x7fffffff));
-  const r = libc.poll(pollBuf, reqs.length, timeout);
+  const r = libc.poll(pollBuf, reqs.length, pollTimeout(timeoutMs));
   if (r < 0) {
     if (lastErrno() === E.EINTR) return out;
     throw sysError("poll");
@@ -243,13 +243,27 @@ export function poll(reqs: readonly PollRequest[], timeoutMs: number): Uint16Arr
   return out;
 }
 
+/** poll(2) of one fd, without the arrays: a client waits this way for every reply. */
+function pollOne(fd: number, events: number, timeoutMs: number): number {
+  const p = abi.pollfd;
+  pollView.setInt32(p.fd, fd, true);
+  pollView.setInt16(p.events, events, true);
+  pollView.setInt16(p.revents, 0, true);
+  const r = libc.poll(pollBuf, 1, pollTimeout(timeoutMs));
+  if (r < 0) {
+    if (lastErrno() === E.EINTR) return 0;
+    throw sysError("poll");
+  }
+  return r > 0 ? pollView.getUint16(p.revents, true) : 0;
+}
+
 /** Wait until one fd is ready for `events` or `timeoutMs` passes; returns revents (0 on timeout). */
 export function waitFd(fd: number, events: number, timeoutMs: number): number {
   // No limit needs no special case: Date.now() + Infinity is Infinity, and so is what is left of it.
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const left = Math.max(0, deadline - Date.now());
-    const rev = poll([{ fd, events }], left)[0]!;
+    const rev = pollOne(fd, events, left);
     if (rev !== 0) return rev;
     if (left === 0 || Date.now() >= deadline) return 0;
   }

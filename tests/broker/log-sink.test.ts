@@ -55,3 +55,22 @@ test("to a pipe nobody reads: writes stop when it is full, lines past the bound 
     closeAll([r, w]);
   }
 });
+
+// Lines are encoded into a staging buffer (16 KiB) and queued a bufferful at a time; a line that does not fit
+// starts the next one, and one longer than the whole buffer is queued by itself, all in order.
+test("lines around and beyond the staging buffer's size come out whole and in order, non-ASCII included", () => {
+  const dir = tempDir();
+  const path = join(dir.path, "log");
+  const fd = openSync(path, "w");
+  try {
+    const sink = createLogSink(fd);
+    const lines: string[] = [];
+    for (let i = 0; i < 400; i++) lines.push(`${i} ${"é".repeat(i % 50 === 7 ? 9000 : i % 50)} ${"z".repeat(i === 200 ? 40_000 : 10)}`);
+    for (const l of lines) enqueueLine(sink, l);
+    expect(flushLogSink(sink, 100)).toBe(true);
+    expect(readFileSync(path, "utf8")).toBe(`${lines.join("\n")}\n`);
+  } finally {
+    close(fd);
+    dir.cleanup();
+  }
+});

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import {
-  chunkFds, createReader, decodeHeader, encodeFrame, feed, HEADER_SIZE, OP, ProtocolError, REPLY, PROTOCOL_VERSION, type Frame,
+  chunkFds, createReader, decodeHeader, encodeFrame, encodeFrameShared, feed, HEADER_SIZE, keptFrame, OP, ProtocolError, REPLY, PROTOCOL_VERSION,
+  type Frame,
 } from "../../src/proto/index.ts";
 
 const frames: Frame[] = [
@@ -93,4 +94,26 @@ test("chunkBySize keeps parts under the count and byte bounds", async () => {
   expect(chunkBySize([], 3, () => 1)).toEqual([[]]);
   expect(chunkBySize([1, 2, 3, 4, 5, 6, 7], 3, () => 1).map((p) => p.length)).toEqual([3, 3, 1]);
   expect(chunkBySize([5, 5, 5, 20, 1], 10, (n) => n, 10)).toEqual([[5, 5], [5], [20], [1]]);
+});
+
+// The broker encodes every reply into one reused buffer (conn.ts): what it queues must be a copy, or the next
+// reply would overwrite a queued one.
+test("encodeFrameShared: the bytes of encodeFrame, in a buffer the next call reuses; keptFrame copies only those", () => {
+  for (const f of frames) expect(encodeFrameShared(f)).toEqual(encodeFrame(f));
+  const a = encodeFrameShared(frames[0]!);
+  const kept = keptFrame(a);
+  const copy = a.slice();
+  const b = encodeFrameShared(frames[2]!);
+  expect(b.buffer).toBe(a.buffer);
+  expect(a).not.toEqual(copy);
+  expect(kept).toEqual(copy);
+  // Non-ASCII that does not fit the shared buffer's bytes, and a body larger than it: their own buffers, kept as
+  // they are.
+  for (const body of [{ s: "ü".repeat(9000) }, { s: "x".repeat(20000) }]) {
+    const big = encodeFrameShared({ kind: OP.ls, id: 1, fds: 0, body });
+    expect(big.buffer).not.toBe(a.buffer);
+    expect(keptFrame(big)).toBe(big);
+    expect(feed(createReader(), big, []).frames[0]!.body).toEqual(body);
+  }
+  expect(() => decodeHeader(new Uint8Array(HEADER_SIZE - 1))).toThrow(RangeError);
 });
