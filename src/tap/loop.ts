@@ -1,6 +1,6 @@
 // The tap's event loop: one epoll, level-triggered, a handler per registered fd. Interest changes only when what a
 // side waits for changes (want), so a turn costs what is ready. Between turns it yields to Bun's event loop, where
-// SIGINT and SIGTERM handlers run (epoll_wait returns EINTR at once).
+// SIGINT and SIGTERM handlers run (epoll_wait returns EINTR at once), after a quiet wait or every few ms.
 import { macrotask } from "../peer/wait.ts";
 import { close, epollAdd, epollCreate, epollModify, epollRemove, epollWait } from "../sys/index.ts";
 
@@ -47,8 +47,17 @@ export function unwatch(loop: Loop, w: Watch): void {
   epollRemove(loop.ep, w.fd);
 }
 
-/** Run until `stopping` is set: wait, call the handlers of what is ready, let `afterTurn` flush output, yield. */
+/** Longest run of busy turns without a yield to Bun's event loop (where SIGINT and SIGTERM handlers run). */
+const YIELD_EVERY_MS = 5;
+
+/**
+ * Run until `stopping` is set: wait, call the handlers of what is ready, let `afterTurn` flush output. Bun's event
+ * loop gets a turn when a wait ends with nothing ready (a timeout, or EINTR: a signal arrived) and otherwise every
+ * YIELD_EVERY_MS: a yield per turn (a promise, a setImmediate and a wait of Bun's own) cost about as much as
+ * relaying a bulk message.
+ */
 export async function runLoop(loop: Loop, afterTurn: () => void): Promise<void> {
+  let yielded = performance.now();
   while (!loop.stopping) {
     const timeout = Math.min(MAX_WAIT_MS, loop.retryMs);
     loop.retryMs = Infinity;
@@ -59,7 +68,10 @@ export async function runLoop(loop: Loop, afterTurn: () => void): Promise<void> 
       if (w && w.gen === batch.gens[i]) w.onReady(batch.events[i]!);
     }
     afterTurn();
+    const now = performance.now();
+    if (batch.count > 0 && now - yielded < YIELD_EVERY_MS) continue;
     await macrotask();
+    yielded = now;
   }
 }
 

@@ -3,20 +3,34 @@
 // Only bytes known to carry no fds are spliced (a splice from a socket discards fds): FIONREAD counts what is
 // queued, then a peek finds no fds among it, and the splice takes no more than that count, so a send with fds
 // that arrives meanwhile (behind those bytes) is left for recvmsg.
-import { pipe, queuedBytes, recvmsg, C, setPipeSize, splice } from "../sys/index.ts";
-import { fdsQueued, type Pump } from "./pump.ts";
+import { closeAll, pipe, queuedBytes, recvmsg, C, setPipeSize, splice } from "../sys/index.ts";
+import type { Pump } from "./pump.ts";
 import type { TapLimits, TapRecord } from "./types.ts";
 
 /** Below this many queued bytes recvmsg and sendmsg cost less than the splice path's four calls. */
 const SPLICE_MIN = 16 * 1024;
 
-/** Splice what `src` has queued into the pump's pipe and say what it was; null when recvmsg should read instead. */
-export function spliceIn(p: Pump, src: number, limits: TapLimits): TapRecord | null {
+/** What spliceIn says when nothing at all is queued. */
+export const EMPTY = "empty";
+
+/**
+ * Splice what `src` has queued into the pump's pipe and say what it was; EMPTY when nothing is queued, null when
+ * recvmsg should read instead (little queued, or fds among it).
+ */
+export function spliceIn(p: Pump, src: number, limits: TapLimits): TapRecord | typeof EMPTY | null {
   if (p.carry !== null || p.piped > 0) return null;
+  // Counted before the peek, so that every byte counted was in the queue the peek saw.
   const queued = queuedBytes(src);
-  if (queued < SPLICE_MIN || fdsQueued(src, limits)) return null;
+  if (queued === 0) return EMPTY;
+  if (queued < SPLICE_MIN) return null;
   const len = Math.min(queued, limits.bufferBytes);
-  const preview = limits.previewBytes > 0 ? recvmsg(src, Math.min(limits.previewBytes, len), 0, C.MSG_PEEK | C.MSG_DONTWAIT) : null;
+  // One peek both finds any fds queued (Linux peeks the first send's that has some, however few bytes are asked)
+  // and reads the preview.
+  const peek = recvmsg(src, Math.max(1, Math.min(limits.previewBytes, len)), limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
+  if (peek === null) return EMPTY;
+  closeAll(peek.fds);
+  if (peek.fds.length > 0 || peek.truncated) return null;
+  const preview = limits.previewBytes > 0 ? peek.data.slice(0, limits.previewBytes) : new Uint8Array();
   if (p.pipe === null) {
     p.pipe = pipe(true);
     try {
@@ -29,7 +43,7 @@ export function spliceIn(p: Pump, src: number, limits: TapLimits): TapRecord | n
   if (n <= 0) return null;
   p.piped += n;
   return {
-    event: "message", time: new Date(), conn: p.conn, dir: p.dir, bytes: n, preview: preview?.data.subarray(0, n) ?? new Uint8Array(),
+    event: "message", time: new Date(), conn: p.conn, dir: p.dir, bytes: n, preview: preview.subarray(0, n),
     fds: [], ctrunc: null, payloadTruncated: false,
   };
 }

@@ -5,7 +5,7 @@ import { commandOf } from "../describe/holders.ts";
 import { accept, C, close, connect, isSysError, peerCred, poll, setIntOpt, shutdown, socket, type SocketType } from "../sys/index.ts";
 import type { UnixAddress } from "../peer/address.ts";
 import { unwatch, want, watch, type Loop, type Watch } from "./loop.ts";
-import { drainPipe, spliceIn } from "./splice.ts";
+import { drainPipe, EMPTY, spliceIn } from "./splice.ts";
 import { closePump, flushPump, newPump, receive, receiveStream, take, type Pump } from "./pump.ts";
 import type { Client, TapLimits, TapSink } from "./types.ts";
 
@@ -136,9 +136,11 @@ const other = (pair: Pair, s: Side) => (s === pair.client ? pair.upstream : pair
 function serve(tap: StreamTap, pair: Pair, side: Side, events: number): void {
   try {
     if (events & HANGUP) side.gone = true;
-    // Whatever is ready, both directions get a turn: a writable side lets a held message go, and the read after it.
-    move(tap, side, other(pair, side));
-    move(tap, other(pair, side), side);
+    // The loop is level-triggered, so only what this side is ready for is done now: readable, its messages go to
+    // the other side; writable, what was held for it goes, and the reading that waited on it resumes. Anything
+    // else ready is reported again. A hang-up gets both, so each direction learns how it ends.
+    if (events & (C.EPOLLIN | HANGUP)) move(tap, side, other(pair, side));
+    if (events & (C.EPOLLOUT | HANGUP)) move(tap, other(pair, side), side);
     if (finished(pair)) return closePair(tap, pair, null);
     interest(tap, pair);
   } catch (e) {
@@ -152,7 +154,10 @@ function move(tap: StreamTap, src: Side, dst: Side): void {
   for (let i = 0; i < READS_PER_WAKE; i++) {
     if (!drainPipe(p, dst.fd) || !flushPump(p, dst.fd) || p.eof) return;
     const spliced = tap.type === "stream" ? spliceIn(p, src.fd, tap.limits) : null;
-    if (spliced !== null) {
+    // Nothing queued after a message: the next comes with the next readiness (the first read of a turn goes on
+    // to recvmsg, which is what tells end of stream from nothing yet).
+    if (spliced === EMPTY && i > 0) return;
+    if (spliced !== null && spliced !== EMPTY) {
       tap.sink.record(spliced);
       continue;
     }
