@@ -1,5 +1,6 @@
 // inspect --holders FD / --inode N: who holds a file, and who shares its open file description, for people (a
 // title line and a table) or scripts (--json: the report as src/describe/file-holders.ts builds it).
+import { existsSync } from "node:fs";
 import { holdersOfFd, holdersOfInode, inheritedFds, type FileHolder, type HoldersReport } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
 import { escapeText } from "../text.ts";
@@ -20,7 +21,7 @@ function report(q: HoldersQuery): HoldersReport {
     return holdersOfFd(pid, q.fd);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new UsageError(q.pid === undefined ? `fd ${q.fd} is not open` : `fd ${q.fd} is not open in process ${pid} (or no process ${pid})`);
+    if (code === "ENOENT") throw new UsageError(q.pid === undefined ? `fd ${q.fd} is not open` : existsSync(`/proc/${pid}`) ? `fd ${q.fd} is not open in process ${pid}` : `no process ${pid}`);
     throw e;
   }
 }
