@@ -14,10 +14,10 @@ const HOLDER = join(import.meta.dir, "../fixtures/hold_deleted.py");
 const start = brokerPerTest();
 
 /** A python3 holding a deleted 1 MiB file: its pid and the fd; stop() kills it. */
-async function holder() {
+async function holder(mode: "read" | "append" = "read") {
   const dir = tempDir();
   const path = join(dir.path, "rescue-me.log");
-  const proc = spawn(["python3", HOLDER, path], { stdout: "pipe" });
+  const proc = spawn(["python3", HOLDER, path, mode], { stdout: "pipe" });
   const fd = Number(await lineReader(proc.stdout as ReadableStream<Uint8Array>).next(/^\d+$/));
   const stop = async () => {
     proc.kill("SIGKILL");
@@ -41,6 +41,19 @@ test("a deleted 1 MiB file still open in another process: described as deleted, 
     expect(cat.exitCode).toBe(0);
     expect(cat.stdout.length).toBe(1 << 20);
     // The same bytes the holder reads from its own fd (through /proc: the file is gone from its directory).
+    expect(sha(cat.stdout)).toBe(sha(readFileSync(`/proc/${h.pid}/fd/${h.fd}`)));
+    expect(readFileSync(`/proc/${h.pid}/fdinfo/${h.fd}`, "utf8")).toMatch(/^pos:\s+12345$/m);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("a deleted log a daemon holds write-only (O_APPEND): --cat still gives every byte from offset 0, the holder's offset stays", async () => {
+  const h = await holder("append");
+  try {
+    const cat = Bun.spawnSync([...CLI, "grab", String(h.pid), String(h.fd), "--cat"], { stdout: "pipe", stderr: "pipe" });
+    expect({ code: cat.exitCode, stderr: cat.stderr.toString() }).toEqual({ code: 0, stderr: "" });
+    expect(cat.stdout.length).toBe(1 << 20);
     expect(sha(cat.stdout)).toBe(sha(readFileSync(`/proc/${h.pid}/fd/${h.fd}`)));
     expect(readFileSync(`/proc/${h.pid}/fdinfo/${h.fd}`, "utf8")).toMatch(/^pos:\s+12345$/m);
   } finally {
