@@ -38,6 +38,8 @@ export function printHolders(q: HoldersQuery, json: boolean): void {
   const r = report(q);
   if (!r.complete) process.stderr.write("fdbroker: the /proc scan stopped at its limit: some holders may be missing\n");
   if (json) return printJson(r);
+  // As ls says "no entries": an empty table would read as a failure to look.
+  if (r.holders.length === 0) return void process.stderr.write(`no process this user may read holds inode ${r.inode}\n`);
   const ref = r.reference;
   const title = ref ? `fd ${ref.fd} of pid ${ref.pid}: ${r.holders[0]?.target ?? "?"} (inode ${r.inode})` : `inode ${r.inode}`;
   const rows = r.holders.map((h) => [String(h.pid), String(h.fd), h.command, sharesCell(h, r), h.target]);
