@@ -127,6 +127,10 @@ export function startBroker(opts: BrokerOptions): BrokerState {
   const env = opts.env ?? realEnv;
   // Checked before anything is taken: once a takeover has committed, failing would lose every entry.
   if (opts.readyFd !== undefined && !isOpen(opts.readyFd)) throw new UsageError(`--ready-fd ${opts.readyFd}: not an open fd`);
+  // As an entry held twice: the second would otherwise be dropped at start, logged as if a takeover had kept it.
+  const pools = opts.pools ?? [];
+  const twice = pools.find((p, i) => pools.findIndex((q) => q.name === p.name) !== i);
+  if (twice) throw new UsageError(`pool ${JSON.stringify(twice.name)} is given twice`);
   // First, so that fds a takeover brings are closed off this thread too, and the fds kept aside for the first
   // closer thread (which starts with the first close) are counted from the start.
   startOffload({ maxThreads: limits.closerThreads });

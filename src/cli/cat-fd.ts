@@ -25,12 +25,19 @@ function copy(fd: number, what: string, out: number, timeoutMs: number): number 
   if (st.isDirectory()) throw cannot("a directory", "list it with ls");
   if (st.isSocket() && socketInfo(fd).listening) throw cannot("a listening socket", `hand it to a server: fdbroker get NAME -- CMD`);
   if (st.isFile()) {
-    const buf = new Uint8Array(CHUNK);
-    for (;;) {
-      const n = readSync(fd, buf, 0, CHUNK, total);
-      if (n === 0) return total;
-      writeAll(out, buf.subarray(0, n));
-      total += n;
+    // A daemon's log is open write-only (O_APPEND), where pread fails EBADF: read it through a description of our
+    // own, opened read-only through /proc, which reaches the inode even once the file is deleted.
+    const own = (getStatusFlags(fd) & C.O_ACCMODE) === C.O_WRONLY ? openSync(`/proc/self/fd/${fd}`, C.O_RDONLY | C.O_CLOEXEC) : null;
+    try {
+      const buf = new Uint8Array(CHUNK);
+      for (;;) {
+        const n = readSync(own ?? fd, buf, 0, CHUNK, total);
+        if (n === 0) return total;
+        writeAll(out, buf.subarray(0, n));
+        total += n;
+      }
+    } finally {
+      if (own !== null) closeSync(own);
     }
   }
   if (st.isFIFO() && (getStatusFlags(fd) & C.O_ACCMODE) === C.O_WRONLY) throw cannot("a pipe's write end", "its read end has the same inode: fdbroker inspect --pid lists it");

@@ -4,11 +4,12 @@
 import { Command, Option } from "commander";
 import { UsageError } from "../errors.ts";
 import { requireName } from "../proto/index.ts";
-import { closeAll, pidfdGetfd, pidfdOpen } from "../sys/index.ts";
+import { closeAll, isSysError, pidfdGetfd, pidfdOpen } from "../sys/index.ts";
 import { brokerUidOption, parseCount, parseDuration, socketOf, socketOption } from "./broker-common.ts";
 
 interface GrabOpts {
   put?: string;
+  replace?: boolean;
   cat?: boolean;
   timeout: number;
   json?: boolean;
@@ -22,6 +23,7 @@ export function command(): Command {
     .argument("<PID>", "the process")
     .argument("<FD...>", "its fd numbers, then optionally -- CMD ARGS")
     .option("--put <NAME>", "store the copies in the broker as NAME (NAME.FD each, for several)")
+    .option("--replace", "with --put: replace an existing entry of that name")
     .option("--cat", "copy each file's or pipe's contents to stdout (a file from offset 0, its offset untouched)")
     .addOption(
       new Option("--timeout <DURATION>", "--cat of a pipe or socket: longest wait for more when its writer is still open (then exit 3)")
@@ -40,11 +42,12 @@ export function command(): Command {
       const pid = parseCount(pidText, "PID");
       const modes = [opts.put !== undefined, !!opts.cat, cmd.length > 0].filter(Boolean).length;
       if (modes > 1) throw new UsageError("--put, --cat and a command are one or the other");
+      if (opts.replace && opts.put === undefined) throw new UsageError("--replace goes with --put");
       const names = targets.length === 1 ? [opts.put] : targets.map((t) => (opts.put === undefined ? undefined : `${opts.put}.${t}`));
       for (const n of names) if (n !== undefined) requireName(n);
       const exec = cmd.length > 0 ? await import("../launch/exec.ts") : null;
       const path = exec?.resolveCommand(cmd[0]!);
-      const pidfd = pidfdOpen(pid);
+      const pidfd = openProcess(pid);
       const fds: number[] = [];
       try {
         for (const t of targets) fds.push(pidfdGetfd(pidfd, t, `fd ${t} of pid ${pid}`));
@@ -59,7 +62,7 @@ export function command(): Command {
         if (opts.put !== undefined) {
           const { openSession, put } = await import("../client/index.ts");
           using session = openSession({ socket: socketOf(opts), brokerUid: opts.brokerUid });
-          for (let i = 0; i < fds.length; i++) put(session, names[i]!, fds[i]!);
+          for (let i = 0; i < fds.length; i++) put(session, names[i]!, fds[i]!, { replace: !!opts.replace });
           return;
         }
         if (opts.cat) {
@@ -73,4 +76,14 @@ export function command(): Command {
         closeAll(fds);
       }
     });
+}
+
+/** A pid that is not running is a usage error, in the words and with the code of inspect --pid. */
+function openProcess(pid: number): number {
+  try {
+    return pidfdOpen(pid);
+  } catch (e) {
+    if (isSysError(e, "ESRCH")) throw new UsageError(`no process ${pid}`);
+    throw e;
+  }
 }

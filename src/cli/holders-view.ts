@@ -1,5 +1,6 @@
 // inspect --holders FD / --inode N: who holds a file, and who shares its open file description, for people (a
 // title line and a table) or scripts (--json: the report as src/describe/file-holders.ts builds it).
+import { existsSync } from "node:fs";
 import { holdersOfFd, holdersOfInode, inheritedFds, type FileHolder, type HoldersReport } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
 import { escapeText } from "../text.ts";
@@ -20,7 +21,7 @@ function report(q: HoldersQuery): HoldersReport {
     return holdersOfFd(pid, q.fd);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new UsageError(q.pid === undefined ? `fd ${q.fd} is not open` : `fd ${q.fd} is not open in process ${pid} (or no process ${pid})`);
+    if (code === "ENOENT") throw new UsageError(q.pid === undefined ? `fd ${q.fd} is not open` : existsSync(`/proc/${pid}`) ? `fd ${q.fd} is not open in process ${pid}` : `no process ${pid}`);
     throw e;
   }
 }
@@ -37,6 +38,8 @@ export function printHolders(q: HoldersQuery, json: boolean): void {
   const r = report(q);
   if (!r.complete) process.stderr.write("fdbroker: the /proc scan stopped at its limit: some holders may be missing\n");
   if (json) return printJson(r);
+  // As ls says "no entries": an empty table would read as a failure to look.
+  if (r.holders.length === 0) return void process.stderr.write(`no process this user may read holds inode ${r.inode}\n`);
   const ref = r.reference;
   const title = ref ? `fd ${ref.fd} of pid ${ref.pid}: ${r.holders[0]?.target ?? "?"} (inode ${r.inode})` : `inode ${r.inode}`;
   const rows = r.holders.map((h) => [String(h.pid), String(h.fd), h.command, sharesCell(h, r), h.target]);

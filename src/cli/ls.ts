@@ -37,7 +37,7 @@ function printPools(list: PoolInfo[], opts: { json?: boolean; names?: boolean })
   if (opts.names) return printText(list.map((p) => `${p.name}\n`).join(""));
   if (list.length === 0) return void process.stderr.write("no pools\n");
   const leases = (p: PoolInfo) =>
-    p.leased.map((l) => `${l.pid === undefined ? `#${l.id}` : `pid ${l.pid} (${uidCell(l.uid!)})`} ${formatDuration(l.ageMs)}`).join(", ") || "-";
+    p.leased.map((l) => `${l.pid === undefined ? `#${l.id}` : `pid ${l.pid} uid ${uidCell(l.uid!)}`} ${formatDuration(l.ageMs)}`).join(", ") || "-";
   const rows = list.map((p) => [styled(p.name, out.bold), String(p.size), String(p.idle), String(p.opening), String(p.waiters), leases(p)]);
   printText(`${table(["POOL", "SIZE", "IDLE", "OPENING", "WAITERS", "LEASED (LESSEE, AGE)"], rows)}\n`);
 }

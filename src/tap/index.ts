@@ -1,6 +1,7 @@
 // `fdbroker tap`: a man-in-the-middle for UNIX sockets that records every message and every fd passing through.
 // It finds what kind of socket the upstream is, listens (or swaps itself in at a live server's path), relays until
 // told to stop, and on every way out closes what it holds and puts a swapped socket file back.
+import { existsSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 import { parseUnixAddress, type UnixAddress } from "../peer/address.ts";
 import { bindUnix, listenUnix, socketFileOf, unlinkAddress } from "../peer/listen.ts";
@@ -53,6 +54,9 @@ export async function runTap(o: TapOptions): Promise<void> {
   if (o.swap !== undefined && (o.listen !== undefined || o.upstream !== undefined))
     throw new UsageError("--swap PATH listens at PATH and connects to the server moved aside: give no LISTEN or --to with it");
   if (o.swap === undefined && (o.listen === undefined || o.upstream === undefined)) throw new UsageError("give LISTEN and --to UPSTREAM, or --swap PATH");
+  // No file at PATH: the server is not there to reach. Connecting says so as it does for --to (exit 3), where
+  // lstat's ENOENT would read as a system error.
+  if (o.swap !== undefined && !existsSync(o.swap)) probeType(parseUnixAddress(o.swap), o.limits.connectTimeoutMs);
   const swap = o.swap !== undefined ? setAside(o.swap) : null;
   try {
     const upstream = swap ? swap.aside : parseUnixAddress(o.upstream!);

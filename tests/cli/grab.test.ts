@@ -14,10 +14,10 @@ const HOLDER = join(import.meta.dir, "../fixtures/hold_deleted.py");
 const start = brokerPerTest();
 
 /** A python3 holding a deleted 1 MiB file: its pid and the fd; stop() kills it. */
-async function holder() {
+async function holder(mode: "read" | "append" = "read") {
   const dir = tempDir();
   const path = join(dir.path, "rescue-me.log");
-  const proc = spawn(["python3", HOLDER, path], { stdout: "pipe" });
+  const proc = spawn(["python3", HOLDER, path, mode], { stdout: "pipe" });
   const fd = Number(await lineReader(proc.stdout as ReadableStream<Uint8Array>).next(/^\d+$/));
   const stop = async () => {
     proc.kill("SIGKILL");
@@ -48,7 +48,20 @@ test("a deleted 1 MiB file still open in another process: described as deleted, 
   }
 });
 
-test("--put stores the copy in the broker; -- CMD gets it at fd 3 with LISTEN_FDS", async () => {
+test("a deleted log a daemon holds write-only (O_APPEND): --cat still gives every byte from offset 0, the holder's offset stays", async () => {
+  const h = await holder("append");
+  try {
+    const cat = Bun.spawnSync([...CLI, "grab", String(h.pid), String(h.fd), "--cat"], { stdout: "pipe", stderr: "pipe" });
+    expect({ code: cat.exitCode, stderr: cat.stderr.toString() }).toEqual({ code: 0, stderr: "" });
+    expect(cat.stdout.length).toBe(1 << 20);
+    expect(sha(cat.stdout)).toBe(sha(readFileSync(`/proc/${h.pid}/fd/${h.fd}`)));
+    expect(readFileSync(`/proc/${h.pid}/fdinfo/${h.fd}`, "utf8")).toMatch(/^pos:\s+12345$/m);
+  } finally {
+    await h.stop();
+  }
+});
+
+test("--put stores the copy in the broker (--replace over a taken name); -- CMD gets it at fd 3 with LISTEN_FDS", async () => {
   const h = await holder();
   const b = await start([]);
   try {
@@ -57,6 +70,10 @@ test("--put stores the copy in the broker; -- CMD gets it at fd 3 with LISTEN_FD
     const [got] = get(s, ["rescued"]);
     expect(got!.entry.what).toContain("(deleted)");
     closeAll([got!.fd]);
+    // The name taken: the broker's answer says --replace, which grab takes as put does.
+    const again = await fdbroker(["grab", String(h.pid), String(h.fd), "--put", "rescued", "-s", b.sock]);
+    expect(again).toMatchObject({ code: 1, stderr: 'fdbroker: entry "rescued" exists (use --replace) [EEXIST]\n' });
+    expect((await fdbroker(["grab", String(h.pid), String(h.fd), "--put", "rescued", "--replace", "-s", b.sock])).code).toBe(0);
     const r = await run([...CLI, "grab", String(h.pid), String(h.fd), "--", "sh", "-c", 'echo "$LISTEN_FDS $LISTEN_FDNAMES"; readlink /proc/self/fd/3']);
     expect(r.code).toBe(0);
     expect(r.stdout.split("\n")[0]).toBe(`1 fd${h.fd}`);
@@ -66,7 +83,7 @@ test("--put stores the copy in the broker; -- CMD gets it at fd 3 with LISTEN_FD
   }
 });
 
-test("errors name what is missing: no such fd (EBADF), no ptrace rights (EPERM, as uid 65534), one line each", async () => {
+test("errors name what is missing: no such fd (EBADF), no such process (exit 2), no ptrace rights (EPERM, as uid 65534), one line each", async () => {
   const h = await holder();
   try {
     const none = await fdbroker(["grab", String(h.pid), "999"]);
@@ -74,6 +91,11 @@ test("errors name what is missing: no such fd (EBADF), no ptrace rights (EPERM, 
     expect(none.stderr).toBe(`fdbroker: pidfd_getfd: EBADF (fd 999 of pid ${h.pid}) (that process has no such fd; fdbroker inspect --pid lists its fds)\n`);
     const bad = await fdbroker(["grab", String(h.pid), String(h.fd), "--cat", "--put", "x"]);
     expect(bad.code).toBe(2);
+    // A pid that is not running: as inspect --pid says it (a usage error), not pidfd_open's bare ESRCH.
+    const gone = spawn(["true"]);
+    await gone.exited;
+    const noProcess = await fdbroker(["grab", String(gone.pid), "3"]);
+    expect(noProcess).toMatchObject({ code: 2, stderr: `fdbroker: no process ${gone.pid}\n` });
     if (canSwitchUid) {
       const r = await run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", ...CLI, "grab", String(h.pid), String(h.fd)]);
       expect(r.code).toBe(4);

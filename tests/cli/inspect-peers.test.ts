@@ -268,8 +268,14 @@ sys.stdin.read()`, path);
       expect(described.size).toBe(3);
       expect(described.get(parent.pid)).toBe(described.get(child));
       expect(described.get(other.pid)).not.toBe(described.get(child));
-      // Usage errors: an fd the process does not have, --holders with FD arguments.
-      expect(await fdbroker(["inspect", "--pid", String(parent.pid), "--holders", "250"])).toMatchObject({ code: 2 });
+      // An inode nobody holds: said on stderr, as ls says "no entries", rather than an empty table.
+      const none = await fdbroker(["inspect", "--inode", "999999999999"]);
+      expect(none).toMatchObject({ code: 0, stdout: "", stderr: "no process this user may read holds inode 999999999999\n" });
+      // Usage errors: an fd the process does not have, a process not running, --holders with FD arguments.
+      expect(await fdbroker(["inspect", "--pid", String(parent.pid), "--holders", "250"])).toMatchObject({ code: 2, stderr: `fdbroker: fd 250 is not open in process ${parent.pid}\n` });
+      // A pid that is not running is said so, as inspect --pid says it.
+      const gone = Bun.spawnSync(["true"]).pid;
+      expect(await fdbroker(["inspect", "--pid", String(gone), "--holders", "3"])).toMatchObject({ code: 2, stderr: `fdbroker: no process ${gone}\n` });
       expect(await fdbroker(["inspect", "--holders", "250"])).toMatchObject({ code: 2, stderr: "fdbroker: fd 250 is not open\n" });
       expect((await fdbroker(["inspect", "3", "--holders", "3"])).code).toBe(2);
     } finally {

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { brokerPerTest } from "../broker/harness.ts";
-import { CLI, fdbroker, run } from "../helpers.ts";
+import { CLI, fdbroker, lineReader, run, spawn } from "../helpers.ts";
 
 const start = brokerPerTest();
 
@@ -36,4 +36,21 @@ test("ls --names prints one name per line and nothing else, as s6-fdholder-list 
   expect(await fdbroker(["ls", "--names", "-s", broker.sock])).toMatchObject({ code: 0, stdout: "hosts\nweb\n", stderr: "" });
   const empty = await start();
   expect(await fdbroker(["ls", "--names", "-s", empty.sock])).toMatchObject({ code: 0, stdout: "" });
+});
+
+test("ls --pools: size, idle, opening, waiters, and each lease as pid, uid (with its user name) and age", async () => {
+  const broker = await start(["--pool", "gpu=2:file:/dev/null"]);
+  // Holds its member until its stdin closes.
+  const lessee = spawn([...CLI, "lease", "gpu", "-s", broker.sock, "--", "sh", "-c", "echo leased; read x || true"], { stdin: "pipe", stdout: "pipe" });
+  try {
+    await lineReader(lessee.stdout as ReadableStream<Uint8Array>).next(/^leased$/);
+    const r = await fdbroker(["ls", "--pools", "-s", broker.sock]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^POOL\s+SIZE\s+IDLE\s+OPENING\s+WAITERS\s+LEASED \(LESSEE, AGE\)$/);
+    expect(lines[1]).toMatch(new RegExp(`^gpu\\s+2\\s+1\\s+0\\s+0\\s+pid ${lessee.pid} uid 0 \\(root\\) \\d+m?s$`));
+  } finally {
+    (lessee.stdin as { end(): void }).end();
+    await lessee.exited;
+  }
 });

@@ -45,7 +45,7 @@ test("a live broker's socket is never clobbered; a stale one is replaced", async
   dir.cleanup();
 });
 
-test("bad --hold, --allow, --mode, --drain-timeout and limits are usage errors (exit 2, one line naming it) and leave no socket", async () => {
+test("bad --hold, --pool, --allow, --mode, --drain-timeout and limits are usage errors (exit 2, one line naming it) and leave no socket", async () => {
   const dir = tempDir();
   const sock = join(dir.path, "b.sock");
   const cases: [string[], RegExp][] = [
@@ -57,6 +57,8 @@ test("bad --hold, --allow, --mode, --drain-timeout and limits are usage errors (
     [["--hold", "x=fd:3"], /fd:3: not an fd this process inherited/], [["--hold", "x=fd:4"], /fd:4: not an fd this process inherited/],
     // Checked before anything is held or taken over: a supervisor that cannot be told must not cost the entries.
     [["--ready-fd", "77"], /--ready-fd 77: not an open fd/],
+    // As an entry held twice (the second pool was dropped at start, logged as "kept the pool taken over").
+    [["--pool", "a=1:file:/dev/null", "--pool", "a=2:file:/dev/null"], /pool "a" is given twice/],
     // The budgets and caps of issue 8 (docs/security.md).
     [["--max-request-bytes", "lots"], /bad --max-request-bytes "lots": expected e.g. 512KiB, 8MiB/], [["--max-reply-bytes", "0"], /bad --max-reply-bytes "0"/],
     [["--max-names", "0"], /bad --max-names "0"/], [["--max-conns-per-uid", "-1"], /bad --max-conns-per-uid "-1"/],

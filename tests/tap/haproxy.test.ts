@@ -3,11 +3,11 @@
 // serves; the tap's JSON shows the fds it passed as TCP listeners on HAProxy's ports. As
 // tests/interop/haproxy.test.ts starts HAProxy; skipped only when it is not installed.
 import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawn, tempDir, waitFor } from "../helpers.ts";
+import { run, spawn, tempDir, waitFor } from "../helpers.ts";
 import { freePort, httpGet } from "../servers/harness.ts";
-import { startTap, stopAll } from "./harness.ts";
+import { PYTHON, startTap, stopAll } from "./harness.ts";
 
 setDefaultTimeout(60_000);
 const PATH = `${process.env.PATH}:/usr/sbin`;
@@ -72,4 +72,38 @@ test.skipIf(!present)("haproxy -x TAPSOCK: the listeners pass through the tap, s
   expect((await httpGet(port, "/")).body).toBe("new");
   expect(fresh.exitCode).toBeNull();
   expect((await tap.stop()).code).toBe(0);
+});
+
+const SHOW_PID = `import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"show info\\n")
+print([l for l in s.makefile().read().splitlines() if l.startswith("Pid:")][0])`;
+
+test.skipIf(!present)("docs/recipes.md's reload through tap --swap: the new HAProxy keeps the old stats socket, so tap's SIGTERM puts its file back and the new HAProxy answers there; the listeners and the stats socket crossed", async () => {
+  dir = tempDir("fdbroker-tap-haproxy-");
+  const port = await freePort();
+  const stats = join(dir.path, "admin.sock");
+  const oldCfg = join(dir.path, "old.cfg");
+  writeFileSync(oldCfg, config(stats, port, "old"));
+  const old = await startHaproxy(oldCfg, stats);
+  const serverFile = lstatSync(stats).ino;
+  const tap = await startTap(["--swap", stats]);
+
+  const newCfg = join(dir.path, "new.cfg");
+  writeFileSync(newCfg, config(stats, port, "new"));
+  const fresh = spawn(["haproxy", "-db", "-f", newCfg, "-x", stats, "-sf", String(old.pid)], { stdout: "ignore", env: { ...process.env, PATH } });
+  procs.push(fresh);
+  const passed = await tap.waitRecord((r) => r.event === "message" && r.dir === "s>c" && r.fds.length > 0);
+  const local = passed.fds.map((f: any) => f.socket?.local);
+  expect(local).toContain(`127.0.0.1:${port}`);
+  expect(local.some((l: string) => l?.startsWith(`${stats}.`) && l.endsWith(".tmp"))).toBe(true);
+  // -sf: the old one stops once the new one serves.
+  await old.exited;
+  expect((await httpGet(port, "/")).body).toBe("new");
+
+  expect(await tap.stop()).toEqual({ code: 0, stderr: "" });
+  expect(tap.records().filter((r) => r.event === "error")).toEqual([]);
+  expect(lstatSync(stats).ino).toBe(serverFile);
+  expect(readdirSync(dir.path).filter((f) => f.includes(".tap-"))).toEqual([]);
+  const pid = await run([PYTHON, "-c", SHOW_PID, stats]);
+  expect(pid.stdout.trim()).toBe(`Pid: ${fresh.pid}`);
 });

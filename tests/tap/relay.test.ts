@@ -215,7 +215,7 @@ test("MSG_CTRUNC: more fds than --max-fds is reported, the bytes pass on, and ta
   await tap.stop();
 });
 
-test("usage: LISTEN without --to, or --swap with LISTEN, exit 2; an upstream nobody listens on, exit 3", async () => {
+test("usage: LISTEN without --to, or --swap with LISTEN, exit 2; an upstream nobody listens on, or --swap of a missing file, exit 3", async () => {
   const { fdbroker } = await import("../helpers.ts");
   expect((await fdbroker(["tap", join(dir.path, "t.sock")])).code).toBe(2);
   expect((await fdbroker(["tap", join(dir.path, "t.sock"), "--swap", join(dir.path, "x")])).code).toBe(2);
@@ -223,6 +223,9 @@ test("usage: LISTEN without --to, or --swap with LISTEN, exit 2; an upstream nob
   expect(r.code).toBe(3);
   expect(r.stderr.trim().split("\n")).toHaveLength(1);
   expect(existsSync(join(dir.path, "t.sock"))).toBe(false);
+  // --swap of a path with no socket file: the same, not lstat's ENOENT as a system error (exit 4).
+  const swap = await fdbroker(["tap", "--swap", join(dir.path, "nobody.sock")]);
+  expect(swap).toMatchObject({ code: 3, stderr: expect.stringMatching(/^fdbroker: connect: ENOENT \(.*nobody\.sock\) \([^\n]*\)\n$/) });
 });
 
 const setpriv = Bun.which("setpriv");
