@@ -4,9 +4,12 @@
 // side until it has gone: back-pressure instead of an unbounded buffer.
 //
 // Fd ownership: the fds of a received message are this pump's until the sendmsg that carries them succeeds (the
-// receiver then has its own copies) and are closed right after it; closePump closes any still held.
-import { describeFd, type FdDescription } from "../describe/index.ts";
+// receiver then has its own copies) and are closed right after it; closePump closes any still held. Every fd a
+// peer sent is closed off this thread (closeAllOffThread): close() of a file on a FUSE mount waits for its server
+// to answer FLUSH, which a hostile peer serving that mount need never do.
 import { C, closeAll, recvmsg, recvmsgFrom, sendmsg, sendmsgTo, type ReceivedFrom } from "../sys/index.ts";
+import { closeAllOffThread } from "../sys/offload.ts";
+import { describeForRecord } from "./describe.ts";
 import type { Direction, TapLimits, TapRecord } from "./types.ts";
 
 export interface Pump {
@@ -38,7 +41,7 @@ export function flushPump(p: Pump, dst: number, to: Uint8Array | null = null): b
     const n = to ? sendmsgTo(dst, p.pending, p.pendingFds, to) : sendmsg(dst, p.pending, p.pendingFds);
     if (n < 0) return keep(p);
     if (p.pendingFds.length > 0) {
-      closeAll(p.pendingFds);
+      closeAllOffThread(p.pendingFds);
       p.pendingFds = [];
     }
     p.pending = n >= p.pending.length ? null : p.pending.subarray(n);
@@ -60,9 +63,9 @@ export function closePump(p: Pump): void {
   if (p.pipe !== null) closeAll(p.pipe);
   p.pipe = null;
   p.piped = 0;
-  if (p.carry !== null) closeAll(p.carry.fds);
+  if (p.carry !== null) closeAllOffThread(p.carry.fds);
   p.carry = null;
-  closeAll(p.pendingFds);
+  closeAllOffThread(p.pendingFds);
   p.pendingFds = [];
   p.pending = null;
 }
@@ -74,7 +77,7 @@ export function receive(src: number, limits: TapLimits, withSender = false, maxB
   // The control buffer is rounded up to 8 bytes, so the kernel may deliver one fd more than asked for: the limit
   // is held to exactly, as a truncation the kernel would have made.
   if (m === null || m.fds.length <= limits.maxFds) return m;
-  closeAll(m.fds);
+  closeAllOffThread(m.fds);
   return { ...m, fds: [], truncated: true, closedFds: m.fds.length };
 }
 
@@ -135,7 +138,7 @@ function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom
 export function fdsQueued(fd: number, limits: TapLimits): boolean {
   const r = recvmsg(fd, 1, limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
   if (r === null) return false;
-  closeAll(r.fds);
+  closeAllOffThread(r.fds);
   return r.fds.length > 0 || r.truncated;
 }
 
@@ -152,22 +155,8 @@ export function take(p: Pump, m: ReceivedFrom, limits: TapLimits, conn = p.conn)
     dir: p.dir,
     bytes: m.data.length,
     preview: m.data.slice(0, limits.previewBytes),
-    fds: m.fds.map(describeOrNote),
+    fds: describeForRecord(m.fds),
     ctrunc: m.truncated ? { closedFds: m.closedFds } : null,
     payloadTruncated: m.payloadTruncated,
   };
-}
-
-function describeOrNote(fd: number): FdDescription {
-  try {
-    const d = describeFd(fd);
-    // Close-on-exec belongs to an fd number, not to what is passed: it is tap's own copy's (MSG_CMSG_CLOEXEC).
-    return { ...d, flags: d.flags.filter((f) => f !== "cloexec") };
-  } catch (e) {
-    // Describing is for the record only: a failure here must not stop the fd from being passed on.
-    return {
-      fd, kind: "unknown", target: `(not described: ${(e as Error).message})`, path: null, deleted: false, access: null,
-      flags: [], rawFlags: 0, offset: null, inode: null, size: null, socket: null, details: {},
-    };
-  }
 }

@@ -1,0 +1,139 @@
+// A hostile pass over `fdbroker tap`: a server of another uid (uid 65534, Python through setpriv) behind a root tap
+// hands its clients fds meant to hold tap up. Every other client of the same tap must still be served.
+import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { C, close, connect, encodeUnix, recvmsg, sendmsg, socket, waitFd } from "../../src/sys/index.ts";
+import { lineReader, spawn, tempDir } from "../helpers.ts";
+import { asNobody } from "../hostile.ts";
+import { startTap, stopAll } from "./harness.ts";
+
+setDefaultTimeout(60_000);
+
+const FUSE_SERVER = join(import.meta.dir, "../broker/fixtures/fuse_server.py");
+const PYTHON = ["/usr/bin/python3", "/usr/local/bin/python3"].find((p) => existsSync(p));
+
+function fuseUnavailable(): string | null {
+  if (process.getuid?.() !== 0) return "not root";
+  if (!Bun.which("setpriv")) return "no setpriv";
+  if (!PYTHON) return "no python3 outside /root for uid 65534";
+  if (!existsSync("/dev/fuse")) return "no /dev/fuse";
+  const probe = tempDir("fdbroker-fuse-probe-");
+  try {
+    const r = Bun.spawnSync([PYTHON, FUSE_SERVER, probe.path, "--probe"], { stdout: "pipe", stderr: "pipe" });
+    return r.exitCode === 0 ? null : `cannot mount FUSE here: ${r.stdout.toString().trim() || r.stderr.toString().trim()}`;
+  } finally {
+    probe.cleanup();
+  }
+}
+const fuseWhy = fuseUnavailable();
+if (fuseWhy) console.warn(`tests/tap/hostile.test.ts: FUSE tests skipped: ${fuseWhy}`);
+
+/**
+ * The hostile server: answers a message starting with "fuse" with the same bytes and an fd of FILE (open on a FUSE
+ * file system whose server never answers FLUSH, and with --hang-getattr GETATTR), and any other message with the
+ * same bytes alone.
+ */
+const HOSTILE_SERVER = `
+import os, socket, sys
+path, file = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path)
+s.listen()
+print("ready", flush=True)
+conns = []
+while True:
+    c, _ = s.accept()
+    conns.append(c)
+    data = c.recv(100)
+    if not data:
+        continue  # tap's probe of the socket type
+    if data.startswith(b"fuse"):
+        socket.send_fds(c, [data], [os.open(file, os.O_RDONLY)])
+        print("sent", flush=True)
+    else:
+        c.sendall(data)
+`;
+
+let dir: ReturnType<typeof tempDir>;
+let mnt: ReturnType<typeof tempDir> | null = null;
+let fuse: ReturnType<typeof spawn> | null = null;
+beforeEach(() => {
+  dir = tempDir("fdbroker-tap-hostile-");
+  chmodSync(dir.path, 0o777);
+});
+afterEach(async () => {
+  // The FUSE server first: its death fails every request still waiting (ENOTCONN), so tap and the test can end.
+  if (fuse) {
+    fuse.kill("SIGKILL");
+    await fuse.exited;
+    fuse = null;
+  }
+  if (mnt) {
+    Bun.spawnSync(["umount", "-l", mnt.path]);
+    mnt.cleanup();
+    mnt = null;
+  }
+  await stopAll();
+  dir.cleanup();
+});
+
+async function mountFuse(args: string[]): Promise<string> {
+  mnt = tempDir("fdbroker-tap-fuse-");
+  chmodSync(mnt.path, 0o755);
+  fuse = spawn([PYTHON!, FUSE_SERVER, mnt.path, ...args], { stdout: "pipe", stderr: "pipe" });
+  const first = await lineReader(fuse.stdout as ReadableStream<Uint8Array>).line();
+  if (first !== "ready") throw new Error(`FUSE server: ${first}`);
+  return join(mnt.path, "file");
+}
+
+function dial(path: string): number {
+  const fd = socket(C.AF_UNIX, "stream", false);
+  connect(fd, encodeUnix(path), path, 10_000);
+  return fd;
+}
+
+/** One round trip through tap: the answer's bytes, or null when none came in `ms`. */
+function roundTrip(path: string, text: string, ms: number): string | null {
+  const fd = dial(path);
+  try {
+    sendmsg(fd, new TextEncoder().encode(text), []);
+    if (waitFd(fd, C.POLLIN, ms) === 0) return null;
+    return new TextDecoder().decode(recvmsg(fd, 100, 0)!.data);
+  } finally {
+    close(fd);
+  }
+}
+
+for (const [what, args] of [["close() (FLUSH never answered)", []], ["fstat() and close() (GETATTR and FLUSH never answered)", ["--hang-getattr"]]] as const) {
+  test.skipIf(fuseWhy !== null)(`a server of another uid passing a FUSE fd whose ${what} blocks does not hold tap up`, async () => {
+    const file = await mountFuse([...args]);
+    const srv = join(dir.path, "srv.sock");
+    const server = spawn(asNobody([PYTHON!, "-c", HOSTILE_SERVER, srv, file]), { stdout: "pipe", stderr: "inherit" });
+    const said = lineReader(server.stdout as ReadableStream<Uint8Array>);
+    expect(await said.line()).toBe("ready");
+    const tapSock = join(dir.path, "tap.sock");
+    const tap = await startTap([tapSock, "--to", srv]);
+    // The victim: its answer carries the FUSE fd; this client never takes it (closing it here would block too).
+    const victim = dial(tapSock);
+    try {
+      sendmsg(victim, new TextEncoder().encode("fuse please"), []);
+      expect(await said.line()).toBe("sent");
+      // Everyone else is still served, promptly (before: no answer at all, tap stuck in the kernel for good).
+      for (let i = 0; i < 3; i++) expect(roundTrip(tapSock, `ping ${i}`, 5000)).toBe(`ping ${i}`);
+      const rec = await tap.waitRecord((r) => r.event === "message" && r.dir === "s>c" && r.bytes === 11);
+      expect(rec.fds).toHaveLength(1);
+      if (args.length > 0) expect(rec.fds[0].target).toContain("not answering: fstat took longer than");
+      else expect(rec.fds[0]).toMatchObject({ kind: "file", path: file });
+    } finally {
+      close(victim);
+    }
+    // Once the FUSE server is gone, tap stops on SIGTERM as usual.
+    fuse!.kill("SIGKILL");
+    await fuse!.exited;
+    fuse = null;
+    expect((await tap.stop()).code).toBe(0);
+    server.kill("SIGKILL");
+    await server.exited;
+  });
+}
