@@ -4,9 +4,9 @@ import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test
 import { chmodSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { C, close, connect, encodeUnix, recvmsg, sendmsg, socket, waitFd } from "../../src/sys/index.ts";
-import { lineReader, spawn, tempDir } from "../helpers.ts";
+import { lineReader, spawn, tempDir, waitFor } from "../helpers.ts";
 import { asNobody } from "../hostile.ts";
-import { startTap, stopAll } from "./harness.ts";
+import { startPeer, startTap, stopAll } from "./harness.ts";
 
 setDefaultTimeout(60_000);
 
@@ -137,3 +137,35 @@ for (const [what, args] of [["close() (FLUSH never answered)", []], ["fstat() an
     await server.exited;
   });
 }
+
+/** Send `text` on a connected client and wait (without blocking this process's event loop) for its answer. */
+async function echoed(fd: number, text: string): Promise<string> {
+  sendmsg(fd, new TextEncoder().encode(text), []);
+  await waitFor("the answer", () => waitFd(fd, C.POLLIN, 0) !== 0, 10_000);
+  return new TextDecoder().decode(recvmsg(fd, 100, 0)!.data);
+}
+
+// The old code let accept's EMFILE end the tap (exit 4): any client it relays could stop it by holding connections.
+test("out of fds (RLIMIT_NOFILE 64), tap stops accepting for a while instead of ending; its clients are still served", async () => {
+  if (!Bun.which("prlimit")) return console.warn("skipped: no prlimit");
+  const srv = join(dir.path, "srv.sock");
+  await startPeer(["stream-echo", srv]);
+  const tapSock = join(dir.path, "tap.sock");
+  const tap = await startTap([tapSock, "--to", srv], true, ["prlimit", "--nofile=64:64"]);
+  const clients: number[] = [];
+  try {
+    // Each client costs tap two fds (its own and the server's): 40 are more than 64 fds allow.
+    for (let i = 0; i < 40; i++) clients.push(dial(tapSock));
+    await tap.waitRecord((r) => r.event === "error" && /not accepting for now: (accept4|socket): EMFILE/.test(r.message));
+    expect(await echoed(clients[0]!, "still there?")).toBe("still there?");
+    // As connections end, those waiting in the backlog are taken.
+    for (const fd of clients.splice(0, 20)) close(fd);
+    // (The echo server answers one connection at a time: tap passing the bytes on is what counts.)
+    sendmsg(clients.at(-1)!, new TextEncoder().encode("last"), []);
+    await tap.waitRecord((r) => r.event === "message" && r.preview?.text === "last", 10_000);
+  } finally {
+    for (const fd of clients) close(fd);
+  }
+  expect(tap.proc.exitCode).toBeNull();
+  expect((await tap.stop()).code).toBe(0);
+});
