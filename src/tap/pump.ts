@@ -28,9 +28,11 @@ export interface Pump {
   /** The pipe bulk bytes are spliced through (splice.ts), made on first use, and how many bytes it holds. */
   pipe: [number, number] | null;
   piped: number;
+  /** Bytes read one at a time (receiveStream) since the caller last reset it: what bounds a turn's share. */
+  bytewise: number;
 }
 
-export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingIsView: false, pendingFds: [], eof: false, carry: null, pipe: null, piped: 0 });
+export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingIsView: false, pendingFds: [], eof: false, carry: null, pipe: null, piped: 0, bytewise: 0 });
 
 /**
  * Send what is held: true once nothing is, false when `dst` is full (wait for it to be writable). `to` addresses a
@@ -93,7 +95,7 @@ const BYTEWISE_MAX = 64 * 1024;
  * (fdsQueued) bytes are read one at a time until the one the fds come with; the bytes before it are one
  * message, and it starts the next (held in `carry`). Slow, but only while fds wait behind other bytes.
  */
-export function receiveStream(p: Pump, src: number, limits: TapLimits): ReceivedFrom | null {
+export function receiveStream(p: Pump, src: number, limits: TapLimits, bytewiseMax = BYTEWISE_MAX): ReceivedFrom | null {
   if (p.carry !== null) {
     const m = p.carry;
     p.carry = null;
@@ -101,8 +103,9 @@ export function receiveStream(p: Pump, src: number, limits: TapLimits): Received
   }
   if (!fdsQueued(src, limits)) return receive(src, limits);
   const prefix: number[] = [];
-  while (prefix.length < BYTEWISE_MAX) {
+  while (prefix.length < bytewiseMax) {
     const m = receive(src, limits, false, 1);
+    p.bytewise++;
     if (m === null || (m.data.length === 0 && m.fds.length === 0 && !m.truncated)) {
       if (prefix.length === 0) return m;
       break; // end of stream comes again with the next read

@@ -11,6 +11,11 @@ import type { Client, TapLimits, TapSink } from "./types.ts";
 
 /** Messages one side may move per wake-up, so one busy pair cannot starve the others. */
 const READS_PER_WAKE = 16;
+/**
+ * Bytes one side may read one at a time per wake-up (a few ms of syscalls). Without it a peer sending bytes then
+ * fds, again and again, kept tap in single-byte reads for seconds per wake-up while every other client waited.
+ */
+const BYTEWISE_PER_WAKE = 8 * 1024;
 /** Out of fds with no pair to end and free some: how soon accepting is tried again. */
 const ACCEPT_RETRY_MS = 100;
 const HANGUP = C.EPOLLHUP | C.EPOLLERR;
@@ -170,14 +175,15 @@ function serve(tap: StreamTap, pair: Pair, side: Side, events: number): void {
 /** Move messages from `src` to `dst` until `src` has none, `dst` is full, or the turn's share is used. */
 function move(tap: StreamTap, src: Side, dst: Side): void {
   const p = src.rx;
-  for (let i = 0; i < READS_PER_WAKE; i++) {
+  p.bytewise = 0;
+  for (let i = 0; i < READS_PER_WAKE && p.bytewise < BYTEWISE_PER_WAKE; i++) {
     if (!drainPipe(p, dst.fd) || !flushPump(p, dst.fd) || p.eof) return;
     const spliced = tap.type === "stream" ? spliceIn(p, src.fd, tap.limits) : null;
     if (spliced !== null) {
       tap.sink.record(spliced);
       continue;
     }
-    const m = tap.type === "stream" ? receiveStream(p, src.fd, tap.limits) : receive(src.fd, tap.limits);
+    const m = tap.type === "stream" ? receiveStream(p, src.fd, tap.limits, BYTEWISE_PER_WAKE - p.bytewise) : receive(src.fd, tap.limits);
     if (m === null) return;
     if (m.data.length === 0 && m.fds.length === 0 && !m.truncated && atEnd(tap, src.fd)) {
       p.eof = true;
