@@ -55,7 +55,7 @@ export async function runTap(o: TapOptions): Promise<void> {
   if (o.swap === undefined && (o.listen === undefined || o.upstream === undefined)) throw new UsageError("give LISTEN and --to UPSTREAM, or --swap PATH");
   const swap = o.swap !== undefined ? setAside(o.swap) : null;
   try {
-    const upstream = swap ? swap.aside : parseUnixAddress(o.upstream!);
+    const upstream = swap ? swap.upstream : parseUnixAddress(o.upstream!);
     const type = probeType(upstream, o.limits.connectTimeoutMs);
     const listenOn = (fd: number) => {
       if (type !== "dgram") listen(fd, BACKLOG, o.swap);

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test
 import { chmodSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { C, close, connect, encodeUnix, recvmsg, sendmsg, socket, waitFd } from "../../src/sys/index.ts";
-import { lineReader, spawn, tempDir, waitFor } from "../helpers.ts";
+import { lineReader, run, spawn, tempDir, waitFor } from "../helpers.ts";
 import { asNobody } from "../hostile.ts";
 import { startPeer, startTap, stopAll } from "./harness.ts";
 
@@ -242,4 +242,72 @@ test.skipIf(!PYTHON || !Bun.which("setpriv") || process.getuid?.() !== 0)("a ser
   expect((await tap.stop()).code).toBe(0);
   server.kill("SIGKILL");
   await server.exited;
+});
+
+/** A root-only server (in a 0700 directory): answers each connection with the uid it sees (SO_PEERCRED). */
+const WHO_SERVER = `
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen()
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    pid, uid, gid = struct.unpack("3i", c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
+    c.sendall(b"root-only server; you are uid %d" % uid)
+    c.close()
+`;
+/** uid 65534's own server, world-connectable: answers "app". */
+const APP_SERVER = `
+import os, socket, sys
+os.umask(0)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen()
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    try:
+        c.sendall(b"app")
+    except OSError:
+        pass  # tap's probe of the socket type does not wait for it
+    c.close()
+`;
+/** uid 65534 points the server's second name (PATH.tap-PID: its own socket file, so it may) elsewhere, then connects. */
+const REPOINT = `
+import os, socket, sys
+path, aside, target = sys.argv[1:4]
+os.unlink(aside)
+os.symlink(target, aside)
+c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+c.connect(path)
+print(c.recv(100).decode(), flush=True)
+`;
+
+// tap connected each client to the server by the name PATH.tap-PID. In a sticky world-writable directory the
+// server's owner may remove that name (the file is theirs) and put a symlink there: root's tap then connected to
+// whatever it pointed at, as root. With --any-uid (or for root's own clients) that reached root-only sockets.
+test.skipIf(!PYTHON || !Bun.which("setpriv") || process.getuid?.() !== 0)("--swap: the server's owner re-pointing PATH.tap-PID at a root-only socket does not redirect tap", async () => {
+  chmodSync(dir.path, 0o1777);
+  const rootDir = join(dir.path, "root-only");
+  const { mkdirSync } = await import("node:fs");
+  mkdirSync(rootDir, { mode: 0o700 });
+  const rootSock = join(rootDir, "who.sock");
+  const who = spawn([PYTHON!, "-c", WHO_SERVER, rootSock], { stdout: "pipe", stderr: "inherit" });
+  expect(await lineReader(who.stdout as ReadableStream<Uint8Array>).line()).toBe("ready");
+  const appSock = join(dir.path, "app.sock");
+  const app = spawn(asNobody([PYTHON!, "-c", APP_SERVER, appSock]), { stdout: "pipe", stderr: "inherit" });
+  expect(await lineReader(app.stdout as ReadableStream<Uint8Array>).line()).toBe("ready");
+  const tap = await startTap(["--swap", appSock, "--any-uid"]);
+  const aside = `${appSock}.tap-${tap.proc.pid}`;
+  const r = await run(asNobody([PYTHON!, "-c", REPOINT, appSock, aside, rootSock]));
+  expect(r.stderr).toBe("");
+  // Still the server tap was started on (before: "root-only server; you are uid 0").
+  expect(r.stdout.toString().trim()).toBe("app");
+  const { code } = await tap.stop();
+  expect(code).toBe(0);
+  for (const p of [who, app]) {
+    p.kill("SIGKILL");
+    await p.exited;
+  }
 });
