@@ -1,5 +1,7 @@
-// A hostile pass over `fdbroker tap`: a server of another uid (uid 65534, Python through setpriv) behind a root tap
-// hands its clients fds meant to hold tap up. Every other client of the same tap must still be served.
+// A hostile pass over `fdbroker tap` (docs/security.md, tap): a root tap, and on the other side uid 65534 (Python
+// through setpriv) passing fds that block when closed or described, sending bytes then fds without end, or
+// re-pointing the name --swap left the server's file under; and clients that use up tap's fds. Every other client
+// of the same tap must still be served, by the server tap was started on.
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync } from "node:fs";
 import { join } from "node:path";
@@ -78,6 +80,14 @@ afterEach(async () => {
   dir.cleanup();
 });
 
+/** A process, once its first line says it is ready. */
+async function startReady(cmd: string[], ready = "ready") {
+  const proc = spawn(cmd, { stdout: "pipe", stderr: "inherit" });
+  const said = lineReader(proc.stdout as ReadableStream<Uint8Array>);
+  expect(await said.line()).toBe(ready);
+  return Object.assign(proc, { said });
+}
+
 async function mountFuse(args: string[]): Promise<string> {
   mnt = tempDir("fdbroker-tap-fuse-");
   chmodSync(mnt.path, 0o755);
@@ -109,16 +119,14 @@ for (const [what, args] of [["close() (FLUSH never answered)", []], ["fstat() an
   test.skipIf(fuseWhy !== null)(`a server of another uid passing a FUSE fd whose ${what} blocks does not hold tap up`, async () => {
     const file = await mountFuse([...args]);
     const srv = join(dir.path, "srv.sock");
-    const server = spawn(asNobody([PYTHON!, "-c", HOSTILE_SERVER, srv, file]), { stdout: "pipe", stderr: "inherit" });
-    const said = lineReader(server.stdout as ReadableStream<Uint8Array>);
-    expect(await said.line()).toBe("ready");
+    const server = await startReady(asNobody([PYTHON!, "-c", HOSTILE_SERVER, srv, file]));
     const tapSock = join(dir.path, "tap.sock");
     const tap = await startTap([tapSock, "--to", srv]);
     // The victim: its answer carries the FUSE fd; this client never takes it (closing it here would block too).
     const victim = dial(tapSock);
     try {
       sendmsg(victim, new TextEncoder().encode("fuse please"), []);
-      expect(await said.line()).toBe("sent");
+      expect(await server.said.line()).toBe("sent");
       // Everyone else is still served, promptly (before: no answer at all, tap stuck in the kernel for good).
       for (let i = 0; i < 3; i++) expect(roundTrip(tapSock, `ping ${i}`, 5000)).toBe(`ping ${i}`);
       const rec = await tap.waitRecord((r) => r.event === "message" && r.dir === "s>c" && r.bytes === 11);
@@ -216,12 +224,10 @@ while True:
 // side read up to 16 x 64 KiB so: about a second and a half of syscalls during which no other client was served.
 test.skipIf(!PYTHON || !Bun.which("setpriv") || process.getuid?.() !== 0)("a server sending bytes then an fd, again and again, does not starve tap's other clients", async () => {
   const srv = join(dir.path, "srv.sock");
-  const server = spawn(asNobody([PYTHON!, "-c", FLOOD_SERVER, srv]), { stdout: "pipe", stderr: "inherit" });
-  expect(await lineReader(server.stdout as ReadableStream<Uint8Array>).line()).toBe("ready");
+  const server = await startReady(asNobody([PYTHON!, "-c", FLOOD_SERVER, srv]));
   const tapSock = join(dir.path, "tap.sock");
   const tap = await startTap([tapSock, "--to", srv], false);
-  const reader = spawn([PYTHON!, "-c", FLOOD_READER, tapSock], { stdout: "pipe", stderr: "inherit" });
-  expect(await lineReader(reader.stdout as ReadableStream<Uint8Array>).line()).toBe("reading");
+  const reader = await startReady([PYTHON!, "-c", FLOOD_READER, tapSock], "reading");
   // Let the flood reach its steady state: tap reading bytewise behind queued fds.
   await waitFor("the flood", () => tap.lines.filter((l) => /1 fd/.test(l)).length >= 3, 20_000);
   const trips: number[] = [];
@@ -244,22 +250,12 @@ test.skipIf(!PYTHON || !Bun.which("setpriv") || process.getuid?.() !== 0)("a ser
   await server.exited;
 });
 
-/** A root-only server (in a 0700 directory): answers each connection with the uid it sees (SO_PEERCRED). */
-const WHO_SERVER = `
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind(sys.argv[1])
-s.listen()
-print("ready", flush=True)
-while True:
-    c, _ = s.accept()
-    pid, uid, gid = struct.unpack("3i", c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-    c.sendall(b"root-only server; you are uid %d" % uid)
-    c.close()
-`;
-/** uid 65534's own server, world-connectable: answers "app". */
-const APP_SERVER = `
-import os, socket, sys
+/**
+ * A server that answers each connection and hangs up: "who", with the uid it sees (SO_PEERCRED); "app", with "app".
+ * Its socket file is world-writable (umask 0): where it is reachable is up to its directory.
+ */
+const ANSWER_SERVER = `
+import os, socket, struct, sys
 os.umask(0)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(sys.argv[1])
@@ -267,8 +263,9 @@ s.listen()
 print("ready", flush=True)
 while True:
     c, _ = s.accept()
+    uid = struct.unpack("3i", c.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
     try:
-        c.sendall(b"app")
+        c.sendall(b"root-only server; you are uid %d" % uid if sys.argv[2] == "who" else b"app")
     except OSError:
         pass  # tap's probe of the socket type does not wait for it
     c.close()
@@ -293,11 +290,9 @@ test.skipIf(!PYTHON || !Bun.which("setpriv") || process.getuid?.() !== 0)("--swa
   const { mkdirSync } = await import("node:fs");
   mkdirSync(rootDir, { mode: 0o700 });
   const rootSock = join(rootDir, "who.sock");
-  const who = spawn([PYTHON!, "-c", WHO_SERVER, rootSock], { stdout: "pipe", stderr: "inherit" });
-  expect(await lineReader(who.stdout as ReadableStream<Uint8Array>).line()).toBe("ready");
+  const who = await startReady([PYTHON!, "-c", ANSWER_SERVER, rootSock, "who"]);
   const appSock = join(dir.path, "app.sock");
-  const app = spawn(asNobody([PYTHON!, "-c", APP_SERVER, appSock]), { stdout: "pipe", stderr: "inherit" });
-  expect(await lineReader(app.stdout as ReadableStream<Uint8Array>).line()).toBe("ready");
+  const app = await startReady(asNobody([PYTHON!, "-c", ANSWER_SERVER, appSock, "app"]));
   const tap = await startTap(["--swap", appSock, "--any-uid"]);
   const aside = `${appSock}.tap-${tap.proc.pid}`;
   const r = await run(asNobody([PYTHON!, "-c", REPOINT, appSock, aside, rootSock]));
