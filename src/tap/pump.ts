@@ -7,7 +7,7 @@
 // receiver then has its own copies) and are closed right after it; closePump closes any still held. Every fd a
 // peer sent is closed off this thread (closeAllOffThread): close() of a file on a FUSE mount waits for its server
 // to answer FLUSH, which a hostile peer serving that mount need never do.
-import { C, closeAll, recvmsg, recvmsgFrom, sendmsg, sendmsgTo, type ReceivedFrom } from "../sys/index.ts";
+import { C, closeAll, queuedBytes, recvmsg, recvmsgFrom, sendmsg, sendmsgTo, type ReceivedFrom } from "../sys/index.ts";
 import { closeAllOffThread } from "../sys/offload.ts";
 import { describeForRecord } from "./describe.ts";
 import type { Direction, TapLimits, TapRecord } from "./types.ts";
@@ -101,7 +101,11 @@ export function receiveStream(p: Pump, src: number, limits: TapLimits, bytewiseM
     p.carry = null;
     return withRest(m, src, limits);
   }
-  if (!fdsQueued(src, limits)) return receive(src, limits);
+  // Counted before the peek: a send with fds that arrives after the peek is queued behind these bytes, and a read of
+  // no more than them cannot reach it (a read of --buffer bytes could, and would hand its fds over early). Nothing
+  // counted: one byte (or end of stream).
+  const queued = queuedBytes(src);
+  if (!fdsQueued(src, limits)) return receive(src, limits, false, Math.max(1, Math.min(queued, limits.bufferBytes)));
   const prefix: number[] = [];
   while (prefix.length < bytewiseMax) {
     const m = receive(src, limits, false, 1);
@@ -124,8 +128,10 @@ export function receiveStream(p: Pump, src: number, limits: TapLimits, bytewiseM
 function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom {
   // Copied first: the peek and the read below reuse the buffer `m.data` may be a view of.
   m = { ...m, data: m.data.slice() };
-  if (fdsQueued(src, limits)) return m;
-  const rest = receive(src, limits, false, limits.bufferBytes - m.data.length);
+  // As in receiveStream: count, peek, then read no more than was counted.
+  const room = Math.min(queuedBytes(src), limits.bufferBytes - m.data.length);
+  if (room <= 0 || fdsQueued(src, limits)) return m;
+  const rest = receive(src, limits, false, room);
   if (rest === null || rest.data.length === 0) return m;
   const data = new Uint8Array(m.data.length + rest.data.length);
   data.set(m.data);
