@@ -53,20 +53,26 @@ function requireEntries(state: BrokerState, names: readonly string[]): void {
     if (!state.entries.has(names[i]!)) refuse("ENOENT", `no entry ${quoteSome(names.filter((n) => !state.entries.has(n)))}`);
 }
 
+/** Room for one more fd held: entries and pool members together are bounded by --max-fds. */
+function requireRoom(state: BrokerState): void {
+  if (state.entries.size + state.pools.members >= state.config.limits.maxFds)
+    refuse("EMFILE", `the broker holds its maximum of ${state.config.limits.maxFds} fds (--max-fds)`);
+}
+
 const put: Handler = (state, conn, frame) => {
   const req = parsePut(frame.body);
   if (frame.fds.length !== 1) throw new ProtocolError(`put carries exactly one fd, not ${frame.fds.length}`);
   // A member is handed to whoever leases next: adding one is as strong as serving the pool (docs/security.md).
   requireAccess(state, conn, req.pool ? "pool-put" : "put", [req.name]);
   if (req.pool) {
+    requireRoom(state);
     const pool = addMember(state, req.name, frame.fds.splice(0, 1)[0]!);
     return { names: [req.name], keep: sendFrame(state, conn, REPLY.ok, frame.id, { pool: poolInfo(pool, state.env.now()) }) };
   }
   // Checked again when the put is resumed after its fd was described: another put may have come first.
   const exists = state.entries.has(req.name);
   if (exists && !req.replace) refuse("EEXIST", `entry ${JSON.stringify(req.name)} exists (use --replace)`);
-  if (!exists && state.entries.size >= state.config.limits.maxFds)
-    refuse("EMFILE", `the broker holds its maximum of ${state.config.limits.maxFds} fds (--max-fds)`);
+  if (!exists) requireRoom(state);
   const what = describedYet(state, conn, frame.fds[0]!);
   if (what === null) return WAIT;
   const fd = frame.fds.splice(0, 1)[0]!;

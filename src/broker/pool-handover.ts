@@ -16,7 +16,7 @@ import { checkName, MAX_FDS_PER_FRAME, ProtocolError } from "../proto/index.ts";
 import { C, epollAdd, epollRemove } from "../sys/index.ts";
 import { isAllowed } from "./access.ts";
 import { logEvent } from "./log.ts";
-import { endLease, newPools, poolOf, watchPidfd, type Lease, type Member, type PoolStats } from "./pools.ts";
+import { endLease, joinPool, newPools, poolOf, watchPidfd, type Lease, type Member, type PoolStats } from "./pools.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
 /** Members described in one part at most (each has at most two fds; parts stay far below PART_BYTES). */
@@ -190,7 +190,7 @@ export function adoptPools(state: BrokerState, taken: TakenPools, handed: readon
       fd: -1, spec: meta.spec, socket: meta.socket, lease: null, connecting: null, retryAt: meta.retryAt ?? Infinity, backoffMs: meta.backoffMs,
     };
     if (fd !== null) m.fd = fd;
-    pool.members.push(m);
+    joinPool(state, pool, m);
     if (fd !== null && meta.connectDeadline !== null) {
       const target = meta.spec === null ? null : connectTarget(parseSpec(meta.spec));
       if (!target) throw new ProtocolError("takeover pool member is being connected without a connect SPEC");

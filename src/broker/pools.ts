@@ -80,14 +80,22 @@ export interface Pools {
   pidfds: Map<number, Lease>;
   /** Every connection waiting in a pool's queue, and its place there (a connection waits for one lease at a time). */
   waiting: Map<Conn, Waiter>;
+  /** Members in all pools: with the entries, what --max-fds bounds (a pool-put flood would otherwise not be). */
+  members: number;
   lastLeaseId: number;
   stats: PoolStats;
 }
 
 export const newPools = (): Pools => ({
-  byName: new Map(), leases: new Map(), pidfds: new Map(), waiting: new Map(), lastLeaseId: 0,
+  byName: new Map(), leases: new Map(), pidfds: new Map(), waiting: new Map(), members: 0, lastLeaseId: 0,
   stats: { granted: 0, waited: 0, timeouts: 0, released: 0, revoked: 0, dropped: 0, refilled: 0 },
 });
+
+/** Add a member to its pool, counted (Pools.members). */
+export function joinPool(state: BrokerState, pool: Pool, m: Member): void {
+  pool.members.push(m);
+  state.pools.members++;
+}
 
 export function poolOf(state: BrokerState, name: string): Pool {
   let p = state.pools.byName.get(name);
@@ -100,7 +108,7 @@ export function addSpecMembers(state: BrokerState, name: string, size: number, s
   const pool = poolOf(state, name);
   for (let i = 0; i < size; i++) {
     const m: Member = { fd: -1, spec, socket: false, lease: null, connecting: null, retryAt: 0, backoffMs: REFILL_FIRST_MS };
-    pool.members.push(m);
+    joinPool(state, pool, m);
     reopen(state, pool, m, state.env.now());
   }
 }
@@ -108,7 +116,7 @@ export function addSpecMembers(state: BrokerState, name: string, size: number, s
 /** A member a client put (`put --pool`): the fd is the pool's now. */
 export function addMember(state: BrokerState, name: string, fd: number): Pool {
   const pool = poolOf(state, name);
-  pool.members.push({ fd, spec: null, socket: isSocket(fd), lease: null, connecting: null, retryAt: Infinity, backoffMs: REFILL_FIRST_MS });
+  joinPool(state, pool, { fd, spec: null, socket: isSocket(fd), lease: null, connecting: null, retryAt: Infinity, backoffMs: REFILL_FIRST_MS });
   return pool;
 }
 
@@ -190,8 +198,10 @@ function drop(state: BrokerState, pool: Pool, m: Member, why: string, now: numbe
   m.lease = null;
   state.pools.stats.dropped++;
   logEvent(state, { op: "pool", names: [pool.name], result: "dropped", detail: why });
-  if (m.spec === null) pool.members.splice(pool.members.indexOf(m), 1);
-  else {
+  if (m.spec === null) {
+    pool.members.splice(pool.members.indexOf(m), 1);
+    state.pools.members--;
+  } else {
     m.retryAt = now + m.backoffMs;
     m.backoffMs = Math.min(REFILL_MAX_MS, m.backoffMs * 2);
   }

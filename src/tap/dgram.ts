@@ -5,7 +5,8 @@
 // Back-pressure: while a datagram waits for room at the upstream, nothing more is read from the listening socket;
 // while an answer waits for room at its sender (which epoll cannot report for an unconnected socket), nothing
 // more is read from that sender's upstream socket and the loop retries shortly.
-import { autobindUnix, C, close, closeAll, connect, decodeSockAddr, formatSockAddr, socket } from "../sys/index.ts";
+import { autobindUnix, C, close, connect, decodeSockAddr, formatSockAddr, socket } from "../sys/index.ts";
+import { closeAllOffThread } from "../sys/offload.ts";
 import type { UnixAddress } from "../peer/address.ts";
 import { unwatch, want, watch, type Loop, type Watch } from "./loop.ts";
 import { closePump, flushPump, newPump, receive, take, type Pump } from "./pump.ts";
@@ -54,7 +55,7 @@ function fromClients(tap: DgramTap): void {
     try {
       s = senderFor(tap, m.sender!);
     } catch (e) {
-      closeAll(m.fds);
+      closeAllOffThread(m.fds);
       tap.sink.record({ event: "error", time: new Date(), conn: null, message: `datagram not passed on: ${(e as Error).message}` });
       continue;
     }

@@ -59,7 +59,7 @@ export async function runTap(o: TapOptions): Promise<void> {
   if (o.swap !== undefined && !existsSync(o.swap)) probeType(parseUnixAddress(o.swap), o.limits.connectTimeoutMs);
   const swap = o.swap !== undefined ? setAside(o.swap) : null;
   try {
-    const upstream = swap ? swap.aside : parseUnixAddress(o.upstream!);
+    const upstream = swap ? swap.upstream : parseUnixAddress(o.upstream!);
     const type = probeType(upstream, o.limits.connectTimeoutMs);
     const listenOn = (fd: number) => {
       if (type !== "dgram") listen(fd, BACKLOG, o.swap);

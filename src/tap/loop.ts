@@ -1,8 +1,11 @@
 // The tap's event loop: one epoll, level-triggered, a handler per registered fd. Interest changes only when what a
 // side waits for changes (want), so a turn costs what is ready. Between turns it yields to Bun's event loop, where
-// SIGINT and SIGTERM handlers run (epoll_wait returns EINTR at once), after a quiet wait or every few ms.
+// SIGINT and SIGTERM handlers run (epoll_wait returns EINTR at once), after a quiet wait or every few ms. Peers' fds
+// are closed, and described, on offload threads (pump.ts, describe.ts); the loop watches their wake fd and tends
+// them after every turn.
 import { macrotask } from "../peer/wait.ts";
-import { close, epollAdd, epollCreate, epollModify, epollRemove, epollWait } from "../sys/index.ts";
+import { C, close, epollAdd, epollCreate, epollModify, epollRemove, epollWait } from "../sys/index.ts";
+import { offloadCheckInMs, offloadWakeFd, startOffload, tendOffload } from "../sys/offload.ts";
 
 /** Longest single wait, so a stop request is seen soon even if a signal lands between the check and the wait. */
 const MAX_WAIT_MS = 250;
@@ -24,6 +27,7 @@ export interface Loop {
 }
 
 export function openLoop(): Loop {
+  startOffload();
   return { ep: epollCreate(), watches: new Map(), nextGen: 1, stopping: false, retryMs: Infinity };
 }
 
@@ -67,12 +71,21 @@ export async function runLoop(loop: Loop, afterTurn: () => void): Promise<void> 
       // An fd closed earlier in this batch (and its number perhaps reused) is skipped by its generation.
       if (w && w.gen === batch.gens[i]) w.onReady(batch.events[i]!);
     }
+    tendOffloadIn(loop);
     afterTurn();
     const now = performance.now();
     if (batch.count > 0 && now - yielded < YIELD_EVERY_MS) continue;
     await macrotask();
     yielded = now;
   }
+}
+
+/** Collect finished closes and fstats, start queued ones; wake for the next when it is due. */
+function tendOffloadIn(loop: Loop): void {
+  tendOffload();
+  const wake = offloadWakeFd();
+  if (wake !== null && !loop.watches.has(wake)) watch(loop, wake, C.EPOLLIN, () => tendOffload(true));
+  loop.retryMs = Math.min(loop.retryMs, offloadCheckInMs());
 }
 
 export function closeLoop(loop: Loop): void {

@@ -4,9 +4,12 @@
 // side until it has gone: back-pressure instead of an unbounded buffer.
 //
 // Fd ownership: the fds of a received message are this pump's until the sendmsg that carries them succeeds (the
-// receiver then has its own copies) and are closed right after it; closePump closes any still held.
-import { describeFd, type FdDescription } from "../describe/index.ts";
-import { C, closeAll, recvmsg, recvmsgFrom, sendmsg, sendmsgTo, type ReceivedFrom } from "../sys/index.ts";
+// receiver then has its own copies) and are closed right after it; closePump closes any still held. Every fd a
+// peer sent is closed off this thread (closeAllOffThread): close() of a file on a FUSE mount waits for its server
+// to answer FLUSH, which a hostile peer serving that mount need never do.
+import { C, closeAll, queuedBytes, recvmsg, recvmsgFrom, sendmsg, sendmsgTo, type ReceivedFrom } from "../sys/index.ts";
+import { closeAllOffThread } from "../sys/offload.ts";
+import { describeForRecord } from "./describe.ts";
 import type { Direction, TapLimits, TapRecord } from "./types.ts";
 
 export interface Pump {
@@ -25,9 +28,11 @@ export interface Pump {
   /** The pipe bulk bytes are spliced through (splice.ts), made on first use, and how many bytes it holds. */
   pipe: [number, number] | null;
   piped: number;
+  /** Bytes read one at a time (receiveStream) since the caller last reset it: what bounds a turn's share. */
+  bytewise: number;
 }
 
-export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingIsView: false, pendingFds: [], eof: false, carry: null, pipe: null, piped: 0 });
+export const newPump = (conn: number, dir: Direction): Pump => ({ conn, dir, pending: null, pendingIsView: false, pendingFds: [], eof: false, carry: null, pipe: null, piped: 0, bytewise: 0 });
 
 /**
  * Send what is held: true once nothing is, false when `dst` is full (wait for it to be writable). `to` addresses a
@@ -38,7 +43,7 @@ export function flushPump(p: Pump, dst: number, to: Uint8Array | null = null): b
     const n = to ? sendmsgTo(dst, p.pending, p.pendingFds, to) : sendmsg(dst, p.pending, p.pendingFds);
     if (n < 0) return keep(p);
     if (p.pendingFds.length > 0) {
-      closeAll(p.pendingFds);
+      closeAllOffThread(p.pendingFds);
       p.pendingFds = [];
     }
     p.pending = n >= p.pending.length ? null : p.pending.subarray(n);
@@ -60,9 +65,9 @@ export function closePump(p: Pump): void {
   if (p.pipe !== null) closeAll(p.pipe);
   p.pipe = null;
   p.piped = 0;
-  if (p.carry !== null) closeAll(p.carry.fds);
+  if (p.carry !== null) closeAllOffThread(p.carry.fds);
   p.carry = null;
-  closeAll(p.pendingFds);
+  closeAllOffThread(p.pendingFds);
   p.pendingFds = [];
   p.pending = null;
 }
@@ -74,7 +79,7 @@ export function receive(src: number, limits: TapLimits, withSender = false, maxB
   // The control buffer is rounded up to 8 bytes, so the kernel may deliver one fd more than asked for: the limit
   // is held to exactly, as a truncation the kernel would have made.
   if (m === null || m.fds.length <= limits.maxFds) return m;
-  closeAll(m.fds);
+  closeAllOffThread(m.fds);
   return { ...m, fds: [], truncated: true, closedFds: m.fds.length };
 }
 
@@ -90,16 +95,21 @@ const BYTEWISE_MAX = 64 * 1024;
  * (fdsQueued) bytes are read one at a time until the one the fds come with; the bytes before it are one
  * message, and it starts the next (held in `carry`). Slow, but only while fds wait behind other bytes.
  */
-export function receiveStream(p: Pump, src: number, limits: TapLimits): ReceivedFrom | null {
+export function receiveStream(p: Pump, src: number, limits: TapLimits, bytewiseMax = BYTEWISE_MAX): ReceivedFrom | null {
   if (p.carry !== null) {
     const m = p.carry;
     p.carry = null;
     return withRest(m, src, limits);
   }
-  if (!fdsQueued(src, limits)) return receive(src, limits);
+  // Counted before the peek: a send with fds that arrives after the peek is queued behind these bytes, and a read of
+  // no more than them cannot reach it (a read of --buffer bytes could, and would hand its fds over early). Nothing
+  // counted: one byte (or end of stream).
+  const queued = queuedBytes(src);
+  if (!fdsQueued(src, limits)) return receive(src, limits, false, Math.max(1, Math.min(queued, limits.bufferBytes)));
   const prefix: number[] = [];
-  while (prefix.length < BYTEWISE_MAX) {
+  while (prefix.length < bytewiseMax) {
     const m = receive(src, limits, false, 1);
+    p.bytewise++;
     if (m === null || (m.data.length === 0 && m.fds.length === 0 && !m.truncated)) {
       if (prefix.length === 0) return m;
       break; // end of stream comes again with the next read
@@ -118,8 +128,10 @@ export function receiveStream(p: Pump, src: number, limits: TapLimits): Received
 function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom {
   // Copied first: the peek and the read below reuse the buffer `m.data` may be a view of.
   m = { ...m, data: m.data.slice() };
-  if (fdsQueued(src, limits)) return m;
-  const rest = receive(src, limits, false, limits.bufferBytes - m.data.length);
+  // As in receiveStream: count, peek, then read no more than was counted.
+  const room = Math.min(queuedBytes(src), limits.bufferBytes - m.data.length);
+  if (room <= 0 || fdsQueued(src, limits)) return m;
+  const rest = receive(src, limits, false, room);
   if (rest === null || rest.data.length === 0) return m;
   const data = new Uint8Array(m.data.length + rest.data.length);
   data.set(m.data);
@@ -135,7 +147,7 @@ function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom
 export function fdsQueued(fd: number, limits: TapLimits): boolean {
   const r = recvmsg(fd, 1, limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
   if (r === null) return false;
-  closeAll(r.fds);
+  closeAllOffThread(r.fds);
   return r.fds.length > 0 || r.truncated;
 }
 
@@ -152,22 +164,8 @@ export function take(p: Pump, m: ReceivedFrom, limits: TapLimits, conn = p.conn)
     dir: p.dir,
     bytes: m.data.length,
     preview: m.data.slice(0, limits.previewBytes),
-    fds: m.fds.map(describeOrNote),
+    fds: describeForRecord(m.fds),
     ctrunc: m.truncated ? { closedFds: m.closedFds } : null,
     payloadTruncated: m.payloadTruncated,
   };
-}
-
-function describeOrNote(fd: number): FdDescription {
-  try {
-    const d = describeFd(fd);
-    // Close-on-exec belongs to an fd number, not to what is passed: it is tap's own copy's (MSG_CMSG_CLOEXEC).
-    return { ...d, flags: d.flags.filter((f) => f !== "cloexec") };
-  } catch (e) {
-    // Describing is for the record only: a failure here must not stop the fd from being passed on.
-    return {
-      fd, kind: "unknown", target: `(not described: ${(e as Error).message})`, path: null, deleted: false, access: null,
-      flags: [], rawFlags: 0, offset: null, inode: null, size: null, socket: null, details: {},
-    };
-  }
 }

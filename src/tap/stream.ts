@@ -11,6 +11,13 @@ import type { Client, TapLimits, TapSink } from "./types.ts";
 
 /** Messages one side may move per wake-up, so one busy pair cannot starve the others. */
 const READS_PER_WAKE = 16;
+/**
+ * Bytes one side may read one at a time per wake-up (a few ms of syscalls). Without it a peer sending bytes then
+ * fds, again and again, kept tap in single-byte reads for seconds per wake-up while every other client waited.
+ */
+const BYTEWISE_PER_WAKE = 8 * 1024;
+/** Out of fds with no pair to end and free some: how soon accepting is tried again. */
+const ACCEPT_RETRY_MS = 100;
 const HANGUP = C.EPOLLHUP | C.EPOLLERR;
 
 interface Side {
@@ -42,10 +49,12 @@ export interface StreamTap {
   pairs: Set<Pair>;
   nextId: number;
   listener: Watch | null;
+  /** Accepting stopped for want of fds (EMFILE, ENFILE): said once, until a client is accepted again. */
+  outOfFds: boolean;
 }
 
-export function startStreamTap(t: Omit<StreamTap, "pairs" | "nextId" | "listener">): StreamTap {
-  const tap: StreamTap = { ...t, pairs: new Set(), nextId: 1, listener: null };
+export function startStreamTap(t: Omit<StreamTap, "pairs" | "nextId" | "listener" | "outOfFds">): StreamTap {
+  const tap: StreamTap = { ...t, pairs: new Set(), nextId: 1, listener: null, outOfFds: false };
   tap.listener = watch(tap.loop, tap.listenFd, C.EPOLLIN, () => acceptClients(tap));
   return tap;
 }
@@ -57,13 +66,27 @@ function acceptClients(tap: StreamTap): void {
       fd = accept(tap.listenFd);
     } catch (e) {
       if (isSysError(e, "ECONNABORTED")) continue;
+      if (isSysError(e, "EMFILE") || isSysError(e, "ENFILE")) return pauseAccepting(tap, e as Error);
       throw e;
     }
     if (fd === null) return;
     openPair(tap, fd);
+    if (tap.listener!.events === 0) return; // paused by openPair, out of fds
   }
   // Full: clients wait in the listen backlog until a pair ends.
   want(tap.loop, tap.listener!, 0);
+}
+
+/**
+ * Out of fds (clients holding connections, fds in transit): the clients wait in the listen backlog, as when
+ * --max-conns is reached, instead of the tap ending. A pair that ends takes clients again (closePair); with none to
+ * end, a timer does. The listener is level-triggered: left watched, it would spin.
+ */
+function pauseAccepting(tap: StreamTap, e: Error): void {
+  if (!tap.outOfFds) tap.sink.record({ event: "error", time: new Date(), conn: null, message: `not accepting for now: ${e.message}` });
+  tap.outOfFds = true;
+  want(tap.loop, tap.listener!, 0);
+  setTimeout(() => want(tap.loop, tap.listener!, C.EPOLLIN), ACCEPT_RETRY_MS).unref();
 }
 
 function clientOf(fd: number): Client {
@@ -90,7 +113,9 @@ function openPair(tap: StreamTap, clientFd: number): void {
     upFd = socket(C.AF_UNIX, tap.type);
   } catch (e) {
     close(clientFd);
-    return fail(tap, id, e);
+    fail(tap, id, e);
+    if (isSysError(e, "EMFILE") || isSysError(e, "ENFILE")) pauseAccepting(tap, e as Error);
+    return;
   }
   try {
     connect(upFd, tap.upstream.bytes, tap.upstream.label, tap.limits.connectTimeoutMs);
@@ -110,6 +135,7 @@ function openPair(tap: StreamTap, clientFd: number): void {
     closed: false,
   };
   tap.pairs.add(pair);
+  tap.outOfFds = false;
   pair.client.w = watch(tap.loop, clientFd, C.EPOLLIN, (ev) => serve(tap, pair, pair.client, ev));
   pair.upstream.w = watch(tap.loop, upFd, C.EPOLLIN, (ev) => serve(tap, pair, pair.upstream, ev));
 }
@@ -151,7 +177,8 @@ function serve(tap: StreamTap, pair: Pair, side: Side, events: number): void {
 /** Move messages from `src` to `dst` until `src` has none, `dst` is full, or the turn's share is used. */
 function move(tap: StreamTap, src: Side, dst: Side): void {
   const p = src.rx;
-  for (let i = 0; i < READS_PER_WAKE; i++) {
+  p.bytewise = 0;
+  for (let i = 0; i < READS_PER_WAKE && p.bytewise < BYTEWISE_PER_WAKE; i++) {
     if (!drainPipe(p, dst.fd) || !flushPump(p, dst.fd) || p.eof) return;
     const spliced = tap.type === "stream" ? spliceIn(p, src.fd, tap.limits) : null;
     // Nothing queued after a message: the next comes with the next readiness (the first read of a turn goes on
@@ -161,7 +188,7 @@ function move(tap: StreamTap, src: Side, dst: Side): void {
       tap.sink.record(spliced);
       continue;
     }
-    const m = tap.type === "stream" ? receiveStream(p, src.fd, tap.limits) : receive(src.fd, tap.limits);
+    const m = tap.type === "stream" ? receiveStream(p, src.fd, tap.limits, BYTEWISE_PER_WAKE - p.bytewise) : receive(src.fd, tap.limits);
     if (m === null) return;
     if (m.data.length === 0 && m.fds.length === 0 && !m.truncated && atEnd(tap, src.fd)) {
       p.eof = true;

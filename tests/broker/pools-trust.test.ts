@@ -3,9 +3,9 @@
 // through setpriv.
 import { expect, test } from "bun:test";
 import { chmodSync } from "node:fs";
-import { lease, openSession, pools, status } from "../../src/client/index.ts";
-import { close } from "../../src/sys/index.ts";
-import { asNobody, canSwitchUid, SKIP_REASON } from "../hostile.ts";
+import { lease, openSession, pools, put, status } from "../../src/client/index.ts";
+import { close, closeAll, pipe } from "../../src/sys/index.ts";
+import { asNobody, canSwitchUid, PY, SKIP_REASON } from "../hostile.ts";
 import { CLI, run, waitFor } from "../helpers.ts";
 import { brokerPerTest } from "./harness.ts";
 
@@ -74,5 +74,56 @@ test("--max-lease-ttl caps every lease: one asking for none or longer is revoked
   } finally {
     close(none.fd);
     close(long.fd);
+  }
+});
+
+/** uid 65534 adding N members in one connection (Python, the wire protocol): prints the reply codes' counts. */
+const POOL_PUT_FLOOD = `
+import collections, json, os, socket, struct, sys
+HEADER = struct.Struct(">BBHII")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+fd = os.open("/dev/null", os.O_RDONLY)
+counts = collections.Counter()
+for i in range(int(sys.argv[2])):
+    body = json.dumps({"name": "p%d" % (i % 7), "ttlMs": None, "replace": False, "pool": True}).encode()
+    socket.send_fds(s, [HEADER.pack(1, 1, 1, len(body), i + 1) + body], [fd])
+    head = b""
+    while len(head) < HEADER.size:
+        head += s.recv(HEADER.size - len(head))
+    _, kind, _, length, _ = HEADER.unpack(head)
+    reply = b""
+    while len(reply) < length:
+        reply += s.recv(length - len(reply))
+    counts["ok" if kind == 0x80 else json.loads(reply).get("code")] += 1
+print(json.dumps(counts), flush=True)
+`;
+
+// The old code counted only entries against --max-fds: a uid granted pool-put added members without end (300 of
+// 300 here), each an fd the broker holds, up to its RLIMIT_NOFILE, after which nobody could connect.
+test.skipIf(!canSwitchUid)("a pool-put flood is bounded by --max-fds: entries and members share it, the rest EMFILE", async () => {
+  const b = await start(["--max-fds", "50", "--mode", "0666", "--allow", "uid:65534:pool-put:p*"]);
+  chmodSync(b.dir, 0o755);
+  const before = b.fds();
+  {
+    using s = openSession({ socket: b.sock });
+    const ends = pipe();
+    try {
+      put(s, "entry", ends[0]);
+    } finally {
+      closeAll(ends);
+    }
+  }
+  const r = await run(asNobody([PY, "-c", POOL_PUT_FLOOD, b.sock, "300"]));
+  expect(r.stderr).toBe("");
+  expect(JSON.parse(r.stdout)).toEqual({ ok: 49, EMFILE: 251 });
+  expect(b.fds()).toBeLessThanOrEqual(before + 50);
+  // Root's own put meets the same bound.
+  using s = openSession({ socket: b.sock });
+  const ends = pipe();
+  try {
+    expect(() => put(s, "one-more", ends[0])).toThrow(/--max-fds/);
+  } finally {
+    closeAll(ends);
   }
 });

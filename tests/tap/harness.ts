@@ -31,9 +31,9 @@ export async function startPeer(args: string[]) {
 
 export type Rec = Record<string, any>;
 
-/** `fdbroker tap ARGS --json`, once it is listening; `records` collects every record it prints. */
-export async function startTap(args: string[], json = true) {
-  const proc = spawn([...CLI, "tap", ...args, ...(json ? ["--json"] : [])]);
+/** `fdbroker tap ARGS --json` (after `prefix`, e.g. prlimit), once it is listening; `records` collects every record. */
+export async function startTap(args: string[], json = true, prefix: string[] = []) {
+  const proc = spawn([...prefix, ...CLI, "tap", ...args, ...(json ? ["--json"] : [])]);
   started.push(proc);
   const out = lineReader(proc.stdout as ReadableStream<Uint8Array>);
   const lines: string[] = [];
