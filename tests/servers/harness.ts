@@ -118,8 +118,12 @@ export interface DownloadResult {
 /**
  * A GET read no faster than `bytesPerSec`: the server's side of the connection stays busy for as long as the
  * body takes at that rate, so a reload in the middle of it catches the download in flight. `received` counts body
- * bytes so far; `done` resolves (never rejects) once the connection closes.
+ * bytes so far; `done` resolves (never rejects) once the whole announced body is in or the connection closes, or
+ * with an error once nothing has arrived for STALL_MS (a test then fails saying so, instead of timing out whole).
  */
+/** A download with no byte for this long is given up as stalled (the reloads' own waits are 60 s). */
+const STALL_MS = 60_000;
+
 export function slowDownload(port: number, path: string, bytesPerSec: number) {
   const hasher = new Bun.CryptoHasher("sha256");
   const state = { received: 0, finished: false, done: null as unknown as Promise<DownloadResult> };
@@ -130,8 +134,22 @@ export function slowDownload(port: number, path: string, bytesPerSec: number) {
     let status = 0;
     let announced = -1;
     let error: string | undefined;
+    let last = Date.now();
+    const finish = () => {
+      if (state.finished) return;
+      state.finished = true;
+      clearInterval(watchdog);
+      resolve({ status, announced, bytes: state.received, sha256: hasher.digest("hex"), error });
+    };
+    const watchdog = setInterval(() => {
+      if (Date.now() - last < STALL_MS) return;
+      error = `stalled: nothing for ${STALL_MS} ms after ${state.received} of ${announced} bytes`;
+      sock.destroy();
+      finish();
+    }, 1000);
     sock.on("connect", () => sock.write(`GET ${path} HTTP/1.0\r\nHost: test\r\n\r\n`));
     sock.on("data", (d: Buffer) => {
+      last = Date.now();
       let body = d;
       if (status === 0) {
         head = Buffer.concat([head, d]);
@@ -144,6 +162,11 @@ export function slowDownload(port: number, path: string, bytesPerSec: number) {
       }
       hasher.update(body);
       state.received += body.length;
+      // The whole body is in: done, whether or not the close that follows is seen.
+      if (announced >= 0 && state.received >= announced) {
+        sock.destroy();
+        return finish();
+      }
       const ahead = (state.received / bytesPerSec) * 1000 - (Date.now() - started);
       if (ahead > 10) {
         sock.pause();
@@ -151,10 +174,7 @@ export function slowDownload(port: number, path: string, bytesPerSec: number) {
       }
     });
     sock.on("error", (e) => (error = e.message));
-    sock.on("close", () => {
-      state.finished = true;
-      resolve({ status, announced, bytes: state.received, sha256: hasher.digest("hex"), error });
-    });
+    sock.on("close", finish);
   });
   return state;
 }
