@@ -3,7 +3,8 @@
 // Only bytes known to carry no fds are spliced (a splice from a socket discards fds): FIONREAD counts what is
 // queued, then a peek finds no fds among it, and the splice takes no more than that count, so a send with fds
 // that arrives meanwhile (behind those bytes) is left for recvmsg.
-import { closeAll, pipe, queuedBytes, recvmsg, C, setPipeSize, splice } from "../sys/index.ts";
+import { pipe, queuedBytes, recvmsg, C, setPipeSize, splice } from "../sys/index.ts";
+import { closeAllOffThread } from "../sys/offload.ts";
 import type { Pump } from "./pump.ts";
 import type { TapLimits, TapRecord } from "./types.ts";
 
@@ -28,7 +29,8 @@ export function spliceIn(p: Pump, src: number, limits: TapLimits): TapRecord | t
   // and reads the preview.
   const peek = recvmsg(src, Math.max(1, Math.min(limits.previewBytes, len)), limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
   if (peek === null) return EMPTY;
-  closeAll(peek.fds);
+  // Peeked copies, closed off the loop as every peer's fd is (a FUSE file's close may never return).
+  closeAllOffThread(peek.fds);
   if (peek.fds.length > 0 || peek.truncated) return null;
   const preview = limits.previewBytes > 0 ? peek.data.slice(0, limits.previewBytes) : new Uint8Array();
   if (p.pipe === null) {
