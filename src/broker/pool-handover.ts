@@ -10,7 +10,7 @@
 // what the snapshot says must not change behind it, and no fd in a part not yet sent may be closed. No refill,
 // revocation or exit is acted on: its pidfds leave its epoll, and return if the takeover is abandoned (an exit
 // meanwhile is then seen at once: a pidfd stays readable).
-import { connectTarget } from "../open/connect.ts";
+import { connectTarget, type ConnectSpec } from "../open/connect.ts";
 import { parseSpec } from "../open/spec.ts";
 import { checkName, MAX_FDS_PER_FRAME, ProtocolError } from "../proto/index.ts";
 import { C, epollAdd, epollRemove } from "../sys/index.ts";
@@ -56,7 +56,8 @@ interface PoolsHead {
 export interface TakenPools {
   /** null until its part came (receiveTakeover refuses a snapshot without it). */
   head: PoolsHead | null;
-  members: { meta: MemberMeta; fd: number | null; pidfd: number | null }[];
+  /** `target`: where a member being connected connects, checked as the part was taken. */
+  members: { meta: MemberMeta; fd: number | null; pidfd: number | null; target: ConnectSpec | null }[];
 }
 
 /** The counters taken from a snapshot: those of this version (0 if a broker of another one lacks one), nothing else. */
@@ -164,7 +165,14 @@ export function takePoolPart(taken: TakenPools, body: Record<string, unknown>, f
     const fd = meta.fd ? fds[at++] : null;
     const pidfd = meta.lease?.pidfd ? fds[at++] : null;
     if (fd === undefined || pidfd === undefined) throw new ProtocolError("takeover pool members do not match their fds");
-    taken.members.push({ meta, fd, pidfd });
+    // Checked here, where a throw closes every fd of the snapshot, not in adoptPools, where the members not yet
+    // installed would stay open.
+    let target: ConnectSpec | null = null;
+    if (fd !== null && meta.connectDeadline !== null) {
+      target = meta.spec === null ? null : connectTarget(parseSpec(meta.spec));
+      if (!target) throw new ProtocolError("takeover pool member is being connected without a connect SPEC");
+    }
+    taken.members.push({ meta, fd, pidfd, target });
   }
   if (at !== fds.length) throw new ProtocolError("takeover pool members do not match their fds");
   return true;
@@ -184,17 +192,15 @@ export function adoptPools(state: BrokerState, taken: TakenPools, handed: readon
   for (const p of head.pools) poolOf(state, p.name);
   const bind: [Lease, number][] = [];
   const orphans: Lease[] = [];
-  for (const { meta, fd, pidfd } of taken.members) {
+  for (const { meta, fd, pidfd, target } of taken.members) {
     const pool = poolOf(state, meta.pool);
     const m: Member = {
       fd: -1, spec: meta.spec, socket: meta.socket, lease: null, connecting: null, retryAt: meta.retryAt ?? Infinity, backoffMs: meta.backoffMs,
     };
     if (fd !== null) m.fd = fd;
     joinPool(state, pool, m);
-    if (fd !== null && meta.connectDeadline !== null) {
-      const target = meta.spec === null ? null : connectTarget(parseSpec(meta.spec));
-      if (!target) throw new ProtocolError("takeover pool member is being connected without a connect SPEC");
-      m.connecting = { fd, spec: target, done: false, deadline: meta.connectDeadline };
+    if (fd !== null && target !== null) {
+      m.connecting = { fd, spec: target, done: false, deadline: meta.connectDeadline! };
       m.fd = -1;
     }
     const l = meta.lease;

@@ -171,7 +171,7 @@ export function startBroker(opts: BrokerOptions): BrokerState {
       closeAll([o.fd]);
     } else storeEntry(state, o.fd, newEntryInfo(state, o.name, o.fd, owner, null));
   }
-  for (const p of opts.pools ?? []) {
+  for (const p of pools) {
     // The same options as the old broker's, usually: its members (leased ones too) are the pool now.
     if (state.pools.byName.has(p.name)) logEvent(state, { op: "pool", names: [p.name], result: "EEXIST", detail: "kept the pool taken over" });
     else addSpecMembers(state, p.name, p.size, p.spec);

@@ -118,18 +118,20 @@ function checkStalled(state: BrokerState, to: Conn): void {
 function snapshotParts(state: BrokerState, conns: Conn[]): SnapshotPart[] {
   const entries = [...state.entries.values()];
   const entryParts = entries.length > 0 ? chunkBySize(entries, MAX_FDS_PER_FRAME, (e) => e.bytes) : [];
-  const connParts: Conn[][] = [];
+  // Each connection's unhandled bytes, taken once: they size its part and travel in it.
+  const connParts: { c: Conn; pending: Uint8Array }[][] = [];
   let fds = Infinity;
   let bytes = 0;
   for (const c of conns) {
+    const pending = unhandledBytes(state, c);
     const needFds = 1 + c.reader.fds.length;
-    const needBytes = 64 + (unhandledBytes(state, c).length * 4) / 3;
+    const needBytes = 64 + (pending.length * 4) / 3;
     if (fds + needFds > MAX_FDS_PER_FRAME || bytes + needBytes > PART_BYTES) {
       connParts.push([]);
       fds = 0;
       bytes = 0;
     }
-    connParts[connParts.length - 1]!.push(c);
+    connParts[connParts.length - 1]!.push({ c, pending });
     fds += needFds;
     bytes += needBytes;
   }
@@ -141,8 +143,8 @@ function snapshotParts(state: BrokerState, conns: Conn[]): SnapshotPart[] {
   let part = 1;
   for (const chunk of entryParts) parts.push({ kind: REPLY.more, body: { part: part++, entries: chunk.map((e) => e.info) }, fds: chunk.map((e) => e.fd) });
   for (const chunk of connParts) {
-    const meta = chunk.map((c) => ({ pending: Buffer.from(unhandledBytes(state, c)).toString("base64"), fds: c.reader.fds.length }));
-    parts.push({ kind: REPLY.more, body: { part: part++, conns: meta }, fds: chunk.flatMap((c) => [c.fd, ...c.reader.fds]) });
+    const meta = chunk.map(({ c, pending }) => ({ pending: Buffer.from(pending).toString("base64"), fds: c.reader.fds.length }));
+    parts.push({ kind: REPLY.more, body: { part: part++, conns: meta }, fds: chunk.flatMap(({ c }) => [c.fd, ...c.reader.fds]) });
   }
   for (const p of pools) parts.push({ kind: REPLY.more, body: { part: part++, ...p.body }, fds: p.fds });
   return parts;

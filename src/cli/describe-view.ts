@@ -30,7 +30,7 @@ export function payloadView(bytes: Uint8Array): { text: string } | { hex: string
 const RUNTIME_CLOEXEC_NOTE =
   "* close-on-exec set by the runtime (Bun) at start-up, not by the launcher: an fd marked close-on-exec is never inherited";
 
-function accessCell(d: FdDescription): string {
+export function accessCell(d: FdDescription): string {
   if (d.kind === "gone") return "-";
   const flags = d.cloexecByRuntime ? d.flags.map((f) => (f === "cloexec" ? "cloexec*" : f)) : d.flags;
   return [d.access, ...flags].join(" ");

@@ -3,7 +3,7 @@
 import { summarizeFd, type FdDescription } from "../describe/index.ts";
 import type { Client, TapRecord, TapSink } from "../tap/index.ts";
 import { escapeText, jsonText } from "../text.ts";
-import { payloadView } from "./describe-view.ts";
+import { accessCell, payloadView } from "./describe-view.ts";
 import { isSysError, writeAll } from "../sys/index.ts";
 import { out } from "./output.ts";
 
@@ -19,7 +19,7 @@ function previewText(preview: Uint8Array, bytes: number): string {
 }
 
 const fdLine = (d: FdDescription, i: number) =>
-  `    fd ${i}: ${d.kind} ${[d.access, ...d.flags].join(" ")}${d.inode === null ? "" : ` inode ${d.inode}`} ${escapeText(summarizeFd(d))}`;
+  `    fd ${i}: ${d.kind} ${accessCell(d)}${d.inode === null ? "" : ` inode ${d.inode}`} ${escapeText(summarizeFd(d))}`;
 
 function clientText(c: Client): string {
   if (c.address !== null) return `sender ${escapeText(c.address)}`;

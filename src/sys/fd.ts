@@ -227,34 +227,32 @@ export function poll(reqs: readonly PollRequest[], timeoutMs: number): Uint16Arr
     pollBuf = scratch(reqs.length * p.size * 2);
     pollView = new DataView(pollBuf.buffer);
   }
-  for (let i = 0; i < reqs.length; i++) {
-    const o = i * p.size;
-    pollView.setInt32(o + p.fd, reqs[i]!.fd, true);
-    pollView.setInt16(o + p.events, reqs[i]!.events, true);
-    pollView.setInt16(o + p.revents, 0, true);
-  }
+  for (let i = 0; i < reqs.length; i++) setPollfd(i, reqs[i]!.fd, reqs[i]!.events);
   const out = new Uint16Array(reqs.length);
-  const r = libc.poll(pollBuf, reqs.length, pollTimeout(timeoutMs));
-  if (r < 0) {
-    if (lastErrno() === E.EINTR) return out;
-    throw sysError("poll");
-  }
-  if (r > 0) for (let i = 0; i < reqs.length; i++) out[i] = pollView.getUint16(i * p.size + p.revents, true);
+  if (pollFirst(reqs.length, timeoutMs) > 0) for (let i = 0; i < reqs.length; i++) out[i] = pollView.getUint16(i * p.size + p.revents, true);
   return out;
 }
 
 /** poll(2) of one fd, without the arrays: a client waits this way for every reply. */
 function pollOne(fd: number, events: number, timeoutMs: number): number {
+  setPollfd(0, fd, events);
+  return pollFirst(1, timeoutMs) > 0 ? pollView.getUint16(abi.pollfd.revents, true) : 0;
+}
+
+function setPollfd(i: number, fd: number, events: number): void {
   const p = abi.pollfd;
-  pollView.setInt32(p.fd, fd, true);
-  pollView.setInt16(p.events, events, true);
-  pollView.setInt16(p.revents, 0, true);
-  const r = libc.poll(pollBuf, 1, pollTimeout(timeoutMs));
-  if (r < 0) {
-    if (lastErrno() === E.EINTR) return 0;
-    throw sysError("poll");
-  }
-  return r > 0 ? pollView.getUint16(p.revents, true) : 0;
+  const o = i * p.size;
+  pollView.setInt32(o + p.fd, fd, true);
+  pollView.setInt16(o + p.events, events, true);
+  pollView.setInt16(o + p.revents, 0, true);
+}
+
+/** poll(2) over the first `n` entries of the buffer: how many are ready, 0 on EINTR (see poll). */
+function pollFirst(n: number, timeoutMs: number): number {
+  const r = libc.poll(pollBuf, n, pollTimeout(timeoutMs));
+  if (r >= 0) return r;
+  if (lastErrno() === E.EINTR) return 0;
+  throw sysError("poll");
 }
 
 /** Wait until one fd is ready for `events` or `timeoutMs` passes; returns revents (0 on timeout). */

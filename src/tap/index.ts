@@ -69,8 +69,9 @@ export async function runTap(o: TapOptions): Promise<void> {
       ? takePlace(swap, type, listenOn)
       : type === "dgram" ? bindUnix(listenAddr!, { mode: o.mode, type }) : listenUnix(listenAddr!, { mode: o.mode, type, backlog: BACKLOG });
     const ownFile = listenAddr ? socketFileOf(listenAddr) : null;
-    const loop = openLoop();
+    let opened: ReturnType<typeof openLoop> | null = null;
     try {
+      const loop = (opened = openLoop());
       const common = { loop, listenFd, upstream, limits: o.limits, sink: o.sink };
       const dgram = type === "dgram" ? startDgramTap(common) : null;
       const stream = type !== "dgram" ? startStreamTap({ ...common, type, anyUid: !!o.anyUid }) : null;
@@ -89,7 +90,8 @@ export async function runTap(o: TapOptions): Promise<void> {
         o.sink.flush();
       }
     } finally {
-      closeLoop(loop);
+      // An epoll that could not be made still leaves the listening socket and its file to put away.
+      if (opened) closeLoop(opened);
       close(listenFd);
       if (listenAddr) unlinkAddress(listenAddr, ownFile);
     }

@@ -95,7 +95,7 @@ const BYTEWISE_MAX = 64 * 1024;
  * (fdsQueued) bytes are read one at a time until the one the fds come with; the bytes before it are one
  * message, and it starts the next (held in `carry`). Slow, but only while fds wait behind other bytes.
  */
-export function receiveStream(p: Pump, src: number, limits: TapLimits, bytewiseMax = BYTEWISE_MAX): ReceivedFrom | null {
+export function receiveStream(p: Pump, src: number, limits: TapLimits, bytewiseMax = BYTEWISE_MAX, queued?: number): ReceivedFrom | null {
   if (p.carry !== null) {
     const m = p.carry;
     p.carry = null;
@@ -103,8 +103,8 @@ export function receiveStream(p: Pump, src: number, limits: TapLimits, bytewiseM
   }
   // Counted before the peek: a send with fds that arrives after the peek is queued behind these bytes, and a read of
   // no more than them cannot reach it (a read of --buffer bytes could, and would hand its fds over early). Nothing
-  // counted: one byte (or end of stream).
-  const queued = queuedBytes(src);
+  // counted: one byte (or end of stream). The caller may have counted already (move, for the splice path).
+  queued ??= queuedBytes(src);
   if (!fdsQueued(src, limits)) return receive(src, limits, false, Math.max(1, Math.min(queued, limits.bufferBytes)));
   const prefix: number[] = [];
   while (prefix.length < bytewiseMax) {
@@ -144,11 +144,19 @@ function withRest(m: ReceivedFrom, src: number, limits: TapLimits): ReceivedFrom
  * bytes are asked for: a one-byte peek answers (and those peeked copies are closed at once). Cheaper than reading
  * `scm_fds` from fdinfo, which a bulk transfer would pay on every read.
  */
-export function fdsQueued(fd: number, limits: TapLimits): boolean {
-  const r = recvmsg(fd, 1, limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
-  if (r === null) return false;
+export const fdsQueued = (fd: number, limits: TapLimits): boolean => peekWithoutFds(fd, limits) === null;
+
+const NOTHING = new Uint8Array();
+
+/**
+ * Peek at up to `bytes` of `fd`'s queue: null when fds wait anywhere in it (see fdsQueued), else the bytes peeked
+ * (a view of the receive buffer; empty when nothing is queued). The peeked fds' copies are closed off this thread.
+ */
+export function peekWithoutFds(fd: number, limits: TapLimits, bytes = 1): Uint8Array | null {
+  const r = recvmsg(fd, bytes, limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
+  if (r === null) return NOTHING;
   closeAllOffThread(r.fds);
-  return r.fds.length > 0 || r.truncated;
+  return r.fds.length > 0 || r.truncated ? null : r.data;
 }
 
 /** Hold a received message for sending, and say what it was. */

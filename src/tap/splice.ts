@@ -3,9 +3,8 @@
 // Only bytes known to carry no fds are spliced (a splice from a socket discards fds): FIONREAD counts what is
 // queued, then a peek finds no fds among it, and the splice takes no more than that count, so a send with fds
 // that arrives meanwhile (behind those bytes) is left for recvmsg.
-import { pipe, queuedBytes, recvmsg, C, setPipeSize, splice } from "../sys/index.ts";
-import { closeAllOffThread } from "../sys/offload.ts";
-import type { Pump } from "./pump.ts";
+import { pipe, setPipeSize, splice } from "../sys/index.ts";
+import { peekWithoutFds, type Pump } from "./pump.ts";
 import type { TapLimits, TapRecord } from "./types.ts";
 
 /** Below this many queued bytes recvmsg and sendmsg cost less than the splice path's four calls. */
@@ -18,21 +17,17 @@ export const EMPTY = "empty";
  * Splice what `src` has queued into the pump's pipe and say what it was; EMPTY when nothing is queued, null when
  * recvmsg should read instead (little queued, or fds among it).
  */
-export function spliceIn(p: Pump, src: number, limits: TapLimits): TapRecord | typeof EMPTY | null {
+export function spliceIn(p: Pump, src: number, limits: TapLimits, queued: number): TapRecord | typeof EMPTY | null {
   if (p.carry !== null || p.piped > 0) return null;
-  // Counted before the peek, so that every byte counted was in the queue the peek saw.
-  const queued = queuedBytes(src);
+  // `queued` was counted before this peek, so every byte counted was in the queue the peek saw.
   if (queued === 0) return EMPTY;
   if (queued < SPLICE_MIN) return null;
   const len = Math.min(queued, limits.bufferBytes);
-  // One peek both finds any fds queued (Linux peeks the first send's that has some, however few bytes are asked)
-  // and reads the preview.
-  const peek = recvmsg(src, Math.max(1, Math.min(limits.previewBytes, len)), limits.maxFds, C.MSG_PEEK | C.MSG_DONTWAIT, false);
-  if (peek === null) return EMPTY;
-  // Peeked copies, closed off the loop as every peer's fd is (a FUSE file's close may never return).
-  closeAllOffThread(peek.fds);
-  if (peek.fds.length > 0 || peek.truncated) return null;
-  const preview = limits.previewBytes > 0 ? peek.data.slice(0, limits.previewBytes) : new Uint8Array();
+  // One peek both finds any fds queued and reads the preview.
+  const peeked = peekWithoutFds(src, limits, Math.max(1, Math.min(limits.previewBytes, len)));
+  if (peeked === null) return null;
+  if (peeked.length === 0) return EMPTY;
+  const preview = peeked.slice(0, limits.previewBytes);
   if (p.pipe === null) {
     p.pipe = pipe(true);
     try {

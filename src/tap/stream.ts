@@ -2,7 +2,7 @@
 // upstream, and two pumps copy between them. A pair ends when both directions have seen end of stream and sent
 // everything, or when either side fails or hangs up with nothing left to deliver.
 import { commandOf } from "../describe/holders.ts";
-import { accept, C, close, connect, isSysError, peerCred, poll, setIntOpt, shutdown, socket, type SocketType } from "../sys/index.ts";
+import { accept, C, close, connect, isSysError, peerCred, poll, queuedBytes, setIntOpt, shutdown, socket, type SocketType } from "../sys/index.ts";
 import type { UnixAddress } from "../peer/address.ts";
 import { unwatch, want, watch, type Loop, type Watch } from "./loop.ts";
 import { drainPipe, EMPTY, spliceIn } from "./splice.ts";
@@ -180,7 +180,9 @@ function move(tap: StreamTap, src: Side, dst: Side): void {
   p.bytewise = 0;
   for (let i = 0; i < READS_PER_WAKE && p.bytewise < BYTEWISE_PER_WAKE; i++) {
     if (!drainPipe(p, dst.fd) || !flushPump(p, dst.fd) || p.eof) return;
-    const spliced = tap.type === "stream" ? spliceIn(p, src.fd, tap.limits) : null;
+    // Counted once for both paths: before any peek, as each needs (pump.ts, receiveStream).
+    const queued = tap.type === "stream" ? queuedBytes(src.fd) : 0;
+    const spliced = tap.type === "stream" ? spliceIn(p, src.fd, tap.limits, queued) : null;
     // Nothing queued after a message: the next comes with the next readiness (the first read of a turn goes on
     // to recvmsg, which is what tells end of stream from nothing yet).
     if (spliced === EMPTY && i > 0) return;
@@ -188,7 +190,7 @@ function move(tap: StreamTap, src: Side, dst: Side): void {
       tap.sink.record(spliced);
       continue;
     }
-    const m = tap.type === "stream" ? receiveStream(p, src.fd, tap.limits, BYTEWISE_PER_WAKE - p.bytewise) : receive(src.fd, tap.limits);
+    const m = tap.type === "stream" ? receiveStream(p, src.fd, tap.limits, BYTEWISE_PER_WAKE - p.bytewise, queued) : receive(src.fd, tap.limits);
     if (m === null) return;
     if (m.data.length === 0 && m.fds.length === 0 && !m.truncated && atEnd(tap, src.fd)) {
       p.eof = true;
