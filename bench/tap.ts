@@ -1,10 +1,10 @@
 // `npm run bench:tap` (bun run bench/tap.ts): bulk throughput through `fdbroker tap` against a direct connection
 // (docs/benchmarks.md, "tap"). A Python writer streams --mib MiB in 1 MiB sends over a UNIX stream socket to a
-// Python reader, which times from its accept to end of stream; runs alternate direct and through a tap writing its
-// records to /dev/null, and the medians' ratio is printed (target >= 0.5x); a third path, through bench/relay.c (the
-// least a user-space relay does), shows what any relay costs on the machine. Options: --mib N (default 512),
-// --runs N (default 3), --json.
-import { mkdtempSync, rmSync } from "node:fs";
+// Python reader, which times from its accept to end of stream. Paths, interleaved: direct; through a tap writing
+// its records to a file; through bench/relay.c's two modes (blocking read/write in C; tap's own syscalls in C); and
+// through bench/relay-floor.ts (tap's own syscalls in Bun, nothing else), which show what any relay, and any relay
+// in this runtime, costs on the machine. Options: --mib N (default 512), --runs N (default 3), --json.
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileC, median, option } from "./common.ts";
@@ -44,28 +44,37 @@ async function firstLine(stream: ReadableStream<Uint8Array>) {
   return { line: text.split("\n")[0]!, reader };
 }
 
-type Path = "direct" | "tap" | "relay";
+/** How the writer reaches the reader: directly, through fdbroker tap, or through one of the reference relays. */
+type Path = "direct" | "tap" | "relay-rw" | "relay-splice" | "floor";
 let relayExe = "";
 
-/** MiB/s of one transfer of MIB MiB: direct, through a tap, or through bench/relay.c (a C read/write relay). */
+function relayCommand(path: Path, listen: string, srv: string): string[] {
+  switch (path) {
+    case "tap": return [process.execPath, join(ROOT, "bin/fdbroker"), "tap", listen, "--to", srv, "--json"];
+    case "relay-rw": return [relayExe, listen, srv, "rw"];
+    case "relay-splice": return [relayExe, listen, srv, "splice"];
+    default: return [process.execPath, join(ROOT, "bench/relay-floor.ts"), listen, srv];
+  }
+}
+
+/** MiB/s of one transfer of MIB MiB along `path`. */
 async function transfer(dir: string, path: Path): Promise<number> {
-  const viaTap = path !== "direct";
   const srv = join(dir, "srv.sock");
   const reader = Bun.spawn([PYTHON, "-c", READER, srv], { stdout: "pipe", stderr: "inherit" });
-  let tap: ReturnType<typeof Bun.spawn> | null = null;
+  let relay: ReturnType<typeof Bun.spawn> | null = null;
   try {
     const ready = await firstLine(reader.stdout);
     if (ready.line !== "ready") throw new Error("reader did not start");
     let target = srv;
-    if (viaTap) {
-      target = join(dir, "tap.sock");
-      // Records go to /dev/null, but are still made: the cost measured is the tap's whole work per message.
-      const cmd = path === "tap" ? [process.execPath, join(ROOT, "bin/fdbroker"), "tap", target, "--to", srv, "--json"] : [relayExe, target, srv];
-      tap = Bun.spawn(cmd, { stdout: "pipe", stderr: "inherit" });
-      const first = await firstLine(tap.stdout as ReadableStream<Uint8Array>);
-      if (!first.line.includes("listening")) throw new Error(`tap did not start: ${first.line}`);
-      // Drain the rest of its output so it never waits on a full pipe.
-      (async () => { while (!(await first.reader.read()).done); })();
+    if (path !== "direct") {
+      target = join(dir, "relay.sock");
+      // Output to a file, as `tap ... > log` would: the records are still made and written, but no fourth process
+      // wakes for each of them to compete with the three measured for the machine's two cores.
+      relay = Bun.spawn(relayCommand(path, target, srv), { stdout: Bun.file(join(dir, "relay.out")), stderr: "inherit" });
+      while (!existsSync(target)) {
+        if (relay.exitCode !== null) throw new Error(`${path} exited ${relay.exitCode} before listening`);
+        await Bun.sleep(5);
+      }
     }
     const writer = Bun.spawn([PYTHON, "-c", WRITER, target, String(MIB)], { stdout: "ignore", stderr: "inherit" });
     await writer.exited;
@@ -76,40 +85,43 @@ async function transfer(dir: string, path: Path): Promise<number> {
       rest += new TextDecoder().decode(value);
     }
     const [total, seconds] = rest.trim().split(" ").map(Number) as [number, number];
-    if (total !== MIB * 1024 * 1024) throw new Error(`reader got ${total} bytes of ${MIB} MiB`);
+    if (total !== MIB * 1024 * 1024) throw new Error(`reader got ${total} bytes of ${MIB} MiB through ${path}`);
     return MIB / seconds;
   } finally {
     reader.kill();
-    if (tap) {
-      tap.kill("SIGTERM");
-      await tap.exited;
+    if (relay) {
+      relay.kill("SIGTERM");
+      await relay.exited;
     }
     await reader.exited;
     rmSync(srv, { force: true });
+    rmSync(join(dir, "relay.sock"), { force: true });
   }
 }
+
+const PATHS: Path[] = ["direct", "tap", "relay-rw", "relay-splice", "floor"];
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "fdbroker-bench-tap-"));
   try {
     relayExe = compileC("relay");
-    const direct: number[] = [];
-    const tapped: number[] = [];
-    const relayed: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      direct.push(await transfer(dir, "direct"));
-      tapped.push(await transfer(dir, "tap"));
-      relayed.push(await transfer(dir, "relay"));
-    }
-    const ratio = median(tapped) / median(direct);
-    const result = {
-      mib: MIB, runs: RUNS, directMiBs: Math.round(median(direct)), tapMiBs: Math.round(median(tapped)), ratio: Number(ratio.toFixed(2)),
-      relayMiBs: Math.round(median(relayed)), relayRatio: Number((median(relayed) / median(direct)).toFixed(2)),
-    };
-    if (process.argv.includes("--json")) console.log(JSON.stringify(result));
+    const runs = new Map<Path, number[]>(PATHS.map((p) => [p, []]));
+    // Interleaved, so load from elsewhere hits every path alike.
+    for (let i = 0; i < RUNS; i++) for (const p of PATHS) runs.get(p)!.push(await transfer(dir, p));
+    const direct = median(runs.get("direct")!);
+    const row = (p: Path) => ({ miBs: Math.round(median(runs.get(p)!)), ratio: Number((median(runs.get(p)!) / direct).toFixed(2)), all: runs.get(p)!.map(Math.round) });
+    const rows = Object.fromEntries(PATHS.map((p) => [p, row(p)])) as Record<Path, ReturnType<typeof row>>;
+    if (process.argv.includes("--json")) console.log(JSON.stringify({ mib: MIB, runs: RUNS, ...rows }));
     else {
-      console.log(`${MIB} MiB, ${RUNS} runs: direct ${result.directMiBs} MiB/s, through tap ${result.tapMiBs} MiB/s: ${result.ratio}x (target >= 0.5x)`);
-      console.log(`reference: through bench/relay.c (blocking read/write in C) ${result.relayMiBs} MiB/s: ${result.relayRatio}x`);
+      console.log(`${MIB} MiB, ${RUNS} runs each, interleaved; medians, and each run's MiB/s:`);
+      const label: Record<Path, string> = {
+        direct: "direct",
+        tap: "through fdbroker tap --json (target >= 0.5x)",
+        "relay-rw": "bench/relay.c rw (C, blocking read/write)",
+        "relay-splice": "bench/relay.c splice (C, tap's syscalls)",
+        floor: "bench/relay-floor.ts (Bun, tap's syscalls)",
+      };
+      for (const p of PATHS) console.log(`  ${label[p].padEnd(46)} ${String(rows[p].miBs).padStart(6)} MiB/s  ${rows[p].ratio.toFixed(2)}x  (${rows[p].all.join(", ")})`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -18,9 +18,12 @@ export interface ViewGroup {
 }
 
 /** Payload as text when it is printable UTF-8, else as hex. */
+/** One decoder for every payload: tap shows a preview of each message it relays. */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
 export function payloadView(bytes: Uint8Array): { text: string } | { hex: string } {
   try {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    const text = strictUtf8.decode(bytes);
     if (!/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text)) return { text };
   } catch {}
   return { hex: Buffer.from(bytes).toString("hex") };

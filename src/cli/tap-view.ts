@@ -54,8 +54,11 @@ function humanLines(r: TapRecord): string {
 function jsonRecord(r: TapRecord, client: Client | undefined) {
   const time = r.time.toISOString();
   if (r.event !== "message") return { ...r, time };
-  const { preview, ...rest } = r;
-  return { ...rest, time, preview: payloadView(preview), client: client ?? null };
+  // Spelled out rather than spread (one per message relayed), in the order the fields have always had.
+  return {
+    event: r.event, time, conn: r.conn, dir: r.dir, bytes: r.bytes, fds: r.fds, ctrunc: r.ctrunc, payloadTruncated: r.payloadTruncated,
+    preview: payloadView(r.preview), client: client ?? null,
+  };
 }
 
 /**
