@@ -3,13 +3,14 @@
 // Python reader, which times from its accept to end of stream. Paths, interleaved: direct; through a tap writing
 // its records to a file; through bench/relay.c's two modes (blocking read/write in C; tap's own syscalls in C); and
 // through bench/relay-floor.ts (tap's own syscalls in Bun, nothing else), which show what any relay, and any relay
-// in this runtime, costs on the machine. Options: --mib N (default 512), --runs N (default 3), --json.
+// in this runtime, costs on the machine. Options: --mib N (default 4096: long enough that start-up and JIT warm-up
+// do not decide the figure), --runs N (default 3), --json.
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compileC, median, option } from "./common.ts";
 
-const MIB = Math.round(option("--mib", 512));
+const MIB = Math.round(option("--mib", 4096));
 const RUNS = Math.round(option("--runs", 3));
 const PYTHON = Bun.which("/usr/bin/python3") ?? "python3";
 const ROOT = join(import.meta.dir, "..");
