@@ -36,10 +36,10 @@ export function startBroker(cli: readonly string[], sock: string, logDir: string
   }
 }
 
-/** bench/ref-broker.c (compiled as `exe`) on `sock`; it writes a byte to fd 3 once listening. */
-export function startRefBroker(exe: string, sock: string): ReturnType<typeof Bun.spawn> {
+/** A reference broker on `sock` (`cmd`: bench/ref-broker.c compiled, or bench/broker-floor.ts run); it writes a byte to fd 3 once listening. */
+export function startRefBroker(cmd: readonly string[], sock: string): ReturnType<typeof Bun.spawn> {
   const [r, w] = pipe();
-  const proc = Bun.spawn([exe, sock], { stdio: ["ignore", "ignore", "inherit", w] });
+  const proc = Bun.spawn([...cmd, sock], { stdio: ["ignore", "ignore", "inherit", w] });
   started.push(proc);
   close(w);
   try {

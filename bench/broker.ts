@@ -161,7 +161,7 @@ async function scale(cClient: string, ref: string) {
     for (const kind of ["fdbroker", "C epoll reference"] as const) {
       const sock = join(dir, `scale-${idle}-${kind === "fdbroker" ? "f" : "c"}.sock`);
       const fb = kind === "fdbroker" ? startBroker([BUN, BIN], sock, dir, ["--hold", "a=file:/etc/hosts", "--max-conns", String(idle + 100)]) : null;
-      let b = fb ? fb.proc : startRefBroker(ref, sock);
+      let b = fb ? fb.proc : startRefBroker([ref], sock);
       const conns: number[] = [];
       try {
         for (let i = 0; i < idle; i++) conns.push(connectTo(sock, 30_000));
@@ -190,6 +190,17 @@ async function scale(cClient: string, ref: string) {
       }
     }
     row.ratio = round(row.fdbroker! / row.reference!, 2);
+    // What a Bun broker doing only the reference's calls reaches: the share of the gap that is the runtime's.
+    if (idle === 0) {
+      const floor = startRefBroker([BUN, join(ROOT, "bench/broker-floor.ts")], join(dir, "scale-floor.sock"));
+      try {
+        const t = await throughput({ proc: floor }, join(dir, "scale-floor.sock"), [cClient], SCALE_CLIENTS);
+        row.floor = t.getsPerSecond;
+        row.floorCpuUsPerGet = t.brokerCpuUsPerGet;
+      } finally {
+        await stopProc(floor);
+      }
+    }
     rows.push(row);
   }
   return rows;
@@ -280,6 +291,8 @@ function reportScale(r: Record<string, any>): void {
   console.log("  idle connections   fdbroker  (µs CPU per get)   C epoll reference  (µs CPU per get)   ratio");
   for (const s of r.scale)
     console.log(`  ${String(s.idle).padStart(16)}   ${String(s.fdbroker).padStart(8)}  (${String(s.fdbrokerCpuUsPerGet).padStart(5)})            ${String(s.reference).padStart(8)}  (${String(s.referenceCpuUsPerGet).padStart(5)})           ${s.ratio.toFixed(2)}x`);
+  if (first?.floor)
+    console.log(`  Bun floor (bench/broker-floor.ts: the reference's calls in Bun, nothing else), 0 idle: ${first.floor} (${first.floorCpuUsPerGet} µs CPU per get), ${(first.floor / first.reference).toFixed(2)}x the reference`);
   const big = r.scale.at(-1);
   if (big?.rssMiB !== undefined)
     console.log(`with ${big.idle} connections and ${big.entries} entries: VmRSS ${big.rssMiB} MiB (target < 96); takeover ${big.takeoverMs} ms not accepting (target < 300), longest get ${big.takeoverLongestGetMs} ms, none failed`);
