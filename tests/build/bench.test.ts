@@ -25,3 +25,11 @@ test("bench/lease runs all three parts (the C client keeps FIFO order)", async (
   expect(out.c).toMatchObject({ fifo: true });
   expect(out.c.leasesPerSecond).toBeGreaterThan(0);
 }, 120_000);
+
+test("bench/tap runs every path: direct, tap, both C relays and the Bun floor", async () => {
+  const r = await run([BUN, join(ROOT, "bench/tap.ts"), "--mib", "8", "--runs", "1", "--json"], { cwd: ROOT });
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  const out = JSON.parse(r.stdout);
+  for (const path of ["direct", "tap", "relay-rw", "relay-splice", "floor"]) expect(out[path].miBs).toBeGreaterThan(0);
+}, 120_000);
