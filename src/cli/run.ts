@@ -52,12 +52,11 @@ own pid) and LISTEN_FDNAMES. SIGTERM is passed to the child as --stop-signal,
 SIGINT as it is; run exits with its status (128+N if killed by signal N).
 Durations: 500ms, 30s, 5m; a bare number is milliseconds.
 --ready exec:CMD runs "sh -c CMD" with FDBROKER_CHILD_PID set to the new child's
-pid, every ${PROBE_INTERVAL_MS} ms until it exits 0 (each run killed after
-${PROBE_RUN_LIMIT_MS / 1000} s); it must check that child, not the shared
-listener (the old child answers there). --ready accept looks in /proc every
-${ACCEPT_SCAN_INTERVAL_MS} ms for an epoll of the child's process tree watching
-each listener, or a thread blocked in accept on it (a server waiting in poll or
-select is not seen).
+pid, every ${PROBE_INTERVAL_MS} ms until it exits 0 (each run killed after ${PROBE_RUN_LIMIT_MS / 1000} s); it
+must check that child, not the shared listener (the old child answers there).
+--ready accept looks in /proc every ${ACCEPT_SCAN_INTERVAL_MS} ms for an epoll of the child's process
+tree watching each listener, or a thread blocked in accept on it (a server
+waiting in poll or select is not seen).
 If run is killed by SIGKILL, the kernel kills the child too (setpriv --pdeathsig
 KILL, where available). Transitions are logged on stderr, one line each. Under
 systemd (Type=notify), run itself reports READY=1, RELOADING=1 and STOPPING=1 to
