@@ -102,23 +102,24 @@ export function recvmsg(
 ): Received | null {
   if (maxFds > C.SCM_MAX_FD) maxFds = C.SCM_MAX_FD;
   ensureData(maxBytes);
-  // The control buffer is sized to what the caller accepts, so the kernel itself enforces the limit (MSG_CTRUNC).
+  // The control buffer is sized to what the caller accepts, so the kernel itself enforces the limit (MSG_CTRUNC),
+  // up to its 8-byte alignment: with an odd limit one fd more fits, and collect counts that as a truncation too.
   const ctrlLen = maxFds > 0 ? rightsSpace(maxFds) : 0;
   for (;;) {
     setupHeader(maxBytes, ctrlLen);
     const n = libc.recvmsg(fd, hdrAddr, flags | C.MSG_CMSG_CLOEXEC);
-    if (n >= 0) return collect(n, copy, release);
+    if (n >= 0) return collect(n, copy, maxFds, release);
     const errno = lastErrno();
     if (errno === E.EAGAIN) return null;
     if (errno !== E.EINTR) throw sysError("recvmsg", `fd ${fd}`);
   }
 }
 
-function collect(n: number, copy: boolean, release: (fds: number[]) => void): Received {
+function collect(n: number, copy: boolean, maxFds: number, release: (fds: number[]) => void): Received {
   const msgFlags = hdrView.getInt32(M.flags, true);
   const fds = receivedFds(getU64(hdrView, M.controllen));
   const payload = copy ? data.slice(0, n) : data.subarray(0, n);
-  if (msgFlags & C.MSG_CTRUNC) {
+  if (msgFlags & C.MSG_CTRUNC || fds.length > maxFds) {
     release(fds);
     return { data: payload, fds: [], truncated: true, closedFds: fds.length };
   }
@@ -146,13 +147,15 @@ export interface ReceivedFrom extends Received {
 }
 
 /** recvmsg (non-blocking, MSG_CMSG_CLOEXEC, same ownership rules) that also says MSG_TRUNC and, asked, the sender. */
-export function recvmsgFrom(fd: number, maxBytes: number, maxFds: number, withSender: boolean, copy = true): ReceivedFrom | null {
+export function recvmsgFrom(
+  fd: number, maxBytes: number, maxFds: number, withSender: boolean, copy = true, release: (fds: number[]) => void = closeAll,
+): ReceivedFrom | null {
   if (withSender) {
     putU64(hdrView, M.name, nameInAddr);
     hdrView.setUint32(M.namelen, nameIn.length, true);
   }
   try {
-    const r = recvmsg(fd, maxBytes, maxFds, C.MSG_DONTWAIT, copy);
+    const r = recvmsg(fd, maxBytes, maxFds, C.MSG_DONTWAIT, copy, release);
     if (r === null) return null;
     const flags = hdrView.getInt32(M.flags, true);
     const sender = withSender ? nameIn.slice(0, Math.min(hdrView.getUint32(M.namelen, true), nameIn.length)) : null;

@@ -74,13 +74,9 @@ export function closePump(p: Pump): void {
 
 /** Read one message from `src` (at most `maxBytes` of it); null when there is none now. */
 export function receive(src: number, limits: TapLimits, withSender = false, maxBytes = limits.bufferBytes): ReceivedFrom | null {
-  // Not copied: relayed at once from the receive buffer, and copied only when it must wait (keep).
-  const m = recvmsgFrom(src, maxBytes, limits.maxFds, withSender, false);
-  // The control buffer is rounded up to 8 bytes, so the kernel may deliver one fd more than asked for: the limit
-  // is held to exactly, as a truncation the kernel would have made.
-  if (m === null || m.fds.length <= limits.maxFds) return m;
-  closeAllOffThread(m.fds);
-  return { ...m, fds: [], truncated: true, closedFds: m.fds.length };
+  // Not copied: relayed at once from the receive buffer, and copied only when it must wait (keep). The fds of a
+  // truncated message are closed off this thread, as every fd a peer sent.
+  return recvmsgFrom(src, maxBytes, limits.maxFds, withSender, false, closeAllOffThread);
 }
 
 /** Most bytes read one at a time per call while fds are queued (see receiveStream). */

@@ -76,6 +76,13 @@ test("a peer sending more than --max-bytes or --max-fds: exit 4, one line", asyn
   const out = await r.result();
   expect(out.code).toBe(4);
   expect(out.stderr).toMatch(/^fdbroker: recvmsg: EMSGSIZE .*limit of 4 payload bytes\n$/);
+  // Two fds to a limit of one: an odd limit leaves the kernel room for one more (8-byte alignment); still refused.
+  const addr2 = join(ctx.dir.path, "m2");
+  const r2 = startReady(["recv", addr2, "--max-fds", "1"]);
+  await fdbroker(["send", addr2, "--open", "file:/dev/null", "--open", "file:/dev/null"]);
+  const out2 = await r2.result();
+  expect(out2.code).toBe(4);
+  expect(out2.stderr).toMatch(/^fdbroker: recvmsg: ENOBUFS .*more than the limit of 1 fds.*everything received was closed\n$/);
 });
 
 test("SIGTERM while waiting: the socket file is removed and the exit status is 128+15", async () => {
