@@ -4,6 +4,7 @@ import { UsageError } from "../errors.ts";
 import { escapeLines, escapeText } from "../text.ts";
 import { COMMANDS } from "./commands.ts";
 import { environmentHelp } from "./environment.ts";
+import { requireUtf8Args } from "./argv-bytes.ts";
 import { GLOBALS_HELP, takeGlobals } from "./globals.ts";
 import { EXIT, EXIT_HELP, fail } from "./exit.ts";
 import { VERSION } from "../version.ts";
@@ -39,6 +40,7 @@ function argumentsOf(cmd: Command): string {
 const NEEDS_INHERITED = new Set(["inspect", "send", "exec", "run", "put", "serve"]);
 
 async function main(given: string[]): Promise<void> {
+  requireUtf8Args(given.slice(2));
   let argv = takeGlobals(given);
   // Before any module that can make the runtime open fds of its own (Bun dups fd 1 or 2 when process.stdout or
   // process.stderr is first touched): the list of fds fdbroker inherited. Only the commands that use it pay.
