@@ -20,7 +20,7 @@ export interface Peer {
   gid: number;
   pid: number;
   /** Supplementary groups at connect (SO_PEERGROUPS); not read for the owner and root, who need none. */
-  groups: number[];
+  groups: readonly number[];
 }
 
 /** `*` matches any run of characters, `?` one character; everything else is literal. */

@@ -6,7 +6,7 @@ import { C, dupCloexec, peerCred, peerGroups, recvmsg, sendmsg } from "../sys/in
 import { closeAllOffThread, closeDrainedSocket } from "../sys/offload.ts";
 import { stopDescribing } from "./describe-entry.ts";
 import { isPrivileged, type Peer } from "./access.ts";
-import { touch, unwatchConn, watchConn } from "./interest.ts";
+import { markDirty, touch, unwatchConn, watchConn } from "./interest.ts";
 import { connClosed } from "./pools.ts";
 import type { BrokerState, Conn } from "./state.ts";
 
@@ -16,8 +16,11 @@ const READ_BYTES = 64 * 1024;
 /** Duplicates queued for one client beyond which its further requests wait (each costs us an fd). */
 const QUEUED_FDS_SOFT = 1024;
 
+/** The groups of every peer whose groups are not read: one array, not one per connection. */
+const NO_GROUPS: readonly number[] = Object.freeze([]);
+
 export function openConn(state: BrokerState, fd: number): Conn {
-  const peer: Peer = { ...peerCred(fd), groups: [] };
+  const peer: Peer = { ...peerCred(fd), groups: NO_GROUPS };
   const privileged = isPrivileged(peer, state.config.ownerUid);
   // Groups only matter to gid rules, which never apply to the owner and root: no getsockopt when there are none.
   if (!privileged && state.config.rules.some((r) => r.who === "gid")) peer.groups = peerGroups(fd);
@@ -37,6 +40,7 @@ export function openConn(state: BrokerState, fd: number): Conn {
     drained: false,
     gen: 0,
     interest: 0,
+    dirty: false,
   };
   watchConn(state, conn);
   state.conns.set(fd, conn);
@@ -103,7 +107,7 @@ export function feedConn(state: BrokerState, conn: Conn, data: Uint8Array, fds: 
   }
   if (fed.frames.length > 0) touch(state, conn);
   countIn(state, conn, added);
-  state.dirty.add(conn);
+  markDirty(state, conn);
   return fed;
 }
 
@@ -179,7 +183,7 @@ export function sendFrame(state: BrokerState, conn: Conn, kind: number, id: numb
 
 function enqueue(state: BrokerState, conn: Conn, bytes: Uint8Array, fds: number[]): boolean {
   conn.out.push({ bytes, fds });
-  state.dirty.add(conn);
+  markDirty(state, conn);
   conn.outBytes += bytes.length;
   conn.outFds += fds.length;
   state.load.replyBytes += bytes.length;

@@ -6,7 +6,9 @@
 // rest is answered by the kernel from the open file alone: readlink of /proc/self/fd/N, /proc/self/fdinfo/N,
 // fcntl(F_GETFD). Sockets, pipes and anonymous inodes have no file system server behind them: described at once.
 import { readlinkSync } from "node:fs";
-import { describeFd, summarizeFd } from "../describe/index.ts";
+// From their own modules, not the describe/ index: that would load the holder scans too, which serve never runs.
+import { describeFd } from "../describe/describe.ts";
+import { summarizeFd } from "../describe/summary.ts";
 import type { Stat } from "../sys/index.ts";
 import { fstatOffThread, type FstatJob } from "../sys/offload.ts";
 

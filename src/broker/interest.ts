@@ -30,21 +30,38 @@ export function watchConn(state: BrokerState, conn: Conn): void {
   conn.interest = wanted(state, conn);
   epollAdd(state.epfd, conn.fd, conn.interest, conn.gen);
   state.byActivity.add(conn);
+  state.newest = conn;
 }
 
 /** Forget a connection before its fd is closed or handed on (closeConn). */
 export function unwatchConn(state: BrokerState, conn: Conn): void {
   epollRemove(state.epfd, conn.fd);
-  state.dirty.delete(conn);
+  conn.dirty = false;
   state.parked.delete(conn);
   state.byActivity.delete(conn);
+  if (state.newest === conn) state.newest = null;
 }
 
-/** The connection made progress: it moves to the back of the idle order. */
+/**
+ * The connection made progress: it moves to the back of the idle order, unless it is there already or moved there
+ * within this millisecond (the order stays sorted by lastActive). Each delete and add leaves garbage that only a
+ * full collection frees (BrokerState.dirty): a busy client's every request did.
+ */
 export function touch(state: BrokerState, conn: Conn): void {
-  conn.lastActive = state.env.now();
-  state.byActivity.delete(conn);
-  state.byActivity.add(conn);
+  const now = state.env.now();
+  if (state.newest !== conn && conn.lastActive !== now) {
+    state.byActivity.delete(conn);
+    state.byActivity.add(conn);
+    state.newest = conn;
+  }
+  conn.lastActive = now;
+}
+
+/** Its queues changed: its registration is brought up to date at the end of the turn (syncInterest). */
+export function markDirty(state: BrokerState, conn: Conn): void {
+  if (conn.dirty) return;
+  conn.dirty = true;
+  state.dirty.push(conn);
 }
 
 function sync(state: BrokerState, conn: Conn): void {
@@ -61,8 +78,13 @@ function sync(state: BrokerState, conn: Conn): void {
  * allowed again, the listener, and the closer threads' wake fd once there is one.
  */
 export function syncInterest(state: BrokerState): void {
-  for (const conn of state.dirty) if (state.conns.get(conn.fd) === conn) sync(state, conn);
-  state.dirty.clear();
+  // An unwatched connection (closed, or handed to a new broker) was unflagged and is skipped.
+  for (const conn of state.dirty) {
+    if (!conn.dirty) continue;
+    conn.dirty = false;
+    if (state.conns.get(conn.fd) === conn) sync(state, conn);
+  }
+  state.dirty.length = 0;
   // While the budget of request bytes is spent, nothing parked may read yet: the loop skips them all at once.
   if (state.parked.size > 0 && !state.stopping && !state.closersBacklogged && (state.takeover !== null || mayRead(state)))
     for (const conn of state.parked) if (!gated(state, conn)) sync(state, conn);

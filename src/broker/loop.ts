@@ -16,7 +16,7 @@ import { described } from "./describe-entry.ts";
 import { closeAllEntries, expireDue } from "./entries.ts";
 import { dispatch, WAIT } from "./handlers.ts";
 import { abortTakeover, mayDispatch, progressTakeover } from "./takeover.ts";
-import { gated, syncInterest, unwatchListener } from "./interest.ts";
+import { gated, markDirty, syncInterest, unwatchListener } from "./interest.ts";
 import { closeAllPools, isLeaseWaiter, pidExited, tendPools } from "./pools.ts";
 import { count, logEvent } from "./log.ts";
 import { tendMemory } from "./memory.ts";
@@ -168,7 +168,7 @@ function serveConn(state: BrokerState, conn: Conn, revents: number): void {
     } else if (revents & (C.POLLHUP | C.POLLERR | C.POLLNVAL) && !(revents & C.POLLIN)) return hangUp(state, conn);
     // (POLLIN with the budget of request bytes spent: left unread; interest.ts parks it until there is room.)
     if (conn.closeAfterFlush && conn.out.length === 0 && conn.inbox.length === 0) hangUp(state, conn);
-    else state.dirty.add(conn);
+    else markDirty(state, conn);
   } catch (e) {
     hangUp(state, conn, isSysError(e) ? e.code : (e as Error).message);
   }

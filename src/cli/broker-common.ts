@@ -1,6 +1,6 @@
 // What every broker command shares: the -s/--socket option with its default chain, --broker-uid, number and
 // duration parsing, repeatable options.
-import { Option } from "commander";
+import type { Option } from "commander";
 import { defaultSocket } from "../client/address.ts";
 import { UsageError } from "../errors.ts";
 import { parseTrustedUid } from "../peer/trust.ts";
@@ -8,14 +8,44 @@ import { parseTrustedUid } from "../peer/trust.ts";
 const SOCKET_DEFAULT_HELP =
   "$FDBROKER_SOCKET; for root /run/fdbroker.sock ($RUNTIME_DIRECTORY/fdbroker.sock under systemd); for others $XDG_RUNTIME_DIR/fdbroker.sock, else /tmp/fdbroker-UID/fdbroker.sock in a 0700 directory";
 
-export const socketOption = () => new Option("-s, --socket <ADDR>", `broker socket: a path or @abstract (default ${SOCKET_DEFAULT_HELP})`);
+/**
+ * An option as data, in commander's terms: commander reads it for help and errors, and `serve` parses the plain
+ * forms of its arguments from the same rows without loading commander (serve-fast.ts).
+ */
+export interface OptionRow {
+  /** `-s, --socket <ADDR>`, `--takeover`: a `<VALUE>` makes it take one. */
+  flags: string;
+  help: string;
+  /** Each value given, with the option's value so far (its default, or what earlier occurrences made). */
+  parse?: (value: string, previous: any) => unknown;
+  default?: unknown;
+  /** The default as help shows it, when not the value itself. */
+  defaultHelp?: string;
+  choices?: readonly string[];
+}
+
+/** commander's Option for a row. Required when called, not imported: the rows are used without commander too. */
+export function optionOf(row: OptionRow): Option {
+  const { Option } = require("commander") as typeof import("commander");
+  const o = new Option(row.flags, row.help);
+  if (row.parse) o.argParser(row.parse);
+  if (row.default !== undefined) o.default(row.default, row.defaultHelp);
+  if (row.choices) o.choices(row.choices);
+  return o;
+}
+
+export const SOCKET_OPTION: OptionRow = { flags: "-s, --socket <ADDR>", help: `broker socket: a path or @abstract (default ${SOCKET_DEFAULT_HELP})` };
+export const socketOption = () => optionOf(SOCKET_OPTION);
 
 /** The address given, else the default; `create` (serve) makes the default's private directory if it is missing. */
 export const socketOf = (opts: { socket?: string }, create = false) => opts.socket ?? defaultSocket(process.env, undefined, { create });
 
-export const brokerUidOption = (help = "also deal with a broker running as this uid") =>
-  new Option("--broker-uid <UID>", `${help} (default: only your own uid or root; or $FDBROKER_BROKER_UID)`)
-    .argParser((s) => parseTrustedUid(s, "--broker-uid") as number);
+export const brokerUidRow = (help = "also deal with a broker running as this uid"): OptionRow => ({
+  flags: "--broker-uid <UID>",
+  help: `${help} (default: only your own uid or root; or $FDBROKER_BROKER_UID)`,
+  parse: (s) => parseTrustedUid(s, "--broker-uid") as number,
+});
+export const brokerUidOption = (help?: string) => optionOf(brokerUidRow(help));
 
 /** An option parser for a repeatable option: each value parsed and appended, in command-line order. */
 export const collect = <T>(parse: (s: string) => T) => (text: string, prev: T[] = []) => [...prev, parse(text)];

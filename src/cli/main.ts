@@ -45,8 +45,9 @@ async function main(given: string[]): Promise<void> {
   // Before any module that can make the runtime open fds of its own (Bun dups fd 1 or 2 when process.stdout or
   // process.stderr is first touched): the list of fds fdbroker inherited. Only the commands that use it pay.
   if (NEEDS_INHERITED.has(argv[2] ?? "")) await import("../describe/startup.ts");
-  // commander is loaded only past this point: see get-fast.ts.
+  // commander is loaded only past this point: see get-fast.ts and serve-fast.ts.
   if (argv[2] === "get" && (await (await import("./get-fast.ts")).tryFastGet(argv))) return;
+  if (argv[2] === "serve" && (await (await import("./serve-fast.ts")).tryFastServe(argv))) return;
   const { Command } = await import("commander");
   const program = new Command("fdbroker")
     .description("pass open file descriptors between processes over UNIX sockets (SCM_RIGHTS)")

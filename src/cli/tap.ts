@@ -4,7 +4,7 @@ import { Command, Option } from "commander";
 import { DEFAULT_LIMITS, runTap } from "../tap/index.ts";
 import { parseCount, parseDuration, parseSize } from "./broker-common.ts";
 import { fail } from "./exit.ts";
-import { parseMode } from "./serve.ts";
+import { parseMode } from "./serve-options.ts";
 import { lineSink } from "./tap-view.ts";
 
 export function command(): Command {
