@@ -4,6 +4,7 @@
 // as it was. Prints VmRSS (RssAnon) in MiB: empty 1 s after its socket appeared; right after 10,000 puts from one
 // session and 1000 idle connections plus one asking `status` are all counted; then 1 s and 4 s later (the broker
 // makes a full collection after a quiet second). Run it several times per tree, alternating the trees.
+// FDBROKER_BIN=PATH measures a compiled broker instead.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -20,7 +21,9 @@ if (hard < ENTRIES + 2 * IDLE) throw new Error(`RLIMIT_NOFILE hard limit ${hard}
 setNofileLimit({ soft: hard, hard });
 const dir = mkdtempSync(join(tmpdir(), "fdbroker-rss-"));
 const sock = join(dir, "s");
-const broker = Bun.spawn([join(tree, "node_modules/.bin/bun"), join(tree, "bin/fdbroker"), "serve", "-s", sock, "--max-conns", String(IDLE + 100)], {
+// FDBROKER_BIN: a compiled fdbroker (scripts/build.ts) to measure instead of the tree's bin/fdbroker under bun.
+const cli = process.env.FDBROKER_BIN ? [resolve(process.env.FDBROKER_BIN)] : [join(tree, "node_modules/.bin/bun"), join(tree, "bin/fdbroker")];
+const broker = Bun.spawn([...cli, "serve", "-s", sock, "--max-conns", String(IDLE + 100)], {
   cwd: tree,
   stdio: ["ignore", "ignore", "ignore"],
 });
