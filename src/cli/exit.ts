@@ -63,11 +63,12 @@ function notASocket(path: string | undefined): string | null {
 function hintFor(e: SysError): string | undefined {
   if (e.syscall === "connect") {
     const other = notASocket(e.path);
-    if (other) return `${e.path} is ${other}, not a socket; is -s right?`;
+    // Said of every command's address (-s, send's and recv's ADDR, tap's --to): none is named.
+    if (other) return `${e.path} is ${other}, not a socket; is the address right?`;
     if (e.code === "ECONNREFUSED")
       return e.path?.startsWith("@") ? "nothing listens on that abstract name" : "a socket file nobody listens on: the broker or peer is not running";
-    if (e.code === "ENOENT") return "no socket at that path; is anything listening? fdbroker serve or recv starts one";
-    if (e.code === "EACCES") return "this user may not open that socket; its owner can widen it with serve --mode 0660, and --allow for the broker";
+    if (e.code === "ENOENT") return "no socket at that path; is the broker, peer or server running, and the address right?";
+    if (e.code === "EACCES") return "this user may not open that socket; its owner can widen its mode (a broker's: serve --mode 0660, with --allow rules)";
   }
   if ((e.syscall === "open" || e.syscall === "openat") && e.code === "ENOENT") return "no such file; mode=w or mode=a creates it";
   if (e.syscall === "execve" && e.code === "ENOEXEC") return "not a program this system can run: a script needs a #! line";

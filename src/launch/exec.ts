@@ -25,14 +25,20 @@ export interface ExecOptions {
   path?: string;
 }
 
+const NOT_RUNNABLE: Record<string, string> = {
+  EACCES: "not executable: no x permission for this user, or on a noexec mount",
+  ENOENT: "no such file",
+  ENOTDIR: "a component of the path is not a directory",
+};
+
 /** The executable `cmd` names: a path, or the first match on PATH. */
 export function resolveCommand(cmd: string, env: Record<string, string | undefined> = process.env): string {
   if (cmd.includes("/")) {
     try {
       access(cmd, C.X_OK);
     } catch (e) {
-      // EACCES (not executable) and ENOTDIR say more than ENOENT would: keep what access(2) said.
-      throw isSysError(e) ? new SysError("execve", e.errno, cmd, "no executable there") : e;
+      // EACCES (not executable) and ENOTDIR say more than ENOENT would: keep what access(2) said, in words.
+      throw isSysError(e) ? new SysError("execve", e.errno, cmd, NOT_RUNNABLE[e.code] ?? "cannot run it") : e;
     }
     // A directory passes X_OK (it can be searched) but execve refuses it: say so now, not in every child `run`
     // starts. "DIR/." exists only for a directory, and access(2) keeps node:fs off `get -- CMD`'s start-up path.

@@ -22,9 +22,9 @@ test("bad names are usage errors before anything is reached; a wrong -s says wha
     writeFileSync(join(dir.path, "file"), "");
     mkdirSync(join(dir.path, "dir"));
     const cases: [string, RegExp][] = [
-      [join(dir.path, "file"), /\(.*file is a file, not a socket; is -s right\?\)\n$/],
-      [join(dir.path, "dir"), /\(.*dir is a directory, not a socket; is -s right\?\)\n$/],
-      [nobody, /\(no socket at that path; is anything listening\? fdbroker serve or recv starts one\)\n$/],
+      [join(dir.path, "file"), /\(.*file is a file, not a socket; is the address right\?\)\n$/],
+      [join(dir.path, "dir"), /\(.*dir is a directory, not a socket; is the address right\?\)\n$/],
+      [nobody, /\(no socket at that path; is the broker, peer or server running, and the address right\?\)\n$/],
       ["@fdbroker-test-nothing-listens-here", /ECONNREFUSED .*\(nothing listens on that abstract name\)\n$/],
     ];
     for (const [sock, hint] of cases) {
@@ -42,6 +42,13 @@ test("bad names are usage errors before anything is reached; a wrong -s says wha
     const exec = await fdbroker(["exec", "--", script]);
     expect(exec.code).toBe(126);
     expect(exec.stderr).toMatch(/execve: ENOEXEC .*\(not a program this system can run: a script needs a #! line\)\n$/);
+    // A file without x permission is there, and says so (it said "no executable there").
+    const plain = join(dir.path, "not-executable");
+    writeFileSync(plain, "#!/bin/sh\n");
+    chmodSync(plain, 0o644);
+    const notX = await fdbroker(["exec", "--", plain]);
+    expect(notX.code).toBe(126);
+    expect(notX.stderr).toMatch(/^fdbroker: execve: EACCES \(.*not-executable\): not executable: no x permission for this user, or on a noexec mount\n$/);
   } finally {
     dir.cleanup();
   }
@@ -51,7 +58,7 @@ test.skipIf(!canSwitchUid)("connect EACCES on a broker's socket is unreachable (
   const b = await startBroker([], { dirMode: 0o755 });
   const r = await run(asNobody([...CLI, "ls", "-s", b.sock, "--broker-uid", "0"]));
   expect(r.code).toBe(3);
-  expect(r.stderr).toMatch(/connect: EACCES .*\(this user may not open that socket; its owner can widen it with serve --mode 0660, and --allow for the broker\)\n$/);
+  expect(r.stderr).toMatch(/connect: EACCES .*\(this user may not open that socket; its owner can widen its mode \(a broker's: serve --mode 0660, with --allow rules\)\)\n$/);
 });
 
 test("bind EADDRINUSE names the pid holding the address, from /proc: a TCP port (also against a wildcard bind) and a socket file", async () => {
