@@ -17,10 +17,10 @@ export interface ViewGroup {
   fds: ViewFd[];
 }
 
-/** Payload as text when it is printable UTF-8, else as hex. */
 /** One decoder for every payload: tap shows a preview of each message it relays. */
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** Payload as text when it is printable UTF-8, else as hex. */
 export function payloadView(bytes: Uint8Array): { text: string } | { hex: string } {
   try {
     const text = strictUtf8.decode(bytes);
