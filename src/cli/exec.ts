@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { collectEnv, ENV_HELP, type EnvTemplate } from "../launch/env-template.ts";
 import { execWithFds } from "../launch/exec.ts";
 import { collectInto, gatherFds, parseFdSource, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
-import { SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
+import { HAPROXY_HELP, SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { brokerUidOption, socketOf, socketOption } from "./broker-common.ts";
 
 export function command(): Command {
@@ -29,7 +29,7 @@ exec.
 
 Example: fdbroker exec --listen web=tcp:0.0.0.0:8080 -- ./server`,
     )
-    .addHelpText("after", `\n${ENV_HELP}\n\n${SPEC_PARAMS_HELP}`)
+    .addHelpText("after", `\n${ENV_HELP}\n\n${SPEC_PARAMS_HELP}\n${HAPROXY_HELP}`)
     .action((cmd: string[], opts: { inherit: boolean; socket?: string; brokerUid?: number; env?: EnvTemplate[] }) => {
       execWithFds(cmd, gatherFds(sources, opts.inherit, { socket: socketOf(opts), brokerUid: opts.brokerUid }), { envTemplates: opts.env });
     });

@@ -5,6 +5,7 @@ import { UsageError } from "../errors.ts";
 import { collectEnv, ENV_HELP, namesUsed, type EnvTemplate } from "../launch/env-template.ts";
 import { checkFdName } from "../launch/listen-fds.ts";
 import { execWithFds } from "../launch/exec.ts";
+import { HAPROXY_HELP } from "../open/spec.ts";
 import { haproxyStatsPath, takeHaproxySockets } from "../peer/haproxy.ts";
 import { CONNECT_TIMEOUT_MS, receiveFrom, type Reception } from "../peer/session.ts";
 import type { TrustedUid } from "../peer/trust.ts";
@@ -63,7 +64,7 @@ export function command(): Command {
     .option("-v, --verbose", "say on stderr what is waited for, and who the peer is (pid, uid, gid, command)")
     .option("--json", "print JSON instead of a table")
     .option("--env <NAME=TEMPLATE>", "with CMD: set NAME to the fds' numbers, e.g. 'NGINX={fds;}' (below); repeatable", collectEnv)
-    .addHelpText("after", `\nhaproxy:PATH takes every listener of a running HAProxy from its stats socket\n(_getsocks; the socket needs expose-fd listeners), each named by its address.\n\n${ENV_HELP}; {fd:NAME} needs --names.`)
+    .addHelpText("after", `\n${HAPROXY_HELP}\n\n${ENV_HELP}; {fd:NAME} needs --names.`)
     .action(async (addr: string, cmd: string[], o) => {
       const env: EnvTemplate[] = o.env ?? [];
       if (env.length > 0 && cmd.length === 0) throw new UsageError("--env needs a command after --");

@@ -5,7 +5,7 @@ import { collectEnv, ENV_HELP, expandEnv, type EnvTemplate } from "../launch/env
 import { resolveCommand } from "../launch/exec.ts";
 import { SD_LISTEN_FDS_START } from "../launch/listen-fds.ts";
 import { collectInto, gatherFds, parseGetSource, parseListenSource, type Source } from "../launch/sources.ts";
-import { SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
+import { HAPROXY_HELP, SPEC_HELP, SPEC_PARAMS_HELP } from "../open/spec.ts";
 import { ACCEPT_SCAN_INTERVAL_MS } from "../supervise/accept.ts";
 import { parseSignal } from "../supervise/child.ts";
 import { parentNotifier } from "../supervise/notify.ts";
@@ -64,7 +64,7 @@ NOTIFY_SOCKET.
 
 Example: fdbroker run --listen tcp:0.0.0.0:8080 --ready notify -- ./server`,
     )
-    .addHelpText("after", `\n${ENV_HELP}\n\n${SPEC_PARAMS_HELP}`)
+    .addHelpText("after", `\n${ENV_HELP}\n\n${SPEC_PARAMS_HELP}\n${HAPROXY_HELP}`)
     .action(async (cmd: string[], opts) => {
       const reloadSignal = parseSignal(opts.reloadSignal);
       if (reloadSignal === "SIGTERM" || reloadSignal === "SIGINT") throw new UsageError(`${reloadSignal} cannot be the reload signal: it stops run`);

@@ -74,6 +74,13 @@ alone means 1):
                        a socket connected to that server (HOST numeric or
                        localhost)`;
 
+/**
+ * Not a SPEC of this module (src/peer/haproxy.ts takes the listeners), but accepted where listeners are: recv's
+ * ADDR, exec's and run's --listen, serve's --hold. Their help says it in these words.
+ */
+export const HAPROXY_HELP = `haproxy:PATH takes every listener of a running HAProxy from its stats socket
+(_getsocks; the socket needs expose-fd listeners), each named by its address.`;
+
 export function parseSpec(spec: string): Spec {
   const colon = spec.indexOf(":");
   const kind = (colon < 0 ? "" : spec.slice(0, colon)) as Kind;

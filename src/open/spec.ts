@@ -9,7 +9,7 @@ import { openInet } from "./inet.ts";
 import { parseSpec, type Spec } from "./parse.ts";
 import { openFifo, openUnix } from "./unix.ts";
 
-export { parseSpec, SPEC_HELP, SPEC_PARAMS_HELP, type Spec } from "./parse.ts";
+export { HAPROXY_HELP, parseSpec, SPEC_HELP, SPEC_PARAMS_HELP, type Spec } from "./parse.ts";
 
 /** Longest wait for a connect SPEC's server to accept. */
 const CONNECT_TIMEOUT_MS = 5000;
