@@ -1,7 +1,7 @@
 // One client connection: reading frames without blocking, and writing replies through a bounded queue so a
 // client that stops reading never holds up anybody else. fds queued for a client are our own duplicates (the
 // entry may go away before the client reads), closed as soon as the kernel has taken them or the client is gone.
-import { bufferedBytes, createReader, drainReader, encodeFrameShared, feed, keptFrame, REPLY, REQUEST_FDS, type FeedResult, type ReceivedFrame } from "../proto/index.ts";
+import { bufferedBytes, createReader, drainReader, encodeJsonFrameShared, feed, keptFrame, REPLY, REQUEST_FDS, type FeedResult, type ReceivedFrame } from "../proto/index.ts";
 import { C, dupCloexec, peerCred, peerGroups, recvmsg, sendmsg } from "../sys/index.ts";
 import { closeAllOffThread, closeDrainedSocket } from "../sys/offload.ts";
 import { stopDescribing } from "./describe-entry.ts";
@@ -164,8 +164,13 @@ export function readConn(state: BrokerState, conn: Conn): ReadResult {
  * to be cut off (its queue is over the limit, or we could not duplicate the fds).
  */
 export function sendFrame(state: BrokerState, conn: Conn, kind: number, id: number, body: Record<string, unknown>, fds: readonly number[] = []): boolean {
+  return sendJsonFrame(state, conn, kind, id, JSON.stringify(body), fds);
+}
+
+/** sendFrame of a body already written as JSON text. */
+export function sendJsonFrame(state: BrokerState, conn: Conn, kind: number, id: number, json: string, fds: readonly number[] = []): boolean {
   // Encoded into a shared buffer: what the socket does not take at once is copied into the queue.
-  const bytes = encodeFrameShared({ kind, id, fds: fds.length, body });
+  const bytes = encodeJsonFrameShared(kind, id, fds.length, json);
   if (conn.out.length === 0) {
     const n = sendmsg(conn.fd, bytes, fds, C.MSG_DONTWAIT);
     if (n === bytes.length) return true;

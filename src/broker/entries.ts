@@ -16,7 +16,7 @@ interface Owner {
 export function storeEntry(state: BrokerState, fd: number, info: FullEntryInfo): Entry {
   const old = state.entries.get(info.name);
   if (old) closeOffThread(old.fd);
-  const entry = { fd, info, bytes: Buffer.byteLength(JSON.stringify(info)) + 1 };
+  const entry = { fd, info, bytes: Buffer.byteLength(JSON.stringify(info)) + 1, json: null };
   state.entries.set(info.name, entry);
   if (info.expires !== null && info.expires < state.nextExpiry) state.nextExpiry = info.expires;
   return entry;

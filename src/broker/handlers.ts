@@ -12,7 +12,7 @@ import { isSysError } from "../sys/index.ts";
 import { closeAllOffThread } from "../sys/offload.ts";
 import { VERSION } from "../version.ts";
 import { isAllowed, type Operation } from "./access.ts";
-import { sendError, sendFrame } from "./conn.ts";
+import { sendError, sendFrame, sendJsonFrame } from "./conn.ts";
 import { described, startDescribing, stopDescribing, type EntryDescription } from "./describe-entry.ts";
 import { newEntryInfo, removeEntry, storeEntry } from "./entries.ts";
 import { logEvent } from "./log.ts";
@@ -103,18 +103,32 @@ function viewOf(conn: Conn, e: Entry): EntryInfo {
   return { name: e.info.name, kind: e.info.kind, expires: e.info.expires };
 }
 
+/** An entry's info as `conn` may see it, as JSON: the whole of it is kept on the entry once made. */
+function viewJson(conn: Conn, e: Entry): string {
+  const view = viewOf(conn, e);
+  return view === e.info ? (e.json ??= JSON.stringify(e.info)) : JSON.stringify(view);
+}
+
+/** `"entries":[...]` of a reply body: each entry's JSON, as JSON.stringify would join them. */
+function entriesJson(conn: Conn, part: Entry[]): string {
+  let json = `"entries":[`;
+  for (let i = 0; i < part.length; i++) json += (i > 0 ? "," : "") + viewJson(conn, part[i]!);
+  return `${json}]`;
+}
+
 /**
  * Send entries (and, for get, their fds) as one `ok` frame plus as many `more` frames as 253 fds per frame and
- * the body size limit need; every part lists the entries whose fds it carries.
+ * the body size limit need; every part lists the entries whose fds it carries. The bodies are what
+ * JSON.stringify gives for `{entries, total, parts, ...extra}` and `{part, entries}`, written from each entry's
+ * kept JSON (a get is mostly this, beside its recvmsg and sendmsg).
  */
 function sendEntries(state: BrokerState, conn: Conn, id: number, entries: Entry[], withFds: boolean, extra?: Record<string, unknown>): boolean {
   const parts = chunkBySize(entries, withFds ? MAX_FDS_PER_FRAME : Infinity, (e) => e.bytes);
   const fdsOf = (part: Entry[]) => (withFds ? part.map((e) => e.fd) : []);
-  const infos = (part: Entry[]) => part.map((e) => viewOf(conn, e));
-  const first: Record<string, unknown> = { entries: infos(parts[0]!), total: entries.length, parts: parts.length };
-  if (extra) Object.assign(first, extra);
-  let keep = sendFrame(state, conn, REPLY.ok, id, first, fdsOf(parts[0]!));
-  for (let i = 1; i < parts.length && keep; i++) keep = sendFrame(state, conn, REPLY.more, id, { part: i, entries: infos(parts[i]!) }, fdsOf(parts[i]!));
+  const rest = extra === undefined ? "}" : `,${JSON.stringify(extra).slice(1)}`;
+  const first = `{${entriesJson(conn, parts[0]!)},"total":${entries.length},"parts":${parts.length}${rest === ",}" ? "}" : rest}`;
+  let keep = sendJsonFrame(state, conn, REPLY.ok, id, first, fdsOf(parts[0]!));
+  for (let i = 1; i < parts.length && keep; i++) keep = sendJsonFrame(state, conn, REPLY.more, id, `{"part":${i},${entriesJson(conn, parts[i]!)}}`, fdsOf(parts[i]!));
   return keep;
 }
 

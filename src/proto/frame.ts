@@ -53,7 +53,11 @@ const sharedView = new DataView(shared.buffer);
  * it keeps (a reply the socket did not take whole). Saves allocating the encoded body and the frame per request.
  */
 export function encodeFrameShared(frame: Frame, maxBody = DEFAULT_MAX_BODY): Uint8Array {
-  const json = JSON.stringify(frame.body);
+  return encodeJsonFrameShared(frame.kind, frame.id, frame.fds, JSON.stringify(frame.body), maxBody);
+}
+
+/** encodeFrameShared of a body already written as JSON text (a broker's reply built from JSON it keeps). */
+export function encodeJsonFrameShared(kind: number, id: number, fds: number, json: string, maxBody = DEFAULT_MAX_BODY): Uint8Array {
   // encodeInto stops short rather than overflow (n UTF-16 units take up to 3n bytes): then the frame gets its own.
   const r = json.length <= sharedBody.length ? encoder.encodeInto(json, sharedBody) : null;
   let out = shared;
@@ -65,13 +69,13 @@ export function encodeFrameShared(frame: Frame, maxBody = DEFAULT_MAX_BODY): Uin
     out.set(body, HEADER_SIZE);
   }
   if (length > maxBody) throw new ProtocolError(`frame body of ${length} bytes exceeds ${maxBody}`);
-  checkHeaderFields(frame.kind, frame.fds, frame.id);
+  checkHeaderFields(kind, fds, id);
   const v = out === shared ? sharedView : new DataView(out.buffer);
   v.setUint8(0, PROTOCOL_VERSION);
-  v.setUint8(1, frame.kind);
-  v.setUint16(2, frame.fds);
+  v.setUint8(1, kind);
+  v.setUint16(2, fds);
   v.setUint32(4, length);
-  v.setUint32(8, frame.id);
+  v.setUint32(8, id);
   return out.subarray(0, HEADER_SIZE + length);
 }
 

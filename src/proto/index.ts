@@ -1,6 +1,6 @@
 // Pure framing of the broker protocol (docs/protocol.md): bytes in, frames out, and back. No syscalls here.
 export {
-  decodeBody, decodeHeader, DEFAULT_MAX_BODY, encodeFrame, encodeFrameShared, HEADER_SIZE, keptFrame, headerProblem, MAX_FDS_PER_FRAME, ProtocolError,
+  decodeBody, decodeHeader, DEFAULT_MAX_BODY, encodeFrame, encodeFrameShared, encodeJsonFrameShared, HEADER_SIZE, keptFrame, headerProblem, MAX_FDS_PER_FRAME, ProtocolError,
   PROTOCOL_VERSION, type Frame,
 } from "./frame.ts";
 export {

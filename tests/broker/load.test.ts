@@ -7,6 +7,7 @@ import { connectTo } from "../../src/peer/endpoint.ts";
 import { recvFds } from "../../src/peer/transfer.ts";
 import { decodeHeader, encodeFrame, HEADER_SIZE, OP, REPLY } from "../../src/proto/index.ts";
 import { C, close, closeAll, pipe, sendmsg } from "../../src/sys/index.ts";
+import { tempDir } from "../helpers.ts";
 import { type Broker, brokerPerTest, waitFor } from "./harness.ts";
 
 const start = brokerPerTest();
@@ -185,3 +186,52 @@ test("after 10,000 mixed operations the broker's fd count equals its count befor
   s.close();
   await waitFor("fd count back to base", () => broker.fds() === base);
 }, 120000);
+
+/** Every reply frame on `fd` until `frames` have come: each body's text, the fds closed. */
+function rawReplies(fd: number, frames: number): string[] {
+  let buf = new Uint8Array(0);
+  const bodies: string[] = [];
+  while (bodies.length < frames) {
+    using msg = recvFds(fd, { timeoutMs: 30000 });
+    const next = new Uint8Array(buf.length + msg.data.length);
+    next.set(buf);
+    next.set(msg.data, buf.length);
+    buf = next;
+    while (buf.length >= HEADER_SIZE && buf.length >= HEADER_SIZE + decodeHeader(buf).length) {
+      const end = HEADER_SIZE + decodeHeader(buf).length;
+      bodies.push(new TextDecoder().decode(buf.subarray(HEADER_SIZE, end)));
+      buf = buf.slice(end);
+    }
+  }
+  return bodies;
+}
+
+test("reply bodies are exactly what JSON.stringify makes of them (replies are written from each entry's kept JSON)", async () => {
+  const dir = tempDir();
+  cleanup.push(dir.cleanup);
+  const odd = join(dir.path, 'q"uo\\te é ☕.txt');
+  writeFileSync(odd, "x");
+  const broker = await start(["--hold", `odd=file:${odd}`, "--pool", "p=1:file:/dev/null"]);
+  const s = session(broker);
+  const [r, w] = pipe();
+  cleanup.push(() => closeAll([r, w]));
+  const names = ["café ☕", ...Array.from({ length: 299 }, (_, i) => `e${i}`)];
+  for (const n of names) put(s, n, r);
+  const fd = connectTo(broker.sock);
+  cleanup.push(() => close(fd));
+  // A get of 301 names comes in two parts; twice, so the second is written from the kept JSON.
+  for (const id of [1, 2]) {
+    sendmsg(fd, encodeFrame({ kind: OP.get, id, fds: 0, body: { names: ["odd", ...names] } }));
+    const bodies = rawReplies(fd, 2);
+    for (const b of bodies) expect(b).toBe(JSON.stringify(JSON.parse(b)));
+    expect(Object.keys(JSON.parse(bodies[0]!))).toEqual(["entries", "total", "parts"]);
+    expect(Object.keys(JSON.parse(bodies[1]!))).toEqual(["part", "entries"]);
+    expect(JSON.parse(bodies[0]!)).toMatchObject({ total: 301, parts: 2 });
+    expect(JSON.parse(bodies[0]!).entries[0].what).toContain('q"uo\\te é ☕.txt');
+    expect(JSON.parse(bodies[1]!).part).toBe(1);
+  }
+  sendmsg(fd, encodeFrame({ kind: OP.ls, id: 3, fds: 0, body: {} }));
+  const [listing] = rawReplies(fd, 1);
+  expect(listing).toBe(JSON.stringify(JSON.parse(listing!)));
+  expect(Object.keys(JSON.parse(listing!))).toEqual(["entries", "total", "parts", "pools"]);
+});
