@@ -103,10 +103,21 @@ function viewOf(conn: Conn, e: Entry): EntryInfo {
   return { name: e.info.name, kind: e.info.kind, expires: e.info.expires };
 }
 
-/** An entry's info as `conn` may see it, as JSON: the whole of it is kept on the entry once made. */
+/**
+ * JSON of an entry's info kept on the entry up to this length, the usual entry's size: a longer one (a path of up
+ * to 4 KiB) is made again for each reply rather than kept, so a client putting many such entries cannot double
+ * what they make the broker hold.
+ */
+const MAX_KEPT_JSON = 512;
+
+/** An entry's info as `conn` may see it, as JSON: the whole of it is kept on the entry once made (if short). */
 function viewJson(conn: Conn, e: Entry): string {
   const view = viewOf(conn, e);
-  return view === e.info ? (e.json ??= JSON.stringify(e.info)) : JSON.stringify(view);
+  if (view !== e.info) return JSON.stringify(view);
+  if (e.json !== null) return e.json;
+  const json = JSON.stringify(e.info);
+  if (json.length <= MAX_KEPT_JSON) e.json = json;
+  return json;
 }
 
 /** `"entries":[...]` of a reply body: each entry's JSON, as JSON.stringify would join them. */

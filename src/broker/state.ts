@@ -68,8 +68,8 @@ export interface Entry {
   /** Bytes `info` takes in a reply body (UTF-8 JSON and a comma), measured once: replies are split into parts by it. */
   bytes: number;
   /**
-   * `info` as JSON, made when a reply first shows it whole and kept: a get writes its reply from it instead of
-   * serializing the same metadata again for every request (docs/benchmarks.md, issue 9). Null until then.
+   * `info` as JSON, made when a reply first shows it whole and kept if short: a get writes its reply from it instead
+   * of serializing the same metadata again for every request (docs/benchmarks.md, issue 9). Null until then.
    */
   json: string | null;
 }

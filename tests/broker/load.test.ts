@@ -211,7 +211,11 @@ test("reply bodies are exactly what JSON.stringify makes of them (replies are wr
   cleanup.push(dir.cleanup);
   const odd = join(dir.path, 'q"uo\\te é ☕.txt');
   writeFileSync(odd, "x");
-  const broker = await start(["--hold", `odd=file:${odd}`, "--pool", "p=1:file:/dev/null"]);
+  // A path long enough that its entry's JSON is made for each reply instead of kept.
+  const deep = join(dir.path, "d".repeat(200), "e".repeat(200));
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(deep, "f.txt"), "x");
+  const broker = await start(["--hold", `odd=file:${odd}`, "--hold", `long=file:${join(deep, "f.txt")}`, "--pool", "p=1:file:/dev/null"]);
   const s = session(broker);
   const [r, w] = pipe();
   cleanup.push(() => closeAll([r, w]));
@@ -219,14 +223,15 @@ test("reply bodies are exactly what JSON.stringify makes of them (replies are wr
   for (const n of names) put(s, n, r);
   const fd = connectTo(broker.sock);
   cleanup.push(() => close(fd));
-  // A get of 301 names comes in two parts; twice, so the second is written from the kept JSON.
+  // A get of 302 names comes in two parts; twice, so the second is written from the kept JSON.
   for (const id of [1, 2]) {
-    sendmsg(fd, encodeFrame({ kind: OP.get, id, fds: 0, body: { names: ["odd", ...names] } }));
+    sendmsg(fd, encodeFrame({ kind: OP.get, id, fds: 0, body: { names: ["odd", "long", ...names] } }));
     const bodies = rawReplies(fd, 2);
     for (const b of bodies) expect(b).toBe(JSON.stringify(JSON.parse(b)));
     expect(Object.keys(JSON.parse(bodies[0]!))).toEqual(["entries", "total", "parts"]);
     expect(Object.keys(JSON.parse(bodies[1]!))).toEqual(["part", "entries"]);
-    expect(JSON.parse(bodies[0]!)).toMatchObject({ total: 301, parts: 2 });
+    expect(JSON.parse(bodies[0]!)).toMatchObject({ total: 302, parts: 2 });
+    expect(JSON.parse(bodies[0]!).entries[1].what).toContain("e".repeat(200));
     expect(JSON.parse(bodies[0]!).entries[0].what).toContain('q"uo\\te é ☕.txt');
     expect(JSON.parse(bodies[1]!).part).toBe(1);
   }
