@@ -128,10 +128,20 @@ test("with RLIMIT_NOFILE low enough for accept and recvmsg to hit EMFILE: connec
   }
   expect(refused).toMatch(/out of file descriptors \(EMFILE\).*\[EMFILE\]/);
   expect(sessions.length).toBeGreaterThan(5);
-  // Everyone connected is still served, even a put that needs an fd the broker no longer has room for.
+  // Everyone connected is still served, even a put that needs an fd when the broker has none to spare: refused, or
+  // stored if a slot came free in time (the refused client's socket is closed on a closer thread, at a moment of
+  // its own, and closer threads start and retire with fds of their own: a CI run stored it). Either way the
+  // broker answers, and what it stored is removed again.
   const [r, w] = pipe();
   cleanup.push(() => closeAll([r, w]));
-  expect(() => put(sessions[0]!, "p", r)).toThrow(/MSG_CTRUNC|EPROTO|EMFILE/);
+  let stored = false;
+  try {
+    put(sessions[0]!, "p", r);
+    stored = true;
+  } catch (e) {
+    expect(String(e)).toMatch(/MSG_CTRUNC|EPROTO|EMFILE/);
+  }
+  if (stored) rm(sessions[0]!, ["p"]);
   for (const s of sessions) expect(ls(s).map((e) => e.name)).toEqual(["hosts"]);
   await waitFor("the refusal in the log", () => broker.log().includes("connect uid="));
   // Recovery: with half the clients gone, new ones get in and everything works again.
