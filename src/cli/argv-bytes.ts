@@ -2,7 +2,6 @@
 // entry name, a path or a child's argument would silently become another (`put $'a\x85b'` stored "a\uFFFDb",
 // which `get $'a\xffb'` then matched). /proc/self/cmdline still holds the bytes as given, so they are checked
 // there, and only when an argument holds U+FFFD: nothing is read otherwise.
-import { readFileSync } from "node:fs";
 import { UsageError } from "../errors.ts";
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -21,6 +20,8 @@ export function requireUtf8Args(args: readonly string[]): void {
   if (!args.some((a) => a.includes("\uFFFD"))) return;
   let cmdline: Uint8Array;
   try {
+    // Required here, not imported: node:fs costs every command's start-up several ms, and this runs rarely.
+    const { readFileSync } = require("node:fs") as typeof import("node:fs");
     cmdline = readFileSync("/proc/self/cmdline");
   } catch {
     return; // No /proc (not Linux, or not mounted): nothing to compare with.
