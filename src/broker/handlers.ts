@@ -136,8 +136,9 @@ function entriesJson(conn: Conn, part: Entry[]): string {
 function sendEntries(state: BrokerState, conn: Conn, id: number, entries: Entry[], withFds: boolean, extra?: Record<string, unknown>): boolean {
   const parts = chunkBySize(entries, withFds ? MAX_FDS_PER_FRAME : Infinity, (e) => e.bytes);
   const fdsOf = (part: Entry[]) => (withFds ? part.map((e) => e.fd) : []);
-  const rest = extra === undefined ? "}" : `,${JSON.stringify(extra).slice(1)}`;
-  const first = `{${entriesJson(conn, parts[0]!)},"total":${entries.length},"parts":${parts.length}${rest === ",}" ? "}" : rest}`;
+  // `extra` (ls's pools) after the three fields, as Object.assign would put it.
+  const rest = extra === undefined ? "" : `,${JSON.stringify(extra).slice(1, -1)}`;
+  const first = `{${entriesJson(conn, parts[0]!)},"total":${entries.length},"parts":${parts.length}${rest}}`;
   let keep = sendJsonFrame(state, conn, REPLY.ok, id, first, fdsOf(parts[0]!));
   for (let i = 1; i < parts.length && keep; i++) keep = sendJsonFrame(state, conn, REPLY.more, id, `{"part":${i},${entriesJson(conn, parts[i]!)}}`, fdsOf(parts[i]!));
   return keep;

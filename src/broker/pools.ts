@@ -345,8 +345,9 @@ export function connClosed(state: BrokerState, conn: Conn): void {
  * their wait) and the next time anything is due.
  */
 export function tendPools(state: BrokerState): { serve: Conn[]; next: number } {
-  // A takeover's snapshot is out: nothing may change behind it (pool-handover.ts).
-  if (state.takeover?.phase === "sent" && !state.handedOver) return { serve: [], next: Infinity };
+  // A takeover's snapshot is out, or committed (the members are the new broker's, shared with it): nothing may
+  // change behind it (pool-handover.ts).
+  if (state.takeover?.phase === "sent") return { serve: [], next: Infinity };
   const pools = state.pools;
   const now = state.env.now();
   let next = Infinity;

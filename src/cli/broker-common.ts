@@ -88,3 +88,9 @@ export function formatDuration(ms: number): string {
   if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60) ? ` ${Math.floor((s % 3600) / 60)}m` : ""}`;
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
+
+/** A socket file's permission bits, octal (serve --mode, tap --mode). */
+export function parseMode(text: string): number {
+  if (!/^0?[0-7]{3}$/.test(text)) throw new UsageError(`bad --mode ${text}: octal, like 0600 or 0666`);
+  return parseInt(text, 8);
+}

@@ -3,7 +3,8 @@
 // process exits while its fds are being read (it could no longer be reached, as a peer that went away).
 import { Command } from "commander";
 import {
-  addSocketDetails, closedAtStartup, describeFd, describeProcFds, inheritedFds, markRuntimeCloexec, type FdDescription,
+  addSocketDetails, closedAtStartup, describeFd, describeProcFds, inheritedFds, lazySocketTables, markRuntimeCloexec,
+  type FdDescription,
 } from "../describe/index.ts";
 import { UsageError } from "../errors.ts";
 import { isSysError } from "../sys/index.ts";
@@ -29,8 +30,9 @@ export function command(): Command {
           const { printHolders } = await import("./holders-view.ts");
           return printHolders({ pid: o.pid, fd: o.holders, inode: o.inode }, !!o.json);
         }
-        const descs = o.pid !== undefined ? describeProcFds(o.pid, fds.length ? fds : undefined) : describeOwn(fds);
-        const details = addSocketDetails(o.pid ?? "self", descs);
+        const tables = lazySocketTables(o.pid ?? "self");
+        const descs = o.pid !== undefined ? describeProcFds(o.pid, fds.length ? fds : undefined, tables) : describeOwn(fds);
+        const details = addSocketDetails(o.pid ?? "self", descs, undefined, tables);
         if (details.diagError) process.stderr.write(`fdbroker: no UNIX socket peers: ${details.diagError}\n`);
         if (!details.complete) process.stderr.write("fdbroker: the /proc scan stopped at its limit: some peers may be missing\n");
         if (o.json) printJson(details.descs);

@@ -5,7 +5,7 @@ import { parseRule, type Rule } from "../broker/index.ts";
 import { UsageError } from "../errors.ts";
 import { parseSpec, SPEC_HELP } from "../open/spec.ts";
 import { requireName } from "../proto/index.ts";
-import { brokerUidRow, collect, parseCount, parseDuration, parseSize, SOCKET_OPTION, type OptionRow } from "./broker-common.ts";
+import { brokerUidRow, collect, parseCount, parseDuration, parseMode, parseSize, SOCKET_OPTION, type OptionRow } from "./broker-common.ts";
 
 function parseHold(text: string): { name: string; spec: string } {
   const eq = text.indexOf("=");
@@ -22,11 +22,6 @@ function parsePool(text: string): { name: string; size: number; spec: string } {
   requireName(m[1]!);
   parseSpec(m[3]!);
   return { name: m[1]!, size, spec: m[3]! };
-}
-
-export function parseMode(text: string): number {
-  if (!/^0?[0-7]{3}$/.test(text)) throw new UsageError(`bad --mode ${text}: octal, like 0600 or 0666`);
-  return parseInt(text, 8);
 }
 
 /** Each thread is a Worker with its own heap (about 2 MB): a few are plenty, since normal closes take microseconds. */

@@ -2,9 +2,8 @@
 // fd on unchanged, and print a record of each message. Exit 0 after SIGINT or SIGTERM.
 import { Command, Option } from "commander";
 import { DEFAULT_LIMITS, runTap } from "../tap/index.ts";
-import { parseCount, parseDuration, parseSize } from "./broker-common.ts";
+import { parseCount, parseDuration, parseMode, parseSize } from "./broker-common.ts";
 import { fail } from "./exit.ts";
-import { parseMode } from "./serve-options.ts";
 import { lineSink } from "./tap-view.ts";
 
 export function command(): Command {

@@ -6,6 +6,7 @@ export { closedAtStartup } from "./startup.ts";
 export { summarizeFd } from "./summary.ts";
 export type { FdDescription, FdKind, SocketAddress, SocketDescription } from "./types.ts";
 export { addSocketDetails, type SocketDetails } from "./peers.ts";
+export { lazySocketTables } from "./proc-net.ts";
 export { holdersOfFd, holdersOfInode, type FileHolder, type HoldersReport } from "./file-holders.ts";
 export { SCAN_LIMITS, type ScanLimits } from "./holders.ts";
 export type { SocketPeer } from "./types.ts";

@@ -6,7 +6,7 @@
 // that socket is shown with its peer and queues unknown (null), as when sock_diag is missing altogether.
 import { isSysError, unixDiag, type UnixDiag } from "../sys/index.ts";
 import { scanFds, type ScanLimits } from "./holders.ts";
-import { readSocketTables } from "./proc-net.ts";
+import { lazySocketTables } from "./proc-net.ts";
 import type { FdDescription, SocketDescription, SocketPeer } from "./types.ts";
 
 export interface SocketDetails {
@@ -34,10 +34,11 @@ function diagnose(inodes: number[]): { found: Map<number, UnixDiag>; error: stri
  * `descs` (fds of process `pid`) with every socket's state, queues, fds in flight, peer inode and peers filled in
  * (null where not known), and how complete that is.
  */
-export function addSocketDetails(pid: number | "self", descs: readonly FdDescription[], limits?: ScanLimits): SocketDetails {
+export function addSocketDetails(pid: number | "self", descs: readonly FdDescription[], limits?: ScanLimits, lazyTables = lazySocketTables(pid)): SocketDetails {
   const sockets = descs.filter((d) => socketInode(d) !== null);
   if (sockets.length === 0) return { descs: [...descs], complete: true, diagError: null };
-  const tables = readSocketTables(pid);
+  // Read already if describeProcFds read them for the same fds (inspect --pid passes one reader to both).
+  const tables = lazyTables();
   const unix = sockets.filter((d) => d.socket!.family === "unix").map((d) => d.inode!);
   const diag = diagnose(unix);
   const peerLinks = new Set<string>();

@@ -131,6 +131,12 @@ export function parseNetlinkTable(lines: readonly string[], into: SocketTable = 
   return into;
 }
 
+/** readSocketTables(pid), read at the first call and kept: for callers that may need it twice, or not at all. */
+export function lazySocketTables(pid: number | "self"): () => SocketTable {
+  let tables: SocketTable | null = null;
+  return () => (tables ??= readSocketTables(pid));
+}
+
 /** Every socket the process's namespace lists, by inode. */
 export function readSocketTables(pid: number | "self"): SocketTable {
   const dir = `/proc/${pid}/net`;

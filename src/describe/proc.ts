@@ -9,7 +9,7 @@ import { UsageError } from "../errors.ts";
 import { E, fromNodeError, SysError } from "../sys/index.ts";
 import { build, openFds, type Facts } from "./describe.ts";
 import { parseFdinfo } from "./fdinfo.ts";
-import { readSocketTables, type SocketTable } from "./proc-net.ts";
+import { lazySocketTables, type SocketTable } from "./proc-net.ts";
 import type { FdDescription, SocketDescription } from "./types.ts";
 
 /** How often an fd whose link and fdinfo disagree (closed and reopened mid-read) is read again. */
@@ -106,10 +106,8 @@ export function describeProcFd(pid: number, fd: number): FdDescription {
  * an fd that closes before it is read is kind `gone`; an fd asked for by number that is not open is a
  * UsageError. If the process exits, or its pid is reused, while anything could not be read: SysError ESRCH.
  */
-export function describeProcFds(pid: number, fds?: readonly number[]): FdDescription[] {
+export function describeProcFds(pid: number, fds?: readonly number[], lazyTables = lazySocketTables(pid)): FdDescription[] {
   const start = checkProcess(pid);
-  let tables: SocketTable | null = null;
-  const lazyTables = () => (tables ??= readSocketTables(pid));
   const listed = fds ?? ifOpen(`/proc/${pid}/fd`, () => openFds(pid)) ?? [];
   const descs: FdDescription[] = [];
   const missing: number[] = [];

@@ -79,6 +79,9 @@ export interface FileId {
   ino: number;
 }
 
+/** Both known, and the same file. */
+export const sameFileId = (a: FileId | null, b: FileId | null): boolean => a !== null && b !== null && a.dev === b.dev && a.ino === b.ino;
+
 /**
  * The socket file at `addr` now, or null (an abstract address, or no socket file there). Taken right after bind(),
  * it is the file we bound: in the directories sockets live in, nobody else may replace it in that instant.
@@ -105,7 +108,7 @@ export function unlinkAddress(text: string | UnixAddress, own?: FileId | null): 
   const addr = typeof text === "string" ? parseUnixAddress(text) : text;
   if (addr.path === null) return false;
   const now = socketFileOf(addr);
-  if (now === null || (own !== undefined && (own === null || own.dev !== now.dev || own.ino !== now.ino))) return false;
+  if (now === null || (own !== undefined && !sameFileId(own, now))) return false;
   unlinkFile(addr.path);
   return true;
 }

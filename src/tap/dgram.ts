@@ -87,24 +87,24 @@ function senderFor(tap: DgramTap, address: Uint8Array): Sender {
     return known;
   }
   if (tap.senders.size >= tap.limits.maxConns) {
-    const oldest = tap.senders.values().next().value!;
-    if (oldest !== tap.stalled) dropSender(tap, oldest, `evicted: more than ${tap.limits.maxConns} senders`);
+    // Never the stalled sender: this runs only while none is (fromClients).
+    dropSender(tap, tap.senders.values().next().value!, `evicted: more than ${tap.limits.maxConns} senders`);
   }
   const named = name.family === "unix" && name.path !== "";
   const fd = socket(C.AF_UNIX, "dgram");
-  try {
-    if (named) autobindUnix(fd);
-    connect(fd, tap.upstream.bytes, tap.upstream.label, tap.limits.connectTimeoutMs);
-  } catch (e) {
-    close(fd);
-    throw e;
-  }
   const id = tap.nextId++;
   const s: Sender = {
     id, key, address: named ? address.slice() : null, fd, w: null as unknown as Watch,
     toServer: newPump(id, "c>s"), toClient: newPump(id, "s>c"),
   };
-  s.w = watch(tap.loop, fd, C.EPOLLIN, (ev) => fromServer(tap, s, ev));
+  try {
+    if (named) autobindUnix(fd);
+    connect(fd, tap.upstream.bytes, tap.upstream.label, tap.limits.connectTimeoutMs);
+    s.w = watch(tap.loop, fd, C.EPOLLIN, (ev) => fromServer(tap, s, ev));
+  } catch (e) {
+    close(fd);
+    throw e;
+  }
   tap.senders.set(key, s);
   tap.sink.record({ event: "open", time: new Date(), conn: id, client: { pid: null, uid: null, gid: null, command: null, address: key } });
   return s;

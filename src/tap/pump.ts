@@ -156,7 +156,7 @@ export function peekWithoutFds(fd: number, limits: TapLimits, bytes = 1): Uint8A
 }
 
 /** Hold a received message for sending, and say what it was. */
-export function take(p: Pump, m: ReceivedFrom, limits: TapLimits, conn = p.conn): TapRecord {
+export function take(p: Pump, m: ReceivedFrom, limits: TapLimits): TapRecord {
   p.pending = m.data;
   // Taken as a view of the receive buffer (a copy made by receiveStream is copied again only if it must wait).
   p.pendingIsView = true;
@@ -164,7 +164,7 @@ export function take(p: Pump, m: ReceivedFrom, limits: TapLimits, conn = p.conn)
   return {
     event: "message",
     time: new Date(),
-    conn,
+    conn: p.conn,
     dir: p.dir,
     bytes: m.data.length,
     preview: m.data.slice(0, limits.previewBytes),

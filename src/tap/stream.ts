@@ -1,7 +1,7 @@
 // Tapping a connection-oriented socket (stream or seqpacket): each accepted client gets its own connection to the
 // upstream, and two pumps copy between them. A pair ends when both directions have seen end of stream and sent
 // everything, or when either side fails or hangs up with nothing left to deliver.
-import { commandOf } from "../describe/holders.ts";
+import { rawCommandOf } from "../describe/holders.ts";
 import { accept, C, close, connect, isSysError, peerCred, poll, queuedBytes, setIntOpt, shutdown, socket, type SocketType } from "../sys/index.ts";
 import type { UnixAddress } from "../peer/address.ts";
 import { unwatch, want, watch, type Loop, type Watch } from "./loop.ts";
@@ -92,7 +92,8 @@ function pauseAccepting(tap: StreamTap, e: Error): void {
 function clientOf(fd: number): Client {
   try {
     const cred = peerCred(fd);
-    return { pid: cred.pid, uid: cred.uid, gid: cred.gid, command: cred.pid > 0 ? commandOf(cred.pid) : null, address: null };
+    // Raw: the human view escapes it, and JSON keeps it exact.
+    return { pid: cred.pid, uid: cred.uid, gid: cred.gid, command: cred.pid > 0 ? rawCommandOf(cred.pid) : null, address: null };
   } catch {
     return { pid: null, uid: null, gid: null, command: null, address: null };
   }

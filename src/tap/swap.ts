@@ -7,10 +7,10 @@
 // The server's file is pinned by an O_PATH fd, and tap connects to it through /proc/self/fd/N, never by the second
 // name: in a sticky world-writable directory (/tmp) the server's owner may remove that name (the file is theirs)
 // and put a symlink there, and a root tap connecting by name would reach, as root, whatever it points at.
-import { chownSync, closeSync, fstatSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, type Stats } from "node:fs";
+import { chownSync, closeSync, fstatSync, linkSync, openSync, renameSync, unlinkSync, type Stats } from "node:fs";
 import { UsageError } from "../errors.ts";
 import { parseUnixAddress, type UnixAddress } from "../peer/address.ts";
-import { bindUnix, socketFileOf, type FileId } from "../peer/listen.ts";
+import { bindUnix, sameFileId, socketFileOf, type FileId } from "../peer/listen.ts";
 import { C, close, fromNodeError, type SocketType } from "../sys/index.ts";
 
 export interface Swap {
@@ -20,6 +20,8 @@ export interface Swap {
   aside: UnixAddress;
   /** The server's socket file, pinned (O_PATH): what tap connects to, whatever its names become. */
   pinned: number;
+  /** That file as it was pinned: its identity, mode and owner. */
+  server: Stats;
   /** Connecting to `pinned` (/proc/self/fd/N), labelled with the second name. */
   upstream: UnixAddress;
   /** Tap's own socket file at `path`, so restoring never removes a file someone else put there since. */
@@ -45,24 +47,15 @@ export function setAside(path: string): Swap {
     if (!st.isSocket()) throw new UsageError(`--swap ${path}: not a socket file`);
     fsCall(() => linkSync(path, aside.label), aside.label);
     // PATH may have been replaced between the open and the link: the second name must be the pinned file.
-    if (!sameFile(aside.label, st)) {
+    if (!sameFileId(socketFileOf(aside.label), st)) {
       unlinkSync(aside.label);
       throw new UsageError(`--swap ${path}: the file changed while it was being set aside`);
     }
     const upstream = { ...parseUnixAddress(`/proc/self/fd/${pinned}`), label: aside.label };
-    return { path, aside, pinned, upstream, ours: null };
+    return { path, aside, pinned, server: st, upstream, ours: null };
   } catch (e) {
     closeSync(pinned);
     throw e;
-  }
-}
-
-function sameFile(path: string, st: Stats): boolean {
-  try {
-    const now = lstatSync(path);
-    return now.dev === st.dev && now.ino === st.ino;
-  } catch {
-    return false;
   }
 }
 
@@ -71,7 +64,7 @@ function sameFile(path: string, st: Stats): boolean {
  * `listenOn` makes it listen (or not, for datagrams) before it takes PATH, so no client finds it deaf.
  */
 export function takePlace(swap: Swap, type: SocketType, listenOn: (fd: number) => void): number {
-  const st = fsCall(() => fstatSync(swap.pinned), swap.aside.label);
+  const st = swap.server;
   const temp = parseUnixAddress(`${swap.aside.label}.new`);
   const fd = bindUnix(temp, { mode: st.mode & 0o777, type });
   try {
@@ -94,16 +87,14 @@ export function takePlace(swap: Swap, type: SocketType, listenOn: (fd: number) =
  * server's file keeps its second name, and the message says where it is.
  */
 export function restore(swap: Swap): string | null {
-  const server = fstatSync(swap.pinned);
   closeSync(swap.pinned);
   // Never took PATH: the server's file is still there, and only its second name goes (renaming one hard link over
   // another of the same file would do nothing).
   if (swap.ours === null) return removeAside(swap);
   const now = socketFileOf(swap.path);
-  const stillOurs = (now !== null && now.dev === swap.ours.dev && now.ino === swap.ours.ino);
-  if (now !== null && !stillOurs) return `${swap.path} was replaced while tapped; the server's socket is left at ${swap.aside.label}`;
+  if (now !== null && !sameFileId(now, swap.ours)) return `${swap.path} was replaced while tapped; the server's socket is left at ${swap.aside.label}`;
   // Moving whatever now has the second name to PATH would publish someone else's file (a symlink) there.
-  if (!sameFile(swap.aside.label, server)) return `${swap.aside.label} was replaced while tapped; ${swap.path} is left as it is`;
+  if (!sameFileId(socketFileOf(swap.aside.label), swap.server)) return `${swap.aside.label} was replaced while tapped; ${swap.path} is left as it is`;
   try {
     renameSync(swap.aside.label, swap.path);
     return null;
